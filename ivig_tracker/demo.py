@@ -1,0 +1,142 @@
+"""Demo data for ``make run``: one user per role and patients at different stages. Idempotent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django.utils import timezone
+
+from patients import services as patient_services
+from patients.models import Patient
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    username: str
+    password: str
+    role: str
+    first_name: str
+    last_name: str
+
+
+DEMO_USERS = [
+    DemoUser("nurse", "ivig-demo-nurse", "nurse", "Nora", "Nightingale"),
+    DemoUser("hematologist", "ivig-demo-hematologist", "hematologist", "Harriet", "Hale"),
+    DemoUser("hematologist2", "ivig-demo-hematologist2", "hematologist", "Henry", "Hughes"),
+    DemoUser("pharmacist", "ivig-demo-pharmacist", "pharmacist", "Priya", "Patel"),
+]
+
+DEMO_PATIENTS: list[dict[str, Any]] = [
+    {
+        "mrn": "DEMO-0001",
+        "given_name": "Alan",
+        "family_name": "Archer",
+        "birth_date": date(1980, 3, 14),
+        "sex": "male",
+        "height_cm": Decimal("178"),
+        "weight_kg": Decimal("82"),
+        "serum_iga_mg_dl": Decimal("180"),
+    },
+    {
+        "mrn": "DEMO-0002",
+        "given_name": "Beatrice",
+        "family_name": "Bell",
+        "birth_date": date(1973, 7, 2),
+        "sex": "female",
+        "height_cm": Decimal("165"),
+        "weight_kg": Decimal("110"),
+        "serum_iga_mg_dl": Decimal("95"),
+    },
+    {
+        "mrn": "DEMO-0003",
+        "given_name": "Cyril",
+        "family_name": "Cole",
+        "birth_date": date(1955, 11, 30),
+        "sex": "male",
+        "height_cm": Decimal("172"),
+        "weight_kg": Decimal("76"),
+        "serum_iga_mg_dl": Decimal("140"),
+        "cardiac_dysfunction": True,
+    },
+    {
+        "mrn": "DEMO-0004",
+        "given_name": "Daisy",
+        "family_name": "Dunn",
+        "birth_date": date(1991, 1, 9),
+        "sex": "female",
+        "height_cm": Decimal("160"),
+        "weight_kg": Decimal("58"),
+        "serum_iga_mg_dl": Decimal("3"),
+        "allergies": "Penicillin (rash)",
+    },
+    {
+        "mrn": "DEMO-0005",
+        "given_name": "Ethan",
+        "family_name": "Evans",
+        "birth_date": date(2018, 5, 21),
+        "sex": "male",
+        "height_cm": Decimal("120"),
+        "weight_kg": Decimal("22"),
+        "serum_iga_mg_dl": Decimal("60"),
+    },
+    {
+        "mrn": "DEMO-0006",
+        "given_name": "Fiona",
+        "family_name": "Fox",
+        "birth_date": date(1988, 9, 17),
+        "sex": "female",
+        "height_cm": Decimal("168"),
+        "weight_kg": Decimal("70"),
+        "serum_iga_mg_dl": None,
+        "pregnant": True,
+    },
+]
+
+
+def ensure_demo_users() -> dict[str, Any]:
+    user_model = get_user_model()
+    users = {}
+    for demo in DEMO_USERS:
+        user, created = user_model.objects.get_or_create(
+            username=demo.username, defaults={"first_name": demo.first_name, "last_name": demo.last_name}
+        )
+        if created:
+            user.set_password(demo.password)
+            user.save()
+        user.groups.add(Group.objects.get(name=demo.role))
+        users[demo.username] = user
+    admin, created = user_model.objects.get_or_create(
+        username="admin", defaults={"is_staff": True, "is_superuser": True, "first_name": "IT", "last_name": "Admin"}
+    )
+    if created:
+        admin.set_password("ivig-demo-admin")
+        admin.save()
+    users["admin"] = admin
+    return users
+
+
+def ensure_demo_patients(user: Any) -> dict[str, Patient]:
+    patients = {}
+    for spec in DEMO_PATIENTS:
+        data = dict(spec)
+        weight = data.pop("weight_kg")
+        existing = Patient.objects.filter(mrn=data["mrn"]).first()
+        if existing is None:
+            existing = patient_services.create_patient(
+                data=data, user=user, weight_kg=weight, weight_measured_at=timezone.now() - timedelta(days=2)
+            )
+        patients[existing.mrn] = existing
+    return patients
+
+
+@transaction.atomic
+def load_demo_data() -> dict[str, int]:
+    users = ensure_demo_users()
+    patients = ensure_demo_patients(users["nurse"])
+    return {"users": len(users), "patients": len(patients)}

@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from ivig_tracker import health, views
+
+admin.site.site_header = "IVIG Tracker administration"
+admin.site.site_title = "IVIG Tracker admin"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("nurse/", views.nurse_home, name="nurse-home"),
+    path("hematology/", views.hematologist_home, name="hematologist-home"),
+    path("pharmacy/", views.pharmacist_home, name="pharmacist-home"),
+    path("patients/", include("patients.urls")),
+    path("healthz", health.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("ivig_tracker.api.urls")),
+]

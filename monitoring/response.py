@@ -1,0 +1,356 @@
+"""Platelet response to IVIG: IWG 2009 category per result and the order's response assessment.
+
+Pure functions over plain values (no Django, no clock): every time is passed in. The rules are those of
+clinical.md Part A section A6; Part B sections 1.3, 5.2, 5.3 and 9.2 give the reasons. Each number is a
+default in ``ResponseThresholds`` so that a deploying hospital can change it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
+from types import MappingProxyType
+
+__all__ = [
+    "CATEGORY_RANK",
+    "CHECK_LABELS",
+    "Category",
+    "ClassifiedResult",
+    "LossOfResponse",
+    "PlateletResult",
+    "ResponseAssessment",
+    "ResponseThresholds",
+    "assess_response",
+    "classify",
+    "day2_may_be_withheld",
+    "implausible_count_message",
+]
+
+
+class Category(StrEnum):
+    COMPLETE_RESPONSE = "complete_response"
+    RESPONSE = "response"
+    NO_RESPONSE = "no_response"
+    PENDING = "pending"
+
+
+# Best first; a higher rank is a better response (A6: complete_response > response > no_response).
+# PENDING ranks lowest so that any classified result improves on "no result yet".
+CATEGORY_RANK: Mapping[Category, int] = MappingProxyType(
+    {
+        Category.COMPLETE_RESPONSE: 3,
+        Category.RESPONSE: 2,
+        Category.NO_RESPONSE: 1,
+        Category.PENDING: 0,
+    }
+)
+
+# The scheduled checks of A6; a result may also be ad hoc (label None) and then counts the same.
+CHECK_LABELS: frozenset[str] = frozenset({"24h", "48h", "72h", "7d"})
+
+# A6's non-response flag waits for "a resulted check at 72 h or later": these are those checks.
+_LATE_CHECK_LABELS: frozenset[str] = frozenset({"72h", "7d"})
+
+# A1: only this regimen splits 2 g/kg over two days with a day-2 dose that depends on the 24 h count.
+_TWO_DAY_REGIMEN = "two_days_1g_per_kg"
+
+_TENTH_OF_AN_HOUR = Decimal("0.1")
+_MICROSECONDS_PER_HOUR = Decimal(3_600_000_000)
+
+
+@dataclass(frozen=True)
+class ResponseThresholds:
+    """A6 defaults; each is a hospital setting (clinical.md Part A preamble)."""
+
+    # IWG 2009 (Part B 5.2): R needs >= 30 x10^9/L and at least double the baseline; CR needs >= 100.
+    response_count: int = 30
+    complete_response_count: int = 100
+    doubling_factor: Decimal = Decimal(2)
+    # A6: plausible counts are 0-2000 x10^9/L; anything else is refused.
+    min_count: int = 0
+    max_count: int = 2000
+    # A6: the non-response flag waits for a result at 72 h or later after the first infusion's completion.
+    repeat_flag_after_hours: int = 72
+    # IWG (Part B 5.2 footnote): NR or loss of response is confirmed by a second count at least 1 day apart.
+    loss_confirmation_hours: int = 24
+
+    def __post_init__(self) -> None:
+        # An int such as 2 is accepted, but stored as Decimal so that "exactly double" is compared exactly.
+        if isinstance(self.doubling_factor, bool) or not isinstance(self.doubling_factor, (int, Decimal)):
+            raise TypeError("doubling_factor must be a Decimal or an int (not a float, to keep it exact)")
+        object.__setattr__(self, "doubling_factor", Decimal(self.doubling_factor))
+        if self.doubling_factor <= 0:
+            raise ValueError("doubling_factor must be positive")
+        if not 0 <= self.min_count <= self.max_count:
+            raise ValueError("need 0 <= min_count <= max_count")
+        if not 0 < self.response_count <= self.complete_response_count:
+            raise ValueError("need 0 < response_count <= complete_response_count")
+        if self.repeat_flag_after_hours <= 0 or self.loss_confirmation_hours <= 0:
+            raise ValueError("repeat_flag_after_hours and loss_confirmation_hours must be positive")
+
+
+DEFAULT_THRESHOLDS = ResponseThresholds()
+
+
+@dataclass(frozen=True)
+class PlateletResult:
+    """One platelet count (x10^9/L) with the bleeding observed with it.
+
+    ``bleeding`` is new bleeding of WHO grade >= 2 since the previous check (A6, Part B 5.3).
+    ``check_label`` is "24h", "48h", "72h" or "7d" for a scheduled check, None for an ad hoc result.
+    """
+
+    platelet_count: int
+    collected_at: datetime
+    bleeding: bool
+    check_label: str | None = None
+
+    def __post_init__(self) -> None:
+        _require_aware(self.collected_at, "collected_at")
+        if self.check_label is not None and self.check_label not in CHECK_LABELS:
+            raise ValueError(f"check_label must be one of {sorted(CHECK_LABELS)} or None, not {self.check_label!r}")
+
+
+@dataclass(frozen=True)
+class ClassifiedResult:
+    result: PlateletResult
+    category: Category
+    # Hours from the first infusion's start (IWG time zero, Part B 9.2) to collection, to 0.1 h.
+    hours_after_first_start: Decimal | None
+
+
+@dataclass(frozen=True)
+class LossOfResponse:
+    """A result below the category already reached, flagged for review (A6).
+
+    ``result`` is the first result below the reached category since the last time it was held.
+    IWG asks for a confirming count at least 1 day apart, so the loss is ``confirmed`` only when a later
+    result, collected at or after ``needs_confirming_count_after``, is still below the reached category.
+    """
+
+    result: PlateletResult
+    category_reached: Category
+    # Category of the most recent result, which is still below ``category_reached`` while the loss stands.
+    category_now: Category
+    needs_confirming_count_after: datetime
+    confirmed: bool = False
+    confirming_result: PlateletResult | None = None
+
+
+@dataclass(frozen=True)
+class ResponseAssessment:
+    """The order's response (A6).
+
+    ``category`` is the best reached so far, PENDING before any result. Times are hours from the first
+    infusion's start to the collection of the first result classified R or better (or CR), to 0.1 h; None when
+    no such result exists or the start is unknown. ``loss_of_response`` is the latest unresolved loss, if any.
+    ``classified`` is in collection-time order.
+    """
+
+    category: Category
+    baseline_platelet_count: int
+    best_platelet_count: int | None
+    time_to_response_hours: Decimal | None
+    time_to_complete_response_hours: Decimal | None
+    repeat_dose_recommended: bool
+    loss_of_response: LossOfResponse | None
+    classified: tuple[ClassifiedResult, ...]
+    assessed_at: datetime
+
+
+def implausible_count_message(count: int, thresholds: ResponseThresholds = DEFAULT_THRESHOLDS) -> str | None:
+    """The refusal message for a count outside the plausible range (A6), None when the count is plausible."""
+    if thresholds.min_count <= count <= thresholds.max_count:
+        return None
+    return (
+        f"Platelet count {count} is not plausible: it must be between {thresholds.min_count} and "
+        f"{thresholds.max_count} ×10⁹/L."
+    )
+
+
+def classify(
+    platelet_count: int,
+    baseline_count: int,
+    bleeding: bool,
+    thresholds: ResponseThresholds = DEFAULT_THRESHOLDS,
+) -> Category:
+    """IWG 2009 category of one result, in A6's order; every threshold is inclusive ("at least")."""
+    _require_plausible(platelet_count, "platelet_count", thresholds)
+    _require_plausible(baseline_count, "baseline_count", thresholds)
+    # IWG: any bleeding means no response, whatever the count (Part B 5.2).
+    if bleeding:
+        return Category.NO_RESPONSE
+    # CR does not require doubling (Part B 5.2 footnote, case G: 60 -> 110 is CR).
+    if platelet_count >= thresholds.complete_response_count:
+        return Category.COMPLETE_RESPONSE
+    if platelet_count >= thresholds.response_count and Decimal(platelet_count) >= (
+        thresholds.doubling_factor * baseline_count
+    ):
+        return Category.RESPONSE
+    return Category.NO_RESPONSE
+
+
+def day2_may_be_withheld(regimen_code: str, results_24h_category: Category | None) -> bool:
+    """Whether to show the "day-2 dose may be withheld" prompt before the second infusion.
+
+    A1: only for ``two_days_1g_per_kg``, when the 24 h count shows response (R or CR); Gamunex-C label
+    (Part B 1.3). No 24 h result yet (None or PENDING) means the prompt is not shown.
+    """
+    if regimen_code != _TWO_DAY_REGIMEN or results_24h_category is None:
+        return False
+    return CATEGORY_RANK[results_24h_category] >= CATEGORY_RANK[Category.RESPONSE]
+
+
+def assess_response(
+    *,
+    baseline_count: int,
+    results: Sequence[PlateletResult],
+    first_infusion_started_at: datetime | None,
+    first_infusion_completed_at: datetime | None,
+    repeat_decision_made: bool,
+    assessed_at: datetime,
+    thresholds: ResponseThresholds = DEFAULT_THRESHOLDS,
+) -> ResponseAssessment:
+    """The order's response as of ``assessed_at`` from all its platelet results (A6).
+
+    ``assessed_at`` is recorded, not used to filter: every result passed in is assessed.
+    Raises ValueError for naive datetimes, implausible counts, a completion without or before the start,
+    or a result collected before the first infusion started (it cannot be a response to it).
+    """
+    _require_aware(assessed_at, "assessed_at")
+    _require_plausible(baseline_count, "baseline_count", thresholds)
+    if first_infusion_started_at is not None:
+        _require_aware(first_infusion_started_at, "first_infusion_started_at")
+    if first_infusion_completed_at is not None:
+        _require_aware(first_infusion_completed_at, "first_infusion_completed_at")
+        if first_infusion_started_at is None:
+            raise ValueError("first_infusion_completed_at given without first_infusion_started_at")
+        if first_infusion_completed_at < first_infusion_started_at:
+            raise ValueError("first_infusion_completed_at is before first_infusion_started_at")
+
+    # A6 reads results in collection-time order; sorted() is stable, so equal times keep their input order.
+    ordered = sorted(results, key=lambda r: r.collected_at)
+
+    classified: list[ClassifiedResult] = []
+    best = Category.PENDING
+    best_count: int | None = None
+    first_response: ClassifiedResult | None = None
+    first_complete: ClassifiedResult | None = None
+    late_result_exists = False
+    loss: LossOfResponse | None = None
+
+    for result in ordered:
+        if first_infusion_started_at is not None and result.collected_at < first_infusion_started_at:
+            raise ValueError(
+                f"result collected at {result.collected_at.isoformat()} is before the first infusion started"
+            )
+        category = classify(result.platelet_count, baseline_count, result.bleeding, thresholds)
+        item = ClassifiedResult(
+            result=result,
+            category=category,
+            hours_after_first_start=_hours_between(first_infusion_started_at, result.collected_at),
+        )
+        classified.append(item)
+        best_count = result.platelet_count if best_count is None else max(best_count, result.platelet_count)
+        late_result_exists = late_result_exists or _is_late_result(result, first_infusion_completed_at, thresholds)
+
+        rank = CATEGORY_RANK[category]
+        if first_response is None and rank >= CATEGORY_RANK[Category.RESPONSE]:
+            first_response = item
+        if first_complete is None and category is Category.COMPLETE_RESPONSE:
+            first_complete = item
+
+        # Loss exists only after a response (A6): below R means < 30, < 2x baseline or bleeding; below CR
+        # means < 100 or bleeding - exactly "a lower category than the best reached".
+        if CATEGORY_RANK[best] >= CATEGORY_RANK[Category.RESPONSE] and rank < CATEGORY_RANK[best]:
+            loss = _extend_loss(loss, result, best, category, thresholds)
+        else:
+            # Nothing reached yet, or back at the reached category: a dip that did not last needs no review.
+            loss = None
+        if rank > CATEGORY_RANK[best]:
+            best = category
+
+    responded = first_response is not None
+    # A6: flag non-response once a result at 72 h or later exists and no result ever reached response;
+    # it stays down once the hematologist has decided (accepted or declined), and clears on a later response.
+    repeat_dose_recommended = late_result_exists and not responded and not repeat_decision_made
+
+    return ResponseAssessment(
+        category=best,
+        baseline_platelet_count=baseline_count,
+        best_platelet_count=best_count,
+        time_to_response_hours=_hours_of(first_response),
+        time_to_complete_response_hours=_hours_of(first_complete),
+        repeat_dose_recommended=repeat_dose_recommended,
+        loss_of_response=loss,
+        classified=tuple(classified),
+        assessed_at=assessed_at,
+    )
+
+
+def _hours_of(item: ClassifiedResult | None) -> Decimal | None:
+    return None if item is None else item.hours_after_first_start
+
+
+def _extend_loss(
+    loss: LossOfResponse | None,
+    result: PlateletResult,
+    reached: Category,
+    category: Category,
+    thresholds: ResponseThresholds,
+) -> LossOfResponse:
+    if loss is None:
+        confirm_after = result.collected_at + timedelta(hours=thresholds.loss_confirmation_hours)
+        return LossOfResponse(
+            result=result,
+            category_reached=reached,
+            category_now=category,
+            needs_confirming_count_after=confirm_after,
+        )
+    confirming = loss.confirming_result
+    # IWG: a loss is confirmed by a second count at least 1 day after the first; earlier repeats do not count.
+    if confirming is None and result.collected_at >= loss.needs_confirming_count_after:
+        confirming = result
+    return LossOfResponse(
+        result=loss.result,
+        category_reached=loss.category_reached,
+        category_now=category,
+        needs_confirming_count_after=loss.needs_confirming_count_after,
+        confirmed=confirming is not None,
+        confirming_result=confirming,
+    )
+
+
+def _is_late_result(
+    result: PlateletResult, first_infusion_completed_at: datetime | None, thresholds: ResponseThresholds
+) -> bool:
+    # A6 measures the checks' due times from the first infusion's completion, so an ad hoc (or late scheduled)
+    # result at or after completion + 72 h counts as a result "at 72 h or later" too.
+    if result.check_label in _LATE_CHECK_LABELS:
+        return True
+    if first_infusion_completed_at is None:
+        return False
+    elapsed = result.collected_at - first_infusion_completed_at
+    return elapsed >= timedelta(hours=thresholds.repeat_flag_after_hours)
+
+
+def _hours_between(start: datetime | None, end: datetime) -> Decimal | None:
+    if start is None:
+        return None
+    # Integer microseconds keep the arithmetic exact before rounding half up to 0.1 h.
+    hours = Decimal((end - start) // timedelta(microseconds=1)) / _MICROSECONDS_PER_HOUR
+    return hours.quantize(_TENTH_OF_AN_HOUR, rounding=ROUND_HALF_UP)
+
+
+def _require_aware(value: datetime, name: str) -> None:
+    if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+        raise ValueError(f"{name} must be a timezone-aware datetime")
+
+
+def _require_plausible(count: int, name: str, thresholds: ResponseThresholds) -> None:
+    message = implausible_count_message(count, thresholds)
+    if message is not None:
+        raise ValueError(f"{name}: {message}")

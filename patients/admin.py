@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+
+from ivig_tracker.admin_base import ClinicalRecordAdmin
+from patients import services
+from patients.models import Patient, WeightMeasurement
+
+
+class WeightInline(admin.TabularInline):
+    model = WeightMeasurement
+    fields = ["measured_at", "weight_kg", "recorded_by", "created_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request: Any, obj: Any = None) -> bool:
+        return False  # weighings are added through the patient form so the history keeps who and when
+
+
+@admin.register(Patient)
+class PatientAdmin(ClinicalRecordAdmin):
+    list_display = [
+        "mrn",
+        "family_name",
+        "given_name",
+        "birth_date",
+        "sex",
+        "serum_iga_mg_dl",
+        "cardiac_dysfunction",
+        "renal_impairment",
+        "pregnant",
+        "updated_at",
+    ]
+    search_fields = ["mrn", "family_name", "given_name"]
+    list_filter = ["sex", "cardiac_dysfunction", "renal_impairment", "pregnant", "thrombosis_risk"]
+    inlines = [WeightInline]
+    readonly_fields = ["created_at", "updated_at"]
+
+    def save_model(self, request: Any, obj: Patient, form: Any, change: bool) -> None:
+        data = {field: getattr(obj, field) for field in services.PATIENT_FIELDS}
+        if change:
+            saved = services.update_patient(patient_id=obj.pk, data=data, user=request.user)
+        else:
+            saved = services.create_patient(data=data, user=request.user)
+        obj.pk = saved.pk
+
+
+@admin.register(WeightMeasurement)
+class WeightMeasurementAdmin(ClinicalRecordAdmin):
+    list_display = ["patient", "weight_kg", "measured_at", "recorded_by"]
+    search_fields = ["patient__mrn", "patient__family_name"]
+    list_filter = ["measured_at"]
+    readonly_fields = ["patient", "weight_kg", "measured_at", "recorded_by", "created_at"]
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from rest_framework import mixins, status, viewsets
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from ivig_tracker.permissions import HasActionPermission
+from patients import selectors, services
+from patients.api.serializers import PatientSerializer
+from patients.models import Patient
+
+
+class PatientViewSet(
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Patients: created and edited by nurses and hematologists, read by every role. Never deleted."""
+
+    serializer_class = PatientSerializer
+    permission_classes = [HasActionPermission]
+    action_permissions = {
+        "create": "patients.add_patient",
+        "partial_update": "patients.change_patient",
+        "update": "patients.change_patient",
+    }
+    http_method_names = ["get", "post", "patch", "head", "options"]
+    search_fields = ["mrn", "given_name", "family_name"]
+    ordering_fields = ["family_name", "mrn", "created_at"]
+    filterset_fields = ["sex", "cardiac_dysfunction", "renal_impairment", "pregnant"]
+
+    def get_queryset(self) -> QuerySet[Patient]:
+        return selectors.patients_with_weights()
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        patient = services.create_patient(
+            data=data,
+            user=request.user,
+            weight_kg=data.pop("weight_kg", None),
+            weight_measured_at=data.pop("weight_measured_at", None),
+        )
+        return Response(self.get_serializer(self._reload(patient.pk)).data, status=status.HTTP_201_CREATED)
+
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        patient = self.get_object()
+        serializer = self.get_serializer(patient, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        services.update_patient(
+            patient_id=patient.pk,
+            data=data,
+            user=request.user,
+            weight_kg=data.pop("weight_kg", None),
+            weight_measured_at=data.pop("weight_measured_at", None),
+        )
+        return Response(self.get_serializer(self._reload(patient.pk)).data)
+
+    def _reload(self, pk: int) -> Patient:
+        return self.get_queryset().get(pk=pk)

@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+from patients.rules import is_iga_deficient
+from patients.validators import (
+    validate_height_cm,
+    validate_iga_mg_dl,
+    validate_not_in_future,
+    validate_weight_kg,
+)
+
+
+class Sex(models.TextChoices):
+    FEMALE = "female", "Female"
+    MALE = "male", "Male"
+
+
+class Patient(models.Model):
+    mrn = models.CharField("MRN", max_length=32, unique=True)
+    given_name = models.CharField(max_length=100)
+    family_name = models.CharField(max_length=100)
+    birth_date = models.DateField(validators=[validate_not_in_future])
+    sex = models.CharField(max_length=6, choices=Sex.choices)
+    height_cm = models.DecimalField(
+        max_digits=5, decimal_places=1, null=True, blank=True, validators=[validate_height_cm]
+    )
+    serum_iga_mg_dl = models.DecimalField(
+        "serum IgA (mg/dL)", max_digits=7, decimal_places=2, null=True, blank=True, validators=[validate_iga_mg_dl]
+    )
+    iga_measured_on = models.DateField("IgA measured on", null=True, blank=True, validators=[validate_not_in_future])
+    cardiac_dysfunction = models.BooleanField(default=False)
+    renal_impairment = models.BooleanField(default=False)
+    pregnant = models.BooleanField(default=False)
+    thrombosis_risk = models.BooleanField(
+        "thrombosis risk factors",
+        default=False,
+        help_text="Immobility, hypercoagulable state, previous thrombosis, oestrogens, central line, "
+        "hyperviscosity or cardiovascular risk factors (IVIG boxed warning).",
+    )
+    thrombosis_risk_details = models.TextField(blank=True)
+    allergies = models.TextField(blank=True)
+    previous_infusion_reactions = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["family_name", "given_name", "mrn"]
+        indexes = [models.Index(fields=["family_name", "given_name"], name="patient_name_search_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(iga_measured_on__isnull=True) | models.Q(serum_iga_mg_dl__isnull=False),
+                name="patient_iga_date_needs_value",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.family_name.upper()}, {self.given_name} ({self.mrn})"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.given_name} {self.family_name}"
+
+    def age_on(self, day: date) -> int:
+        years = day.year - self.birth_date.year
+        if (day.month, day.day) < (self.birth_date.month, self.birth_date.day):
+            years -= 1
+        return years
+
+    @property
+    def age_years(self) -> int:
+        return self.age_on(timezone.localdate())
+
+    @property
+    def iga_deficient(self) -> bool | None:
+        return is_iga_deficient(self.serum_iga_mg_dl, settings.IVIG_IGA_DEFICIENCY_CUTOFF_MG_DL)
+
+    @property
+    def current_weight(self) -> WeightMeasurement | None:
+        # Uses the prefetched list when a selector prefetched it, so lists stay at a fixed query count.
+        cache = getattr(self, "_prefetched_objects_cache", {})
+        if "weights" in cache:
+            weights = sorted(cache["weights"], key=lambda w: (w.measured_at, w.pk), reverse=True)
+            return weights[0] if weights else None
+        return self.weights.order_by("-measured_at", "-pk").first()
+
+    @property
+    def weight_kg(self) -> Decimal | None:
+        current = self.current_weight
+        return current.weight_kg if current else None
+
+
+class WeightMeasurement(models.Model):
+    """Each weighing is kept: a new weight never overwrites the old one (dosing must be reproducible)."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="weights")
+    weight_kg = models.DecimalField(max_digits=5, decimal_places=1, validators=[validate_weight_kg])
+    measured_at = models.DateTimeField()
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-measured_at", "-pk"]
+        indexes = [models.Index(fields=["patient", "-measured_at"], name="weight_latest_per_patient_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.weight_kg} kg on {timezone.localtime(self.measured_at):%Y-%m-%d %H:%M}"
+
+    def age_days(self, now: datetime | None = None) -> int:
+        return ((now or timezone.now()) - self.measured_at).days

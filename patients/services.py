@@ -1,0 +1,109 @@
+"""Every change to a patient goes through here (design.md habit 2), whether from a page, the API or the admin."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from patients.models import Patient, WeightMeasurement
+
+PATIENT_FIELDS = (
+    "mrn",
+    "given_name",
+    "family_name",
+    "birth_date",
+    "sex",
+    "height_cm",
+    "serum_iga_mg_dl",
+    "iga_measured_on",
+    "cardiac_dysfunction",
+    "renal_impairment",
+    "pregnant",
+    "thrombosis_risk",
+    "thrombosis_risk_details",
+    "allergies",
+    "previous_infusion_reactions",
+)
+
+
+def _validate_iga_pair(patient: Patient) -> None:
+    if patient.iga_measured_on is not None and patient.serum_iga_mg_dl is None:
+        raise ValidationError({"serum_iga_mg_dl": ["Enter the IgA result for the date given."]})
+
+
+def _checked_measured_at(measured_at: datetime | None) -> datetime:
+    now = timezone.now()
+    measured_at = measured_at or now
+    if measured_at > now:
+        raise ValidationError({"weight_measured_at": ["A weight cannot be measured in the future."]})
+    return measured_at
+
+
+@transaction.atomic
+def create_patient(
+    *, data: dict[str, Any], user: Any, weight_kg: Decimal | None = None, weight_measured_at: datetime | None = None
+) -> Patient:
+    patient = Patient(**{field: data[field] for field in PATIENT_FIELDS if field in data})
+    patient.full_clean()
+    _validate_iga_pair(patient)
+    measured_at = _checked_measured_at(weight_measured_at) if weight_kg is not None else None
+    patient._history_user = user
+    patient.save()
+    if weight_kg is not None:
+        _add_weight(patient, weight_kg, measured_at, user)
+    return patient
+
+
+@transaction.atomic
+def update_patient(
+    *,
+    patient_id: int,
+    data: dict[str, Any],
+    user: Any,
+    weight_kg: Decimal | None = None,
+    weight_measured_at: datetime | None = None,
+) -> Patient:
+    patient = Patient.objects.select_for_update().get(pk=patient_id)
+    for field in PATIENT_FIELDS:
+        if field in data:
+            setattr(patient, field, data[field])
+    patient.full_clean()
+    _validate_iga_pair(patient)
+    measured_at = _checked_measured_at(weight_measured_at) if weight_kg is not None else None
+    patient._history_user = user
+    patient.save()
+    if weight_kg is not None:
+        current = patient.current_weight
+        # The API sends the current weight back on every PATCH; only a different value is a new weighing.
+        if current is None or current.weight_kg != Decimal(weight_kg) or weight_measured_at is not None:
+            _add_weight(patient, weight_kg, measured_at, user)
+    return patient
+
+
+def record_weight(
+    *, patient_id: int, weight_kg: Decimal, user: Any, measured_at: datetime | None = None
+) -> WeightMeasurement:
+    with transaction.atomic():
+        patient = Patient.objects.select_for_update().get(pk=patient_id)
+        return _add_weight(patient, weight_kg, _checked_measured_at(measured_at), user)
+
+
+def _add_weight(patient: Patient, weight_kg: Decimal, measured_at: datetime | None, user: Any) -> WeightMeasurement:
+    weight = WeightMeasurement(
+        patient=patient,
+        weight_kg=Decimal(weight_kg),
+        measured_at=measured_at or timezone.now(),
+        recorded_by=user if getattr(user, "is_authenticated", False) else None,
+    )
+    try:
+        weight.full_clean(exclude=["patient", "recorded_by"])
+    except ValidationError as exc:
+        raise ValidationError({"weight_kg": exc.message_dict.get("weight_kg", exc.messages)}) from exc
+    weight._history_user = user
+    weight.save()
+    return weight

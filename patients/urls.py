@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from patients import views
+
+urlpatterns = [
+    path("", views.patient_list, name="patient-list"),
+    path("new/", views.patient_create, name="patient-create"),
+    path("<int:pk>/", views.patient_detail, name="patient-detail"),
+    path("<int:pk>/edit/", views.patient_edit, name="patient-edit"),
+]

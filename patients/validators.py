@@ -1,0 +1,40 @@
+"""Plausibility bounds shared by the model, forms, serializers and the admin (issue 3, "Bad input")."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+MIN_WEIGHT_KG = Decimal("0.5")
+MAX_WEIGHT_KG = Decimal("350")
+MIN_HEIGHT_CM = Decimal("40")
+MAX_HEIGHT_CM = Decimal("250")
+
+
+def validate_weight_kg(value: Decimal) -> None:
+    if value is not None and not (MIN_WEIGHT_KG <= value <= MAX_WEIGHT_KG):
+        raise ValidationError(
+            f"A weight of {value} kg is implausible (allowed {MIN_WEIGHT_KG}–{MAX_WEIGHT_KG} kg).",
+            code="implausible_weight",
+        )
+
+
+def validate_height_cm(value: Decimal) -> None:
+    if value is not None and not (MIN_HEIGHT_CM <= value <= MAX_HEIGHT_CM):
+        raise ValidationError(
+            f"A height of {value} cm is implausible (allowed {MIN_HEIGHT_CM}–{MAX_HEIGHT_CM} cm).",
+            code="implausible_height",
+        )
+
+
+def validate_not_in_future(value: date) -> None:
+    if value is not None and value > timezone.localdate():
+        raise ValidationError("This date is in the future.", code="future_date")
+
+
+def validate_iga_mg_dl(value: Decimal) -> None:
+    if value is not None and not (Decimal("0") <= value <= Decimal("2000")):
+        raise ValidationError("Serum IgA must be between 0 and 2000 mg/dL.", code="implausible_iga")

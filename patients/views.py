@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+
+from ivig_tracker.forms import apply_validation_error
+from ivig_tracker.roles import is_clinical_staff
+from patients import selectors, services
+from patients.forms import PatientForm
+
+
+def _require_staff(request: HttpRequest) -> None:
+    if not is_clinical_staff(request.user):
+        raise PermissionDenied("Your account has no clinical role.")
+
+
+def patient_list(request: HttpRequest) -> HttpResponse:
+    _require_staff(request)
+    query = request.GET.get("q", "")
+    page = Paginator(selectors.search_patients(query), 50).get_page(request.GET.get("page"))
+    template = "patients/partials/patient_rows.html" if request.htmx else "patients/patient_list.html"
+    return render(request, template, {"page": page, "query": query})
+
+
+def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_staff(request)
+    patient = get_object_or_404(selectors.patients_with_weights(), pk=pk)
+    context = {
+        "patient": patient,
+        "weights": patient.weights.select_related("recorded_by")[:20],
+        "history": patient.history.select_related("history_user")[:20],
+        "can_edit": request.user.has_perm("patients.change_patient"),
+    }
+    return render(request, "patients/patient_detail.html", context)
+
+
+def patient_create(request: HttpRequest) -> HttpResponse:
+    if not request.user.has_perm("patients.add_patient"):
+        raise PermissionDenied("Only nurses and hematologists create patients.")
+    form = PatientForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        try:
+            patient = services.create_patient(data=data, user=request.user, weight_kg=data.pop("weight_kg", None))
+        except ValidationError as exc:
+            apply_validation_error(form, exc)
+        else:
+            messages.success(request, f"Patient {patient} created.")
+            return redirect("patient-detail", pk=patient.pk)
+    return render(request, "patients/patient_form.html", {"form": form, "creating": True})
+
+
+def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    if not request.user.has_perm("patients.change_patient"):
+        raise PermissionDenied("Only nurses and hematologists edit patients.")
+    patient = get_object_or_404(selectors.patients_with_weights(), pk=pk)
+    form = PatientForm(request.POST or None, instance=patient, initial={"weight_kg": patient.weight_kg})
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        weight = data.pop("weight_kg", None)
+        try:
+            services.update_patient(patient_id=patient.pk, data=data, user=request.user, weight_kg=weight)
+        except ValidationError as exc:
+            apply_validation_error(form, exc)
+        else:
+            messages.success(request, "Patient updated.")
+            return redirect("patient-detail", pk=patient.pk)
+    return render(request, "patients/patient_form.html", {"form": form, "patient": patient, "creating": False})

@@ -1,0 +1,131 @@
+"""Shared fixtures, and the rule that a test needing PostgreSQL, Redis or chromium skips (with the reason) on a
+bare machine but fails under CI (IVIG_REQUIRE_SERVICES=1), where those services must be there."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+REQUIRE_SERVICES = os.environ.get("IVIG_REQUIRE_SERVICES", "") in {"1", "true", "yes"}
+CHROMIUM = os.environ.get("IVIG_CHROMIUM", "/usr/bin/chromium")
+
+
+def _postgres_missing() -> str | None:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return "needs PostgreSQL: set DATABASE_URL=postgres://postgres@127.0.0.1:5432/ivig"
+    return None
+
+
+def _redis_missing() -> str | None:
+    from django.conf import settings
+
+    url = settings.CELERY_BROKER_URL
+    if not url.startswith(("redis://", "rediss://")):
+        return "needs Redis: set CELERY_BROKER_URL=redis://127.0.0.1:6379/5"
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        return f"needs Redis at {url}: {exc}"
+    return None
+
+
+def _browser_missing() -> str | None:
+    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
+        return f"needs Debian's chromium at {CHROMIUM} (apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "needs the playwright Python package"
+    return None
+
+
+SERVICE_CHECKS: dict[str, Callable[[], str | None]] = {
+    "postgres": _postgres_missing,
+    "redis": _redis_missing,
+    "worker": _redis_missing,
+    "fault": _redis_missing,
+    "browser": _browser_missing,
+}
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for marker, check in SERVICE_CHECKS.items():
+        if item.get_closest_marker(marker) is None:
+            continue
+        missing = check()
+        if missing:
+            if REQUIRE_SERVICES:
+                pytest.fail(f"IVIG_REQUIRE_SERVICES is set but this test {missing}", pytrace=False)
+            pytest.skip(missing)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if not REQUIRE_SERVICES:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
+    if skipped:
+        # Under CI a skip hides a missing service or a broken environment: treat it as a failure.
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if reporter:
+            reporter.write_line(f"IVIG_REQUIRE_SERVICES: {skipped} test(s) skipped; CI allows none.", red=True)
+
+
+@pytest.fixture
+def api_client() -> Any:
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+@pytest.fixture
+def role_user(db: Any) -> Callable[..., Any]:
+    from tests.factories import UserFactory
+
+    def make(role: str | None, **kwargs: Any) -> Any:
+        return UserFactory(role=role, **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def nurse(role_user: Callable[..., Any]) -> Any:
+    return role_user("nurse", username="nurse1")
+
+
+@pytest.fixture
+def hematologist(role_user: Callable[..., Any]) -> Any:
+    return role_user("hematologist", username="haem1")
+
+
+@pytest.fixture
+def second_hematologist(role_user: Callable[..., Any]) -> Any:
+    return role_user("hematologist", username="haem2")
+
+
+@pytest.fixture
+def pharmacist(role_user: Callable[..., Any]) -> Any:
+    return role_user("pharmacist", username="pharm1")
+
+
+@pytest.fixture
+def client_for(api_client: Any) -> Callable[[Any], Any]:
+    """An API client authenticated with the user's token, as an integrator would call us."""
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    def make(user: Any) -> Any:
+        token, _ = Token.objects.get_or_create(user=user)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        return client
+
+    return make

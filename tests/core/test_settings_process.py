@@ -1,0 +1,51 @@
+"""Settings are read once per process, so the whole-module behaviour is tested in fresh interpreters."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_check(extra_env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "SECRET_KEY", "SECURE_", "ALLOWED"))}
+    env.pop("SESSION_COOKIE_SECURE", None)
+    env.pop("CSRF_COOKIE_SECURE", None)
+    env.update(extra_env)
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_production_without_a_secret_key_refuses_to_start() -> None:
+    result = run_check({"DJANGO_DEBUG": "false"})
+    assert result.returncode != 0
+    assert "SECRET_KEY is required when DJANGO_DEBUG is off" in result.stderr
+
+
+def test_a_malformed_value_stops_start_up_with_its_name() -> None:
+    result = run_check({"DJANGO_DEBUG": "true", "HOSPITAL_TIME_ZONE": "Nowhere/Land"})
+    assert result.returncode != 0
+    assert "HOSPITAL_TIME_ZONE='Nowhere/Land' is not an IANA time zone" in result.stderr
+
+
+def test_production_settings_pass_check_deploy_without_warnings() -> None:
+    result = run_check(
+        {
+            "DJANGO_DEBUG": "false",
+            "SECRET_KEY": "x7$kq!prod-like-secret-key-with-enough-entropy-4f9a2c81d3e6b05a7f",
+            "ALLOWED_HOSTS": "ivig.hospital.example",
+        },
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "System check identified no issues" in result.stdout
