@@ -12,6 +12,8 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
+from infusions import services as order_services
+from infusions.models import Product
 from patients import services as patient_services
 from patients.models import Patient
 
@@ -135,8 +137,41 @@ def ensure_demo_patients(user: Any) -> dict[str, Patient]:
     return patients
 
 
+# (MRN, regimen, product, baseline platelets, verified?) — courses at different stages.
+DEMO_ORDERS = [
+    ("DEMO-0001", "one_dose_1g_per_kg", "Gamunex-C", 12, True),
+    ("DEMO-0002", "two_days_1g_per_kg", "Privigen", 8, False),
+    ("DEMO-0003", "five_days_0_4g_per_kg", "Gamunex-C", 15, False),
+    ("DEMO-0004", "one_dose_1g_per_kg", "Gammagard S/D", 9, True),
+]
+
+
+def ensure_demo_orders(users: dict[str, Any], patients: dict[str, Patient]) -> int:
+    created = 0
+    for mrn, regimen, product_name, baseline, verify in DEMO_ORDERS:
+        patient = patients[mrn]
+        if patient.orders.exists():
+            continue
+        order = order_services.create_order(
+            data={
+                "patient": patient,
+                "regimen": regimen,
+                "product": Product.objects.get(name=product_name),
+                "baseline_platelet_count": baseline,
+                "first_infusion_on": timezone.localdate(),
+                "notes": "Demo order",
+            },
+            user=users["hematologist"],
+        )
+        if verify:
+            order_services.verify_order(order_id=order.pk, user=users["pharmacist"])
+        created += 1
+    return created
+
+
 @transaction.atomic
 def load_demo_data() -> dict[str, int]:
     users = ensure_demo_users()
     patients = ensure_demo_patients(users["nurse"])
+    ensure_demo_orders(users, patients)
     return {"users": len(users), "patients": len(patients)}

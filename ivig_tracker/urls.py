@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from infusions import views as infusion_views
 from ivig_tracker import health, views
 
 admin.site.site_header = "IVIG Tracker administration"
@@ -15,9 +16,11 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("nurse/", views.nurse_home, name="nurse-home"),
     path("hematology/", views.hematologist_home, name="hematologist-home"),
-    path("pharmacy/", views.pharmacist_home, name="pharmacist-home"),
+    path("pharmacy/", infusion_views.verification_queue, name="pharmacist-home"),
     path("patients/", include("patients.urls")),
+    path("orders/", include("infusions.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
-    path("api/v1/", include("ivig_tracker.api.urls")),
+    # Namespaced: the router names (patient-list, ...) would otherwise shadow the pages of the same name.
+    path("api/v1/", include(("ivig_tracker.api.urls", "api"), namespace="api")),
 ]

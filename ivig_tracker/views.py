@@ -31,8 +31,3 @@ def nurse_home(request: HttpRequest) -> HttpResponse:
 @login_required
 def hematologist_home(request: HttpRequest) -> HttpResponse:
     return _role_page(request, Role.HEMATOLOGIST, "core/hematologist_home.html")
-
-
-@login_required
-def pharmacist_home(request: HttpRequest) -> HttpResponse:
-    return _role_page(request, Role.PHARMACIST, "core/pharmacist_home.html")

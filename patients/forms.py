@@ -21,8 +21,8 @@ class PatientForm(forms.ModelForm):
         model = Patient
         fields = list(PATIENT_FIELDS)
         widgets = {
-            "birth_date": forms.DateInput(attrs={"type": "date"}),
-            "iga_measured_on": forms.DateInput(attrs={"type": "date"}),
+            "birth_date": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+            "iga_measured_on": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
             "thrombosis_risk_details": forms.Textarea(attrs={"rows": 2}),
             "allergies": forms.Textarea(attrs={"rows": 2}),
             "previous_infusion_reactions": forms.Textarea(attrs={"rows": 2}),

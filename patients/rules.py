@@ -14,4 +14,7 @@ def is_iga_deficient(
     """True below the cut-off, False at or above it, None when no result is known."""
     if serum_iga_mg_dl is None:
         return None
-    return Decimal(serum_iga_mg_dl) < Decimal(cutoff_mg_dl)
+    level = Decimal(serum_iga_mg_dl)
+    if level < 0:
+        raise ValueError("serum IgA must not be negative")
+    return level < Decimal(cutoff_mg_dl)

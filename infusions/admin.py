@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+
+from infusions import services
+from infusions.models import Infusion, Order, Product
+from ivig_tracker.admin_base import ClinicalRecordAdmin
+from ivig_tracker.errors import Conflict
+
+
+@admin.register(Product)
+class ProductAdmin(ClinicalRecordAdmin):
+    """Pharmacy keeps the catalogue here; every edit is kept in the history."""
+
+    list_display = [
+        "name",
+        "manufacturer",
+        "concentration_percent",
+        "vial_sizes_g",
+        "iga_depleted",
+        "itp_indication",
+        "on_formulary",
+        "discontinued",
+    ]
+    list_filter = ["iga_depleted", "itp_indication", "on_formulary", "discontinued"]
+    search_fields = ["name", "manufacturer"]
+
+
+class InfusionInline(admin.TabularInline):
+    model = Infusion
+    fields = ["day_number", "scheduled_for", "status", "dose_g", "started_at", "completed_at", "stop_reason"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+
+def _run_transition(modeladmin: admin.ModelAdmin, request: Any, queryset: Any, label: str, transition: Any) -> None:
+    for order in queryset:
+        try:
+            transition(order_id=order.pk, user=request.user)
+        except (Conflict, PermissionDenied, ValidationError) as exc:
+            modeladmin.message_user(request, f"Order #{order.pk}: {exc}", level=messages.ERROR)
+        else:
+            modeladmin.message_user(request, f"Order #{order.pk}: {label}.")
+
+
+@admin.register(Order)
+class OrderAdmin(ClinicalRecordAdmin):
+    """Orders change only through their services (the actions below); the computed working is read-only."""
+
+    list_display = [
+        "pk",
+        "patient",
+        "regimen",
+        "product",
+        "rounded_dose_per_day_g",
+        "days",
+        "status",
+        "emergency",
+        "created_by",
+        "verified_by",
+        "created_at",
+    ]
+    list_filter = ["status", "regimen", "emergency", "product"]
+    search_fields = ["patient__mrn", "patient__family_name"]
+    date_hierarchy = "created_at"
+    inlines = [InfusionInline]
+    actions = ["verify_selected", "recalculate_selected"]
+
+    def get_readonly_fields(self, request: Any, obj: Any = None) -> list[str]:
+        return [field.name for field in Order._meta.fields]
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False  # orders are made on the order page or through the API, where the dose is worked out
+
+    @admin.action(description="Verify the selected orders")
+    def verify_selected(self, request: Any, queryset: Any) -> None:
+        _run_transition(self, request, queryset, "verified", services.verify_order)
+
+    @admin.action(description="Recalculate the selected draft orders")
+    def recalculate_selected(self, request: Any, queryset: Any) -> None:
+        _run_transition(self, request, queryset, "recalculated", services.recalculate_order)
+
+
+@admin.register(Infusion)
+class InfusionAdmin(ClinicalRecordAdmin):
+    list_display = ["pk", "order", "day_number", "scheduled_for", "status", "dose_g", "started_at", "completed_at"]
+    list_filter = ["status", "scheduled_for"]
+    search_fields = ["order__patient__mrn", "order__patient__family_name"]
+
+    def get_readonly_fields(self, request: Any, obj: Any = None) -> list[str]:
+        return [field.name for field in Infusion._meta.fields]
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False

@@ -1,0 +1,197 @@
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from infusions.dosing import REGIMENS
+from infusions.models import Infusion, Order, Product
+from patients.models import Patient
+
+
+class ProductSerializer(serializers.ModelSerializer):
+    vial_sizes_g = serializers.ListField(child=serializers.FloatField(), read_only=True)
+
+    class Meta:
+        model = Product
+        fields = [
+            "id",
+            "name",
+            "manufacturer",
+            "concentration_percent",
+            "iga_content_ug_per_ml",
+            "iga_content_qualifier",
+            "iga_depleted",
+            "vial_sizes_g",
+            "itp_indication",
+            "itp_indication_detail",
+            "stabiliser",
+            "initial_rate_mg_per_kg_min",
+            "step_up_interval_min",
+            "itp_max_rate_mg_per_kg_min",
+            "at_risk_max_rate_mg_per_kg_min",
+            "discontinued",
+            "on_formulary",
+            "label_notes",
+        ]
+        read_only_fields = fields
+
+
+class VialCountSerializer(serializers.Serializer):
+    size_g = serializers.FloatField()
+    count = serializers.IntegerField()
+
+
+class WarningSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class RateStepSerializer(serializers.Serializer):
+    rate_mg_per_kg_min = serializers.FloatField()
+    rate_ml_per_kg_min = serializers.FloatField()
+    rate_ml_per_h = serializers.FloatField()
+
+
+class RatePlanSerializer(serializers.Serializer):
+    steps = RateStepSerializer(many=True)
+    step_up_interval_min = serializers.IntegerField()
+    max_rate_ml_per_h = serializers.FloatField()
+    at_risk_capped = serializers.BooleanField()
+    basis_weight_kg = serializers.FloatField()
+
+
+class OrderInputSerializer(serializers.Serializer):
+    """What a prescriber writes (api-v1 "Written on create"), shape and types only."""
+
+    patient = serializers.PrimaryKeyRelatedField(queryset=Patient.objects.all())
+    regimen = serializers.ChoiceField(choices=list(REGIMENS))
+    product = serializers.PrimaryKeyRelatedField(queryset=Product.objects.all())
+    baseline_platelet_count = serializers.IntegerField(min_value=0, max_value=2000)
+    first_infusion_on = serializers.DateField()
+    emergency = serializers.BooleanField(default=False)
+    iga_override_reason = serializers.CharField(required=False, allow_blank=True, default="")
+    previous_order = serializers.PrimaryKeyRelatedField(queryset=Order.objects.all(), required=False, allow_null=True)
+    notes = serializers.CharField(required=False, allow_blank=True, default="")
+    dosing_weight_override_kg = serializers.DecimalField(
+        max_digits=6, decimal_places=2, required=False, allow_null=True, min_value=0
+    )
+    dosing_weight_override_reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class OrderSerializer(serializers.ModelSerializer):
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    verified_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    vials_per_day = VialCountSerializer(many=True, read_only=True)
+    warnings = serializers.SerializerMethodField()
+    warning_details = WarningSerializer(source="warnings", many=True, read_only=True)
+    rate_plan = RatePlanSerializer(read_only=True, allow_null=True)
+    weight_measured_at = serializers.DateTimeField(source="weight_measurement.measured_at", read_only=True)
+
+    class Meta:
+        model = Order
+        fields = [
+            "id",
+            "patient",
+            "regimen",
+            "product",
+            "baseline_platelet_count",
+            "first_infusion_on",
+            "emergency",
+            "iga_override_reason",
+            "previous_order",
+            "notes",
+            "status",
+            "dosing_weight_kg",
+            "dosing_weight_basis",
+            "dosing_weight_policy",
+            "dosing_weight_exclusion",
+            "dosing_weight_formula",
+            "dosing_weight_override_kg",
+            "dosing_weight_override_reason",
+            "actual_weight_kg",
+            "weight_measured_at",
+            "height_cm",
+            "ideal_body_weight_kg",
+            "adjusted_body_weight_kg",
+            "bmi",
+            "dose_per_day_g",
+            "rounded_dose_per_day_g",
+            "rounding_step_g",
+            "deviation_percent",
+            "partial_vial",
+            "days",
+            "total_calculated_g",
+            "total_dose_g",
+            "vials_per_day",
+            "volume_per_day_ml",
+            "rate_plan",
+            "warnings",
+            "warning_details",
+            "created_by",
+            "created_at",
+            "verified_by",
+            "verified_at",
+            "cancel_reason",
+            "cancelled_at",
+            "calculated_at",
+        ]
+        read_only_fields = fields
+
+    def get_warnings(self, order: Order) -> list[str]:
+        return order.warning_messages
+
+
+class DoseWorkingSerializer(serializers.Serializer):
+    """The working of a dose (the order form's live preview), as stored on an order when it is created."""
+
+    actual_weight_kg = serializers.FloatField()
+    height_cm = serializers.FloatField()
+    age_years = serializers.IntegerField()
+    dosing_weight_policy = serializers.CharField()
+    dosing_weight_kg = serializers.FloatField()
+    dosing_weight_basis = serializers.CharField()
+    dosing_weight_exclusion = serializers.CharField()
+    dosing_weight_formula = serializers.CharField()
+    ideal_body_weight_kg = serializers.FloatField(allow_null=True)
+    adjusted_body_weight_kg = serializers.FloatField(allow_null=True)
+    bmi = serializers.FloatField()
+    dose_per_day_g = serializers.FloatField()
+    rounded_dose_per_day_g = serializers.FloatField()
+    rounding_step_g = serializers.FloatField(allow_null=True)
+    deviation_percent = serializers.FloatField()
+    partial_vial = serializers.BooleanField()
+    days = serializers.IntegerField()
+    total_calculated_g = serializers.FloatField()
+    total_dose_g = serializers.FloatField()
+    vials_per_day = VialCountSerializer(many=True)
+    volume_per_day_ml = serializers.FloatField(allow_null=True)
+    rate_plan = RatePlanSerializer(allow_null=True)
+    warnings = serializers.SerializerMethodField()
+    warning_details = WarningSerializer(source="warnings", many=True)
+
+    def get_warnings(self, working: dict[str, Any]) -> list[str]:
+        return [warning["message"] for warning in working["warnings"]]
+
+
+class CancelSerializer(serializers.Serializer):
+    reason = serializers.CharField(allow_blank=False, trim_whitespace=True)
+
+
+class InfusionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Infusion
+        fields = [
+            "id",
+            "order",
+            "day_number",
+            "scheduled_for",
+            "status",
+            "dose_g",
+            "volume_ml",
+            "started_at",
+            "completed_at",
+            "current_rate_ml_per_h",
+            "stop_reason",
+        ]
+        read_only_fields = fields

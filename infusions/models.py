@@ -1,0 +1,232 @@
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+from infusions.dosing import REGIMENS, ProductFacts
+from patients.models import Patient, WeightMeasurement
+
+
+class Product(models.Model):
+    """One IVIG brand of the catalogue (clinical.md Part B §4.1, shipped by a data migration).
+
+    Unknown label values are null, never guessed (clinical.md A4); a product without vial sizes cannot be
+    ordered until pharmacy fills them in.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    manufacturer = models.CharField(max_length=100)
+    concentration_percent = models.DecimalField(max_digits=4, decimal_places=1, null=True, blank=True)
+    vial_sizes_g = models.JSONField(default=list, blank=True, help_text="Grams of IgG per vial, e.g. [1, 2.5, 5].")
+    iga_content_ug_per_ml = models.DecimalField(max_digits=7, decimal_places=1, null=True, blank=True)
+    iga_content_qualifier = models.CharField(max_length=10, blank=True, help_text="average or maximum")
+    iga_depleted = models.BooleanField(default=False)
+    stabiliser = models.CharField(max_length=200, blank=True)
+    itp_indication = models.BooleanField(default=False)
+    itp_indication_detail = models.CharField(max_length=300, blank=True)
+    itp_label_dose = models.CharField(max_length=300, blank=True)
+    initial_rate_mg_per_kg_min = models.DecimalField(max_digits=6, decimal_places=3, null=True, blank=True)
+    initial_rate_duration_min = models.PositiveIntegerField(null=True, blank=True)
+    step_up_interval_min = models.PositiveIntegerField(null=True, blank=True)
+    itp_max_rate_mg_per_kg_min = models.DecimalField(max_digits=6, decimal_places=3, null=True, blank=True)
+    at_risk_max_rate_mg_per_kg_min = models.DecimalField(max_digits=6, decimal_places=3, null=True, blank=True)
+    discontinued = models.BooleanField(default=False)
+    on_formulary = models.BooleanField(default=True, help_text="Offered to prescribers at this hospital.")
+    label_notes = models.TextField(blank=True)
+    sources = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def orderable(self) -> bool:
+        return self.on_formulary and not self.discontinued
+
+    def vial_sizes(self) -> tuple[Decimal, ...]:
+        return tuple(sorted(Decimal(str(size)) for size in self.vial_sizes_g or ()))
+
+    def facts(self) -> ProductFacts:
+        return ProductFacts(
+            name=self.name,
+            concentration_percent=self.concentration_percent,
+            vial_sizes_g=self.vial_sizes(),
+            iga_depleted=self.iga_depleted,
+            itp_indication=self.itp_indication,
+            initial_rate_mg_per_kg_min=self.initial_rate_mg_per_kg_min,
+            step_up_interval_min=self.step_up_interval_min,
+            itp_max_rate_mg_per_kg_min=self.itp_max_rate_mg_per_kg_min,
+            at_risk_max_rate_mg_per_kg_min=self.at_risk_max_rate_mg_per_kg_min,
+        )
+
+
+class Regimen(models.TextChoices):
+    ONE_DOSE_1G = "one_dose_1g_per_kg", REGIMENS["one_dose_1g_per_kg"].label
+    TWO_DAYS_1G = "two_days_1g_per_kg", REGIMENS["two_days_1g_per_kg"].label
+    FIVE_DAYS_0_4G = "five_days_0_4g_per_kg", REGIMENS["five_days_0_4g_per_kg"].label
+    ONE_DOSE_0_8G = "one_dose_0_8g_per_kg", REGIMENS["one_dose_0_8g_per_kg"].label
+    REPEAT_1G = "repeat_1g_per_kg", REGIMENS["repeat_1g_per_kg"].label
+
+
+class OrderStatus(models.TextChoices):
+    DRAFT = "draft", "Draft (awaiting verification)"
+    VERIFIED = "verified", "Verified"
+    IN_PROGRESS = "in_progress", "In progress"
+    COMPLETED = "completed", "Completed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Order(models.Model):
+    """A weight-based IVIG course. The computed dose is stored when the order is made, so a later change of
+    catalogue, policy or weight never changes it silently; recalculating is an explicit, recorded action."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="orders")
+    regimen = models.CharField(max_length=32, choices=Regimen.choices)
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="orders")
+    baseline_platelet_count = models.PositiveIntegerField(
+        "baseline platelet count (×10⁹/L)", validators=[MinValueValidator(0), MaxValueValidator(2000)]
+    )
+    first_infusion_on = models.DateField()
+    emergency = models.BooleanField(default=False)
+    iga_override_reason = models.TextField(blank=True)
+    previous_order = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="repeat_orders"
+    )
+    notes = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=OrderStatus.choices, default=OrderStatus.DRAFT)
+
+    # The working, frozen at creation (or at an explicit recalculation).
+    weight_measurement = models.ForeignKey(WeightMeasurement, on_delete=models.PROTECT, related_name="+")
+    actual_weight_kg = models.DecimalField(max_digits=5, decimal_places=1)
+    height_cm = models.DecimalField(max_digits=5, decimal_places=1)
+    age_years = models.PositiveIntegerField()
+    dosing_weight_policy = models.CharField(max_length=32)
+    dosing_weight_kg = models.DecimalField(max_digits=7, decimal_places=2)
+    dosing_weight_basis = models.CharField(max_length=10)
+    dosing_weight_exclusion = models.CharField(max_length=40, blank=True)
+    dosing_weight_formula = models.TextField(blank=True)
+    dosing_weight_override_kg = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
+    dosing_weight_override_reason = models.TextField(blank=True)
+    ideal_body_weight_kg = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
+    adjusted_body_weight_kg = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
+    bmi = models.DecimalField(max_digits=6, decimal_places=1)
+    dose_per_day_g = models.DecimalField(max_digits=8, decimal_places=2)
+    rounded_dose_per_day_g = models.DecimalField(max_digits=8, decimal_places=2)
+    rounding_step_g = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    deviation_percent = models.DecimalField(max_digits=6, decimal_places=1)
+    partial_vial = models.BooleanField(default=False)
+    days = models.PositiveSmallIntegerField()
+    total_calculated_g = models.DecimalField(max_digits=9, decimal_places=2)
+    total_dose_g = models.DecimalField(max_digits=9, decimal_places=2)
+    vials_per_day = models.JSONField(default=list, blank=True)
+    volume_per_day_ml = models.DecimalField(max_digits=8, decimal_places=1, null=True, blank=True)
+    rate_plan = models.JSONField(null=True, blank=True)
+    warnings = models.JSONField(default=list, blank=True)
+    calculated_at = models.DateTimeField()
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders_created")
+    verified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="orders_verified"
+    )
+    verified_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancel_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        permissions = [
+            ("verify_order", "Can verify an IVIG order (pharmacist or a second hematologist)"),
+            ("cancel_order", "Can cancel an IVIG order"),
+            ("recalculate_order", "Can recalculate a draft order's dose"),
+        ]
+        indexes = [
+            models.Index(fields=["status", "-created_at"], name="order_status_queue_idx"),
+            models.Index(fields=["patient", "-created_at"], name="order_per_patient_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(regimen="repeat_1g_per_kg") | models.Q(previous_order__isnull=False),
+                name="order_repeat_references_previous",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="cancelled") | ~models.Q(cancel_reason=""),
+                name="order_cancel_has_reason",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(verified_by__isnull=True) | ~models.Q(verified_by=models.F("created_by")),
+                name="order_verifier_is_not_creator",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(baseline_platelet_count__lte=2000), name="order_baseline_plausible"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Order #{self.pk} {self.get_regimen_display()} of {self.product} for {self.patient.mrn}"
+
+    @property
+    def warning_messages(self) -> list[str]:
+        return [warning["message"] for warning in self.warnings]
+
+    @property
+    def vials_text(self) -> str:
+        return " + ".join(f"{v['count']} × {_g(v['size_g'])} g" for v in self.vials_per_day) or "—"
+
+
+def _g(value: Any) -> str:
+    text = f"{Decimal(str(value)):f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+class InfusionStatus(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled"
+    IN_PROGRESS = "in_progress", "In progress"
+    PAUSED = "paused", "Paused"
+    COMPLETED = "completed", "Completed"
+    STOPPED = "stopped", "Stopped"
+
+
+class Infusion(models.Model):
+    """One day of a verified course; created by verification (one per course day)."""
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="infusions")
+    day_number = models.PositiveSmallIntegerField()
+    scheduled_for = models.DateField()
+    status = models.CharField(max_length=16, choices=InfusionStatus.choices, default=InfusionStatus.SCHEDULED)
+    dose_g = models.DecimalField(max_digits=8, decimal_places=2)
+    volume_ml = models.DecimalField(max_digits=8, decimal_places=1, null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    current_rate_ml_per_h = models.DecimalField(max_digits=7, decimal_places=1, null=True, blank=True)
+    stop_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["scheduled_for", "day_number"]
+        permissions = [("administer_infusion", "Can start, document and complete infusions")]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "day_number"], name="infusion_one_per_course_day"),
+            models.CheckConstraint(condition=models.Q(day_number__gte=1), name="infusion_day_number_from_one"),
+        ]
+        indexes = [models.Index(fields=["scheduled_for", "status"], name="infusion_worklist_by_day_idx")]
+
+    def __str__(self) -> str:
+        return f"Day {self.day_number} of order #{self.order_id} ({self.scheduled_for})"

@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from infusions.models import Order, OrderStatus
+
+
+def orders_with_related() -> QuerySet[Order]:
+    return Order.objects.select_related(
+        "patient", "product", "created_by", "verified_by", "weight_measurement", "previous_order"
+    )
+
+
+def orders_awaiting_verification() -> QuerySet[Order]:
+    return orders_with_related().filter(status=OrderStatus.DRAFT).order_by("-emergency", "first_infusion_on", "pk")
+
+
+def orders_of_patient(patient_id: int) -> QuerySet[Order]:
+    return orders_with_related().filter(patient_id=patient_id)

@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from infusions import views
+
+urlpatterns = [
+    path("new/", views.order_create, name="order-create"),
+    path("preview/", views.order_preview, name="order-preview"),
+    path("verify/", views.verification_queue, name="verification-queue"),
+    path("<int:pk>/", views.order_detail, name="order-detail"),
+    path("<int:pk>/verify/", views.order_verify, name="order-verify"),
+    path("<int:pk>/cancel/", views.order_cancel, name="order-cancel"),
+    path("<int:pk>/recalculate/", views.order_recalculate, name="order-recalculate"),
+    path("for-patient/<int:patient_id>/", views.patient_orders, name="patient-orders"),
+]

@@ -1,0 +1,193 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from infusions import selectors, services
+from infusions.forms import OrderForm
+from infusions.models import Order
+from ivig_tracker.errors import Conflict
+from ivig_tracker.forms import apply_validation_error
+from ivig_tracker.roles import Role, has_role, is_clinical_staff
+from patients.models import Patient
+
+WORKING_FIELDS = (
+    "actual_weight_kg",
+    "height_cm",
+    "age_years",
+    "dosing_weight_policy",
+    "dosing_weight_kg",
+    "dosing_weight_basis",
+    "dosing_weight_exclusion",
+    "dosing_weight_formula",
+    "ideal_body_weight_kg",
+    "adjusted_body_weight_kg",
+    "bmi",
+    "dose_per_day_g",
+    "rounded_dose_per_day_g",
+    "rounding_step_g",
+    "deviation_percent",
+    "partial_vial",
+    "days",
+    "total_calculated_g",
+    "total_dose_g",
+    "vials_per_day",
+    "volume_per_day_ml",
+    "rate_plan",
+    "warnings",
+)
+
+
+def order_working(order: Order) -> dict[str, Any]:
+    working = {field: getattr(order, field) for field in WORKING_FIELDS}
+    working["weight_measurement"] = order.weight_measurement
+    return working
+
+
+def _require_staff(request: HttpRequest) -> None:
+    if not is_clinical_staff(request.user):
+        raise PermissionDenied("Your account has no clinical role.")
+
+
+def order_create(request: HttpRequest) -> HttpResponse:
+    if not request.user.has_perm("infusions.add_order"):
+        raise PermissionDenied("Only hematologists order IVIG.")
+    initial = {"patient": request.GET.get("patient")} if request.GET.get("patient") else {}
+    form = OrderForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            order = services.create_order(data=dict(form.cleaned_data), user=request.user)
+        except ValidationError as exc:
+            apply_validation_error(form, exc)
+        else:
+            messages.success(request, f"Order #{order.pk} drafted; it now awaits verification.")
+            return redirect("order-detail", pk=order.pk)
+    patient = _patient_from(form)
+    return render(request, "infusions/order_form.html", {"form": form, "patient": patient, **_preview(form)})
+
+
+def _patient_from(form: OrderForm) -> Patient | None:
+    patient_id = form.data.get("patient") or form.initial.get("patient")
+    if patient_id and str(patient_id).isdigit():
+        return Patient.objects.prefetch_related("weights").filter(pk=patient_id).first()
+    return None
+
+
+def _preview(form: OrderForm) -> dict[str, Any]:
+    """Work the dose out from whatever the form holds so far; field problems become messages, not a 500."""
+    if not form.is_bound or not form.is_valid():
+        return {"working": None, "preview_errors": []}
+    try:
+        calculation, weight, facts = services.calculate(dict(form.cleaned_data))
+    except ValidationError as exc:
+        return {"working": None, "preview_errors": exc.messages}
+    working = services.working_fields(calculation, weight, facts)
+    return {"working": working, "preview_errors": []}
+
+
+def order_preview(request: HttpRequest) -> HttpResponse:
+    """The htmx fragment the order form refreshes as the prescriber changes regimen, product or weight."""
+    if not request.user.has_perm("infusions.add_order"):
+        raise PermissionDenied("Only hematologists order IVIG.")
+    form = OrderForm(request.POST or None)
+    context = {"patient": _patient_from(form), **_preview(form)}
+    if not context["working"] and not context["preview_errors"] and form.is_bound:
+        context["preview_errors"] = [
+            f"{form[name].label if name in form.fields else 'Order'}: {' '.join(errors)}"
+            for name, errors in form.errors.items()
+        ]
+    return render(request, "infusions/partials/working.html", context)
+
+
+def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_staff(request)
+    order = get_object_or_404(selectors.orders_with_related(), pk=pk)
+    user = request.user
+    context = {
+        "order": order,
+        "patient": order.patient,
+        "working": order_working(order),
+        "infusions": order.infusions.all(),
+        "history": order.history.select_related("history_user")[:30],
+        "can_verify": order.status == "draft"
+        and user.has_perm("infusions.verify_order")
+        and order.created_by_id != user.pk,
+        "can_cancel": order.status not in {"completed", "cancelled"} and user.has_perm("infusions.cancel_order"),
+        "can_recalculate": order.status == "draft" and user.has_perm("infusions.recalculate_order"),
+        "newer_weight": _newer_weight(order),
+    }
+    return render(request, "infusions/order_detail.html", context)
+
+
+def _newer_weight(order: Order) -> Any:
+    current = order.patient.current_weight
+    if current is not None and current.pk != order.weight_measurement_id:
+        return current
+    return None
+
+
+def _transition(request: HttpRequest, pk: int, action: Any, success: str) -> HttpResponse:
+    try:
+        action()
+    except (Conflict, PermissionDenied) as exc:
+        messages.error(request, str(exc))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, success)
+    return redirect("order-detail", pk=pk)
+
+
+@require_POST
+def order_verify(request: HttpRequest, pk: int) -> HttpResponse:
+    if not request.user.has_perm("infusions.verify_order"):
+        raise PermissionDenied("Only a pharmacist or a hematologist verifies orders.")
+    return _transition(
+        request,
+        pk,
+        lambda: services.verify_order(order_id=pk, user=request.user),
+        "Order verified; its infusions are scheduled.",
+    )
+
+
+@require_POST
+def order_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    if not request.user.has_perm("infusions.cancel_order"):
+        raise PermissionDenied("Only a hematologist cancels orders.")
+    reason = request.POST.get("reason", "")
+    return _transition(
+        request, pk, lambda: services.cancel_order(order_id=pk, user=request.user, reason=reason), "Order cancelled."
+    )
+
+
+@require_POST
+def order_recalculate(request: HttpRequest, pk: int) -> HttpResponse:
+    if not request.user.has_perm("infusions.recalculate_order"):
+        raise PermissionDenied("Only a hematologist recalculates orders.")
+    return _transition(
+        request,
+        pk,
+        lambda: services.recalculate_order(order_id=pk, user=request.user),
+        "Dose recalculated with the current weight, catalogue and policy; the earlier working is in the history.",
+    )
+
+
+def patient_orders(request: HttpRequest, patient_id: int) -> HttpResponse:
+    _require_staff(request)
+    orders = selectors.orders_of_patient(patient_id)
+    return render(request, "infusions/partials/patient_orders.html", {"orders": orders, "patient_id": patient_id})
+
+
+def verification_queue(request: HttpRequest) -> HttpResponse:
+    if not has_role(request.user, Role.PHARMACIST, Role.HEMATOLOGIST):
+        return render(request, "core/no_role.html", status=403)
+    orders = [
+        {"order": order, "working": order_working(order), "newer_weight": _newer_weight(order)}
+        for order in selectors.orders_awaiting_verification().prefetch_related("patient__weights")
+    ]
+    return render(request, "infusions/verification_queue.html", {"entries": orders})
