@@ -215,6 +215,15 @@ class Infusion(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
     current_rate_ml_per_h = models.DecimalField(max_digits=7, decimal_places=1, null=True, blank=True)
     stop_reason = models.TextField(blank=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    volume_infused_ml = models.DecimalField(max_digits=8, decimal_places=1, null=True, blank=True)
+    checklist = models.JSONField(default=dict, blank=True)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    completed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     history = HistoricalRecords()
@@ -230,3 +239,114 @@ class Infusion(models.Model):
 
     def __str__(self) -> str:
         return f"Day {self.day_number} of order #{self.order_id} ({self.scheduled_for})"
+
+    @property
+    def ended_at(self) -> Any:
+        return self.completed_at or self.stopped_at
+
+
+class RateSegment(models.Model):
+    """A stretch of the infusion at one pump rate. Each rate change closes one segment and opens the next; a
+    pause is a segment at 0 mL/h. The volume infused is computed from the segments."""
+
+    class Reason(models.TextChoices):
+        START = "start", "Start"
+        TITRATION = "titration", "Rate change"
+        PAUSE = "pause", "Paused"
+        RESUME = "resume", "Resumed"
+
+    infusion = models.ForeignKey(Infusion, on_delete=models.PROTECT, related_name="rate_segments")
+    rate_ml_per_h = models.DecimalField(max_digits=7, decimal_places=1)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["started_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["infusion"], condition=models.Q(ended_at__isnull=True), name="rate_segment_one_open"
+            ),
+            models.CheckConstraint(condition=models.Q(rate_ml_per_h__gte=0), name="rate_segment_rate_not_negative"),
+            models.CheckConstraint(
+                condition=models.Q(ended_at__isnull=True) | models.Q(ended_at__gte=models.F("started_at")),
+                name="rate_segment_ends_after_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rate_ml_per_h} mL/h from {self.started_at:%H:%M}"
+
+
+class VialLot(models.Model):
+    """Traceability of a plasma product: the lot (and expiry) of every vial given."""
+
+    infusion = models.ForeignKey(Infusion, on_delete=models.PROTECT, related_name="vial_lots")
+    lot_number = models.CharField(max_length=64)
+    expiry_date = models.DateField(null=True, blank=True)
+    vial_size_g = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"lot {self.lot_number}"
+
+
+class VitalSignsEntry(models.Model):
+    """One set of vital signs with the alerts it raised (clinical.md A5), stored as taken."""
+
+    infusion = models.ForeignKey(Infusion, on_delete=models.PROTECT, related_name="vitals")
+    taken_at = models.DateTimeField()
+    temperature_c = models.DecimalField(max_digits=3, decimal_places=1)
+    heart_rate_bpm = models.PositiveSmallIntegerField()
+    systolic_bp_mmhg = models.PositiveSmallIntegerField()
+    diastolic_bp_mmhg = models.PositiveSmallIntegerField()
+    respiratory_rate_per_min = models.PositiveSmallIntegerField()
+    spo2_percent = models.PositiveSmallIntegerField()
+    alerts = models.JSONField(default=list, blank=True)
+    highest_severity = models.CharField(max_length=8, blank=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["taken_at", "pk"]
+        verbose_name = "vital signs entry"
+        verbose_name_plural = "vital signs entries"
+        indexes = [models.Index(fields=["infusion", "taken_at"], name="vitals_by_infusion_time_idx")]
+
+    def __str__(self) -> str:
+        return f"Vitals at {self.taken_at:%Y-%m-%d %H:%M}"
+
+
+class Reaction(models.Model):
+    """An infusion reaction, graded by CTCAE v5 "Infusion related reaction" (clinical.md A5, B §6.3)."""
+
+    infusion = models.ForeignKey(Infusion, on_delete=models.PROTECT, related_name="reactions")
+    reaction = models.CharField(max_length=32)
+    ctcae_grade = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(5)])
+    action_taken = models.TextField()
+    noted_at = models.DateTimeField()
+    rate_at_reaction_ml_per_h = models.DecimalField(max_digits=7, decimal_places=1, null=True, blank=True)
+    stopped_infusion = models.BooleanField(default=False)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["noted_at", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ctcae_grade__gte=1, ctcae_grade__lte=5), name="reaction_ctcae_grade_1_to_5"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reaction} (CTCAE {self.ctcae_grade})"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.conf import settings
@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from infusions import dosing
 from infusions.models import Infusion, InfusionStatus, Order, OrderStatus, Product
+from infusions.signals import infusion_ended, order_cancelled, vitals_alert_raised
 from ivig_tracker.errors import Conflict
 from patients.models import Patient, WeightMeasurement
 
@@ -279,4 +280,399 @@ def cancel_order(*, order_id: int, user: Any, reason: str) -> Order:
         infusion.stop_reason = f"Order cancelled: {reason}"
         infusion._history_user = user
         infusion.save()
+    order_cancelled.send(sender=Order, order=order)
     return order
+
+
+# --- Bedside: start, vitals, rate, pause/resume, reactions, completion (clinical.md A4–A5) -----------------
+
+CHECKLIST_ITEMS = {
+    "patient_identity": "Patient identity confirmed (two identifiers)",
+    "iga_reviewed": "IgA result reviewed",
+    "cardiac_fluid_status": "Cardiac and fluid status assessed",
+    "hydration": "Hydration adequate (pre-hydration given if ordered)",
+    "premedication": "Premedication given as ordered",
+    "emergency_drugs": "Emergency drugs at hand (adrenaline, antihistamine, hydrocortisone)",
+    "product_and_dose": "Product, dose and vials checked against the order",
+    "dedicated_line": "Dedicated IV line, no other drugs",
+}
+RUNNING = (InfusionStatus.IN_PROGRESS, InfusionStatus.PAUSED)
+
+
+def _event_time(value: Any, *, field: str, not_before: Any = None, what_before: str = "") -> Any:
+    """Timestamps default to now, may be in the past (late entry), never in the future, never before the
+    previous event of the infusion (api-v1 Infusions)."""
+    now = timezone.now()
+    moment = value or now
+    if moment > now + timedelta(seconds=5):  # a tablet's clock may run a few seconds ahead of the server
+        raise ValidationError({field: ["This time is in the future."]})
+    if not_before is not None and moment < not_before:
+        raise ValidationError(
+            {field: [f"This time is before {what_before} ({timezone.localtime(not_before):%Y-%m-%d %H:%M})."]}
+        )
+    return moment
+
+
+def _time_after_last_change(infusion: Infusion, value: Any, field: str) -> Any:
+    current = _open_segment(infusion)
+    not_before = current.started_at if current is not None else infusion.started_at
+    return _event_time(value, field=field, not_before=not_before, what_before="the last rate change")
+
+
+def _locked_infusion(infusion_id: int) -> Infusion:
+    return Infusion.objects.select_for_update().select_related("order").get(pk=infusion_id)
+
+
+def _open_segment(infusion: Infusion) -> Any:
+    return infusion.rate_segments.filter(ended_at__isnull=True).first()
+
+
+def _open_rate_segment(infusion: Infusion, rate: Decimal, at: Any, reason: str, user: Any) -> None:
+    from infusions.models import RateSegment
+
+    current = _open_segment(infusion)
+    if current is not None:
+        current.ended_at = at
+        current._history_user = user
+        current.save(update_fields=["ended_at"])
+    segment = RateSegment(infusion=infusion, rate_ml_per_h=rate, started_at=at, reason=reason, recorded_by=user)
+    segment._history_user = user
+    segment.save()
+    infusion.current_rate_ml_per_h = rate
+
+
+def max_rate_ml_per_h(order: Order) -> Decimal | None:
+    plan = order.rate_plan
+    return Decimal(str(plan["max_rate_ml_per_h"])) if plan else None
+
+
+def _check_rate(order: Order, rate: Decimal) -> None:
+    if rate <= 0:
+        raise ValidationError({"rate_ml_per_h": ["The rate must be above 0 mL/h (use pause to stop the pump)."]})
+    maximum = max_rate_ml_per_h(order)
+    if maximum is not None and rate > maximum:
+        capped = " (the at-risk cap)" if order.rate_plan and order.rate_plan.get("at_risk_capped") else ""
+        raise ValidationError(
+            {"rate_ml_per_h": [f"{rate} mL/h is above the plan's maximum of {maximum} mL/h{capped}."]}
+        )
+
+
+@transaction.atomic
+def start_infusion(
+    *,
+    infusion_id: int,
+    user: Any,
+    checklist: dict[str, Any],
+    lot_numbers: list[str],
+    started_at: Any = None,
+    rate_ml_per_h: Decimal | None = None,
+    vials: list[dict[str, Any]] | None = None,
+) -> Infusion:
+    from infusions.models import VialLot
+
+    errors: dict[str, list[str]] = {}
+    missing = [label for code, label in CHECKLIST_ITEMS.items() if (checklist or {}).get(code) is not True]
+    if missing:
+        errors["checklist"] = ["Confirm every item before starting: " + "; ".join(missing) + "."]
+    lots = [str(lot).strip() for lot in (lot_numbers or []) if str(lot).strip()]
+    if not lots:
+        errors["lot_numbers"] = ["Record the lot number of at least one vial (plasma product traceability)."]
+    expired = [v for v in (vials or []) if v.get("expiry_date") and v["expiry_date"] < timezone.localdate()]
+    if expired:
+        errors["vials"] = [
+            f"Lot {v['lot_number']} expired on {v['expiry_date']:%Y-%m-%d}: do not give it." for v in expired
+        ]
+    if errors:
+        raise ValidationError(errors)
+
+    infusion = _locked_infusion(infusion_id)
+    order = infusion.order
+    if infusion.status != InfusionStatus.SCHEDULED:
+        raise Conflict(f"This infusion is {infusion.get_status_display().lower()}; only a scheduled one can start.")
+    if order.status not in (OrderStatus.VERIFIED, OrderStatus.IN_PROGRESS):
+        raise Conflict(f"The order is {order.get_status_display().lower()}; only a verified order is given.")
+    earlier = order.infusions.filter(
+        day_number__lt=infusion.day_number, status__in=[InfusionStatus.SCHEDULED, *RUNNING]
+    )
+    if earlier.exists():
+        raise Conflict("An earlier day of this course has not been completed or stopped yet.")
+    baseline = infusion.vitals.order_by("taken_at", "pk").first()
+    if baseline is None:
+        raise Conflict("Take a baseline set of vital signs before starting the infusion.")
+    started_at = _event_time(
+        started_at, field="started_at", not_before=baseline.taken_at, what_before="the baseline vital signs"
+    )
+    if rate_ml_per_h is None:
+        if not order.rate_plan:
+            raise ValidationError({"rate_ml_per_h": ["This product has no rate plan: enter the starting rate."]})
+        rate_ml_per_h = Decimal(str(order.rate_plan["steps"][0]["rate_ml_per_h"]))
+    _check_rate(order, rate_ml_per_h)
+
+    infusion.status = InfusionStatus.IN_PROGRESS
+    infusion.started_at = started_at
+    infusion.started_by = user
+    infusion.checklist = {
+        **{code: True for code in CHECKLIST_ITEMS},
+        "confirmed_by": user.get_username(),
+        "confirmed_at": timezone.now().isoformat(),
+    }
+    _open_rate_segment(infusion, rate_ml_per_h, started_at, "start", user)
+    infusion._history_user = user
+    infusion.save()
+    vial_details = {v["lot_number"]: v for v in (vials or [])}
+    for lot in lots:
+        detail = vial_details.get(lot, {})
+        vial = VialLot(
+            infusion=infusion,
+            lot_number=lot,
+            expiry_date=detail.get("expiry_date"),
+            vial_size_g=detail.get("vial_size_g"),
+            recorded_by=user,
+        )
+        vial._history_user = user
+        vial.save()
+    if order.status == OrderStatus.VERIFIED:
+        order.status = OrderStatus.IN_PROGRESS
+        order._history_user = user
+        order.save(update_fields=["status", "updated_at"])
+    return infusion
+
+
+def record_vitals(*, infusion_id: int, user: Any, values: dict[str, Any], taken_at: Any = None) -> Any:
+    """Store a set of vital signs with its alerts. No lock on the infusion: two nurses recording at the same
+    moment both land. A fixed number of queries whatever the history length."""
+    from infusions import vitals_rules
+    from infusions.models import VitalSignsEntry
+
+    taken_at = _event_time(taken_at, field="taken_at")
+    try:
+        current = vitals_rules.VitalSigns(
+            temperature_c=Decimal(str(values["temperature_c"])),
+            heart_rate_bpm=int(values["heart_rate_bpm"]),
+            systolic_bp_mmhg=int(values["systolic_bp_mmhg"]),
+            diastolic_bp_mmhg=int(values["diastolic_bp_mmhg"]),
+            respiratory_rate_per_min=int(values["respiratory_rate_per_min"]),
+            spo2_percent=int(values["spo2_percent"]),
+        )
+    except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+        raise ValidationError({"non_field_errors": [f"Incomplete or malformed vital signs: {exc}"]}) from exc
+    implausible = vitals_rules.implausible_fields(current)
+    if implausible:
+        raise ValidationError({field: [message] for field, message in implausible.items()})
+    with transaction.atomic():
+        infusion = Infusion.objects.select_related("order").get(pk=infusion_id)
+        baseline_row = infusion.vitals.order_by("taken_at", "pk").first()
+        baseline = None
+        if baseline_row is not None and baseline_row.taken_at <= taken_at:
+            baseline = vitals_rules.VitalSigns(
+                temperature_c=baseline_row.temperature_c,
+                heart_rate_bpm=baseline_row.heart_rate_bpm,
+                systolic_bp_mmhg=baseline_row.systolic_bp_mmhg,
+                diastolic_bp_mmhg=baseline_row.diastolic_bp_mmhg,
+                respiratory_rate_per_min=baseline_row.respiratory_rate_per_min,
+                spo2_percent=baseline_row.spo2_percent,
+            )
+        alerts = [
+            {
+                "code": alert.code,
+                "severity": str(alert.severity),
+                "message": alert.message,
+                "suggested_action": str(alert.suggested_action),
+            }
+            for alert in vitals_rules.evaluate_vitals(current, baseline)
+        ]
+        severities = {alert["severity"] for alert in alerts}
+        entry = VitalSignsEntry(
+            infusion=infusion,
+            taken_at=taken_at,
+            temperature_c=current.temperature_c,
+            heart_rate_bpm=current.heart_rate_bpm,
+            systolic_bp_mmhg=current.systolic_bp_mmhg,
+            diastolic_bp_mmhg=current.diastolic_bp_mmhg,
+            respiratory_rate_per_min=current.respiratory_rate_per_min,
+            spo2_percent=current.spo2_percent,
+            alerts=alerts,
+            highest_severity="high" if "high" in severities else ("warning" if severities else ""),
+            recorded_by=user,
+        )
+        entry._history_user = user
+        entry.save()
+        if alerts:
+            vitals_alert_raised.send(sender=VitalSignsEntry, entry=entry, alerts=alerts, infusion=infusion)
+    return entry
+
+
+@transaction.atomic
+def change_rate(*, infusion_id: int, user: Any, rate_ml_per_h: Decimal, changed_at: Any = None) -> Infusion:
+    infusion = _locked_infusion(infusion_id)
+    if infusion.status != InfusionStatus.IN_PROGRESS:
+        raise Conflict(f"This infusion is {infusion.get_status_display().lower()}; the rate changes while it runs.")
+    changed_at = _time_after_last_change(infusion, changed_at, "changed_at")
+    _check_rate(infusion.order, rate_ml_per_h)
+    _open_rate_segment(infusion, rate_ml_per_h, changed_at, "titration", user)
+    infusion._history_user = user
+    infusion.save(update_fields=["current_rate_ml_per_h", "updated_at"])
+    return infusion
+
+
+@transaction.atomic
+def pause_infusion(*, infusion_id: int, user: Any, paused_at: Any = None) -> Infusion:
+    infusion = _locked_infusion(infusion_id)
+    if infusion.status != InfusionStatus.IN_PROGRESS:
+        raise Conflict(f"This infusion is {infusion.get_status_display().lower()}; only a running one can pause.")
+    paused_at = _time_after_last_change(infusion, paused_at, "paused_at")
+    _open_rate_segment(infusion, Decimal("0"), paused_at, "pause", user)
+    infusion.status = InfusionStatus.PAUSED
+    infusion._history_user = user
+    infusion.save(update_fields=["status", "current_rate_ml_per_h", "updated_at"])
+    return infusion
+
+
+def suggested_resume_rate_ml_per_h(infusion: Infusion) -> Decimal | None:
+    """After a reaction, restart at half the rate at which it occurred (A5); else the rate before the pause."""
+    from infusions import vitals_rules
+
+    reaction = infusion.reactions.exclude(rate_at_reaction_ml_per_h=None).order_by("-noted_at", "-pk").first()
+    last_running = infusion.rate_segments.filter(rate_ml_per_h__gt=0).order_by("-started_at", "-pk").first()
+    if reaction is not None and (last_running is None or reaction.noted_at >= last_running.started_at):
+        return vitals_rules.restart_rate_ml_per_h(reaction.rate_at_reaction_ml_per_h)
+    return last_running.rate_ml_per_h if last_running else None
+
+
+@transaction.atomic
+def resume_infusion(
+    *, infusion_id: int, user: Any, rate_ml_per_h: Decimal | None = None, resumed_at: Any = None
+) -> Infusion:
+    infusion = _locked_infusion(infusion_id)
+    if infusion.status != InfusionStatus.PAUSED:
+        raise Conflict(f"This infusion is {infusion.get_status_display().lower()}; only a paused one resumes.")
+    current = _open_segment(infusion)
+    resumed_at = _event_time(resumed_at, field="resumed_at", not_before=current.started_at, what_before="the pause")
+    rate = rate_ml_per_h if rate_ml_per_h is not None else suggested_resume_rate_ml_per_h(infusion)
+    if rate is None:
+        raise ValidationError({"rate_ml_per_h": ["Enter the rate to resume at."]})
+    _check_rate(infusion.order, rate)
+    _open_rate_segment(infusion, rate, resumed_at, "resume", user)
+    infusion.status = InfusionStatus.IN_PROGRESS
+    infusion._history_user = user
+    infusion.save(update_fields=["status", "current_rate_ml_per_h", "updated_at"])
+    return infusion
+
+
+def volume_infused_ml(infusion: Infusion, until: Any = None) -> Decimal:
+    """mL given so far: each segment's rate times its duration (a pause counts nothing)."""
+    until = until or timezone.now()
+    total = Decimal("0")
+    for segment in infusion.rate_segments.all():
+        end = segment.ended_at or until
+        seconds = max(end - segment.started_at, timedelta(0)) / timedelta(microseconds=1)
+        total += segment.rate_ml_per_h * Decimal(seconds) / Decimal(3_600_000_000)
+    return total.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+
+@transaction.atomic
+def record_reaction(
+    *, infusion_id: int, user: Any, reaction: str, ctcae_grade: int, action_taken: str, noted_at: Any = None
+) -> Any:
+    from infusions import vitals_rules
+    from infusions.models import Reaction
+
+    action_taken = (action_taken or "").strip()
+    errors: dict[str, list[str]] = {}
+    codes = {code for code, _label in vitals_rules.REACTION_TYPES}
+    if reaction not in codes:
+        errors["reaction"] = [f"Unknown reaction {reaction!r}; choose one from the list."]
+    if not isinstance(ctcae_grade, int) or not 1 <= ctcae_grade <= 5:
+        errors["ctcae_grade"] = ["The CTCAE grade is 1 to 5."]
+    if not action_taken:
+        errors["action_taken"] = ["Say what was done (slowed, paused, stopped, treatment given)."]
+    if errors:
+        raise ValidationError(errors)
+    infusion = _locked_infusion(infusion_id)
+    if infusion.status == InfusionStatus.SCHEDULED:
+        raise Conflict("The infusion has not started; record a reaction once it is running.")
+    noted_at = _event_time(noted_at, field="noted_at", not_before=infusion.started_at, what_before="the start")
+    stops = vitals_rules.reaction_stops_infusion(ctcae_grade, reaction)
+    segment = (
+        infusion.rate_segments.filter(started_at__lte=noted_at, rate_ml_per_h__gt=0).order_by("-started_at").first()
+    )
+    entry = Reaction(
+        infusion=infusion,
+        reaction=reaction,
+        ctcae_grade=ctcae_grade,
+        action_taken=action_taken,
+        noted_at=noted_at,
+        rate_at_reaction_ml_per_h=segment.rate_ml_per_h if segment else None,
+        stopped_infusion=stops and infusion.status in RUNNING,
+        recorded_by=user,
+    )
+    entry._history_user = user
+    entry.save()
+    if entry.stopped_infusion:
+        # Grade 3 or more, or anaphylaxis, ends this infusion for good (issue 4; clinical.md A5).
+        _end_infusion(
+            infusion,
+            user,
+            InfusionStatus.STOPPED,
+            noted_at,
+            reason=f"Reaction: {dict(vitals_rules.REACTION_TYPES)[reaction]}, CTCAE grade {ctcae_grade}",
+        )
+    return entry
+
+
+def _end_infusion(infusion: Infusion, user: Any, status: str, at: Any, reason: str = "", volume: Any = None) -> None:
+    segment = _open_segment(infusion)
+    if segment is not None:
+        segment.ended_at = at
+        segment._history_user = user
+        segment.save(update_fields=["ended_at"])
+    infusion.status = status
+    infusion.current_rate_ml_per_h = None
+    if status == InfusionStatus.COMPLETED:
+        infusion.completed_at = at
+        infusion.completed_by = user
+    else:
+        infusion.stopped_at = at
+        infusion.stop_reason = reason
+    infusion.volume_infused_ml = volume if volume is not None else volume_infused_ml(infusion, until=at)
+    infusion._history_user = user
+    infusion.save()
+    order = infusion.order
+    given = (
+        order.infusions.exclude(pk=infusion.pk)
+        .filter(started_at__isnull=False)
+        .exclude(status__in=[InfusionStatus.SCHEDULED, *RUNNING])
+    )
+    first_of_order = infusion.started_at is not None and not given.exists()
+    infusion_ended.send(sender=Infusion, infusion=infusion, first_of_order=first_of_order)
+    if not order.infusions.filter(status__in=[InfusionStatus.SCHEDULED, *RUNNING]).exists():
+        order.status = OrderStatus.COMPLETED
+        order._history_user = user
+        order.save(update_fields=["status", "updated_at"])
+
+
+@transaction.atomic
+def complete_infusion(
+    *, infusion_id: int, user: Any, completed_at: Any = None, volume_infused_ml: Decimal | None = None
+) -> Infusion:
+    infusion = _locked_infusion(infusion_id)
+    if infusion.status not in RUNNING:
+        raise Conflict(f"This infusion is {infusion.get_status_display().lower()}; only a running one completes.")
+    completed_at = _time_after_last_change(infusion, completed_at, "completed_at")
+    if volume_infused_ml is not None and volume_infused_ml < 0:
+        raise ValidationError({"volume_infused_ml": ["The volume cannot be negative."]})
+    _end_infusion(infusion, user, InfusionStatus.COMPLETED, completed_at, volume=volume_infused_ml)
+    return infusion
+
+
+@transaction.atomic
+def stop_infusion(*, infusion_id: int, user: Any, reason: str, stopped_at: Any = None) -> Infusion:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": ["Give the reason for stopping."]})
+    infusion = _locked_infusion(infusion_id)
+    if infusion.status not in RUNNING:
+        raise Conflict(f"This infusion is {infusion.get_status_display().lower()}; only a running one is stopped.")
+    stopped_at = _time_after_last_change(infusion, stopped_at, "stopped_at")
+    _end_infusion(infusion, user, InfusionStatus.STOPPED, stopped_at, reason=reason)
+    return infusion

@@ -6,3 +6,11 @@ from django.apps import AppConfig
 class MonitoringConfig(AppConfig):
     name = "monitoring"
     verbose_name = "Platelet monitoring"
+
+    def ready(self) -> None:
+        from infusions import signals
+        from monitoring import receivers
+
+        signals.infusion_ended.connect(receivers.on_infusion_ended, dispatch_uid="monitoring.infusion_ended")
+        signals.order_cancelled.connect(receivers.on_order_cancelled, dispatch_uid="monitoring.order_cancelled")
+        signals.vitals_alert_raised.connect(receivers.on_vitals_alert, dispatch_uid="monitoring.vitals_alert")

@@ -129,3 +129,38 @@ def client_for(api_client: Any) -> Callable[[Any], Any]:
         return client
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings: Any) -> None:
+    # PBKDF2's deliberate slowness protects stored passwords, not tests; each test user would cost ~0.3 s.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+PROJECT_APPS = ("ivig_tracker", "patients", "infusions", "monitoring")
+
+
+def restore_reference_data() -> None:
+    """Re-run our data migrations (role groups and their permissions, the product catalogue). A transactional
+    test flushes every table, and the next one needs the rows a real deployment gets from ``migrate``."""
+    import importlib
+    import pkgutil
+
+    from django.apps import apps
+    from django.db import migrations
+
+    for label in PROJECT_APPS:
+        package = importlib.import_module(f"{label}.migrations")
+        for module_info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+            module = importlib.import_module(f"{label}.migrations.{module_info.name}")
+            for operation in module.Migration.operations:
+                if isinstance(operation, migrations.RunPython):
+                    operation.code(apps, None)
+
+
+@pytest.fixture(autouse=True)
+def _reference_data_in_transactional_tests(request: pytest.FixtureRequest) -> None:
+    marker = request.node.get_closest_marker("django_db")
+    if marker is not None and marker.kwargs.get("transaction"):
+        request.getfixturevalue("transactional_db")
+        restore_reference_data()

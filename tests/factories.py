@@ -54,3 +54,56 @@ class PatientFactory(factory.django.DjangoModelFactory):
                 weight_kg=Decimal(str(extracted)) if extracted is not None else Decimal("82"),
                 measured_at=kwargs.get("measured_at", timezone.now() - timedelta(days=1)),
             )
+
+
+def verified_order(
+    *,
+    regimen: str = "one_dose_1g_per_kg",
+    product_name: str = "Gamunex-C",
+    patient: Any = None,
+    prescriber: Any = None,
+    verifier: Any = None,
+    first_infusion_on: Any = None,
+    **patient_kwargs: Any,
+):
+    """A verified order through the real services (prescriber and verifier are created when not given)."""
+    from infusions import services
+    from infusions.models import Product
+
+    prescriber = prescriber or UserFactory(role="hematologist")
+    verifier = verifier or UserFactory(role="pharmacist")
+    patient = patient or PatientFactory(**patient_kwargs)
+    order = services.create_order(
+        data={
+            "patient": patient,
+            "regimen": regimen,
+            "product": Product.objects.get(name=product_name),
+            "baseline_platelet_count": 12,
+            "first_infusion_on": first_infusion_on or timezone.localdate(),
+        },
+        user=prescriber,
+    )
+    return services.verify_order(order_id=order.pk, user=verifier)
+
+
+NORMAL_VITALS = {
+    "temperature_c": "36.8",
+    "heart_rate_bpm": 72,
+    "systolic_bp_mmhg": 120,
+    "diastolic_bp_mmhg": 75,
+    "respiratory_rate_per_min": 16,
+    "spo2_percent": 98,
+}
+FULL_CHECKLIST = {
+    code: True
+    for code in (
+        "patient_identity",
+        "iga_reviewed",
+        "cardiac_fluid_status",
+        "hydration",
+        "premedication",
+        "emergency_drugs",
+        "product_and_dose",
+        "dedicated_line",
+    )
+}

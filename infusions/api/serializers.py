@@ -193,5 +193,119 @@ class InfusionSerializer(serializers.ModelSerializer):
             "completed_at",
             "current_rate_ml_per_h",
             "stop_reason",
+            "stopped_at",
+            "volume_infused_ml",
+            "lot_numbers",
         ]
         read_only_fields = fields
+
+    lot_numbers = serializers.SerializerMethodField()
+
+    def get_lot_numbers(self, infusion: Infusion) -> list[str]:
+        return [vial.lot_number for vial in infusion.vial_lots.all()]
+
+
+class ChecklistSerializer(serializers.Serializer):
+    patient_identity = serializers.BooleanField(required=False, default=False)
+    iga_reviewed = serializers.BooleanField(required=False, default=False)
+    cardiac_fluid_status = serializers.BooleanField(required=False, default=False)
+    hydration = serializers.BooleanField(required=False, default=False)
+    premedication = serializers.BooleanField(required=False, default=False)
+    emergency_drugs = serializers.BooleanField(required=False, default=False)
+    product_and_dose = serializers.BooleanField(required=False, default=False)
+    dedicated_line = serializers.BooleanField(required=False, default=False)
+
+
+class VialSerializer(serializers.Serializer):
+    lot_number = serializers.CharField(max_length=64)
+    expiry_date = serializers.DateField(required=False, allow_null=True)
+    vial_size_g = serializers.DecimalField(max_digits=5, decimal_places=2, required=False, allow_null=True)
+
+
+class StartSerializer(serializers.Serializer):
+    started_at = serializers.DateTimeField(required=False, allow_null=True)
+    checklist = ChecklistSerializer()
+    lot_numbers = serializers.ListField(child=serializers.CharField(max_length=64), allow_empty=True)
+    vials = VialSerializer(many=True, required=False, help_text="Lot, expiry and size of each vial (optional).")
+    rate_ml_per_h = serializers.DecimalField(
+        max_digits=7, decimal_places=1, required=False, allow_null=True, help_text="Defaults to the plan's first step."
+    )
+
+
+class VitalsInputSerializer(serializers.Serializer):
+    taken_at = serializers.DateTimeField(required=False, allow_null=True)
+    temperature_c = serializers.DecimalField(max_digits=3, decimal_places=1)
+    heart_rate_bpm = serializers.IntegerField()
+    systolic_bp_mmhg = serializers.IntegerField()
+    diastolic_bp_mmhg = serializers.IntegerField()
+    respiratory_rate_per_min = serializers.IntegerField()
+    spo2_percent = serializers.IntegerField()
+
+
+class AlertSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    severity = serializers.CharField()
+    message = serializers.CharField()
+    suggested_action = serializers.CharField()
+
+
+class VitalsSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    infusion = serializers.IntegerField(source="infusion_id")
+    taken_at = serializers.DateTimeField()
+    temperature_c = serializers.FloatField()
+    heart_rate_bpm = serializers.IntegerField()
+    systolic_bp_mmhg = serializers.IntegerField()
+    diastolic_bp_mmhg = serializers.IntegerField()
+    respiratory_rate_per_min = serializers.IntegerField()
+    spo2_percent = serializers.IntegerField()
+    alerts = AlertSerializer(many=True)
+    recorded_by = serializers.CharField(source="recorded_by.username")
+
+
+class RateSerializer(serializers.Serializer):
+    rate_ml_per_h = serializers.DecimalField(max_digits=7, decimal_places=1)
+    changed_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class PauseSerializer(serializers.Serializer):
+    paused_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class ResumeSerializer(serializers.Serializer):
+    rate_ml_per_h = serializers.DecimalField(
+        max_digits=7,
+        decimal_places=1,
+        required=False,
+        allow_null=True,
+        help_text="Defaults to half the rate of the last reaction (clinical.md A5), else the rate before the pause.",
+    )
+    resumed_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class ReactionInputSerializer(serializers.Serializer):
+    reaction = serializers.CharField(max_length=32)
+    ctcae_grade = serializers.IntegerField(min_value=1, max_value=5)
+    action_taken = serializers.CharField()
+    noted_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class ReactionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    infusion = serializers.IntegerField(source="infusion_id")
+    reaction = serializers.CharField()
+    ctcae_grade = serializers.IntegerField()
+    action_taken = serializers.CharField()
+    noted_at = serializers.DateTimeField()
+    rate_at_reaction_ml_per_h = serializers.FloatField(allow_null=True)
+    stopped_infusion = serializers.BooleanField()
+
+
+class CompleteSerializer(serializers.Serializer):
+    completed_at = serializers.DateTimeField(required=False, allow_null=True)
+    volume_infused_ml = serializers.DecimalField(max_digits=8, decimal_places=1, required=False, allow_null=True)
+
+
+class StopSerializer(serializers.Serializer):
+    reason = serializers.CharField()
+    stopped_at = serializers.DateTimeField(required=False, allow_null=True)

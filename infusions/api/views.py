@@ -7,17 +7,28 @@ from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from infusions import selectors, services
 from infusions.api.serializers import (
     CancelSerializer,
+    CompleteSerializer,
     DoseWorkingSerializer,
     InfusionSerializer,
     OrderInputSerializer,
     OrderSerializer,
+    PauseSerializer,
     ProductSerializer,
+    RateSerializer,
+    ReactionInputSerializer,
+    ReactionSerializer,
+    ResumeSerializer,
+    StartSerializer,
+    StopSerializer,
+    VitalsInputSerializer,
+    VitalsSerializer,
 )
 from infusions.models import Infusion, Order, Product
 from ivig_tracker.permissions import HasActionPermission, IsClinicalStaff
@@ -102,7 +113,114 @@ class InfusionFilter(filters.FilterSet):
 
 
 class InfusionViewSet(viewsets.ReadOnlyModelViewSet):
+    """Infusions and the bedside actions (nurses): start, vitals, rate, pause/resume, reactions, complete, stop."""
+
     serializer_class = InfusionSerializer
-    permission_classes = [IsClinicalStaff]
+    permission_classes = [HasActionPermission]
+    action_permissions = {
+        action_name: "infusions.administer_infusion"
+        for action_name in ("start", "vitals", "rate", "pause", "resume", "reactions", "complete", "stop")
+    }
     filterset_class = InfusionFilter
-    queryset = Infusion.objects.all()
+    queryset = Infusion.objects.prefetch_related("vial_lots")
+
+    def _respond(self, pk: int, status_code: int = status.HTTP_200_OK) -> Response:
+        return Response(InfusionSerializer(self.get_queryset().get(pk=pk)).data, status=status_code)
+
+    @extend_schema(request=StartSerializer, responses={200: InfusionSerializer})
+    @action(detail=True, methods=["post"])
+    def start(self, request: Request, pk: str | None = None) -> Response:
+        infusion = self.get_object()
+        payload = StartSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        services.start_infusion(
+            infusion_id=infusion.pk,
+            user=request.user,
+            checklist=data["checklist"],
+            lot_numbers=data["lot_numbers"],
+            started_at=data.get("started_at"),
+            rate_ml_per_h=data.get("rate_ml_per_h"),
+            vials=data.get("vials"),
+        )
+        return self._respond(infusion.pk)
+
+    @extend_schema(request=VitalsInputSerializer, responses={201: VitalsSerializer})
+    @action(detail=True, methods=["post"])
+    def vitals(self, request: Request, pk: str | None = None) -> Response:
+        payload = VitalsInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        values = dict(payload.validated_data)
+        taken_at = values.pop("taken_at", None)
+        # No get_object(): the service reads the infusion once (404 if unknown), keeping the query count fixed.
+        try:
+            entry = services.record_vitals(infusion_id=int(pk), user=request.user, values=values, taken_at=taken_at)
+        except Infusion.DoesNotExist as exc:
+            raise NotFound("No such infusion.") from exc
+        return Response(VitalsSerializer(entry).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=RateSerializer, responses={200: InfusionSerializer})
+    @action(detail=True, methods=["post"])
+    def rate(self, request: Request, pk: str | None = None) -> Response:
+        infusion = self.get_object()
+        payload = RateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        services.change_rate(
+            infusion_id=infusion.pk,
+            user=request.user,
+            rate_ml_per_h=payload.validated_data["rate_ml_per_h"],
+            changed_at=payload.validated_data.get("changed_at"),
+        )
+        return self._respond(infusion.pk)
+
+    @extend_schema(request=PauseSerializer, responses={200: InfusionSerializer})
+    @action(detail=True, methods=["post"])
+    def pause(self, request: Request, pk: str | None = None) -> Response:
+        infusion = self.get_object()
+        payload = PauseSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        services.pause_infusion(
+            infusion_id=infusion.pk, user=request.user, paused_at=payload.validated_data.get("paused_at")
+        )
+        return self._respond(infusion.pk)
+
+    @extend_schema(request=ResumeSerializer, responses={200: InfusionSerializer})
+    @action(detail=True, methods=["post"])
+    def resume(self, request: Request, pk: str | None = None) -> Response:
+        infusion = self.get_object()
+        payload = ResumeSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        services.resume_infusion(
+            infusion_id=infusion.pk,
+            user=request.user,
+            rate_ml_per_h=payload.validated_data.get("rate_ml_per_h"),
+            resumed_at=payload.validated_data.get("resumed_at"),
+        )
+        return self._respond(infusion.pk)
+
+    @extend_schema(request=ReactionInputSerializer, responses={201: ReactionSerializer})
+    @action(detail=True, methods=["post"])
+    def reactions(self, request: Request, pk: str | None = None) -> Response:
+        infusion = self.get_object()
+        payload = ReactionInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        reaction = services.record_reaction(infusion_id=infusion.pk, user=request.user, **payload.validated_data)
+        return Response(ReactionSerializer(reaction).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=CompleteSerializer, responses={200: InfusionSerializer})
+    @action(detail=True, methods=["post"])
+    def complete(self, request: Request, pk: str | None = None) -> Response:
+        infusion = self.get_object()
+        payload = CompleteSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        services.complete_infusion(infusion_id=infusion.pk, user=request.user, **payload.validated_data)
+        return self._respond(infusion.pk)
+
+    @extend_schema(request=StopSerializer, responses={200: InfusionSerializer})
+    @action(detail=True, methods=["post"])
+    def stop(self, request: Request, pk: str | None = None) -> Response:
+        infusion = self.get_object()
+        payload = StopSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        services.stop_infusion(infusion_id=infusion.pk, user=request.user, **payload.validated_data)
+        return self._respond(infusion.pk)

@@ -1,0 +1,215 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+from infusions.models import Order
+
+
+class CheckLabel(models.TextChoices):
+    H24 = "24h", "24 h"
+    H48 = "48h", "48 h"
+    H72 = "72h", "72 h"
+    D7 = "7d", "7 days"
+
+
+# clinical.md A6: due at the first infusion's completion plus these elapsed hours.
+CHECK_OFFSETS_HOURS = {CheckLabel.H24: 24, CheckLabel.H48: 48, CheckLabel.H72: 72, CheckLabel.D7: 168}
+
+
+class CheckStatus(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled"
+    DUE = "due", "Due"
+    OVERDUE = "overdue", "Overdue"
+    RESULTED = "resulted", "Resulted"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class ResponseCategory(models.TextChoices):
+    COMPLETE_RESPONSE = "complete_response", "Complete response"
+    RESPONSE = "response", "Response"
+    NO_RESPONSE = "no_response", "No response"
+    PENDING = "pending", "Pending"
+
+
+class PlateletCheck(models.Model):
+    """One of the four platelet counts due after the first infusion of a course (clinical.md A6).
+
+    The row is the schedule: nothing but this row says a reminder is owed, so a lost message or a Redis restart
+    costs latency, never a reminder (design.md). ``status`` is stored for the API and the lists; the sweep moves
+    it from scheduled to due to overdue as time passes.
+    """
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="platelet_checks")
+    label = models.CharField(max_length=4, choices=CheckLabel.choices)
+    due_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=CheckStatus.choices, default=CheckStatus.SCHEDULED)
+    platelet_count = models.PositiveIntegerField(null=True, blank=True)
+    collected_at = models.DateTimeField(null=True, blank=True)
+    bleeding = models.BooleanField(null=True, blank=True)
+    category = models.CharField(max_length=20, choices=ResponseCategory.choices, blank=True)
+    resulted_at = models.DateTimeField(null=True, blank=True)
+    # The sweep's lease: a claimed row is being reminded about by one sweep; an expired lease is reclaimed.
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["due_at", "pk"]
+        permissions = [("record_platelet_result", "Can record platelet results")]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "label"], name="platelet_check_one_per_label"),
+        ]
+        indexes = [
+            # The reminder sweep's loop: open checks by due time.
+            models.Index(
+                fields=["due_at"],
+                condition=models.Q(status__in=["scheduled", "due", "overdue"]),
+                name="platelet_check_open_due_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_label_display()} platelet check of order #{self.order_id}"
+
+
+class PlateletResult(models.Model):
+    """A platelet count. Corrections never overwrite: the earlier result stays with ``superseded_by`` set."""
+
+    class Source(models.TextChoices):
+        MANUAL = "manual", "Entered by staff"
+        HL7 = "hl7", "Laboratory (HL7)"
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="platelet_results")
+    platelet_check = models.ForeignKey(
+        PlateletCheck, on_delete=models.PROTECT, null=True, blank=True, related_name="results"
+    )
+    platelet_count = models.PositiveIntegerField(validators=[MinValueValidator(0), MaxValueValidator(2000)])
+    collected_at = models.DateTimeField()
+    bleeding = models.BooleanField(default=False)
+    bleeding_who_grade = models.PositiveSmallIntegerField(null=True, blank=True, validators=[MaxValueValidator(4)])
+    category = models.CharField(max_length=20, choices=ResponseCategory.choices)
+    preliminary = models.BooleanField(default=False)
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.MANUAL)
+    superseded_by = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="supersedes"
+    )
+    entered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["collected_at", "pk"]
+        indexes = [models.Index(fields=["order", "collected_at"], name="platelet_result_by_order_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(platelet_count__lte=2000), name="platelet_result_count_plausible"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.platelet_count} ×10⁹/L at {self.collected_at:%Y-%m-%d %H:%M}"
+
+
+class OrderResponse(models.Model):
+    """The order's current IWG assessment (monitoring/response.py), kept for dashboards and the API."""
+
+    order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="response")
+    category = models.CharField(max_length=20, choices=ResponseCategory.choices, default=ResponseCategory.PENDING)
+    best_platelet_count = models.PositiveIntegerField(null=True, blank=True)
+    latest_platelet_count = models.PositiveIntegerField(null=True, blank=True)
+    time_to_response_hours = models.DecimalField(max_digits=7, decimal_places=1, null=True, blank=True)
+    repeat_dose_recommended = models.BooleanField(default=False)
+    loss_of_response = models.BooleanField(default=False)
+    repeat_decision = models.CharField(max_length=8, blank=True)  # accept | decline
+    repeat_decision_reason = models.TextField(blank=True)
+    repeat_decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    repeat_decided_at = models.DateTimeField(null=True, blank=True)
+    repeat_order = models.ForeignKey(Order, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    assessed_at = models.DateTimeField()
+    history = HistoricalRecords()
+
+    class Meta:
+        permissions = [("decide_repeat_dose", "Can decide on a recommended repeat dose")]
+
+    def __str__(self) -> str:
+        return f"{self.get_category_display()} for order #{self.order_id}"
+
+
+class NotificationKind(models.TextChoices):
+    PLATELET_CHECK_DUE = "platelet_check_due", "Platelet check due"
+    PLATELET_CHECK_OVERDUE = "platelet_check_overdue", "Platelet check overdue"
+    NON_RESPONSE = "non_response", "No response: repeat dose recommended"
+    VITALS_ALERT = "vitals_alert", "Vital signs alert"
+
+
+class Notification(models.Model):
+    """One message to one person. ``dedupe_key`` is unique: however often a sweep runs, a reminder is created
+    once per check, kind and recipient."""
+
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=32, choices=NotificationKind.choices)
+    message = models.TextField()
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    platelet_check = models.ForeignKey(
+        PlateletCheck, on_delete=models.PROTECT, null=True, blank=True, related_name="notifications"
+    )
+    dedupe_key = models.CharField(max_length=200, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(
+                fields=["recipient", "-created_at"],
+                condition=models.Q(read_at__isnull=True),
+                name="notification_unread_inbox_idx",
+            ),
+            models.Index(fields=["recipient", "-created_at"], name="notification_inbox_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for {self.recipient}"
+
+
+class Delivery(models.Model):
+    """One notification sent through one channel (email, webhook). Unique per notification and channel; sent
+    outside any transaction, then marked with a conditional update (design.md)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        CLAIMED = "claimed", "Claimed"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="deliveries")
+    channel = models.CharField(max_length=16)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["notification", "channel"], name="delivery_one_per_channel"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(status__in=["pending", "claimed"]),
+                name="delivery_outstanding_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} delivery of notification #{self.notification_id}: {self.status}"

@@ -1,0 +1,337 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from infusions.models import Infusion, Order, RateSegment, Reaction, VitalSignsEntry
+from monitoring.models import Notification, PlateletCheck
+from tests.factories import FULL_CHECKLIST, NORMAL_VITALS, verified_order
+
+pytestmark = pytest.mark.db
+
+
+@pytest.fixture
+def order(db, hematologist):
+    return verified_order(prescriber=hematologist)
+
+
+@pytest.fixture
+def infusion(order):
+    return order.infusions.get()
+
+
+@pytest.fixture
+def nurse_api(client_for, nurse):
+    return client_for(nurse)
+
+
+def iso(moment):
+    return moment.isoformat()
+
+
+def start(api, infusion, **extra):
+    body = {"checklist": FULL_CHECKLIST, "lot_numbers": ["LOT-A1"], **extra}
+    return api.post(f"/api/v1/infusions/{infusion.pk}/start/", body)
+
+
+def test_a_whole_infusion_through_the_api(nurse_api, infusion, order):
+    t0 = timezone.now() - timedelta(hours=3)
+    assert (
+        nurse_api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", {**NORMAL_VITALS, "taken_at": iso(t0)}).status_code
+        == 201
+    )
+    started = start(nurse_api, infusion, started_at=iso(t0 + timedelta(minutes=5)))
+    assert started.status_code == 200, started.json()
+    body = started.json()
+    assert body["status"] == "in_progress"
+    assert body["current_rate_ml_per_h"] == pytest.approx(46.0)  # Gamunex-C 0.01 mL/kg/min x 76.7 kg x 60
+    assert body["lot_numbers"] == ["LOT-A1"]
+    assert Order.objects.get(pk=order.pk).status == "in_progress"
+    stepped = nurse_api.post(
+        f"/api/v1/infusions/{infusion.pk}/rate/",
+        {"rate_ml_per_h": "92.1", "changed_at": iso(t0 + timedelta(minutes=35))},
+    )
+    assert stepped.json()["current_rate_ml_per_h"] == pytest.approx(92.1)
+    completed = nurse_api.post(
+        f"/api/v1/infusions/{infusion.pk}/complete/", {"completed_at": iso(t0 + timedelta(minutes=65))}
+    )
+    assert completed.status_code == 200
+    assert completed.json()["status"] == "completed"
+    # 46 mL/h x 0.5 h + 92.1 mL/h x 0.5 h = 69.05 mL, computed from the rate segments
+    assert completed.json()["volume_infused_ml"] == pytest.approx(69.1, abs=0.05)
+    assert Order.objects.get(pk=order.pk).status == "completed"
+    observation = nurse_api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", NORMAL_VITALS)
+    assert observation.status_code == 201  # vitals after completion are the observation sets
+
+
+def test_completing_the_first_infusion_creates_the_four_checks_due_in_elapsed_hours(nurse_api, infusion, order):
+    completed_at = timezone.now() - timedelta(minutes=1)
+    nurse_api.post(
+        f"/api/v1/infusions/{infusion.pk}/vitals/",
+        {**NORMAL_VITALS, "taken_at": iso(completed_at - timedelta(hours=2))},
+    )
+    start(nurse_api, infusion, started_at=iso(completed_at - timedelta(hours=1)))
+    nurse_api.post(f"/api/v1/infusions/{infusion.pk}/complete/", {"completed_at": iso(completed_at)})
+    checks = {c.label: c.due_at - completed_at for c in PlateletCheck.objects.filter(order=order)}
+    assert checks == {
+        "24h": timedelta(hours=24),
+        "48h": timedelta(hours=48),
+        "72h": timedelta(hours=72),
+        "7d": timedelta(hours=168),
+    }
+
+
+@pytest.mark.parametrize("missing", sorted(FULL_CHECKLIST))
+def test_each_checklist_item_must_be_confirmed_before_start(nurse_api, infusion, missing):
+    nurse_api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", NORMAL_VITALS)
+    response = start(nurse_api, infusion, checklist={**FULL_CHECKLIST, missing: False})
+    assert response.status_code == 400
+    assert "checklist" in response.json()
+    assert Infusion.objects.get(pk=infusion.pk).status == "scheduled"
+    assert not RateSegment.objects.exists()
+
+
+def test_a_start_without_a_lot_number_is_400(nurse_api, infusion):
+    nurse_api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", NORMAL_VITALS)
+    response = start(nurse_api, infusion, lot_numbers=[])
+    assert response.status_code == 400
+    assert "lot_numbers" in response.json()
+
+
+def test_a_start_before_any_baseline_vitals_is_409(nurse_api, infusion):
+    response = start(nurse_api, infusion)
+    assert response.status_code == 409
+    assert "baseline" in response.json()["detail"]
+    assert Infusion.objects.get(pk=infusion.pk).status == "scheduled"
+
+
+def test_starting_twice_is_409(nurse_api, infusion):
+    nurse_api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", NORMAL_VITALS)
+    assert start(nurse_api, infusion).status_code == 200
+    assert start(nurse_api, infusion).status_code == 409
+    assert RateSegment.objects.filter(infusion=infusion).count() == 1
+
+
+@pytest.mark.parametrize("role", ["hematologist", "pharmacist"])
+def test_only_nurses_start_infusions(client_for, role_user, infusion, role):
+    client = client_for(role_user(role, username=f"{role}-b"))
+    assert client.post(f"/api/v1/infusions/{infusion.pk}/vitals/", NORMAL_VITALS).status_code == 403
+    assert start(client, infusion).status_code == 403
+    assert not VitalSignsEntry.objects.exists()
+
+
+def test_a_fever_raises_a_warning_returned_with_the_stored_entry(nurse_api, infusion):
+    nurse_api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", NORMAL_VITALS)
+    response = nurse_api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", {**NORMAL_VITALS, "temperature_c": "38.2"})
+    assert response.status_code == 201
+    alerts = response.json()["alerts"]
+    assert [(a["code"], a["severity"]) for a in alerts] == [("fever", "warning")]
+    assert alerts[0]["suggested_action"] == "halve_rate"
+    assert VitalSignsEntry.objects.get(pk=response.json()["id"]).alerts == alerts
+    assert not Notification.objects.exists()  # a warning tells the nurse; only a high alert reaches the doctor
+
+
+def test_a_high_alert_notifies_the_ordering_hematologist_once(nurse_api, infusion, hematologist):
+    nurse_api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", NORMAL_VITALS)
+    response = nurse_api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", {**NORMAL_VITALS, "systolic_bp_mmhg": 85})
+    assert [(a["code"], a["severity"]) for a in response.json()["alerts"]] == [("hypotension", "high")]
+    notification = Notification.objects.get()
+    assert (notification.recipient, notification.kind) == (hematologist, "vitals_alert")
+    assert "85" in notification.message
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("temperature_c", "29.9"),
+        ("temperature_c", "44.1"),
+        ("heart_rate_bpm", 19),
+        ("heart_rate_bpm", 251),
+        ("systolic_bp_mmhg", 301),
+        ("diastolic_bp_mmhg", 19),
+        ("diastolic_bp_mmhg", 130),
+        ("respiratory_rate_per_min", 3),
+        ("spo2_percent", 101),
+        ("spo2_percent", 49),
+    ],
+)
+def test_impossible_vitals_are_400_on_their_field_and_stored_nowhere(nurse_api, infusion, field, value):
+    response = nurse_api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", {**NORMAL_VITALS, field: value})
+    assert response.status_code == 400
+    assert field in response.json()
+    assert not VitalSignsEntry.objects.exists()
+
+
+def test_vitals_in_the_future_are_refused(nurse_api, infusion):
+    future = iso(timezone.now() + timedelta(minutes=10))
+    response = nurse_api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", {**NORMAL_VITALS, "taken_at": future})
+    assert response.status_code == 400
+    assert "taken_at" in response.json()
+
+
+def test_vitals_for_an_unknown_infusion_are_404(nurse_api, db):
+    assert nurse_api.post("/api/v1/infusions/999999/vitals/", NORMAL_VITALS).status_code == 404
+
+
+def test_a_rate_above_the_plan_maximum_is_refused(nurse_api, infusion):
+    nurse_api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", NORMAL_VITALS)
+    start(nurse_api, infusion)
+    response = nurse_api.post(f"/api/v1/infusions/{infusion.pk}/rate/", {"rate_ml_per_h": "368.3"})
+    assert response.status_code == 400
+    assert "maximum" in " ".join(response.json()["rate_ml_per_h"])
+    assert RateSegment.objects.filter(infusion=infusion).count() == 1
+
+
+def test_an_at_risk_patient_is_capped_at_half_the_itp_maximum(client_for, nurse):
+    order = verified_order(renal_impairment=True)
+    infusion = order.infusions.get()
+    api = client_for(nurse)
+    api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", NORMAL_VITALS)
+    start(api, infusion)
+    assert order.rate_plan["at_risk_capped"] is True
+    assert api.post(f"/api/v1/infusions/{infusion.pk}/rate/", {"rate_ml_per_h": "200"}).status_code == 400
+    assert api.post(f"/api/v1/infusions/{infusion.pk}/rate/", {"rate_ml_per_h": "184.1"}).status_code == 200
+
+
+def test_a_time_before_the_previous_event_is_refused(nurse_api, infusion):
+    nurse_api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", NORMAL_VITALS)
+    start(nurse_api, infusion)
+    earlier = iso(timezone.now() - timedelta(hours=1))
+    response = nurse_api.post(f"/api/v1/infusions/{infusion.pk}/rate/", {"rate_ml_per_h": "60", "changed_at": earlier})
+    assert response.status_code == 400
+    assert "changed_at" in response.json()
+
+
+def test_pause_and_resume_open_segments_and_a_pause_infuses_nothing(nurse_api, infusion):
+    t0 = timezone.now() - timedelta(hours=2)
+    nurse_api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", {**NORMAL_VITALS, "taken_at": iso(t0)})
+    start(nurse_api, infusion, started_at=iso(t0), rate_ml_per_h="60")
+    nurse_api.post(f"/api/v1/infusions/{infusion.pk}/pause/", {"paused_at": iso(t0 + timedelta(minutes=30))})
+    assert nurse_api.post(f"/api/v1/infusions/{infusion.pk}/rate/", {"rate_ml_per_h": "60"}).status_code == 409
+    resumed = nurse_api.post(
+        f"/api/v1/infusions/{infusion.pk}/resume/", {"resumed_at": iso(t0 + timedelta(minutes=90))}
+    )
+    assert resumed.json()["status"] == "in_progress"
+    assert resumed.json()["current_rate_ml_per_h"] == 60
+    done = nurse_api.post(
+        f"/api/v1/infusions/{infusion.pk}/complete/", {"completed_at": iso(t0 + timedelta(minutes=120))}
+    )
+    assert done.json()["volume_infused_ml"] == 60.0  # 30 min + 30 min at 60 mL/h; the hour's pause gave nothing
+    assert list(RateSegment.objects.filter(infusion=infusion).values_list("reason", "rate_ml_per_h")) == [
+        ("start", Decimal("60.0")),
+        ("pause", Decimal("0.0")),
+        ("resume", Decimal("60.0")),
+    ]
+
+
+def test_a_grade_3_reaction_stops_the_infusion(nurse_api, infusion):
+    nurse_api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", NORMAL_VITALS)
+    start(nurse_api, infusion)
+    response = nurse_api.post(
+        f"/api/v1/infusions/{infusion.pk}/reactions/",
+        {"reaction": "chills", "ctcae_grade": 3, "action_taken": "stopped, hydrocortisone given"},
+    )
+    assert response.status_code == 201
+    assert response.json()["stopped_infusion"] is True
+    refreshed = Infusion.objects.get(pk=infusion.pk)
+    assert refreshed.status == "stopped"
+    assert "CTCAE grade 3" in refreshed.stop_reason
+
+
+def test_anaphylaxis_stops_the_infusion_whatever_the_grade_entered(nurse_api, infusion):
+    nurse_api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", NORMAL_VITALS)
+    start(nurse_api, infusion)
+    nurse_api.post(
+        f"/api/v1/infusions/{infusion.pk}/reactions/",
+        {"reaction": "anaphylaxis", "ctcae_grade": 2, "action_taken": "adrenaline IM"},
+    )
+    assert Infusion.objects.get(pk=infusion.pk).status == "stopped"
+
+
+def test_after_a_mild_reaction_the_resume_suggests_half_the_rate(nurse_api, infusion):
+    t0 = timezone.now() - timedelta(hours=1)
+    nurse_api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", {**NORMAL_VITALS, "taken_at": iso(t0)})
+    start(nurse_api, infusion, started_at=iso(t0), rate_ml_per_h="92.1")
+    nurse_api.post(f"/api/v1/infusions/{infusion.pk}/pause/", {"paused_at": iso(t0 + timedelta(minutes=20))})
+    reaction = nurse_api.post(
+        f"/api/v1/infusions/{infusion.pk}/reactions/",
+        {
+            "reaction": "headache",
+            "ctcae_grade": 2,
+            "action_taken": "paused, paracetamol",
+            "noted_at": iso(t0 + timedelta(minutes=19)),
+        },
+    )
+    assert reaction.json()["rate_at_reaction_ml_per_h"] == 92.1
+    resumed = nurse_api.post(f"/api/v1/infusions/{infusion.pk}/resume/", {})
+    assert resumed.json()["current_rate_ml_per_h"] == 46.1  # half of 92.1, rounded half-up to 0.1 (A5)
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"reaction": "sneezing", "ctcae_grade": 1, "action_taken": "none"}, "reaction"),
+        ({"reaction": "headache", "ctcae_grade": 6, "action_taken": "none"}, "ctcae_grade"),
+        ({"reaction": "headache", "ctcae_grade": 1, "action_taken": ""}, "action_taken"),
+    ],
+)
+def test_bad_reactions_are_400_and_stored_nowhere(nurse_api, infusion, body, field):
+    nurse_api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", NORMAL_VITALS)
+    start(nurse_api, infusion)
+    response = nurse_api.post(f"/api/v1/infusions/{infusion.pk}/reactions/", body)
+    assert response.status_code == 400
+    assert field in response.json()
+    assert not Reaction.objects.exists()
+
+
+def test_completing_a_completed_infusion_is_409(nurse_api, infusion):
+    nurse_api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", NORMAL_VITALS)
+    start(nurse_api, infusion)
+    assert nurse_api.post(f"/api/v1/infusions/{infusion.pk}/complete/", {}).status_code == 200
+    assert nurse_api.post(f"/api/v1/infusions/{infusion.pk}/complete/", {}).status_code == 409
+    assert nurse_api.post(f"/api/v1/infusions/{infusion.pk}/stop/", {"reason": "x"}).status_code == 409
+
+
+def test_day_two_cannot_start_before_day_one_is_given(client_for, nurse):
+    order = verified_order(regimen="two_days_1g_per_kg")
+    day2 = order.infusions.get(day_number=2)
+    api = client_for(nurse)
+    api.post(f"/api/v1/infusions/{day2.pk}/vitals/", NORMAL_VITALS)
+    assert start(api, day2).status_code == 409
+
+
+def test_the_second_day_completes_the_order_and_creates_no_new_checks(client_for, nurse):
+    order = verified_order(regimen="two_days_1g_per_kg")
+    api = client_for(nurse)
+    for infusion in order.infusions.order_by("day_number"):
+        api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", NORMAL_VITALS)
+        start(api, infusion)
+        api.post(f"/api/v1/infusions/{infusion.pk}/complete/", {})
+        assert PlateletCheck.objects.filter(order=order).count() == 4
+    assert Order.objects.get(pk=order.pk).status == "completed"
+
+
+def test_infusions_are_listed_by_order_status_and_date(nurse_api, infusion, order):
+    today = str(timezone.localdate())
+    assert [i["id"] for i in nurse_api.get(f"/api/v1/infusions/?date={today}").json()["results"]] == [infusion.pk]
+    assert nurse_api.get(f"/api/v1/infusions/?order={order.pk}&status=completed").json()["count"] == 0
+    assert nurse_api.get("/api/v1/infusions/?date=not-a-date").status_code == 400
+
+
+@pytest.mark.parametrize("history_length", [1, 40])
+def test_recording_vitals_runs_a_fixed_number_of_queries_whatever_the_history(
+    nurse_api, infusion, django_assert_num_queries, history_length
+):
+    for minutes in range(history_length):
+        nurse_api.post(
+            f"/api/v1/infusions/{infusion.pk}/vitals/",
+            {**NORMAL_VITALS, "taken_at": iso(timezone.now() - timedelta(minutes=200 - minutes))},
+        )
+    # Exactly the same count at 1 and 40 earlier sets: token + role + 2 permission reads, then savepoint, the
+    # infusion, the baseline, the insert, its history row, release.
+    with django_assert_num_queries(10):
+        response = nurse_api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", NORMAL_VITALS)
+    assert response.status_code == 201
