@@ -6,7 +6,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from infusions import services
-from infusions.models import Infusion, Order, Product
+from infusions.models import Infusion, Order, Product, RateSegment, Reaction, VialLot, VitalSignsEntry
 from ivig_tracker.admin_base import ClinicalRecordAdmin
 from ivig_tracker.errors import Conflict
 
@@ -99,3 +99,50 @@ class InfusionAdmin(ClinicalRecordAdmin):
 
     def has_add_permission(self, request: Any) -> bool:
         return False
+
+
+class ReadOnlyClinicalAdmin(ClinicalRecordAdmin):
+    """Bedside records are written at the bedside (through the services); the admin shows them and their history."""
+
+    def get_readonly_fields(self, request: Any, obj: Any = None) -> list[str]:
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False
+
+
+@admin.register(RateSegment)
+class RateSegmentAdmin(ReadOnlyClinicalAdmin):
+    list_display = ["infusion", "rate_ml_per_h", "reason", "started_at", "ended_at", "recorded_by"]
+    list_filter = ["reason"]
+    search_fields = ["infusion__order__patient__mrn"]
+
+
+@admin.register(VitalSignsEntry)
+class VitalSignsEntryAdmin(ReadOnlyClinicalAdmin):
+    list_display = [
+        "infusion",
+        "taken_at",
+        "temperature_c",
+        "heart_rate_bpm",
+        "systolic_bp_mmhg",
+        "spo2_percent",
+        "highest_severity",
+        "recorded_by",
+    ]
+    list_filter = ["highest_severity", "taken_at"]
+    search_fields = ["infusion__order__patient__mrn"]
+
+
+@admin.register(Reaction)
+class ReactionAdmin(ReadOnlyClinicalAdmin):
+    list_display = ["infusion", "reaction", "ctcae_grade", "noted_at", "stopped_infusion", "recorded_by"]
+    list_filter = ["reaction", "ctcae_grade", "stopped_infusion"]
+    search_fields = ["infusion__order__patient__mrn", "action_taken"]
+
+
+@admin.register(VialLot)
+class VialLotAdmin(ReadOnlyClinicalAdmin):
+    list_display = ["lot_number", "expiry_date", "vial_size_g", "infusion", "created_at"]
+    search_fields = ["lot_number", "infusion__order__patient__mrn"]
+    list_filter = ["expiry_date"]

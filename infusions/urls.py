@@ -13,4 +13,10 @@ urlpatterns = [
     path("<int:pk>/cancel/", views.order_cancel, name="order-cancel"),
     path("<int:pk>/recalculate/", views.order_recalculate, name="order-recalculate"),
     path("for-patient/<int:patient_id>/", views.patient_orders, name="patient-orders"),
+    path("infusions/<int:pk>/", views.infusion_bedside, name="infusion-bedside"),
+    path(
+        "infusions/<int:pk>/<str:action>/",
+        views.bedside_action,
+        name="infusion-action",
+    ),
 ]

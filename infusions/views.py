@@ -1,16 +1,20 @@
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.db.models import Q
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_POST
 
-from infusions import selectors, services
+from infusions import bedside, selectors, services
 from infusions.forms import OrderForm
-from infusions.models import Order
+from infusions.models import Infusion, Order
 from ivig_tracker.errors import Conflict
 from ivig_tracker.forms import apply_validation_error
 from ivig_tracker.roles import Role, has_role, is_clinical_staff
@@ -40,6 +44,16 @@ WORKING_FIELDS = (
     "volume_per_day_ml",
     "rate_plan",
     "warnings",
+)
+
+
+VITALS_FIELDS = (
+    "temperature_c",
+    "heart_rate_bpm",
+    "systolic_bp_mmhg",
+    "diastolic_bp_mmhg",
+    "respiratory_rate_per_min",
+    "spo2_percent",
 )
 
 
@@ -191,3 +205,128 @@ def verification_queue(request: HttpRequest) -> HttpResponse:
         for order in selectors.orders_awaiting_verification().prefetch_related("patient__weights")
     ]
     return render(request, "infusions/verification_queue.html", {"entries": orders})
+
+
+# --- Bedside --------------------------------------------------------------------------------------------
+
+
+def infusion_bedside(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_staff(request)
+    get_object_or_404(Infusion, pk=pk)
+    context = bedside.bedside_context(pk)
+    context["can_administer"] = request.user.has_perm("infusions.administer_infusion")
+    return render(request, "infusions/bedside.html", context)
+
+
+def _bedside_response(request: HttpRequest, pk: int, errors: list[str] | None = None, notice: str = "") -> HttpResponse:
+    """htmx gets the panel back in place (no page load); a plain form post is redirected to the page."""
+    if not request.htmx:
+        for error in errors or []:
+            messages.error(request, error)
+        if notice:
+            messages.success(request, notice)
+        return redirect("infusion-bedside", pk=pk)
+    context = bedside.bedside_context(pk)
+    context.update(can_administer=True, errors=errors or [], notice=notice)
+    return render(request, "infusions/partials/bedside_panel.html", context)
+
+
+def _error_messages(exc: Exception) -> list[str]:
+    if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
+        return [f"{field.replace('_', ' ')}: {' '.join(m)}" for field, m in exc.message_dict.items()]
+    if isinstance(exc, ValidationError):
+        return list(exc.messages)
+    return [str(exc)]
+
+
+def _decimal(value: str | None) -> Decimal | None:
+    if value in (None, ""):
+        return None
+    try:
+        return Decimal(value)
+    except ArithmeticError as exc:
+        raise ValidationError({"rate_ml_per_h": [f"{value!r} is not a number."]}) from exc
+
+
+def _local_time(value: str | None, field: str) -> Any:
+    """A time typed on the tablet is in the hospital's zone; it is stored in UTC."""
+    if not value:
+        return None
+    parsed = parse_datetime(value)
+    if parsed is None:
+        raise ValidationError({field: ["Enter a date and time."]})
+    return timezone.make_aware(parsed) if timezone.is_naive(parsed) else parsed
+
+
+@require_POST
+def bedside_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    if not request.user.has_perm("infusions.administer_infusion"):
+        raise PermissionDenied("Only nurses document infusions.")
+    get_object_or_404(Infusion, pk=pk)
+    post = request.POST
+    user = request.user
+    try:
+        if action == "vitals":
+            entry = services.record_vitals(
+                infusion_id=pk,
+                user=user,
+                values={field: post.get(field) for field in VITALS_FIELDS},
+                taken_at=_local_time(post.get("taken_at"), "taken_at"),
+            )
+            notice = "Vital signs recorded." if not entry.alerts else ""
+        elif action == "start":
+            services.start_infusion(
+                infusion_id=pk,
+                user=user,
+                checklist={code: post.get(code) == "on" for code in services.CHECKLIST_ITEMS},
+                lot_numbers=[lot for lot in post.get("lot_numbers", "").replace(",", "\n").splitlines()],
+                started_at=_local_time(post.get("started_at"), "started_at"),
+            )
+            notice = "Infusion started."
+        elif action == "rate":
+            services.change_rate(
+                infusion_id=pk, user=user, rate_ml_per_h=_decimal(post.get("rate_ml_per_h")) or Decimal("0")
+            )
+            notice = "Rate changed: take a set of vital signs before each increase (A5)."
+        elif action == "pause":
+            services.pause_infusion(infusion_id=pk, user=user)
+            notice = "Infusion paused."
+        elif action == "resume":
+            services.resume_infusion(infusion_id=pk, user=user, rate_ml_per_h=_decimal(post.get("rate_ml_per_h")))
+            notice = "Infusion resumed."
+        elif action == "reaction":
+            grade = post.get("ctcae_grade", "")
+            services.record_reaction(
+                infusion_id=pk,
+                user=user,
+                reaction=post.get("reaction", ""),
+                ctcae_grade=int(grade) if grade.isdigit() else 0,
+                action_taken=post.get("action_taken", ""),
+            )
+            notice = "Reaction recorded."
+        elif action == "complete":
+            services.complete_infusion(
+                infusion_id=pk, user=user, volume_infused_ml=_decimal(post.get("volume_infused_ml"))
+            )
+            notice = "Infusion completed. Observation vitals are still due."
+        elif action == "stop":
+            services.stop_infusion(infusion_id=pk, user=user, reason=post.get("reason", ""))
+            notice = "Infusion stopped."
+        else:
+            raise Http404("Unknown bedside action.")
+    except (ValidationError, Conflict) as exc:
+        return _bedside_response(request, pk, errors=_error_messages(exc))
+    return _bedside_response(request, pk, notice=notice)
+
+
+def nurse_worklist(request: HttpRequest) -> HttpResponse:
+    if not has_role(request.user, Role.NURSE):
+        return render(request, "core/no_role.html", status=403)
+    today = timezone.localdate()
+    infusions = (
+        Infusion.objects.select_related("order__patient", "order__product")
+        .filter(Q(scheduled_for=today) | Q(status__in=["in_progress", "paused"]))
+        .exclude(order__status="cancelled")
+        .order_by("status", "scheduled_for", "pk")
+    )
+    return render(request, "core/nurse_home.html", {"infusions": infusions, "today": today})

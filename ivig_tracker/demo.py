@@ -95,7 +95,7 @@ DEMO_PATIENTS: list[dict[str, Any]] = [
         "sex": "female",
         "height_cm": Decimal("168"),
         "weight_kg": Decimal("70"),
-        "serum_iga_mg_dl": None,
+        "serum_iga_mg_dl": Decimal("110"),
         "pregnant": True,
     },
 ]
@@ -131,40 +131,83 @@ def ensure_demo_patients(user: Any) -> dict[str, Patient]:
         existing = Patient.objects.filter(mrn=data["mrn"]).first()
         if existing is None:
             existing = patient_services.create_patient(
-                data=data, user=user, weight_kg=weight, weight_measured_at=timezone.now() - timedelta(days=2)
+                data=data, user=user, weight_kg=weight, weight_measured_at=timezone.now() - timedelta(days=6)
             )
         patients[existing.mrn] = existing
     return patients
 
 
-# (MRN, regimen, product, baseline platelets, verified?) — courses at different stages.
+NORMAL_VITALS = {
+    "temperature_c": "36.8",
+    "heart_rate_bpm": 74,
+    "systolic_bp_mmhg": 124,
+    "diastolic_bp_mmhg": 78,
+    "respiratory_rate_per_min": 16,
+    "spo2_percent": 98,
+}
+ALL_CONFIRMED = dict.fromkeys(order_services.CHECKLIST_ITEMS, True)
+
+
+@dataclass(frozen=True)
+class DemoOrder:
+    mrn: str
+    regimen: str
+    product: str
+    baseline: int
+    verify: bool
+    # Hours ago the first infusion completed (late entry through the same services), or None if not given.
+    completed_hours_ago: float | None = None
+    days_ago: int = 0
+
+
+# Courses at different stages: given yesterday (24 h check now due), awaiting verification, scheduled today.
 DEMO_ORDERS = [
-    ("DEMO-0001", "one_dose_1g_per_kg", "Gamunex-C", 12, True),
-    ("DEMO-0002", "two_days_1g_per_kg", "Privigen", 8, False),
-    ("DEMO-0003", "five_days_0_4g_per_kg", "Gamunex-C", 15, False),
-    ("DEMO-0004", "one_dose_1g_per_kg", "Gammagard S/D", 9, True),
+    DemoOrder("DEMO-0001", "one_dose_1g_per_kg", "Gamunex-C", 12, True, completed_hours_ago=25, days_ago=1),
+    DemoOrder("DEMO-0002", "two_days_1g_per_kg", "Privigen", 8, False),
+    DemoOrder("DEMO-0003", "five_days_0_4g_per_kg", "Gamunex-C", 15, False),
+    DemoOrder("DEMO-0004", "one_dose_1g_per_kg", "Gammagard S/D", 9, True),
+    DemoOrder("DEMO-0005", "one_dose_0_8g_per_kg", "Gamunex-C", 11, True),
+    DemoOrder("DEMO-0006", "one_dose_1g_per_kg", "Gamunex-C", 6, True, completed_hours_ago=80, days_ago=4),
 ]
+
+
+def _give_first_infusion(order: Any, nurse: Any, completed_hours_ago: float) -> None:
+    infusion = order.infusions.order_by("day_number").first()
+    completed_at = timezone.now() - timedelta(hours=completed_hours_ago)
+    started_at = completed_at - timedelta(hours=3)
+    order_services.record_vitals(
+        infusion_id=infusion.pk, user=nurse, values=NORMAL_VITALS, taken_at=started_at - timedelta(minutes=10)
+    )
+    order_services.start_infusion(
+        infusion_id=infusion.pk, user=nurse, checklist=ALL_CONFIRMED, lot_numbers=["DEMO-LOT-1"], started_at=started_at
+    )
+    order_services.complete_infusion(infusion_id=infusion.pk, user=nurse, completed_at=completed_at)
+    order_services.record_vitals(
+        infusion_id=infusion.pk, user=nurse, values=NORMAL_VITALS, taken_at=completed_at + timedelta(minutes=20)
+    )
 
 
 def ensure_demo_orders(users: dict[str, Any], patients: dict[str, Patient]) -> int:
     created = 0
-    for mrn, regimen, product_name, baseline, verify in DEMO_ORDERS:
-        patient = patients[mrn]
+    for spec in DEMO_ORDERS:
+        patient = patients[spec.mrn]
         if patient.orders.exists():
             continue
         order = order_services.create_order(
             data={
                 "patient": patient,
-                "regimen": regimen,
-                "product": Product.objects.get(name=product_name),
-                "baseline_platelet_count": baseline,
-                "first_infusion_on": timezone.localdate(),
+                "regimen": spec.regimen,
+                "product": Product.objects.get(name=spec.product),
+                "baseline_platelet_count": spec.baseline,
+                "first_infusion_on": timezone.localdate() - timedelta(days=spec.days_ago),
                 "notes": "Demo order",
             },
             user=users["hematologist"],
         )
-        if verify:
+        if spec.verify:
             order_services.verify_order(order_id=order.pk, user=users["pharmacist"])
+        if spec.completed_hours_ago is not None:
+            _give_first_infusion(order, users["nurse"], spec.completed_hours_ago)
         created += 1
     return created
 

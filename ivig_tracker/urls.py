@@ -14,7 +14,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("nurse/", views.nurse_home, name="nurse-home"),
+    path("nurse/", infusion_views.nurse_worklist, name="nurse-home"),
     path("hematology/", views.hematologist_home, name="hematologist-home"),
     path("pharmacy/", infusion_views.verification_queue, name="pharmacist-home"),
     path("patients/", include("patients.urls")),

@@ -24,10 +24,5 @@ def _role_page(request: HttpRequest, role: Role, template: str) -> HttpResponse:
 
 
 @login_required
-def nurse_home(request: HttpRequest) -> HttpResponse:
-    return _role_page(request, Role.NURSE, "core/nurse_home.html")
-
-
-@login_required
 def hematologist_home(request: HttpRequest) -> HttpResponse:
     return _role_page(request, Role.HEMATOLOGIST, "core/hematologist_home.html")

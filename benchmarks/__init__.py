@@ -1,0 +1,1 @@
+"""Load scripts that print figures (README "Benchmarks"); not part of ``make test``."""

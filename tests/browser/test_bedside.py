@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import pytest
+
+from monitoring.models import PlateletCheck
+from tests.browser.conftest import assert_no_horizontal_scroll
+from tests.factories import verified_order
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def fill_vitals(page, temperature="36.8", heart_rate="72", systolic="120", diastolic="75", rr="16", spo2="98"):
+    form = page.locator("[data-testid=vitals-form]")
+    form.locator("[name=temperature_c]").fill(temperature)
+    form.locator("[name=heart_rate_bpm]").fill(heart_rate)
+    form.locator("[name=systolic_bp_mmhg]").fill(systolic)
+    form.locator("[name=diastolic_bp_mmhg]").fill(diastolic)
+    form.locator("[name=respiratory_rate_per_min]").fill(rr)
+    form.locator("[name=spo2_percent]").fill(spo2)
+    form.locator("button[type=submit]").click()
+
+
+def test_a_nurse_runs_a_whole_infusion_on_a_tablet(tablet, login, screenshot, nurse):
+    order = verified_order()
+    infusion = order.infusions.get()
+    login(tablet, "nurse1")
+    assert tablet.url.endswith("/nurse/")
+    tablet.click("text=Open")
+    assert_no_horizontal_scroll(tablet)
+
+    # Baseline vitals: one submit, no page load (htmx swaps the panel in place).
+    tablet.evaluate("window.__noReload = true")
+    fill_vitals(tablet)
+    tablet.wait_for_selector("text=baseline taken")
+    for checkbox in tablet.locator("[data-testid=start-form] input[type=checkbox]").all():
+        checkbox.check()
+    tablet.fill("#lots", "LOT-0042")
+    tablet.click("[data-testid=start-form] button[type=submit]")
+    tablet.wait_for_selector("[data-testid=current-rate]")
+    assert "46.0 mL/h" in tablet.inner_text("[data-testid=current-rate]")
+
+    # A second set with a fever: the alert is on the page at once.
+    fill_vitals(tablet, temperature="38.4")
+    tablet.wait_for_selector("[data-alert=fever]")
+    assert "Slow to half rate" in tablet.inner_text("[data-alert=fever]")
+    assert tablet.evaluate("window.__noReload") is True  # still the same document: no full reload
+    screenshot(tablet, "bedside-fever-alert")
+
+    tablet.click("[data-testid=step-up]")
+    tablet.wait_for_function("document.querySelector('[data-testid=current-rate]').innerText.includes('92.1')")
+    assert_no_horizontal_scroll(tablet)
+    tablet.click("[data-testid=complete]")
+    tablet.wait_for_selector("[data-testid=platelet-checks]")
+    assert "Completed" in tablet.inner_text("[data-testid=infusion-status]")
+    assert tablet.locator("[data-testid=platelet-checks] li").count() == 4
+    screenshot(tablet, "bedside-completed")
+    assert PlateletCheck.objects.filter(order=order).count() == 4
+    assert infusion.vitals.count() == 2
+
+
+def test_an_impossible_value_shows_an_error_and_stores_nothing(tablet, login, nurse):
+    order = verified_order()
+    infusion = order.infusions.get()
+    login(tablet, "nurse1")
+    tablet.goto(f"/orders/infusions/{infusion.pk}/")
+    fill_vitals(tablet, spo2="120")
+    tablet.wait_for_selector("[data-testid=bedside-error]")
+    assert "spo2" in tablet.inner_text("[data-testid=bedside-error]").lower()
+    assert infusion.vitals.count() == 0
