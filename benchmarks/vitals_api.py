@@ -3,7 +3,7 @@
 Run from the project folder (the virtualenv must exist: ``make venv``; PostgreSQL at 127.0.0.1:5432 with user
 postgres and trust auth, Redis at 127.0.0.1:6379)::
 
-    python benchmarks/vitals_api.py [--clients 8] [--seconds 10] [--workers 4] [--warmup 2]
+    python benchmarks/vitals_api.py [--clients 8] [--seconds 10] [--workers 4] [--warmup 2] [--rounds 2]
 
 What it does, all on loopback and self-cleaning:
 
@@ -13,7 +13,9 @@ What it does, all on loopback and self-cleaning:
 3. starts gunicorn (sync workers) with ``benchmarks.bench_settings`` (the project's settings plus
    ``/bench/bare-insert/``);
 4. for each target, N client threads POST back to back over http.client connections: a warm-up, then a fixed
-   measuring window; only 2xx responses completed inside the window count towards req/s and latency;
+   measuring window; only 2xx responses completed inside the window count towards req/s and latency. The
+   ``--seconds`` per target are split into ``--rounds`` windows run in alternating order (bare, vitals, vitals,
+   bare, ...) so that a machine whose speed drifts does not bias the ratio;
 5. prints target, requests, errors, req/s, p50 and p95 latency, then vitals req/s / bare req/s against the 0.5
    target (issue: "at least half the bare view's throughput");
 6. stops gunicorn and drops the database, also on Ctrl-C or a failure.
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import math
 import os
 import shutil
 import signal
@@ -327,12 +330,23 @@ class Result:
     def rps(self) -> float:
         return len(self.latencies) / self.seconds
 
+    def merged(self, other: Result) -> Result:
+        return Result(
+            name=self.name,
+            seconds=self.seconds + other.seconds,
+            latencies=self.latencies + other.latencies,
+            errors=self.errors + other.errors,
+            ok_total=self.ok_total + other.ok_total,
+            warmup_errors=self.warmup_errors + other.warmup_errors,
+            first_error=self.first_error or other.first_error,
+        )
+
     def percentile_ms(self, fraction: float) -> float:
         if not self.latencies:
             return float("nan")
         ordered = sorted(self.latencies)
         # Nearest rank: the smallest latency that at least `fraction` of requests did not exceed.
-        rank = max(1, int(-(-fraction * len(ordered) // 1)))
+        rank = max(1, math.ceil(fraction * len(ordered)))
         return ordered[rank - 1] * 1000
 
 
@@ -410,7 +424,7 @@ def drive(port: int, target: Target, clients: int, warmup: float, seconds: float
 # --- Report -------------------------------------------------------------------------------------------------
 
 
-def report(results: list[Result]) -> float:
+def report(results: list[Result], round_ratios: list[float]) -> float:
     print()
     print(f"{'target':<30} {'requests':>9} {'errors':>7} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8}")
     for r in results:
@@ -427,6 +441,8 @@ def report(results: list[Result]) -> float:
     ratio = vitals.rps / bare.rps if bare.rps else 0.0
     verdict = "met" if ratio >= TARGET_RATIO else "NOT met"
     print(f"\nratio vitals/bare req/s: {ratio:.2f}  (target >= {TARGET_RATIO:.2f}: {verdict})")
+    if len(round_ratios) > 1:
+        print("ratio per round: " + ", ".join(f"{r:.2f}" for r in round_ratios))
     return ratio
 
 
@@ -438,10 +454,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=8, help="concurrent client threads (default 8)")
     parser.add_argument("--seconds", type=float, default=10.0, help="measuring window per target (default 10)")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers, both targets (default 4)")
-    parser.add_argument("--warmup", type=float, default=2.0, help="warm-up per target, not counted (default 2)")
+    parser.add_argument("--warmup", type=float, default=2.0, help="warm-up before each window, not counted (default 2)")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="split --seconds into this many alternating rounds (default 2)"
+    )
     args = parser.parse_args(argv)
-    if args.clients < 1 or args.workers < 1 or args.seconds <= 0 or args.warmup < 0:
-        parser.error("--clients and --workers must be at least 1, --seconds above 0, --warmup 0 or more")
+    if min(args.clients, args.workers, args.rounds) < 1 or args.seconds <= 0 or args.warmup < 0:
+        parser.error("--clients, --workers and --rounds must be at least 1, --seconds above 0, --warmup 0 or more")
     if args.seconds > 600 or args.clients > 256:
         parser.error("keep it bounded: --seconds at most 600, --clients at most 256")
     return args
@@ -496,16 +515,30 @@ def main(argv: list[str] | None = None) -> int:
                 vitals_body,
             ),
         ]
+        window = args.seconds / args.rounds
         print(
-            f"load: {args.clients} clients, {args.warmup:g} s warm-up + {args.seconds:g} s measured per target",
+            f"load: {args.clients} clients; {args.seconds:g} s measured per target in {args.rounds} round(s) of "
+            f"{window:g} s, each after a {args.warmup:g} s warm-up; load average before: "
+            f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs",
             flush=True,
         )
-        results = []
-        for target in targets:
-            print(f"  running {target.name} ...", flush=True)
-            results.append(drive(port, target, args.clients, args.warmup, args.seconds))
+        # Rounds alternate the order (bare, vitals, then vitals, bare, ...): on a shared or throttled machine
+        # the throughput drifts, and back-to-back pairs in both orders keep that drift out of the ratio.
+        merged: dict[str, Result] = {}
+        round_ratios = []
+        for number in range(args.rounds):
+            ordered = targets if number % 2 == 0 else targets[::-1]
+            rps: dict[str, float] = {}
+            for target in ordered:
+                print(f"  round {number + 1}: {target.name} ...", flush=True)
+                result = drive(port, target, args.clients, args.warmup, window)
+                rps[target.name] = result.rps
+                merged[target.name] = merged[target.name].merged(result) if target.name in merged else result
+            bare_rps = rps[targets[0].name]
+            round_ratios.append(rps[targets[1].name] / bare_rps if bare_rps else 0.0)
+        results = [merged[target.name] for target in targets]
 
-        report(results)
+        report(results, round_ratios)
         written = int(
             run([str(python), "-c", "from benchmarks.vitals_api import count_vitals_rows as c; c()"], env, "count")
         )

@@ -676,3 +676,27 @@ def stop_infusion(*, infusion_id: int, user: Any, reason: str, stopped_at: Any =
     stopped_at = _time_after_last_change(infusion, stopped_at, "stopped_at")
     _end_infusion(infusion, user, InfusionStatus.STOPPED, stopped_at, reason=reason)
     return infusion
+
+
+@transaction.atomic
+def withhold_infusion(*, infusion_id: int, user: Any, reason: str) -> Infusion:
+    """Withhold a scheduled day (clinical.md A1: the day-2 dose of two_days_1g_per_kg may be withheld when the
+    24 h count shows response). The contract has no "withheld" status: it is stopped before starting."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": ["Give the reason for withholding this dose."]})
+    infusion = _locked_infusion(infusion_id)
+    if infusion.status != InfusionStatus.SCHEDULED:
+        raise Conflict(f"This infusion is {infusion.get_status_display().lower()}; only a scheduled dose is withheld.")
+    infusion.status = InfusionStatus.STOPPED
+    infusion.stopped_at = timezone.now()
+    infusion.stop_reason = f"Withheld: {reason}"
+    infusion.volume_infused_ml = Decimal("0")
+    infusion._history_user = user
+    infusion.save()
+    order = infusion.order
+    if not order.infusions.filter(status__in=[InfusionStatus.SCHEDULED, *RUNNING]).exists():
+        order.status = OrderStatus.COMPLETED
+        order._history_user = user
+        order.save(update_fields=["status", "updated_at"])
+    return infusion

@@ -8,8 +8,12 @@ from ivig_tracker.roles import primary_role
 
 
 def clinical_context(request: Any) -> dict[str, Any]:
+    from monitoring.selectors import unread_count
+
     user = getattr(request, "user", None)
+    signed_in = user is not None and user.is_authenticated
     return {
         "hospital_time_zone": settings.TIME_ZONE,
         "current_role": primary_role(user) if user is not None else None,
+        "unread_notifications": unread_count(user) if signed_in else 0,
     }

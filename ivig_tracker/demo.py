@@ -14,6 +14,8 @@ from django.utils import timezone
 
 from infusions import services as order_services
 from infusions.models import Product
+from monitoring import services as monitoring_services
+from monitoring.models import PlateletCheck
 from patients import services as patient_services
 from patients.models import Patient
 
@@ -88,6 +90,16 @@ DEMO_PATIENTS: list[dict[str, Any]] = [
         "serum_iga_mg_dl": Decimal("60"),
     },
     {
+        "mrn": "DEMO-0007",
+        "given_name": "Grace",
+        "family_name": "Green",
+        "birth_date": date(1966, 2, 3),
+        "sex": "female",
+        "height_cm": Decimal("158"),
+        "weight_kg": Decimal("64"),
+        "serum_iga_mg_dl": Decimal("160"),
+    },
+    {
         "mrn": "DEMO-0006",
         "given_name": "Fiona",
         "family_name": "Fox",
@@ -158,6 +170,8 @@ class DemoOrder:
     # Hours ago the first infusion completed (late entry through the same services), or None if not given.
     completed_hours_ago: float | None = None
     days_ago: int = 0
+    # Platelet counts entered for the 24h, 48h, 72h checks (a responder and a non-responder).
+    counts: tuple[int, ...] = ()
 
 
 # Courses at different stages: given yesterday (24 h check now due), awaiting verification, scheduled today.
@@ -167,7 +181,19 @@ DEMO_ORDERS = [
     DemoOrder("DEMO-0003", "five_days_0_4g_per_kg", "Gamunex-C", 15, False),
     DemoOrder("DEMO-0004", "one_dose_1g_per_kg", "Gammagard S/D", 9, True),
     DemoOrder("DEMO-0005", "one_dose_0_8g_per_kg", "Gamunex-C", 11, True),
-    DemoOrder("DEMO-0006", "one_dose_1g_per_kg", "Gamunex-C", 6, True, completed_hours_ago=80, days_ago=4),
+    DemoOrder(
+        "DEMO-0006", "one_dose_1g_per_kg", "Gamunex-C", 6, True, completed_hours_ago=80, days_ago=4, counts=(8, 10, 12)
+    ),
+    DemoOrder(
+        "DEMO-0007",
+        "one_dose_1g_per_kg",
+        "Privigen",
+        14,
+        True,
+        completed_hours_ago=100,
+        days_ago=5,
+        counts=(45, 90, 130),
+    ),
 ]
 
 
@@ -208,6 +234,15 @@ def ensure_demo_orders(users: dict[str, Any], patients: dict[str, Patient]) -> i
             order_services.verify_order(order_id=order.pk, user=users["pharmacist"])
         if spec.completed_hours_ago is not None:
             _give_first_infusion(order, users["nurse"], spec.completed_hours_ago)
+        for label, count in zip(("24h", "48h", "72h"), spec.counts, strict=False):
+            check = PlateletCheck.objects.get(order=order, label=label)
+            monitoring_services.record_platelet_result(
+                check_id=check.pk,
+                platelet_count=count,
+                collected_at=check.due_at - timedelta(minutes=30),
+                bleeding=False,
+                user=users["nurse"],
+            )
         created += 1
     return created
 

@@ -256,3 +256,26 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Notifications and reminders (issue 5; design.md "Reminders that are never lost and never doubled") ----
+IVIG_EMAIL_NOTIFICATIONS = env.bool("IVIG_EMAIL_NOTIFICATIONS", True)
+IVIG_WEBHOOK_URL = env.str("IVIG_WEBHOOK_URL", "")
+IVIG_WEBHOOK_SECRET = env.str("IVIG_WEBHOOK_SECRET", "")
+if IVIG_WEBHOOK_URL and not IVIG_WEBHOOK_SECRET:
+    raise SettingsError("IVIG_WEBHOOK_SECRET is required when IVIG_WEBHOOK_URL is set (requests are signed)")
+IVIG_WEBHOOK_TIMEOUT_SECONDS = env.int("IVIG_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+IVIG_SWEEP_INTERVAL_SECONDS = env.int("IVIG_SWEEP_INTERVAL_SECONDS", 60, minimum=5)
+IVIG_SWEEP_BATCH_SIZE = env.int("IVIG_SWEEP_BATCH_SIZE", 200, minimum=1)
+# A claimed delivery whose worker died is returned to pending after this lease (the reaper).
+IVIG_DELIVERY_LEASE_SECONDS = env.int("IVIG_DELIVERY_LEASE_SECONDS", 300, minimum=10)
+# /healthz turns 503 when the sweep has not ticked for this long (issue 5: 3 minutes).
+IVIG_SWEEP_STALE_AFTER_SECONDS = env.int("IVIG_SWEEP_STALE_AFTER_SECONDS", 180, minimum=30)
+# clinical.md A6: a check is overdue 12 hours after its due time without a result.
+IVIG_CHECK_OVERDUE_AFTER_HOURS = env.int("IVIG_CHECK_OVERDUE_AFTER_HOURS", 12, minimum=1)
+
+CELERY_BEAT_SCHEDULE["reminder-sweep"] = {
+    "task": "monitoring.tasks.sweep_reminders",
+    "schedule": float(IVIG_SWEEP_INTERVAL_SECONDS),
+    # Shorter than the interval: a tick that could not run in time is dropped, never stacked.
+    "options": {"expires": max(IVIG_SWEEP_INTERVAL_SECONDS - 10, 5)},
+}

@@ -19,6 +19,7 @@ urlpatterns = [
     path("pharmacy/", infusion_views.verification_queue, name="pharmacist-home"),
     path("patients/", include("patients.urls")),
     path("orders/", include("infusions.urls")),
+    path("monitoring/", include("monitoring.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     # Namespaced: the router names (patient-list, ...) would otherwise shadow the pages of the same name.

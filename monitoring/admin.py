@@ -18,7 +18,7 @@ class ReadOnlyAdmin(ClinicalRecordAdmin):
 
 @admin.register(PlateletCheck)
 class PlateletCheckAdmin(ReadOnlyAdmin):
-    list_display = ["order", "label", "due_at", "status", "platelet_count", "category", "claimed_until"]
+    list_display = ["order", "label", "due_at", "status", "platelet_count", "category", "due_reminded_at"]
     list_filter = ["status", "label", "category"]
     search_fields = ["order__patient__mrn", "order__patient__family_name"]
     date_hierarchy = "due_at"

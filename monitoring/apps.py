@@ -14,3 +14,13 @@ class MonitoringConfig(AppConfig):
         signals.infusion_ended.connect(receivers.on_infusion_ended, dispatch_uid="monitoring.infusion_ended")
         signals.order_cancelled.connect(receivers.on_order_cancelled, dispatch_uid="monitoring.order_cancelled")
         signals.vitals_alert_raised.connect(receivers.on_vitals_alert, dispatch_uid="monitoring.vitals_alert")
+
+        from datetime import timedelta
+
+        from django.conf import settings
+
+        from ivig_tracker import health
+        from monitoring.services import SWEEP_HEARTBEAT
+
+        # /healthz turns 503 when reminders have silently stopped (issue 5: no tick for 3 minutes).
+        health.REQUIRED_HEARTBEATS[SWEEP_HEARTBEAT] = timedelta(seconds=settings.IVIG_SWEEP_STALE_AFTER_SECONDS)

@@ -51,8 +51,10 @@ class PlateletCheck(models.Model):
     bleeding = models.BooleanField(null=True, blank=True)
     category = models.CharField(max_length=20, choices=ResponseCategory.choices, blank=True)
     resulted_at = models.DateTimeField(null=True, blank=True)
-    # The sweep's lease: a claimed row is being reminded about by one sweep; an expired lease is reclaimed.
-    claimed_until = models.DateTimeField(null=True, blank=True)
+    # When the sweep created each reminder; null = still owed. The sweep claims owed rows with
+    # SELECT ... FOR UPDATE SKIP LOCKED, so two sweeps at once work on disjoint rows.
+    due_reminded_at = models.DateTimeField(null=True, blank=True)
+    overdue_reminded_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     history = HistoricalRecords()
@@ -186,13 +188,16 @@ class Delivery(models.Model):
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
-        CLAIMED = "claimed", "Claimed"
+        CLAIMED = "claimed", "Enqueued"
+        SENDING = "sending", "Sending"
         SENT = "sent", "Sent"
+        SKIPPED = "skipped", "Not sent: no longer needed"
         FAILED = "failed", "Failed"
 
     notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="deliveries")
     channel = models.CharField(max_length=16)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     claimed_until = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -206,7 +211,7 @@ class Delivery(models.Model):
         indexes = [
             models.Index(
                 fields=["created_at"],
-                condition=models.Q(status__in=["pending", "claimed"]),
+                condition=models.Q(status__in=["pending", "claimed", "sending"]),
                 name="delivery_outstanding_idx",
             )
         ]

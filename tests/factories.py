@@ -107,3 +107,25 @@ FULL_CHECKLIST = {
         "dedicated_line",
     )
 }
+
+
+def given_order(
+    *, completed_hours_ago: float = 30, regimen: str = "one_dose_1g_per_kg", nurse: Any = None, **kwargs: Any
+):
+    """A verified order whose first infusion ran and completed ``completed_hours_ago`` (late entry)."""
+    from datetime import timedelta
+
+    from infusions import services
+
+    order = verified_order(regimen=regimen, **kwargs)
+    nurse = nurse or UserFactory(role="nurse")
+    infusion = order.infusions.order_by("day_number").first()
+    completed_at = timezone.now() - timedelta(hours=completed_hours_ago)
+    started_at = completed_at - timedelta(hours=2)
+    services.record_vitals(infusion_id=infusion.pk, user=nurse, values=NORMAL_VITALS, taken_at=started_at)
+    services.start_infusion(
+        infusion_id=infusion.pk, user=nurse, checklist=FULL_CHECKLIST, lot_numbers=["L1"], started_at=started_at
+    )
+    services.complete_infusion(infusion_id=infusion.pk, user=nurse, completed_at=completed_at)
+    order.refresh_from_db()
+    return order

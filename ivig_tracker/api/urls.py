@@ -7,14 +7,23 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
-from infusions.api.views import InfusionViewSet, OrderViewSet, ProductViewSet
+from infusions.api.views import InfusionViewSet, ProductViewSet
+from monitoring.api.views import (
+    MonitoredOrderViewSet,
+    NotificationViewSet,
+    PlateletCheckViewSet,
+    PlateletResultViewSet,
+)
 from patients.api.views import PatientViewSet
 
 router = DefaultRouter()
 router.register("patients", PatientViewSet, basename="patient")
 router.register("products", ProductViewSet, basename="product")
-router.register("orders", OrderViewSet, basename="order")
+router.register("orders", MonitoredOrderViewSet, basename="order")
 router.register("infusions", InfusionViewSet, basename="infusion")
+router.register("platelet-checks", PlateletCheckViewSet, basename="platelet-check")
+router.register("platelet-results", PlateletResultViewSet, basename="platelet-result")
+router.register("notifications", NotificationViewSet, basename="notification")
 
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),

@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from infusions.api.views import OrderViewSet
+from ivig_tracker.permissions import HasActionPermission, IsClinicalStaff
+from monitoring import selectors, services
+from monitoring.api.serializers import (
+    AdhocResultInputSerializer,
+    NotificationSerializer,
+    PlateletCheckSerializer,
+    PlateletResultSerializer,
+    RepeatDecisionResultSerializer,
+    RepeatDecisionSerializer,
+    ResponseSerializer,
+    ResultInputSerializer,
+)
+from monitoring.models import Notification, PlateletCheck, PlateletResult
+
+
+class PlateletCheckViewSet(viewsets.ReadOnlyModelViewSet):
+    """The four platelet checks of each course; ``POST /{id}/result/`` records (or corrects) the count."""
+
+    serializer_class = PlateletCheckSerializer
+    permission_classes = [HasActionPermission]
+    action_permissions = {"result": "monitoring.record_platelet_result"}
+    queryset = PlateletCheck.objects.all()
+    filterset_fields = ["order", "status", "label"]
+    ordering_fields = ["due_at"]
+
+    @extend_schema(request=ResultInputSerializer, responses={200: PlateletCheckSerializer})
+    @action(detail=True, methods=["post"])
+    def result(self, request: Request, pk: str | None = None) -> Response:
+        check = self.get_object()
+        payload = ResultInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        services.record_platelet_result(check_id=check.pk, user=request.user, **payload.validated_data)
+        return Response(PlateletCheckSerializer(PlateletCheck.objects.get(pk=check.pk)).data)
+
+
+class PlateletResultViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Every platelet result, corrections included (``superseded_by``). POST records an ad hoc result."""
+
+    serializer_class = PlateletResultSerializer
+    permission_classes = [HasActionPermission]
+    action_permissions = {"create": "monitoring.record_platelet_result"}
+    queryset = PlateletResult.objects.all()
+    filterset_fields = ["order", "platelet_check", "source", "preliminary"]
+
+    @extend_schema(request=AdhocResultInputSerializer, responses={201: PlateletResultSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        payload = AdhocResultInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = dict(payload.validated_data)
+        order = selectors.order_or_404(data.pop("order"))
+        result = services.record_platelet_result(order_id=order.pk, user=request.user, **data)
+        return Response(PlateletResultSerializer(result).data, status=status.HTTP_201_CREATED)
+
+
+class NotificationViewSet(viewsets.ReadOnlyModelViewSet):
+    """The signed-in user's inbox, newest first."""
+
+    serializer_class = NotificationSerializer
+    permission_classes = [IsClinicalStaff]
+    filterset_fields = ["kind"]
+
+    def get_queryset(self) -> QuerySet[Notification]:
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no signed-in user
+            return Notification.objects.none()
+        return Notification.objects.filter(recipient=self.request.user).order_by("-created_at", "-pk")
+
+    @extend_schema(request=None, responses={200: NotificationSerializer})
+    @action(detail=True, methods=["post"])
+    def read(self, request: Request, pk: str | None = None) -> Response:
+        notification = self.get_object()
+        return Response(
+            NotificationSerializer(services.mark_read(notification_id=notification.pk, user=request.user)).data
+        )
+
+
+class MonitoredOrderViewSet(OrderViewSet):
+    """Orders with their response (api-v1 "Response") and the repeat-dose decision. Monitoring extends the
+    order endpoints here because monitoring may import infusions, never the reverse."""
+
+    action_permissions = {**OrderViewSet.action_permissions, "repeat_decision": "monitoring.decide_repeat_dose"}
+
+    @extend_schema(request=None, responses={200: ResponseSerializer})
+    @action(detail=True, methods=["get"])
+    def response(self, request: Request, pk: str | None = None) -> Response:
+        order = self.get_object()
+        return Response(ResponseSerializer(selectors.response_body(order)).data)
+
+    @extend_schema(request=RepeatDecisionSerializer, responses={200: RepeatDecisionResultSerializer})
+    @action(detail=True, methods=["post"], url_path="repeat-decision")
+    def repeat_decision(self, request: Request, pk: str | None = None) -> Response:
+        order = self.get_object()
+        payload = RepeatDecisionSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        record = services.decide_repeat_dose(order_id=order.pk, user=request.user, **payload.validated_data)
+        body = {
+            "decision": record.repeat_decision,
+            "reason": record.repeat_decision_reason,
+            "response": ResponseSerializer(selectors.response_body(order)).data,
+            "repeat_order": self._read(record.repeat_order_id) if record.repeat_order_id else None,
+        }
+        return Response(body)

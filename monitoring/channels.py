@@ -1,0 +1,93 @@
+"""Delivery channels behind one interface. In-app needs no channel: the Notification row is the inbox entry."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import urllib.error
+import urllib.request
+from typing import Any, Protocol
+
+from django.conf import settings
+from django.core.mail import send_mail
+
+from monitoring.models import Notification
+
+
+class DeliveryError(Exception):
+    """The channel could not deliver now; the task retries with backoff."""
+
+
+class Channel(Protocol):
+    name: str
+
+    def wants(self, notification: Notification) -> bool: ...
+
+    def send(self, notification: Notification) -> None: ...
+
+
+class EmailChannel:
+    name = "email"
+
+    def wants(self, notification: Notification) -> bool:
+        return bool(settings.IVIG_EMAIL_NOTIFICATIONS and notification.recipient.email)
+
+    def send(self, notification: Notification) -> None:
+        try:
+            send_mail(
+                subject=f"[IVIG Tracker] {notification.get_kind_display()}",
+                message=notification.message,
+                from_email=settings.DEFAULT_FROM_EMAIL,
+                recipient_list=[notification.recipient.email],
+                fail_silently=False,
+            )
+        except OSError as exc:  # smtplib errors are OSErrors; connection refused, timeouts
+            raise DeliveryError(f"email: {exc}") from exc
+
+
+def webhook_payload(notification: Notification) -> dict[str, Any]:
+    return {
+        "id": notification.pk,
+        "kind": notification.kind,
+        "message": notification.message,
+        "recipient": notification.recipient.get_username(),
+        "order": notification.order_id,
+        "platelet_check": notification.platelet_check_id,
+        "created_at": notification.created_at.isoformat(),
+    }
+
+
+def sign(body: bytes, secret: str) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class WebhookChannel:
+    """JSON POST signed with HMAC-SHA256 (header X-IVIG-Signature) to the configured URL."""
+
+    name = "webhook"
+
+    def wants(self, notification: Notification) -> bool:
+        return bool(settings.IVIG_WEBHOOK_URL)
+
+    def send(self, notification: Notification) -> None:
+        body = json.dumps(webhook_payload(notification), sort_keys=True).encode()
+        request = urllib.request.Request(
+            settings.IVIG_WEBHOOK_URL,
+            data=body,
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "X-IVIG-Signature": sign(body, settings.IVIG_WEBHOOK_SECRET),
+                "X-IVIG-Delivery": f"notification-{notification.pk}",
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=settings.IVIG_WEBHOOK_TIMEOUT_SECONDS) as response:
+                if not 200 <= response.status < 300:
+                    raise DeliveryError(f"webhook answered {response.status}")
+        except (urllib.error.URLError, OSError) as exc:
+            raise DeliveryError(f"webhook: {exc}") from exc
+
+
+CHANNELS: dict[str, Channel] = {channel.name: channel for channel in (EmailChannel(), WebhookChannel())}

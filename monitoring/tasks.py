@@ -1,0 +1,43 @@
+"""Celery tasks: thin, taking ids, idempotent (design.md habit 3)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from celery.utils.log import get_task_logger
+
+from monitoring import services
+from monitoring.channels import DeliveryError
+
+logger = get_task_logger(__name__)
+
+MAX_DELIVERY_RETRIES = 5
+
+
+@shared_task(name="monitoring.tasks.sweep_reminders", ignore_result=True, time_limit=120, soft_time_limit=100)
+def sweep_reminders() -> dict[str, int]:
+    result = services.run_sweep()
+    logger.info("reminder sweep: %s", result)
+    return result.__dict__
+
+
+@shared_task(
+    bind=True,
+    name="monitoring.tasks.deliver",
+    ignore_result=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=MAX_DELIVERY_RETRIES,
+    time_limit=60,
+    soft_time_limit=45,
+)
+def deliver(self, delivery_id: int) -> str:
+    try:
+        return services.deliver(delivery_id)
+    except DeliveryError as exc:
+        final = self.request.retries >= MAX_DELIVERY_RETRIES
+        services.delivery_failed(delivery_id, str(exc), final=final)
+        if final:
+            logger.error("delivery %s failed for good: %s", delivery_id, exc)
+            return "failed"
+        # Exponential backoff: 10 s, 20 s, 40 s ... (capped), well inside the visibility timeout.
+        raise self.retry(exc=exc, countdown=min(10 * 2**self.request.retries, 300)) from exc

@@ -1,0 +1,174 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.views.decorators.http import require_POST
+
+from infusions import services as infusion_services
+from infusions.models import Infusion, Order
+from ivig_tracker.errors import Conflict
+from ivig_tracker.roles import is_clinical_staff
+from monitoring import response as rules
+from monitoring import selectors, services
+from monitoring.models import Notification, OrderResponse, PlateletCheck
+
+
+def _require_staff(request: HttpRequest) -> None:
+    if not is_clinical_staff(request.user):
+        raise PermissionDenied("Your account has no clinical role.")
+
+
+def inbox(request: HttpRequest) -> HttpResponse:
+    _require_staff(request)
+    notifications = Notification.objects.filter(recipient=request.user).select_related("order__patient")[:200]
+    return render(request, "monitoring/inbox.html", {"notifications": notifications})
+
+
+@require_POST
+def mark_read(request: HttpRequest, pk: int) -> HttpResponse:
+    get_object_or_404(Notification, pk=pk, recipient=request.user)
+    notification = services.mark_read(notification_id=pk, user=request.user)
+    if request.htmx:
+        return render(request, "monitoring/partials/notification.html", {"n": notification})
+    return redirect("inbox")
+
+
+def order_panel(request: HttpRequest, order_id: int) -> HttpResponse:
+    """The monitoring part of the order page: checks with result entry, the response, the repeat decision."""
+    _require_staff(request)
+    order = get_object_or_404(Order.objects.select_related("patient"), pk=order_id)
+    return render(request, "monitoring/partials/order_panel.html", _panel_context(request, order))
+
+
+def _panel_context(request: HttpRequest, order: Order, **extra: Any) -> dict[str, Any]:
+    return {
+        "order": order,
+        "checks": PlateletCheck.objects.filter(order=order).prefetch_related("results"),
+        "adhoc_results": order.platelet_results.filter(platelet_check__isnull=True),
+        "response": OrderResponse.objects.filter(order=order).select_related("repeat_order").first(),
+        "can_record": request.user.has_perm("monitoring.record_platelet_result"),
+        "can_decide": request.user.has_perm("monitoring.decide_repeat_dose"),
+        "now": timezone.now(),
+        **extra,
+    }
+
+
+def _aware(value: str | None) -> Any:
+    parsed = parse_datetime(value or "")
+    if parsed is None:
+        raise ValidationError({"collected_at": ["Enter the collection date and time."]})
+    return timezone.make_aware(parsed) if timezone.is_naive(parsed) else parsed
+
+
+def _panel_response(request: HttpRequest, order: Order, errors: list[str], notice: str) -> HttpResponse:
+    if request.htmx:
+        return render(
+            request,
+            "monitoring/partials/order_panel.html",
+            _panel_context(request, order, errors=errors, notice=notice),
+        )
+    for error in errors:
+        messages.error(request, error)
+    if notice:
+        messages.success(request, notice)
+    return redirect("order-detail", pk=order.pk)
+
+
+def _messages_of(exc: Exception) -> list[str]:
+    if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
+        return [f"{field.replace('_', ' ')}: {' '.join(m)}" for field, m in exc.message_dict.items()]
+    return list(exc.messages) if isinstance(exc, ValidationError) else [str(exc)]
+
+
+@require_POST
+def record_result(request: HttpRequest, order_id: int) -> HttpResponse:
+    if not request.user.has_perm("monitoring.record_platelet_result"):
+        raise PermissionDenied("Nurses and hematologists enter platelet results.")
+    order = get_object_or_404(Order, pk=order_id)
+    check_id = request.POST.get("check") or None
+    try:
+        count_text = request.POST.get("platelet_count", "")
+        if not count_text.strip().isdigit():
+            raise ValidationError({"platelet_count": ["Enter the count as a whole number (×10⁹/L)."]})
+        grade = request.POST.get("bleeding_who_grade", "")
+        services.record_platelet_result(
+            check_id=int(check_id) if check_id else None,
+            order_id=None if check_id else order.pk,
+            platelet_count=int(count_text),
+            collected_at=_aware(request.POST.get("collected_at")),
+            bleeding=None if grade.isdigit() else request.POST.get("bleeding") == "on",
+            bleeding_who_grade=int(grade) if grade.isdigit() else None,
+            user=request.user,
+        )
+    except (ValidationError, Conflict) as exc:
+        return _panel_response(request, order, _messages_of(exc), "")
+    return _panel_response(request, order, [], "Result recorded and classified.")
+
+
+@require_POST
+def repeat_decision(request: HttpRequest, order_id: int) -> HttpResponse:
+    if not request.user.has_perm("monitoring.decide_repeat_dose"):
+        raise PermissionDenied("The hematologist decides on a repeat dose.")
+    order = get_object_or_404(Order, pk=order_id)
+    try:
+        record = services.decide_repeat_dose(
+            order_id=order.pk,
+            user=request.user,
+            decision=request.POST.get("decision", ""),
+            reason=request.POST.get("reason", ""),
+        )
+    except (ValidationError, Conflict) as exc:
+        return _panel_response(request, order, _messages_of(exc), "")
+    if record.repeat_order_id:
+        messages.success(request, f"Repeat order #{record.repeat_order_id} drafted; it awaits verification.")
+        return redirect("order-detail", pk=record.repeat_order_id)
+    return _panel_response(request, order, [], "Repeat dose declined; the reason is recorded.")
+
+
+def day2_prompt(request: HttpRequest, infusion_id: int) -> HttpResponse:
+    """A1: for two_days_1g_per_kg, the day-2 dose may be withheld when the 24 h count shows response."""
+    _require_staff(request)
+    infusion = get_object_or_404(Infusion.objects.select_related("order"), pk=infusion_id)
+    check = PlateletCheck.objects.filter(order=infusion.order, label="24h", status="resulted").first()
+    category = rules.Category(check.category) if check and check.category else None
+    show = (
+        infusion.day_number == 2
+        and infusion.status == "scheduled"
+        and rules.day2_may_be_withheld(infusion.order.regimen, category)
+    )
+    can_withhold = request.user.has_perm("infusions.administer_infusion") or request.user.has_perm(
+        "infusions.add_order"
+    )
+    return render(
+        request,
+        "monitoring/partials/day2_prompt.html",
+        {"show": show, "check": check, "infusion": infusion, "can_withhold": can_withhold},
+    )
+
+
+@require_POST
+def withhold(request: HttpRequest, infusion_id: int) -> HttpResponse:
+    if not (request.user.has_perm("infusions.administer_infusion") or request.user.has_perm("infusions.add_order")):
+        raise PermissionDenied("A nurse or the hematologist withholds a dose.")
+    try:
+        infusion_services.withhold_infusion(
+            infusion_id=infusion_id, user=request.user, reason=request.POST.get("reason", "")
+        )
+    except (ValidationError, Conflict) as exc:
+        for error in _messages_of(exc):
+            messages.error(request, error)
+    else:
+        messages.success(request, "Day-2 dose withheld.")
+    return redirect("infusion-bedside", pk=infusion_id)
+
+
+def notifications_badge(request: HttpRequest) -> HttpResponse:
+    return render(
+        request, "monitoring/partials/badge.html", {"unread_notifications": selectors.unread_count(request.user)}
+    )
