@@ -11,7 +11,7 @@ PYTHON    ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 HOST      ?= 127.0.0.1
 PORT      ?= 8000
 
-.PHONY: help venv run test lint format lock demo bench-vitals clean
+.PHONY: help venv run test lint format lock bench-vitals bench-sweep clean
 
 help:
 	@echo "make run    build the virtualenv, migrate, load demo data, start web + Celery worker + beat"
@@ -57,6 +57,13 @@ lock:
 	{ echo "# Generated from requirements.in by 'make lock'. Do not edit by hand."; /tmp/ivig-lock-venv/bin/pip freeze --exclude pip; } > requirements.txt
 	/tmp/ivig-lock-venv/bin/pip install --quiet -r requirements-dev.in
 	{ echo "# Generated from requirements-dev.in by 'make lock'. Do not edit by hand."; /tmp/ivig-lock-venv/bin/pip freeze --exclude pip; } > requirements-dev.txt
+
+# Benchmarks print figures (benchmarks/README.md); they need the local PostgreSQL and Redis.
+bench-vitals: venv
+	$(PY) benchmarks/vitals_api.py
+
+bench-sweep: venv
+	$(PY) benchmarks/reminder_sweep.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis

@@ -460,7 +460,8 @@ def record_vitals(*, infusion_id: int, user: Any, values: dict[str, Any], taken_
     if implausible:
         raise ValidationError({field: [message] for field, message in implausible.items()})
     with transaction.atomic():
-        infusion = Infusion.objects.select_related("order").get(pk=infusion_id)
+        # Only the id is needed to store a set; the order is read when an alert has to name it.
+        infusion = Infusion.objects.only("id", "order_id").get(pk=infusion_id)
         baseline_row = infusion.vitals.order_by("taken_at", "pk").first()
         baseline = None
         if baseline_row is not None and baseline_row.taken_at <= taken_at:

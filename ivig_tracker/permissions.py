@@ -6,7 +6,7 @@ from typing import Any
 
 from rest_framework.permissions import BasePermission
 
-from ivig_tracker.roles import is_clinical_staff
+from ivig_tracker.roles import has_permission, is_clinical_staff
 
 
 class IsClinicalStaff(BasePermission):
@@ -31,4 +31,4 @@ class HasActionPermission(IsClinicalStaff):
         if not super().has_permission(request, view):
             return False
         required = getattr(view, "action_permissions", {}).get(getattr(view, "action", None))
-        return required is None or request.user.has_perm(required)
+        return required is None or has_permission(request.user, required)

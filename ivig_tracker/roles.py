@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+
+from django.core.cache import cache
 
 
 class Role(StrEnum):
@@ -20,15 +23,58 @@ ROLE_HOME_URL_NAMES = {
 }
 
 
-def roles_of(user: Any) -> set[Role]:
+@dataclass(frozen=True)
+class Access:
+    roles: frozenset[Role]
+    permissions: frozenset[str]  # "app_label.codename", from the user's groups and own permissions
+
+
+# Every API call checks role and permission; one query, kept briefly, instead of three per request. A role
+# or permission withdrawn in the admin takes effect within this many seconds (tokens are checked every time).
+ACCESS_CACHE_SECONDS = 30
+
+
+def access_of(user: Any) -> Access:
     if not getattr(user, "is_authenticated", False):
-        return set()
-    cached = getattr(user, "_ivig_roles", None)
+        return Access(frozenset(), frozenset())
+    cached = getattr(user, "_ivig_access", None)
+    if cached is not None:
+        return cached
+    key = f"ivig-access:{user.pk}"
+    cached = cache.get(key)
     if cached is None:
-        names = set(user.groups.values_list("name", flat=True))
-        cached = {role for role in Role if role.value in names}
-        user._ivig_roles = cached
+        cached = _load_access(user)
+        cache.set(key, cached, ACCESS_CACHE_SECONDS)
+    user._ivig_access = cached
     return cached
+
+
+def _load_access(user: Any) -> Access:
+    from django.contrib.auth.models import Permission
+    from django.db.models import Q
+
+    group_names = set(user.groups.values_list("name", flat=True))
+    rows = Permission.objects.filter(Q(group__user=user) | Q(user=user)).values_list(
+        "content_type__app_label", "codename"
+    )
+    return Access(
+        roles=frozenset(role for role in Role if role.value in group_names),
+        permissions=frozenset(f"{app}.{codename}" for app, codename in rows),
+    )
+
+
+def forget_access(user_id: int) -> None:
+    cache.delete(f"ivig-access:{user_id}")
+
+
+def roles_of(user: Any) -> set[Role]:
+    return set(access_of(user).roles)
+
+
+def has_permission(user: Any, permission: str) -> bool:
+    if getattr(user, "is_superuser", False) and user.is_active:
+        return True
+    return user.is_active and permission in access_of(user).permissions
 
 
 def has_role(user: Any, *roles: Role) -> bool:

@@ -164,3 +164,11 @@ def _reference_data_in_transactional_tests(request: pytest.FixtureRequest) -> No
     if marker is not None and marker.kwargs.get("transaction"):
         request.getfixturevalue("transactional_db")
         restore_reference_data()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_access_cache() -> None:
+    # Role and permission lookups are cached per user id; ids are reused between tests.
+    from django.core.cache import cache
+
+    cache.clear()
