@@ -139,3 +139,21 @@ def bedside_context(infusion_id: int, now: datetime | None = None) -> dict[str, 
         else None,
         "now": now,
     }
+
+
+def worklist_vitals_due(infusion: Infusion, now: datetime) -> Any:
+    """When the next set is due, from what the worklist query annotated (no query per row): the last set
+    and the infusion's own times; titration steps are not known here, so the 15-min rule applies."""
+    if infusion.status == InfusionStatus.SCHEDULED:
+        return None
+    return vitals_rules.next_vitals_due(
+        now=now,
+        started_at=infusion.started_at,
+        completed_at=infusion.ended_at,
+        last_vitals_at=getattr(infusion, "last_vitals_at", None),
+        at_max_rate_since=None,
+        next_rate_increase_at=None,
+        extended_observation=False,
+        post_completion_sets_taken=0,
+        stopped=infusion.status == InfusionStatus.STOPPED,
+    )

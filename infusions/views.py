@@ -5,7 +5,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -317,16 +316,3 @@ def bedside_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     except (ValidationError, Conflict) as exc:
         return _bedside_response(request, pk, errors=_error_messages(exc))
     return _bedside_response(request, pk, notice=notice)
-
-
-def nurse_worklist(request: HttpRequest) -> HttpResponse:
-    if not has_role(request.user, Role.NURSE):
-        return render(request, "core/no_role.html", status=403)
-    today = timezone.localdate()
-    infusions = (
-        Infusion.objects.select_related("order__patient", "order__product")
-        .filter(Q(scheduled_for=today) | Q(status__in=["in_progress", "paused"]))
-        .exclude(order__status="cancelled")
-        .order_by("status", "scheduled_for", "pk")
-    )
-    return render(request, "core/nurse_home.html", {"infusions": infusions, "today": today})

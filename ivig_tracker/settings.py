@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "patients",
     "infusions",
     "monitoring",
+    "dashboards",
 ]
 
 MIDDLEWARE = [

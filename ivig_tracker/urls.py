@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from infusions import views as infusion_views
+from dashboards import views as dashboard_views
 from ivig_tracker import health, views
 
 admin.site.site_header = "IVIG Tracker administration"
@@ -14,9 +14,11 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("nurse/", infusion_views.nurse_worklist, name="nurse-home"),
-    path("hematology/", views.hematologist_home, name="hematologist-home"),
-    path("pharmacy/", infusion_views.verification_queue, name="pharmacist-home"),
+    path("nurse/", dashboard_views.nurse_worklist, name="nurse-home"),
+    path("hematology/", dashboard_views.hematologist_dashboard, name="hematologist-home"),
+    path("hematology/patients/<int:patient_id>/", dashboard_views.patient_response, name="patient-response"),
+    path("pharmacy/", dashboard_views.pharmacist_dashboard, name="pharmacist-home"),
+    path("pharmacy/orders.csv", dashboard_views.orders_csv, name="orders-csv"),
     path("patients/", include("patients.urls")),
     path("orders/", include("infusions.urls")),
     path("monitoring/", include("monitoring.urls")),

@@ -1,0 +1,204 @@
+"""The dashboards' queries: each list is one query however many rows (annotations and subqueries, never a
+query per row), so the pages stay fast at hospital scale (issue 6)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import (
+    Case,
+    Count,
+    DecimalField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, TruncMonth
+from django.utils import timezone
+
+from infusions.dosing import REGIMENS
+from infusions.models import Infusion, InfusionStatus, Order, OrderStatus, VitalSignsEntry
+from monitoring.models import CheckStatus, Notification, OrderResponse, PlateletCheck
+
+# [D] An "active course" is verified, in progress, or completed with its first infusion within this many days
+# (the 7-day check plus time for a late count and a repeat decision).
+ACTIVE_COURSE_DAYS = 21
+
+CATEGORIES = ("complete_response", "response", "no_response", "pending")
+
+
+@dataclass(frozen=True)
+class CourseFilters:
+    mine: bool = False
+    category: str = ""
+    overdue: bool = False
+    date_from: date | None = None
+    date_to: date | None = None
+    search: str = ""
+    sort: str = "priority"
+
+
+SORTS = {
+    "priority": ["-awaiting_decision", "-has_overdue", "next_check_due", "-first_infusion_on", "pk"],
+    "first_infusion": ["-first_infusion_on", "pk"],
+    "patient": ["patient__family_name", "patient__given_name", "pk"],
+    "next_check": [F("next_check_due").asc(nulls_last=True), "pk"],
+    "latest_count": [F("latest_count").asc(nulls_last=True), "pk"],
+}
+
+
+def active_courses(user: Any, filters: CourseFilters, today: date | None = None) -> QuerySet[Order]:
+    today = today or timezone.localdate()
+    open_checks = PlateletCheck.objects.filter(
+        order=OuterRef("pk"), status__in=[CheckStatus.SCHEDULED, CheckStatus.DUE, CheckStatus.OVERDUE]
+    )
+    first_start = Infusion.objects.filter(order=OuterRef("pk"), started_at__isnull=False).order_by("day_number")
+    response = OrderResponse.objects.filter(order=OuterRef("pk"))
+    orders = (
+        Order.objects.filter(
+            Q(status__in=[OrderStatus.VERIFIED, OrderStatus.IN_PROGRESS])
+            | Q(status=OrderStatus.COMPLETED, first_infusion_on__gte=today - timedelta(days=ACTIVE_COURSE_DAYS))
+        )
+        .select_related("patient", "product", "created_by")
+        .annotate(
+            category=Coalesce(Subquery(response.values("category")[:1]), Value("pending")),
+            latest_count=Subquery(response.values("latest_platelet_count")[:1]),
+            best_count=Subquery(response.values("best_platelet_count")[:1]),
+            time_to_response=Subquery(response.values("time_to_response_hours")[:1]),
+            awaiting_decision=Coalesce(Subquery(response.values("repeat_dose_recommended")[:1]), Value(False)),
+            next_check_due=Subquery(open_checks.order_by("due_at").values("due_at")[:1]),
+            next_check_label=Subquery(open_checks.order_by("due_at").values("label")[:1]),
+            has_overdue=Exists(open_checks.filter(status=CheckStatus.OVERDUE)),
+            first_started_at=Subquery(first_start.values("started_at")[:1]),
+        )
+    )
+    if filters.mine:
+        orders = orders.filter(created_by=user)
+    if filters.category in CATEGORIES:
+        orders = orders.filter(category=filters.category)
+    if filters.overdue:
+        orders = orders.filter(has_overdue=True)
+    if filters.date_from:
+        orders = orders.filter(first_infusion_on__gte=filters.date_from)
+    if filters.date_to:
+        orders = orders.filter(first_infusion_on__lte=filters.date_to)
+    if filters.search.strip():
+        term = filters.search.strip()
+        orders = orders.filter(
+            Q(patient__mrn__icontains=term)
+            | Q(patient__family_name__icontains=term)
+            | Q(patient__given_name__icontains=term)
+        )
+    return orders.order_by(*SORTS.get(filters.sort, SORTS["priority"]))
+
+
+def category_counts(courses: QuerySet[Order]) -> dict[str, int]:
+    rows = courses.order_by().values("category").annotate(n=Count("pk"))
+    counts = dict.fromkeys(CATEGORIES, 0)
+    counts.update({row["category"]: row["n"] for row in rows})
+    return counts
+
+
+# --- Nurse worklist ----------------------------------------------------------------------------------------
+
+
+def todays_infusions(today: date | None = None) -> QuerySet[Infusion]:
+    today = today or timezone.localdate()
+    return (
+        Infusion.objects.filter(
+            Q(scheduled_for=today) | Q(status__in=[InfusionStatus.IN_PROGRESS, InfusionStatus.PAUSED])
+        )
+        .exclude(order__status=OrderStatus.CANCELLED)
+        .select_related("order__patient", "order__product")
+        .annotate(
+            last_vitals_at=Subquery(
+                VitalSignsEntry.objects.filter(infusion=OuterRef("pk")).order_by("-taken_at").values("taken_at")[:1]
+            ),
+            status_rank=Case(
+                When(status=InfusionStatus.IN_PROGRESS, then=0),
+                When(status=InfusionStatus.PAUSED, then=1),
+                When(status=InfusionStatus.SCHEDULED, then=2),
+                default=3,
+                output_field=IntegerField(),
+            ),
+        )
+        .order_by("status_rank", "scheduled_for", "pk")
+    )
+
+
+def checks_needing_results(now: Any = None) -> QuerySet[PlateletCheck]:
+    now = now or timezone.now()
+    return (
+        PlateletCheck.objects.filter(status__in=[CheckStatus.DUE, CheckStatus.OVERDUE])
+        .select_related("order__patient")
+        .order_by("-status", "due_at", "pk")
+    )
+
+
+def unread_notifications(user: Any, limit: int = 10) -> list[Notification]:
+    return list(
+        Notification.objects.filter(recipient=user, read_at__isnull=True).order_by("-created_at", "-pk")[:limit]
+    )
+
+
+# --- Pharmacy: grams ordered and grams saved ---------------------------------------------------------------
+
+_GRAMS = DecimalField(max_digits=12, decimal_places=2)
+
+
+def monthly_use(months: int = 12, today: date | None = None) -> list[dict[str, Any]]:
+    """Per month of first infusion: grams ordered (rounded, what is dispensed), grams the dose worked out
+    from the dosing weight before rounding, and grams the actual weight would have needed. The difference
+    is what dosing weight saved, and what rounding saved (or added)."""
+    today = today or timezone.localdate()
+    start = (today.replace(day=1) - timedelta(days=31 * (months - 1))).replace(day=1)
+    g_per_kg_day = Case(
+        *[When(regimen=code, then=Value(regimen.g_per_kg_per_day)) for code, regimen in REGIMENS.items()],
+        output_field=_GRAMS,
+    )
+    rows = (
+        Order.objects.exclude(status__in=[OrderStatus.DRAFT, OrderStatus.CANCELLED])
+        .filter(first_infusion_on__gte=start)
+        .annotate(month=TruncMonth("first_infusion_on"))
+        .values("month")
+        .annotate(
+            orders=Count("pk"),
+            ordered_g=Sum("total_dose_g"),
+            calculated_g=Sum("total_calculated_g"),
+            actual_weight_g=Sum(
+                ExpressionWrapper(F("actual_weight_kg") * g_per_kg_day * F("days"), output_field=_GRAMS)
+            ),
+        )
+        .order_by("month")
+    )
+    result = []
+    for row in rows:
+        ordered = row["ordered_g"] or Decimal(0)
+        calculated = row["calculated_g"] or Decimal(0)
+        actual = row["actual_weight_g"] or Decimal(0)
+        result.append(
+            {
+                **row,
+                "saved_by_dosing_weight_g": actual - calculated,
+                "saved_by_rounding_g": calculated - ordered,
+                "saved_total_g": actual - ordered,
+            }
+        )
+    return result
+
+
+def orders_for_export() -> QuerySet[Order]:
+    return Order.objects.select_related("patient", "product", "created_by", "verified_by").order_by(
+        "-created_at", "-pk"
+    )
