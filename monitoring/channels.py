@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import urllib.error
 import urllib.request
@@ -86,8 +87,9 @@ class WebhookChannel:
             with urllib.request.urlopen(request, timeout=settings.IVIG_WEBHOOK_TIMEOUT_SECONDS) as response:
                 if not 200 <= response.status < 300:
                     raise DeliveryError(f"webhook answered {response.status}")
-        except (urllib.error.URLError, OSError) as exc:
-            raise DeliveryError(f"webhook: {exc}") from exc
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
+            # Anything short of a 2xx answer is a failed attempt: retried with backoff, then failed for good.
+            raise DeliveryError(f"webhook: {exc.__class__.__name__}: {exc}") from exc
 
 
 CHANNELS: dict[str, Channel] = {channel.name: channel for channel in (EmailChannel(), WebhookChannel())}
