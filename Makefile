@@ -11,7 +11,7 @@ PYTHON    ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 HOST      ?= 127.0.0.1
 PORT      ?= 8000
 
-.PHONY: help venv run test lint format lock bench-vitals bench-sweep clean
+.PHONY: help venv run test lint format lock bench-vitals bench-sweep bench-dashboards bench-hl7 clean
 
 help:
 	@echo "make run    build the virtualenv, migrate, load demo data, start web + Celery worker + beat"
@@ -36,6 +36,7 @@ run: venv
 	@echo ""
 	@echo "  IVIG Tracker is starting at http://$(HOST):$(PORT)/   (Ctrl-C stops web, worker and beat)"
 	@echo "  API docs: http://$(HOST):$(PORT)/api/v1/docs/   Health: http://$(HOST):$(PORT)/healthz"
+	@echo "  HL7 v2 (MLLP) listener on 127.0.0.1:$${HL7_PORT:-2575}   (README: Sending a lab result)"
 	@echo ""
 	HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/honcho --procfile Procfile.dev start
 
@@ -64,6 +65,12 @@ bench-vitals: venv
 
 bench-sweep: venv
 	$(PY) benchmarks/reminder_sweep.py
+
+bench-dashboards: venv
+	$(PY) benchmarks/dashboards.py
+
+bench-hl7: venv
+	$(PY) benchmarks/hl7_mllp.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "infusions",
     "monitoring",
     "dashboards",
+    "interop",
 ]
 
 MIDDLEWARE = [
@@ -280,3 +281,10 @@ CELERY_BEAT_SCHEDULE["reminder-sweep"] = {
     # Shorter than the interval: a tick that could not run in time is dropped, never stacked.
     "options": {"expires": max(IVIG_SWEEP_INTERVAL_SECONDS - 10, 5)},
 }
+
+# --- HL7 v2 results in (issue 7; interop/hl7) --------------------------------------------------------------
+# Laboratory codes (OBX-3) that mean "platelet count" besides LOINC 777-3 and 26515-7, e.g. "PLT,PLTC".
+IVIG_HL7_LOCAL_PLATELET_CODES = env.list("IVIG_HL7_LOCAL_PLATELET_CODES", [])
+# A result closes the open check whose due time is nearest its collection time within this many hours either
+# side; otherwise it is an ad hoc result of the patient's active order.
+IVIG_HL7_MATCH_WINDOW_HOURS = env.int("IVIG_HL7_MATCH_WINDOW_HOURS", 12, minimum=1)

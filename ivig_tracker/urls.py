@@ -25,5 +25,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     # Namespaced: the router names (patient-list, ...) would otherwise shadow the pages of the same name.
+    path("api/v1/hl7/", include("interop.hl7.urls")),
     path("api/v1/", include(("ivig_tracker.api.urls", "api"), namespace="api")),
+    path("fhir/R4/", include("interop.fhir.urls")),
 ]

@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from interop.hl7.services import reprocess_message
+from interop.models import HL7Message, HL7MessageResult
+from ivig_tracker.admin_base import ClinicalRecordAdmin
+from ivig_tracker.errors import Conflict
+
+
+class HL7MessageResultInline(admin.TabularInline):
+    model = HL7MessageResult
+    extra = 0
+    can_delete = False
+    fields = [
+        "obx_index",
+        "platelet_result",
+        "observation_code",
+        "result_status",
+        "value_original",
+        "unit_original",
+        "value_10e9_per_l",
+        "specimen_id",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(HL7Message)
+class HL7MessageAdmin(ClinicalRecordAdmin):
+    """Every HL7 message received, raw, with its outcome and the ACK sent. Filter by outcome "Error" for the
+    queue of messages to fix (an unknown MRN, no order under way) and re-process."""
+
+    list_display = [
+        "received_at",
+        "control_id",
+        "transport",
+        "message_type",
+        "patient_mrn",
+        "outcome",
+        "ack_code",
+        "reprocessed_count",
+        "short_error",
+    ]
+    list_filter = ["outcome", "ack_code", "transport"]
+    search_fields = ["control_id", "patient_mrn", "error"]
+    date_hierarchy = "received_at"
+    inlines = [HL7MessageResultInline]
+    actions = ["reprocess"]
+    fields = [
+        "control_id",
+        "received_at",
+        "transport",
+        "received_by",
+        "message_type",
+        "sending_application",
+        "sending_facility",
+        "patient_mrn",
+        "outcome",
+        "ack_code",
+        "error",
+        "processed_at",
+        "reprocessed_count",
+        "raw_segments",
+        "ack_segments",
+    ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return self.fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description="error")
+    def short_error(self, obj: HL7Message) -> str:
+        return obj.error[:120]
+
+    @admin.display(description="message as received (one segment a line)")
+    def raw_segments(self, obj: HL7Message) -> str:
+        return obj.raw.replace("\r\n", "\n").replace("\r", "\n")
+
+    @admin.display(description="ACK sent")
+    def ack_segments(self, obj: HL7Message) -> str:
+        return obj.ack_text.replace("\r", "\n")
+
+    @admin.action(description="Re-process (after fixing the patient or order)", permissions=["change"])
+    def reprocess(self, request: HttpRequest, queryset: QuerySet[HL7Message]) -> None:
+        outcomes: dict[str, int] = {}
+        for message_id in queryset.order_by("received_at", "pk").values_list("pk", flat=True):
+            try:
+                ack = reprocess_message(message_id, user=request.user)
+            except Conflict as exc:
+                self.message_user(request, exc.detail, messages.WARNING)
+                continue
+            outcomes[ack.code] = outcomes.get(ack.code, 0) + 1
+        if outcomes:
+            summary = ", ".join(f"{count} {code}" for code, count in sorted(outcomes.items()))
+            level = messages.SUCCESS if set(outcomes) == {"AA"} else messages.WARNING
+            self.message_user(request, f"Re-processed: {summary}.", level)

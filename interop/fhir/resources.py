@@ -1,0 +1,531 @@
+"""Model instances → FHIR R4 resources, as plain dicts (the application never imports a FHIR library).
+
+One function per resource type. Resource ids are stable strings derived from primary keys:
+
+================================  =====================================================================
+resource                          id
+================================  =====================================================================
+Patient                           ``<patient id>``
+Observation, platelet count       ``plt-<platelet result id>``
+Observation, vital sign           ``vs-<vital signs entry id>-<component>``, component one of
+                                  ``temperature``, ``heart-rate``, ``respiratory-rate``, ``spo2``, ``bp``
+Observation, body weight          ``bw-<weight measurement id>``
+MedicationRequest                 ``<order id>``
+MedicationAdministration          ``<rate segment id>`` (only segments with a rate above 0 mL/h)
+Task                              ``<platelet check id>``
+Flag                              ``<order response id>``
+================================  =====================================================================
+
+Codes: the platelet count's LOINC 777-3 and UCUM ``10*9/L`` are from clinical.md §5.4. The vital-sign and body
+weight LOINC codes, units and profiles are not from clinical.md: they are the standard codes that the FHIR R4
+vital signs profile requires (https://hl7.org/fhir/R4/observation-vitalsigns.html).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from html import escape
+from typing import Any
+
+from infusions.dosing import REGIMENS
+from infusions.models import InfusionStatus, Order, RateSegment, VitalSignsEntry
+from monitoring.models import CheckStatus, OrderResponse, PlateletCheck, PlateletResult
+from patients.models import Patient, WeightMeasurement
+
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+DOSE_RATE_TYPE = "http://terminology.hl7.org/CodeSystem/dose-rate-type"
+FLAG_CATEGORY = "http://terminology.hl7.org/CodeSystem/flag-category"
+IDENTIFIER_TYPE = "http://terminology.hl7.org/CodeSystem/v2-0203"
+PROFILE = "http://hl7.org/fhir/StructureDefinition/"
+
+# clinical.md §5.4 (verified).
+PLATELET_LOINC = "777-3"
+PLATELET_DISPLAY = "Platelets [#/volume] in Blood by Automated count"
+PLATELET_UNIT = "10*9/L"
+
+# FHIR R4 vital signs profile (https://hl7.org/fhir/R4/observation-vitalsigns.html): the LOINC code each
+# profile requires, its UCUM unit, and the profile's own name. Oxygen saturation carries the profile's 2708-6
+# and, second, 59408-5 (by pulse oximetry, which is how the bedside measures it; US Core's pulse-ox code).
+BODY_WEIGHT_LOINC = "29463-7"
+BLOOD_PRESSURE_LOINC = "85354-9"
+SYSTOLIC_LOINC = "8480-6"
+DIASTOLIC_LOINC = "8462-4"
+VITAL_SIGNS: dict[str, dict[str, Any]] = {
+    "temperature": {
+        "field": "temperature_c",
+        "codings": [("8310-5", "Body temperature")],
+        "text": "Body temperature",
+        "unit": ("Cel", "Cel"),
+        "profile": "bodytemp",
+    },
+    "heart-rate": {
+        "field": "heart_rate_bpm",
+        "codings": [("8867-4", "Heart rate")],
+        "text": "Heart rate",
+        "unit": ("/min", "/min"),
+        "profile": "heartrate",
+    },
+    "respiratory-rate": {
+        "field": "respiratory_rate_per_min",
+        "codings": [("9279-1", "Respiratory rate")],
+        "text": "Respiratory rate",
+        "unit": ("/min", "/min"),
+        "profile": "resprate",
+    },
+    "spo2": {
+        "field": "spo2_percent",
+        "codings": [
+            ("2708-6", "Oxygen saturation in Arterial blood"),
+            ("59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry"),
+        ],
+        "text": "Oxygen saturation (SpO2)",
+        "unit": ("%", "%"),
+        "profile": "oxygensat",
+    },
+    "bp": {
+        "field": None,  # a panel: systolic and diastolic are components
+        "codings": [(BLOOD_PRESSURE_LOINC, "Blood pressure panel with all children optional")],
+        "text": "Blood pressure",
+        "unit": None,
+        "profile": "bp",
+    },
+}
+VITAL_SIGN_COMPONENTS = tuple(VITAL_SIGNS)
+
+# Order status → MedicationRequest.status.
+MEDICATION_REQUEST_STATUS = {
+    "draft": "draft",
+    "verified": "active",
+    "in_progress": "active",
+    "completed": "completed",
+    "cancelled": "cancelled",
+}
+# PlateletCheck.status → Task.status (an overdue check is still "ready", with businessStatus "overdue").
+TASK_STATUS = {
+    CheckStatus.SCHEDULED: "requested",
+    CheckStatus.DUE: "ready",
+    CheckStatus.OVERDUE: "ready",
+    CheckStatus.RESULTED: "completed",
+    CheckStatus.CANCELLED: "cancelled",
+}
+FLAG_TEXT = "IVIG non-response: repeat dose recommended"
+INTRAVENOUS = {"text": "Intravenous"}
+
+
+# --- Small helpers -----------------------------------------------------------------------------------------
+
+
+def instant(value: datetime | None) -> str | None:
+    """An aware datetime as a FHIR dateTime/instant in UTC, to the second."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def day(value: date | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def number(value: Decimal | int | float) -> int | float:
+    """A JSON number: 75 rather than 75.00, 0.4 rather than "0.4"."""
+    decimal_value = Decimal(str(value))
+    return int(decimal_value) if decimal_value == decimal_value.to_integral_value() else float(decimal_value)
+
+
+def quantity(value: Decimal | int | float, unit: str, code: str | None = None) -> dict[str, Any]:
+    return {"value": number(value), "unit": unit, "system": UCUM, "code": code or unit}
+
+
+def reference(resource_type: str, resource_id: Any, display: str | None = None) -> dict[str, Any]:
+    ref: dict[str, Any] = {"reference": f"{resource_type}/{resource_id}"}
+    if display:
+        ref["display"] = display
+    return ref
+
+
+def patient_reference(patient: Patient) -> dict[str, Any]:
+    return reference("Patient", patient.pk, patient.full_name)
+
+
+def person_display(user: Any) -> str:
+    return (user.get_full_name() or user.get_username()) if user is not None else ""
+
+
+def loinc(codings: list[tuple[str, str]], text: str) -> dict[str, Any]:
+    return {"coding": [{"system": LOINC, "code": code, "display": display} for code, display in codings], "text": text}
+
+
+def category(code: str, display: str) -> list[dict[str, Any]]:
+    return [{"coding": [{"system": OBSERVATION_CATEGORY, "code": code, "display": display}]}]
+
+
+def _drop_empty(resource: dict[str, Any]) -> dict[str, Any]:
+    """FHIR forbids empty elements: leave out keys whose value is None, "" or an empty list/dict."""
+    return {key: value for key, value in resource.items() if value not in (None, "", [], {})}
+
+
+# --- Patient ---------------------------------------------------------------------------------------------
+
+
+def patient_resource(patient: Patient) -> dict[str, Any]:
+    """Identity only: MRN (identifier type MR; no system, the hospital's MRN namespace is not configured),
+    name, gender, birth date. Clinical status (IgA, risks) is not part of FHIR Patient."""
+    return _drop_empty(
+        {
+            "resourceType": "Patient",
+            "id": str(patient.pk),
+            "meta": {"lastUpdated": instant(patient.updated_at)},
+            "identifier": [
+                {
+                    "use": "usual",
+                    "type": {
+                        "coding": [{"system": IDENTIFIER_TYPE, "code": "MR", "display": "Medical record number"}],
+                        "text": "MRN",
+                    },
+                    "value": patient.mrn,
+                }
+            ],
+            "name": [{"use": "official", "family": patient.family_name, "given": [patient.given_name]}],
+            "gender": patient.sex,  # the model's "female" | "male" are AdministrativeGender codes
+            "birthDate": day(patient.birth_date),
+        }
+    )
+
+
+# --- Observation -------------------------------------------------------------------------------------------
+
+
+def platelet_status(result: PlateletResult, *, supersedes_another: bool) -> str:
+    """FHIR ObservationStatus of a platelet result.
+
+    * ``preliminary``: the laboratory's preliminary result.
+    * ``entered-in-error``: a result superseded by a correction. A correction is a new PlateletResult (the old
+      row is kept, never overwritten), so the old row is a value "withdrawn following previous final release"
+      on which real-world decisions may have been based: FHIR's definition of entered-in-error.
+    * ``corrected``: the result that replaced an earlier final result of the same check.
+    * ``final``: otherwise.
+    """
+    if result.preliminary:
+        return "preliminary"
+    if result.superseded_by_id is not None:
+        return "entered-in-error"
+    return "corrected" if supersedes_another else "final"
+
+
+def platelet_observation(result: PlateletResult, *, supersedes_another: bool = False) -> dict[str, Any]:
+    """``result.order.patient`` should be select_related. ``supersedes_another``: some result names this one
+    in ``superseded_by`` (the search annotates it)."""
+    notes = []
+    if result.superseded_by_id is not None:
+        notes.append({"text": f"Superseded by the correction Observation/plt-{result.superseded_by_id}."})
+    if result.bleeding:
+        grade = f" (WHO grade {result.bleeding_who_grade})" if result.bleeding_who_grade is not None else ""
+        notes.append({"text": f"New bleeding at this assessment{grade}."})
+    check = result.platelet_check
+    if check is not None:
+        notes.append({"text": f"Result of the {check.get_label_display()} platelet check (Task/{check.pk})."})
+    interpretation = None
+    if result.category:
+        interpretation = [{"text": f"IWG response category: {result.get_category_display()}"}]
+    return _drop_empty(
+        {
+            "resourceType": "Observation",
+            "id": f"plt-{result.pk}",
+            "status": platelet_status(result, supersedes_another=supersedes_another),
+            "category": category("laboratory", "Laboratory"),
+            "code": loinc([(PLATELET_LOINC, PLATELET_DISPLAY)], "Platelet count"),
+            "subject": patient_reference(result.order.patient),
+            "effectiveDateTime": instant(result.collected_at),
+            "issued": instant(result.created_at),
+            "performer": (
+                [{"display": person_display(result.entered_by)}]
+                if result.entered_by_id is not None
+                else [{"display": "Laboratory (HL7)"}]
+                if result.source == PlateletResult.Source.HL7
+                else None
+            ),
+            "valueQuantity": quantity(result.platelet_count, PLATELET_UNIT),
+            "interpretation": interpretation,
+            "note": notes,
+        }
+    )
+
+
+def vital_sign_observation(entry: VitalSignsEntry, component: str) -> dict[str, Any]:
+    """One vital sign of a set. ``entry.infusion.order.patient`` should be select_related."""
+    spec = VITAL_SIGNS[component]
+    resource: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": f"vs-{entry.pk}-{component}",
+        "meta": {"profile": [PROFILE + "vitalsigns", PROFILE + spec["profile"]]},
+        "status": "final",
+        "category": category("vital-signs", "Vital Signs"),
+        "code": loinc(spec["codings"], spec["text"]),
+        "subject": patient_reference(entry.infusion.order.patient),
+        "effectiveDateTime": instant(entry.taken_at),
+        "performer": [{"display": person_display(entry.recorded_by)}],
+    }
+    if spec["field"] is not None:
+        unit, code = spec["unit"]
+        resource["valueQuantity"] = quantity(getattr(entry, spec["field"]), unit, code)
+    else:
+        resource["component"] = [
+            {
+                "code": loinc([(SYSTOLIC_LOINC, "Systolic blood pressure")], "Systolic blood pressure"),
+                "valueQuantity": quantity(entry.systolic_bp_mmhg, "mm[Hg]"),
+            },
+            {
+                "code": loinc([(DIASTOLIC_LOINC, "Diastolic blood pressure")], "Diastolic blood pressure"),
+                "valueQuantity": quantity(entry.diastolic_bp_mmhg, "mm[Hg]"),
+            },
+        ]
+    resource["note"] = [{"text": f"Taken during day {entry.infusion.day_number} of order #{entry.infusion.order_id}."}]
+    return _drop_empty(resource)
+
+
+def body_weight_observation(weight: WeightMeasurement) -> dict[str, Any]:
+    """``weight.patient`` should be select_related."""
+    return _drop_empty(
+        {
+            "resourceType": "Observation",
+            "id": f"bw-{weight.pk}",
+            "meta": {"profile": [PROFILE + "vitalsigns", PROFILE + "bodyweight"]},
+            "status": "final",
+            "category": category("vital-signs", "Vital Signs"),
+            "code": loinc([(BODY_WEIGHT_LOINC, "Body weight")], "Body weight"),
+            "subject": patient_reference(weight.patient),
+            "effectiveDateTime": instant(weight.measured_at),
+            "performer": [{"display": person_display(weight.recorded_by)}] if weight.recorded_by_id else None,
+            "valueQuantity": quantity(weight.weight_kg, "kg"),
+        }
+    )
+
+
+# --- MedicationRequest -------------------------------------------------------------------------------------
+
+
+def _dose_rate_type(code: str, display: str) -> dict[str, Any]:
+    return {"coding": [{"system": DOSE_RATE_TYPE, "code": code, "display": display}]}
+
+
+def medication_request(order: Order) -> dict[str, Any]:
+    """The order as prescribed, with its frozen working. ``patient``, ``product``, ``created_by`` should be
+    select_related. The product is text only: no RxNorm/SNOMED code is invented for it."""
+    regimen = REGIMENS[order.regimen]
+    weight_text = f"dosing weight {number(order.dosing_weight_kg)} kg ({order.dosing_weight_basis})"
+    dosage_text = (
+        f"{regimen.label}: {number(order.rounded_dose_per_day_g)} g IV per day, {order.days} "
+        f"day{'s' if order.days != 1 else ''} from {order.first_infusion_on:%Y-%m-%d} "
+        f"({number(regimen.g_per_kg_per_day)} g/kg × {weight_text} = {number(order.dose_per_day_g)} g, "
+        f"rounded to {number(order.rounded_dose_per_day_g)} g; course total {number(order.total_dose_g)} g)."
+    )
+    notes = [{"text": order.notes}] if order.notes else []
+    if order.verified_by_id is not None:
+        notes.append({"text": f"Verified by {person_display(order.verified_by)} at {instant(order.verified_at)}."})
+    return _drop_empty(
+        {
+            "resourceType": "MedicationRequest",
+            "id": str(order.pk),
+            "meta": {"lastUpdated": instant(order.updated_at)},
+            "status": MEDICATION_REQUEST_STATUS[order.status],
+            "statusReason": {"text": order.cancel_reason} if order.cancel_reason else None,
+            "intent": "order",
+            "priority": "stat" if order.emergency else "routine",
+            "medicationCodeableConcept": {"text": order.product.name},
+            "subject": patient_reference(order.patient),
+            "authoredOn": instant(order.created_at),
+            "requester": {"display": person_display(order.created_by)},
+            "reasonCode": [{"text": "Immune thrombocytopenia (ITP)"}],
+            "note": notes,
+            "dosageInstruction": [
+                {
+                    "sequence": 1,
+                    "text": dosage_text,
+                    "timing": {
+                        "repeat": {
+                            "boundsPeriod": {"start": day(order.first_infusion_on)},
+                            "count": order.days,
+                            "frequency": 1,
+                            "period": 1,
+                            "periodUnit": "d",
+                        }
+                    },
+                    "route": INTRAVENOUS,
+                    "doseAndRate": [
+                        {
+                            "type": _dose_rate_type("ordered", "Ordered"),
+                            "doseQuantity": quantity(regimen.g_per_kg_per_day, "g/kg"),
+                        },
+                        {
+                            "type": _dose_rate_type("calculated", "Calculated"),
+                            "doseQuantity": quantity(order.rounded_dose_per_day_g, "g"),
+                        },
+                    ],
+                }
+            ],
+            "dispenseRequest": {"quantity": quantity(order.total_dose_g, "g")},
+            "priorPrescription": (
+                reference("MedicationRequest", order.previous_order_id) if order.previous_order_id else None
+            ),
+        }
+    )
+
+
+# --- MedicationAdministration ------------------------------------------------------------------------------
+
+
+def administration_status(segment: RateSegment) -> str:
+    """``in-progress`` for the open segment; ``stopped`` for the segment that the infusion's stop ended;
+    ``completed`` otherwise (ended by a rate change, a pause or the completion)."""
+    if segment.ended_at is None:
+        return "in-progress"
+    infusion = segment.infusion
+    if infusion.status == InfusionStatus.STOPPED and infusion.stopped_at == segment.ended_at:
+        return "stopped"
+    return "completed"
+
+
+SEGMENT_REASON_TEXT = {"start": "Started", "titration": "Rate changed", "resume": "Resumed", "pause": "Paused"}
+
+
+def medication_administration(segment: RateSegment) -> dict[str, Any]:
+    """One running stretch of an infusion at one pump rate. Pauses (0 mL/h segments) are not served: a pause
+    is the gap between two administrations.
+
+    R4 MedicationAdministration has no lot element: each vial lot of the infusion is a contained Medication
+    with ``batch.lotNumber`` (and ``expirationDate``), referenced from ``supportingInformation``, and the lots
+    are repeated in ``note`` for readers that ignore contained resources.
+
+    ``infusion__order__{patient,product}`` and ``recorded_by`` should be select_related and
+    ``infusion__vial_lots`` prefetched.
+    """
+    infusion = segment.infusion
+    order = infusion.order
+    lots = list(infusion.vial_lots.all())
+    contained = [
+        _drop_empty(
+            {
+                "resourceType": "Medication",
+                "id": f"lot{index}",
+                "code": {"text": order.product.name},
+                "batch": _drop_empty({"lotNumber": lot.lot_number, "expirationDate": day(lot.expiry_date)}),
+            }
+        )
+        for index, lot in enumerate(lots, start=1)
+    ]
+    lot_text = ", ".join(
+        lot.lot_number + (f" (expires {lot.expiry_date:%Y-%m-%d})" if lot.expiry_date else "") for lot in lots
+    )
+    rate = number(segment.rate_ml_per_h)
+    status = administration_status(segment)
+    return _drop_empty(
+        {
+            "resourceType": "MedicationAdministration",
+            "id": str(segment.pk),
+            "contained": contained,
+            "status": status,
+            "statusReason": [{"text": infusion.stop_reason}] if status == "stopped" and infusion.stop_reason else None,
+            "medicationCodeableConcept": {"text": order.product.name},
+            "subject": patient_reference(order.patient),
+            "supportingInformation": [{"reference": f"#lot{index}"} for index in range(1, len(lots) + 1)],
+            "effectivePeriod": _drop_empty({"start": instant(segment.started_at), "end": instant(segment.ended_at)}),
+            "performer": [{"actor": {"display": person_display(segment.recorded_by)}}],
+            "request": reference("MedicationRequest", order.pk),
+            "note": [{"text": f"Lots: {lot_text}"}] if lot_text else None,
+            "dosage": {
+                "text": (
+                    f"Day {infusion.day_number} of {order.days} of order #{order.pk}: "
+                    f"{SEGMENT_REASON_TEXT.get(segment.reason, segment.reason)} at {rate} mL/h."
+                ),
+                "route": INTRAVENOUS,
+                "rateQuantity": quantity(segment.rate_ml_per_h, "mL/h"),
+            },
+        }
+    )
+
+
+# --- Task --------------------------------------------------------------------------------------------------
+
+
+def platelet_task(check: PlateletCheck, current_result_id: int | None = None) -> dict[str, Any]:
+    """One scheduled platelet count. The due time is ``restriction.period.start`` (when fulfilment is sought);
+    ``executionPeriod`` is when it was done (sample collected → result recorded). ``current_result_id``: the
+    check's current final result, the Task's output. ``order__patient`` should be select_related."""
+    status = TASK_STATUS[check.status]
+    output = None
+    if check.status == CheckStatus.RESULTED and current_result_id is not None:
+        output = [
+            {
+                "type": {"text": "Platelet count"},
+                "valueReference": reference("Observation", f"plt-{current_result_id}"),
+            }
+        ]
+    execution = None
+    if check.status == CheckStatus.RESULTED:
+        execution = _drop_empty({"start": instant(check.collected_at), "end": instant(check.resulted_at)})
+    label = check.get_label_display()
+    return _drop_empty(
+        {
+            "resourceType": "Task",
+            "id": str(check.pk),
+            "meta": {"lastUpdated": instant(check.updated_at)},
+            "basedOn": [reference("MedicationRequest", check.order_id)],
+            "status": status,
+            "businessStatus": {"text": check.status},
+            "intent": "order",
+            "code": {"text": f"Platelet count {label}"},
+            "description": (
+                f"Platelet count due {label} after the end of the first infusion of order #{check.order_id}."
+            ),
+            "for": patient_reference(check.order.patient),
+            "authoredOn": instant(check.created_at),
+            "lastModified": instant(check.updated_at),
+            "executionPeriod": execution,
+            "restriction": {"period": {"start": instant(check.due_at)}},
+            "output": output,
+        }
+    )
+
+
+# --- Flag --------------------------------------------------------------------------------------------------
+
+
+def flag_status(response: OrderResponse) -> str:
+    """``active`` while the repeat dose awaits the hematologist's decision, ``inactive`` once decided."""
+    return "inactive" if response.repeat_decision else "active"
+
+
+def non_response_flag(response: OrderResponse, flagged_at: datetime | None = None) -> dict[str, Any]:
+    """``flagged_at``: when the non-response was first flagged (the search annotates it from the non-response
+    notification; ``assessed_at`` otherwise). ``order__patient`` should be select_related."""
+    order = response.order
+    start = flagged_at or response.assessed_at
+    end = response.repeat_decided_at if response.repeat_decision else None
+    if response.repeat_decision:
+        verb = {"accept": "accepted", "decline": "declined"}.get(response.repeat_decision, response.repeat_decision)
+        decision = f"Repeat dose {verb} by {person_display(response.repeat_decided_by)}"
+        if response.repeat_decision_reason:
+            decision += f": {response.repeat_decision_reason}"
+        if response.repeat_order_id:
+            decision += f" (repeat order MedicationRequest/{response.repeat_order_id})"
+    else:
+        decision = "Awaiting the hematologist's decision: accept a repeat 1 g/kg or decline with a reason."
+    summary = f"No response to IVIG order #{order.pk}. {decision}"
+    return _drop_empty(
+        {
+            "resourceType": "Flag",
+            "id": str(response.pk),
+            "text": {
+                "status": "generated",
+                "div": f'<div xmlns="http://www.w3.org/1999/xhtml"><p>{escape(summary, quote=False)}</p></div>',
+            },
+            "status": flag_status(response),
+            "category": [{"coding": [{"system": FLAG_CATEGORY, "code": "clinical", "display": "Clinical"}]}],
+            "code": {"text": FLAG_TEXT},
+            "subject": patient_reference(order.patient),
+            "period": _drop_empty({"start": instant(start), "end": instant(end) if end else None}),
+        }
+    )

@@ -1,0 +1,698 @@
+"""The served resource types, their search parameters, read by id and search (with paging).
+
+A resource type is served from one or more *sources*: a model whose rows each give one resource. Observation
+has seven (platelet results, five vital signs per vital signs entry, body weights); the other types one each.
+A search filters each source, sorts the union of the matching rows by the resource's main date (oldest first;
+Patient by id) and loads only the rows of the requested page, one query per model: a search costs a handful
+of queries whatever the number of rows.
+
+Search semantics (FHIR R4 §3.1.1 "Search"): a repeated parameter ANDs its values, a comma inside one value ORs
+alternatives; unknown parameters are ignored unless the request says ``Prefer: handling=strict``; a malformed
+value is a 400.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import models
+from django.db.models import CharField, Exists, F, OuterRef, Prefetch, Q, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from infusions.models import Order, RateSegment, VitalSignsEntry
+from interop.fhir import resources as fhir
+from monitoring.models import Notification, NotificationKind, OrderResponse, PlateletCheck, PlateletResult
+from patients.models import Patient, WeightMeasurement
+
+DEFAULT_COUNT = 50
+MAX_COUNT = 200
+# Parameters every FHIR server accepts; they change nothing here (JSON is the only format).
+IGNORED_PARAMETERS = frozenset({"_format", "_pretty"})
+PAGING_PARAMETERS = frozenset({"_count", "page"})
+NOTHING = Q(pk__in=[])
+
+
+class SearchError(Exception):
+    """A malformed or unsupported search: HTTP 400 with an OperationOutcome."""
+
+    def __init__(self, message: str, code: str = "invalid") -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+# --- Parameter values --------------------------------------------------------------------------------------
+
+_DATE_RE = re.compile(
+    r"^(?P<prefix>eq|ne|gt|lt|ge|le|sa|eb|ap)?"
+    r"(?P<year>\d{4})(?:-(?P<month>\d{2})(?:-(?P<day>\d{2})"
+    r"(?:T(?P<hour>\d{2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?P<fraction>\.\d{1,9})?)?"
+    r"(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?$"
+)
+SUPPORTED_DATE_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le")
+
+
+@dataclass(frozen=True)
+class DateValue:
+    """A date search value: its prefix and the range [start, end) that its precision implies."""
+
+    prefix: str
+    start: datetime
+    end: datetime
+
+
+def parse_date(raw: str) -> DateValue:
+    """``[prefix]YYYY[-MM[-DD[Thh:mm[:ss[.fff]][tz]]]]``. Without a time zone, the hospital's zone."""
+    # An unencoded "+" of a time zone offset arrives as a space.
+    match = _DATE_RE.match(raw.strip().replace(" ", "+"))
+    if not match:
+        raise SearchError(f"Malformed date {raw!r}: use [prefix]YYYY-MM-DD or YYYY-MM-DDThh:mm:ss+zz:zz.")
+    parts = match.groupdict()
+    prefix = parts["prefix"] or "eq"
+    if prefix not in SUPPORTED_DATE_PREFIXES:
+        raise SearchError(f"Date prefix {prefix!r} is not supported (use eq, ne, gt, ge, lt or le).", "not-supported")
+    try:
+        tzinfo = timezone.get_current_timezone()
+        if parts["tz"]:
+            tzinfo = datetime.fromisoformat(f"2000-01-01T00:00{parts['tz'].replace('Z', '+00:00')}").tzinfo
+        year, month, day = int(parts["year"]), int(parts["month"] or 1), int(parts["day"] or 1)
+        if parts["day"] is None:
+            start = datetime(year, month, 1, tzinfo=tzinfo)
+            end = (
+                datetime(year + 1, 1, 1, tzinfo=tzinfo)
+                if parts["month"] is None or month == 12
+                else datetime(year, month + 1, 1, tzinfo=tzinfo)
+            )
+        elif parts["hour"] is None:
+            start = datetime(year, month, day, tzinfo=tzinfo)
+            end = start + timedelta(days=1)
+        else:
+            second = int(parts["second"] or 0)
+            fraction = parts["fraction"] or ""
+            micro = int((fraction[1:] + "000000")[:6]) if fraction else 0
+            start = datetime(year, month, day, int(parts["hour"]), int(parts["minute"]), second, micro, tzinfo=tzinfo)
+            if fraction:
+                step = timedelta(microseconds=1)
+            elif parts["second"] is not None:
+                step = timedelta(seconds=1)
+            else:
+                step = timedelta(minutes=1)
+            end = start + step
+        # Checked here so that matching can never overflow (9999-12-31 has no end, 0001-01-01 no local start).
+        timezone.localtime(start).date() + timedelta(days=1)
+        timezone.localtime(end) - timedelta(days=1)
+    except (ValueError, OverflowError) as exc:
+        raise SearchError(f"Malformed or out-of-range date {raw!r}: {exc}.") from None
+    return DateValue(prefix, start, end)
+
+
+def date_q(lookup: str, value: DateValue, *, as_date: bool = False) -> Q:
+    """FHIR date matching for a point-in-time field: eq = inside the value's range, ge = from its start, gt =
+    from its end, le = before its end, lt = before its start, ne = outside. ``as_date`` for a DateField."""
+    start: Any = value.start
+    end: Any = value.end
+    if as_date:
+        start = timezone.localtime(value.start).date()
+        end = timezone.localtime(value.end - timedelta(microseconds=1)).date() + timedelta(days=1)
+    inside = Q(**{f"{lookup}__gte": start, f"{lookup}__lt": end})
+    return {
+        "eq": inside,
+        "ne": ~inside,
+        "ge": Q(**{f"{lookup}__gte": start}),
+        "gt": Q(**{f"{lookup}__gte": end}),
+        "le": Q(**{f"{lookup}__lt": end}),
+        "lt": Q(**{f"{lookup}__lt": start}),
+    }[value.prefix]
+
+
+def parse_reference(raw: str, resource_type: str = "Patient") -> int | None:
+    """``123``, ``Patient/123`` or ``https://host/fhir/R4/Patient/123``; None when the id cannot exist here
+    (so nothing matches). Another resource type is a 400."""
+    value = raw.strip().rstrip("/")
+    if "/" in value:
+        parts = value.split("/")
+        if parts[-2] != resource_type:
+            raise SearchError(f"{raw!r} is not a reference to a {resource_type}.")
+        value = parts[-1]
+    return int(value) if value.isdigit() and len(value) < 18 else None
+
+
+def parse_token(raw: str) -> tuple[str | None, str]:
+    """``code``, ``system|code`` or ``|code`` (no system): (system or None when not given, code)."""
+    if "|" in raw:
+        system, code = raw.split("|", 1)
+        return system, code
+    return None, raw
+
+
+# --- Sources and resource types ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Source:
+    """One model serving one kind of resource."""
+
+    kind: str
+    model: type[models.Model]
+    base: Callable[[], models.QuerySet]
+    load: Callable[[Iterable[int]], dict[int, Any]]
+    render: Callable[[Any], dict[str, Any]]
+    make_id: Callable[[int], str]
+    patient_field: str | None = None
+    date_field: str | None = None
+    statuses: dict[str, Q] = field(default_factory=dict)
+    codes: frozenset[tuple[str, str]] = frozenset()
+    category: str | None = None
+    sort: tuple[str, ...] = ("pk",)
+
+
+@dataclass(frozen=True)
+class Param:
+    """A search parameter: its FHIR type, what the CapabilityStatement says of it, and how one value (one
+    comma alternative) filters a source: a Q, or None when no row of that source can match."""
+
+    type: str
+    documentation: str
+    apply: Callable[[Source, str], Q | None]
+    definition: str | None = None
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    name: str
+    sources: tuple[Source, ...]
+    params: dict[str, Param]
+    parse_id: Callable[[str], tuple[Source, int] | None]
+    profile: str | None = None
+    supported_profiles: tuple[str, ...] = ()
+
+
+def _numeric_id(source: Source) -> Callable[[str], tuple[Source, int] | None]:
+    def parse(resource_id: str) -> tuple[Source, int] | None:
+        return (source, int(resource_id)) if resource_id.isdigit() and len(resource_id) < 18 else None
+
+    return parse
+
+
+def _load(queryset: Callable[[], models.QuerySet]) -> Callable[[Iterable[int]], dict[int, Any]]:
+    def load(pks: Iterable[int]) -> dict[int, Any]:
+        return {obj.pk: obj for obj in queryset().filter(pk__in=list(pks))}
+
+    return load
+
+
+def _patient_param(source: Source, raw: str) -> Q | None:
+    patient_id = parse_reference(raw)
+    if source.patient_field is None:
+        return None
+    return Q(**{source.patient_field: patient_id}) if patient_id is not None else NOTHING
+
+
+def _date_param(source: Source, raw: str) -> Q | None:
+    if source.date_field is None:
+        return None
+    return date_q(source.date_field, parse_date(raw))
+
+
+def _status_param(source: Source, raw: str) -> Q | None:
+    _system, code = parse_token(raw)
+    return source.statuses.get(code.strip())
+
+
+def _code_param(source: Source, raw: str) -> Q | None:
+    system, code = parse_token(raw)
+    matches = any((system in (None, s)) and code.strip() == c for s, c in source.codes)
+    return Q() if matches else None
+
+
+def _category_param(source: Source, raw: str) -> Q | None:
+    system, code = parse_token(raw)
+    return Q() if system in (None, fhir.OBSERVATION_CATEGORY) and code.strip() == source.category else None
+
+
+PATIENT_PARAM = Param("reference", "The patient: an id, Patient/<id> or an absolute Patient URL.", _patient_param)
+
+
+def _date(documentation: str) -> Param:
+    return Param("date", documentation + " Prefixes eq (default), ne, gt, ge, lt, le.", _date_param)
+
+
+def _status(documentation: str) -> Param:
+    return Param("token", documentation, _status_param)
+
+
+# Patient -------------------------------------------------------------------------------------------------
+
+
+def _identifier_param(source: Source, raw: str) -> Q | None:
+    system, value = parse_token(raw)
+    return Q(mrn=value.strip()) if not system else NOTHING  # MRNs are served without a system
+
+
+def _name_param(source: Source, raw: str) -> Q | None:
+    value = raw.strip()
+    return Q(family_name__istartswith=value) | Q(given_name__istartswith=value)
+
+
+def _family_param(source: Source, raw: str) -> Q | None:
+    return Q(family_name__istartswith=raw.strip())
+
+
+def _gender_param(source: Source, raw: str) -> Q | None:
+    _system, code = parse_token(raw)
+    return Q(sex=code.strip())
+
+
+def _birthdate_param(source: Source, raw: str) -> Q | None:
+    return date_q("birth_date", parse_date(raw), as_date=True)
+
+
+PATIENT_SOURCE = Source(
+    kind="patient",
+    model=Patient,
+    base=lambda: Patient.objects.all(),
+    load=_load(lambda: Patient.objects.all()),
+    render=fhir.patient_resource,
+    make_id=str,
+)
+PATIENT = ResourceType(
+    name="Patient",
+    sources=(PATIENT_SOURCE,),
+    params={
+        "identifier": Param("token", "The MRN (served without a system: `value` or `|value`).", _identifier_param),
+        "name": Param("string", "Start of the family or given name, case-insensitive.", _name_param),
+        "family": Param("string", "Start of the family name, case-insensitive.", _family_param),
+        "gender": Param("token", "female | male.", _gender_param),
+        "birthdate": Param("date", "The birth date. Prefixes eq (default), ne, gt, ge, lt, le.", _birthdate_param),
+    },
+    parse_id=_numeric_id(PATIENT_SOURCE),
+)
+
+
+# Observation ---------------------------------------------------------------------------------------------
+
+_SUPERSEDES = Exists(PlateletResult.objects.filter(superseded_by=OuterRef("pk")))
+_CURRENT_FINAL = Q(preliminary=False, superseded_by__isnull=True)
+
+
+def _platelets() -> models.QuerySet:
+    return PlateletResult.objects.select_related("order__patient", "platelet_check", "entered_by").annotate(
+        supersedes_another=_SUPERSEDES
+    )
+
+
+PLATELET_SOURCE = Source(
+    kind="plt",
+    model=PlateletResult,
+    base=lambda: PlateletResult.objects.all(),
+    load=_load(_platelets),
+    render=lambda result: fhir.platelet_observation(result, supersedes_another=result.supersedes_another),
+    make_id=lambda pk: f"plt-{pk}",
+    patient_field="order__patient",
+    date_field="collected_at",
+    statuses={
+        "preliminary": Q(preliminary=True),
+        "entered-in-error": Q(preliminary=False, superseded_by__isnull=False),
+        "corrected": _CURRENT_FINAL & Q(_SUPERSEDES),
+        "final": _CURRENT_FINAL & ~Q(_SUPERSEDES),
+    },
+    codes=frozenset({(fhir.LOINC, fhir.PLATELET_LOINC)}),
+    category="laboratory",
+)
+
+
+def _vitals() -> models.QuerySet:
+    return VitalSignsEntry.objects.select_related("infusion__order__patient", "recorded_by")
+
+
+def _vital_source(component: str) -> Source:
+    codes = {(fhir.LOINC, code) for code, _display in fhir.VITAL_SIGNS[component]["codings"]}
+    return Source(
+        kind=f"vs-{component}",
+        model=VitalSignsEntry,
+        base=lambda: VitalSignsEntry.objects.all(),
+        load=_load(_vitals),
+        render=lambda entry: fhir.vital_sign_observation(entry, component),
+        make_id=lambda pk: f"vs-{pk}-{component}",
+        patient_field="infusion__order__patient",
+        date_field="taken_at",
+        statuses={"final": Q()},
+        codes=frozenset(codes),
+        category="vital-signs",
+    )
+
+
+VITAL_SOURCES = {component: _vital_source(component) for component in fhir.VITAL_SIGN_COMPONENTS}
+WEIGHT_SOURCE = Source(
+    kind="bw",
+    model=WeightMeasurement,
+    base=lambda: WeightMeasurement.objects.all(),
+    load=_load(lambda: WeightMeasurement.objects.select_related("patient", "recorded_by")),
+    render=fhir.body_weight_observation,
+    make_id=lambda pk: f"bw-{pk}",
+    patient_field="patient",
+    date_field="measured_at",
+    statuses={"final": Q()},
+    codes=frozenset({(fhir.LOINC, fhir.BODY_WEIGHT_LOINC)}),
+    category="vital-signs",
+)
+_OBSERVATION_ID = re.compile(
+    r"^(?:plt-(?P<plt>\d{1,17})|bw-(?P<bw>\d{1,17})|vs-(?P<vs>\d{1,17})-(?P<component>[a-z0-9-]+))$"
+)
+
+
+def _parse_observation_id(resource_id: str) -> tuple[Source, int] | None:
+    match = _OBSERVATION_ID.match(resource_id)
+    if not match:
+        return None
+    if match["plt"]:
+        return PLATELET_SOURCE, int(match["plt"])
+    if match["bw"]:
+        return WEIGHT_SOURCE, int(match["bw"])
+    source = VITAL_SOURCES.get(match["component"])
+    return (source, int(match["vs"])) if source else None
+
+
+OBSERVATION = ResourceType(
+    name="Observation",
+    sources=(PLATELET_SOURCE, *VITAL_SOURCES.values(), WEIGHT_SOURCE),
+    params={
+        "patient": PATIENT_PARAM,
+        "date": _date("Observation.effective (collection time, time taken, time weighed)."),
+        "status": _status("final | corrected | preliminary | entered-in-error (a result superseded by a correction)."),
+        "code": Param(
+            "token",
+            "LOINC code, `code` or `http://loinc.org|code`: 777-3 platelets; 8310-5, 8867-4, 9279-1, 2708-6, "
+            "59408-5, 85354-9 vital signs; 29463-7 body weight.",
+            _code_param,
+        ),
+        "category": Param("token", "laboratory | vital-signs.", _category_param),
+    },
+    parse_id=_parse_observation_id,
+    profile=fhir.PROFILE + "Observation",
+    supported_profiles=tuple(
+        fhir.PROFILE + name
+        for name in ("vitalsigns", *(spec["profile"] for spec in fhir.VITAL_SIGNS.values()), "bodyweight")
+    ),
+)
+
+
+# MedicationRequest ---------------------------------------------------------------------------------------
+
+
+def _statuses_from(mapping: dict[str, str], field_name: str = "status") -> dict[str, Q]:
+    """Invert a model → FHIR status map into FHIR status → Q."""
+    inverted: dict[str, list[str]] = defaultdict(list)
+    for model_value, fhir_value in mapping.items():
+        inverted[fhir_value].append(str(model_value))
+    return {fhir_value: Q(**{f"{field_name}__in": values}) for fhir_value, values in inverted.items()}
+
+
+ORDER_SOURCE = Source(
+    kind="order",
+    model=Order,
+    base=lambda: Order.objects.all(),
+    load=_load(lambda: Order.objects.select_related("patient", "product", "created_by", "verified_by")),
+    render=fhir.medication_request,
+    make_id=str,
+    patient_field="patient",
+    date_field="created_at",
+    statuses=_statuses_from(fhir.MEDICATION_REQUEST_STATUS),
+    sort=("created_at", "pk"),
+)
+_AUTHORED = _date("MedicationRequest.authoredOn (when the order was written).")
+MEDICATION_REQUEST = ResourceType(
+    name="MedicationRequest",
+    sources=(ORDER_SOURCE,),
+    params={
+        "patient": PATIENT_PARAM,
+        "date": _AUTHORED,
+        "authoredon": _AUTHORED,
+        "status": _status("draft | active (verified or in progress) | completed | cancelled."),
+    },
+    parse_id=_numeric_id(ORDER_SOURCE),
+)
+
+
+# MedicationAdministration --------------------------------------------------------------------------------
+
+_ENDED_BY_STOP = Q(infusion__status="stopped", ended_at=F("infusion__stopped_at"))
+
+
+def _segments() -> models.QuerySet:
+    return (
+        RateSegment.objects.filter(rate_ml_per_h__gt=0)
+        .select_related("infusion__order__patient", "infusion__order__product", "recorded_by")
+        .prefetch_related("infusion__vial_lots")
+    )
+
+
+SEGMENT_SOURCE = Source(
+    kind="segment",
+    model=RateSegment,
+    base=lambda: RateSegment.objects.filter(rate_ml_per_h__gt=0),
+    load=_load(_segments),
+    render=fhir.medication_administration,
+    make_id=str,
+    patient_field="infusion__order__patient",
+    date_field="started_at",
+    statuses={
+        "in-progress": Q(ended_at__isnull=True),
+        "stopped": Q(ended_at__isnull=False) & _ENDED_BY_STOP,
+        "completed": Q(ended_at__isnull=False) & ~_ENDED_BY_STOP,
+    },
+    sort=("started_at", "pk"),
+)
+_EFFECTIVE = _date("Start of MedicationAdministration.effectivePeriod (the rate segment's start).")
+MEDICATION_ADMINISTRATION = ResourceType(
+    name="MedicationAdministration",
+    sources=(SEGMENT_SOURCE,),
+    params={
+        "patient": PATIENT_PARAM,
+        "date": _EFFECTIVE,
+        "effective-time": _EFFECTIVE,
+        "status": _status("in-progress (the running segment) | completed | stopped (ended by stopping the infusion)."),
+    },
+    parse_id=_numeric_id(SEGMENT_SOURCE),
+)
+
+
+# Task ----------------------------------------------------------------------------------------------------
+
+
+def _checks() -> models.QuerySet:
+    current = PlateletResult.objects.filter(_CURRENT_FINAL).order_by("-collected_at", "-pk")
+    return PlateletCheck.objects.select_related("order__patient").prefetch_related(
+        Prefetch("results", queryset=current, to_attr="current_results")
+    )
+
+
+def _render_task(check: PlateletCheck) -> dict[str, Any]:
+    results = getattr(check, "current_results", [])
+    return fhir.platelet_task(check, results[0].pk if results else None)
+
+
+CHECK_SOURCE = Source(
+    kind="check",
+    model=PlateletCheck,
+    base=lambda: PlateletCheck.objects.all(),
+    load=_load(_checks),
+    render=_render_task,
+    make_id=str,
+    patient_field="order__patient",
+    date_field="due_at",
+    statuses=_statuses_from(fhir.TASK_STATUS),
+    sort=("due_at", "pk"),
+)
+TASK = ResourceType(
+    name="Task",
+    sources=(CHECK_SOURCE,),
+    params={
+        "patient": PATIENT_PARAM,
+        "date": _date("The check's due time (Task.restriction.period.start)."),
+        "status": _status("requested (scheduled) | ready (due or overdue) | completed (resulted) | cancelled."),
+    },
+    parse_id=_numeric_id(CHECK_SOURCE),
+)
+
+
+# Flag ----------------------------------------------------------------------------------------------------
+
+
+def _flagged_responses() -> models.QuerySet:
+    """Order responses that flag non-response: awaiting a decision, or decided. ``flagged_at`` is when the
+    non-response was first flagged (its notification; the assessment time if there is none)."""
+    first_flagged = (
+        Notification.objects.filter(order=OuterRef("order"), kind=NotificationKind.NON_RESPONSE)
+        .order_by("created_at")
+        .values("created_at")[:1]
+    )
+    return OrderResponse.objects.filter(Q(repeat_dose_recommended=True) | ~Q(repeat_decision="")).annotate(
+        flagged_at=Coalesce(Subquery(first_flagged), F("assessed_at"))
+    )
+
+
+FLAG_SOURCE = Source(
+    kind="flag",
+    model=OrderResponse,
+    base=_flagged_responses,
+    load=_load(lambda: _flagged_responses().select_related("order__patient", "repeat_decided_by")),
+    render=lambda response: fhir.non_response_flag(response, response.flagged_at),
+    make_id=str,
+    patient_field="order__patient",
+    date_field="flagged_at",
+    statuses={"active": Q(repeat_decision=""), "inactive": ~Q(repeat_decision="")},
+    sort=("flagged_at", "pk"),
+)
+FLAG = ResourceType(
+    name="Flag",
+    sources=(FLAG_SOURCE,),
+    params={
+        "patient": PATIENT_PARAM,
+        "date": _date("Start of Flag.period (when non-response was first flagged)."),
+        "status": _status("active (awaiting the decision) | inactive (decided)."),
+    },
+    parse_id=_numeric_id(FLAG_SOURCE),
+)
+
+
+RESOURCE_TYPES: dict[str, ResourceType] = {
+    rtype.name: rtype for rtype in (PATIENT, OBSERVATION, MEDICATION_REQUEST, MEDICATION_ADMINISTRATION, TASK, FLAG)
+}
+
+
+# --- Read and search ---------------------------------------------------------------------------------------
+
+
+def read(rtype: ResourceType, resource_id: str) -> dict[str, Any] | None:
+    parsed = rtype.parse_id(resource_id)
+    if parsed is None:
+        return None
+    source, pk = parsed
+    obj = source.load([pk]).get(pk)  # each loader applies its source's restrictions (e.g. no pauses)
+    return source.render(obj) if obj is not None else None
+
+
+def _id_param(rtype: ResourceType) -> Param:
+    def apply(source: Source, raw: str) -> Q | None:
+        parsed = rtype.parse_id(raw.strip())
+        return Q(pk=parsed[1]) if parsed is not None and parsed[0] is source else None
+
+    return Param("token", "The resource id.", apply)
+
+
+def params_of(rtype: ResourceType) -> dict[str, Param]:
+    return {"_id": _id_param(rtype), **rtype.params}
+
+
+@dataclass
+class SearchResult:
+    total: int
+    resources: list[dict[str, Any]]
+    applied: list[tuple[str, str]]  # the parameters used, for the Bundle's links
+    count: int
+    page: int
+
+
+def _positive_int(raw: str, name: str, minimum: int) -> int:
+    value = raw.strip()
+    if not value.isdigit() or int(value) < minimum:
+        raise SearchError(f"{name} must be a whole number of at least {minimum}, not {raw!r}.")
+    return int(value)
+
+
+def paging(query: dict[str, list[str]]) -> tuple[int, int]:
+    count = DEFAULT_COUNT
+    page = 1
+    if query.get("_count"):
+        count = min(_positive_int(query["_count"][-1], "_count", 0), MAX_COUNT)
+    if query.get("page"):
+        page = _positive_int(query["page"][-1], "page", 1)
+    return count, page
+
+
+def _filters(
+    rtype: ResourceType, query: dict[str, list[str]], strict: bool
+) -> tuple[dict[Source, Q], list[tuple[str, str]]]:
+    params = params_of(rtype)
+    filters: dict[Source, Q] = {source: Q() for source in rtype.sources}
+    applied: list[tuple[str, str]] = []
+    for name, values in query.items():
+        if name in PAGING_PARAMETERS or name in IGNORED_PARAMETERS:
+            continue
+        param = params.get(name)
+        if param is None:
+            if strict:
+                raise SearchError(f"Unknown search parameter {name!r} for {rtype.name}.", "not-supported")
+            continue
+        for value in values:
+            if "\x00" in value:
+                raise SearchError(f"The value of {name!r} contains a NUL character.")
+            alternatives = [alt for alt in value.split(",") if alt.strip()]
+            if not alternatives:
+                raise SearchError(f"Empty value for the search parameter {name!r}.")
+            applied.append((name, value))
+            for source in list(filters):
+                combined: Q | None = None
+                for alternative in alternatives:
+                    q = param.apply(source, alternative)
+                    if q is not None:
+                        combined = q if combined is None else combined | q
+                if combined is None:
+                    del filters[source]
+                else:
+                    filters[source] &= combined
+    return filters, applied
+
+
+def search(rtype: ResourceType, query: dict[str, list[str]], *, strict: bool = False) -> SearchResult:
+    count, page = paging(query)
+    filters, applied = _filters(rtype, query, strict)
+    offset = (page - 1) * count
+    keys: list[tuple[Source, int]] = []
+    total = 0
+    if len(rtype.sources) == 1:
+        if filters:
+            ((source, q),) = filters.items()
+            queryset = source.base().filter(q)
+            total = queryset.count()
+            if count and offset < total:
+                pks = queryset.order_by(*source.sort).values_list("pk", flat=True)[offset : offset + count]
+                keys = [(source, pk) for pk in pks]
+    elif filters:
+        by_kind = {source.kind: source for source in filters}
+        parts = [
+            source.base()
+            .filter(q)
+            .annotate(
+                fhir_date=F(source.date_field),
+                fhir_kind=Value(source.kind, output_field=CharField()),
+                fhir_pk=F("pk"),
+            )
+            .order_by()
+            .values_list("fhir_date", "fhir_kind", "fhir_pk")
+            for source, q in filters.items()
+        ]
+        union = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+        total = union.count()
+        if count and offset < total:
+            rows = union.order_by("fhir_date", "fhir_kind", "fhir_pk")[offset : offset + count]
+            keys = [(by_kind[kind], pk) for _date, kind, pk in rows]
+    return SearchResult(total, _render(keys), applied, count, page)
+
+
+def _render(keys: list[tuple[Source, int]]) -> list[dict[str, Any]]:
+    """Load the page's rows, one query per model (the vital-sign sources share one), in page order."""
+    wanted: dict[type[models.Model], set[int]] = defaultdict(set)
+    loaders: dict[type[models.Model], Callable[[Iterable[int]], dict[int, Any]]] = {}
+    for source, pk in keys:
+        wanted[source.model].add(pk)
+        loaders[source.model] = source.load
+    loaded = {model: loaders[model](pks) for model, pks in wanted.items()}
+    return [source.render(loaded[source.model][pk]) for source, pk in keys if pk in loaded[source.model]]

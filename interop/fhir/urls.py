@@ -1,0 +1,18 @@
+"""FHIR R4 read-only API, included at ``/fhir/R4/`` (no trailing slashes, as FHIR clients send them)."""
+
+from __future__ import annotations
+
+from django.urls import re_path
+
+from interop.fhir import views
+
+urlpatterns = [
+    re_path(r"^metadata/?$", views.MetadataView.as_view(), name="fhir-metadata"),
+    re_path(r"^(?P<resource_type>[A-Za-z]+)/?$", views.SearchView.as_view(), name="fhir-search"),
+    re_path(
+        r"^(?P<resource_type>[A-Za-z]+)/(?P<resource_id>[A-Za-z0-9\-.]{1,64})/?$",
+        views.ReadView.as_view(),
+        name="fhir-read",
+    ),
+    re_path(r"^(?P<rest>.*)$", views.NotServedView.as_view(), name="fhir-not-served"),
+]

@@ -1,0 +1,141 @@
+"""FHIR R4 read-only endpoints: ``metadata``, read ``<type>/<id>`` and search ``<type>?...``.
+
+Authentication is the project's (token, then session: anonymous gets 401), permission IsClinicalStaff, except
+``metadata`` which is public, as FHIR clients fetch it before authenticating. Every error is an
+OperationOutcome. The views are left out of the OpenAPI schema (FHIR is described by its CapabilityStatement).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import reverse
+from rest_framework import exceptions, status
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.permissions import AllowAny
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from interop.fhir import search
+from interop.fhir.bundles import operation_outcome, searchset
+from interop.fhir.capability import capability_statement
+from ivig_tracker.api.errors import exception_handler as api_exception_handler
+from ivig_tracker.permissions import IsClinicalStaff
+
+
+class FHIRJSONRenderer(JSONRenderer):
+    """JSON with FHIR's media type; ``application/json`` is served too (by JSONRenderer) when asked for."""
+
+    media_type = "application/fhir+json"
+    format = "fhir+json"
+
+
+# FHIR's _format parameter (R4 http.html "Content Types and encodings").
+_FORMATS = {
+    "json": FHIRJSONRenderer,
+    "application/fhir+json": FHIRJSONRenderer,
+    "application/json+fhir": FHIRJSONRenderer,
+    "application/json": JSONRenderer,
+}
+
+
+class FHIRContentNegotiation(DefaultContentNegotiation):
+    """The Accept header, overridden by ``_format`` (json forms only; xml and turtle are 406)."""
+
+    def select_renderer(
+        self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        requested = request.query_params.get("_format")
+        if requested:
+            wanted = _FORMATS.get(requested.strip())
+            for renderer in renderers:
+                if wanted is not None and type(renderer) is wanted:
+                    return renderer, renderer.media_type
+            raise exceptions.NotAcceptable(f"_format {requested!r} is not served: only JSON.")
+        return super().select_renderer(request, renderers, format_suffix)
+
+
+_ISSUE_CODES = {
+    status.HTTP_400_BAD_REQUEST: "invalid",
+    status.HTTP_401_UNAUTHORIZED: "login",
+    status.HTTP_403_FORBIDDEN: "forbidden",
+    status.HTTP_404_NOT_FOUND: "not-found",
+    status.HTTP_405_METHOD_NOT_ALLOWED: "not-supported",
+    status.HTTP_406_NOT_ACCEPTABLE: "not-supported",
+    status.HTTP_409_CONFLICT: "conflict",
+    status.HTTP_429_TOO_MANY_REQUESTS: "throttled",
+}
+
+
+def fhir_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """The project's handler (status and headers, e.g. WWW-Authenticate), with an OperationOutcome body."""
+    response = api_exception_handler(exc, context)
+    if response is None:
+        return None
+    data = response.data
+    detail = data.get("detail") if isinstance(data, dict) and "detail" in data else data
+    response.data = operation_outcome(str(detail), _ISSUE_CODES.get(response.status_code, "exception"))
+    return response
+
+
+class FHIRView(APIView):
+    permission_classes = [IsClinicalStaff]
+    renderer_classes = [FHIRJSONRenderer, JSONRenderer]
+    content_negotiation_class = FHIRContentNegotiation
+    http_method_names = ["get", "head"]
+    schema = None  # not part of the /api/v1/ OpenAPI schema
+
+    def get_exception_handler(self) -> Any:
+        return fhir_exception_handler
+
+    def base_url(self, request: Request) -> str:
+        """The absolute FHIR base, ending in "/"."""
+        return request.build_absolute_uri(reverse("fhir-metadata")).removesuffix("metadata")
+
+    def resource_type(self, name: str) -> search.ResourceType:
+        rtype = search.RESOURCE_TYPES.get(name)
+        if rtype is None:
+            served = ", ".join(search.RESOURCE_TYPES)
+            raise exceptions.NotFound(f"Resource type {name!r} is not served here (served: {served}).")
+        return rtype
+
+
+def _bad_request(error: search.SearchError) -> Response:
+    return Response(operation_outcome(error.message, error.code), status=status.HTTP_400_BAD_REQUEST)
+
+
+class MetadataView(FHIRView):
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request) -> Response:
+        return Response(capability_statement(self.base_url(request)))
+
+
+class SearchView(FHIRView):
+    def get(self, request: Request, resource_type: str) -> Response:
+        rtype = self.resource_type(resource_type)
+        query = {name: request.query_params.getlist(name) for name in request.query_params}
+        strict = "handling=strict" in request.headers.get("Prefer", "").replace(" ", "")
+        try:
+            result = search.search(rtype, query, strict=strict)
+        except search.SearchError as error:
+            return _bad_request(error)
+        return Response(searchset(result, base_url=self.base_url(request), resource_type=rtype.name))
+
+
+class ReadView(FHIRView):
+    def get(self, request: Request, resource_type: str, resource_id: str) -> Response:
+        rtype = self.resource_type(resource_type)
+        resource = search.read(rtype, resource_id)
+        if resource is None:
+            raise exceptions.NotFound(f"{rtype.name}/{resource_id} is not known.")
+        return Response(resource)
+
+
+class NotServedView(FHIRView):
+    """Anything else under the FHIR base (history, operations, the base itself): 404 OperationOutcome."""
+
+    def get(self, request: Request, rest: str = "") -> Response:
+        raise exceptions.NotFound(f"{request.path} is not served: only metadata, read and search-type are.")

@@ -1,0 +1,222 @@
+"""MLLP (HL7's Minimal Lower Layer Protocol) over TCP: each message is framed ``<VT> message <FS><CR>`` and
+answered with its ACK, framed the same way, on the same connection.
+
+The server is threaded: one thread per connection (bounded by ``max_connections``; more are refused at once),
+each handing message after message to ``interop.hl7.services.receive_message`` and closing its database
+connection when it ends. ``BackgroundListener.stop()`` finishes the message in hand, closes every connection
+and returns within about a second plus that message.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import socketserver
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from django.db import close_old_connections, connections
+
+logger = logging.getLogger(__name__)
+
+START_BLOCK = b"\x0b"  # VT
+END_BLOCK = b"\x1c\x0d"  # FS CR
+MAX_MESSAGE_BYTES = 1024 * 1024  # a platelet result is a few hundred bytes; a megabyte is a broken sender
+POLL_SECONDS = 0.5  # how often an idle connection looks at the stop flag
+
+
+class FrameTooLarge(Exception):
+    pass
+
+
+def frame(text: str) -> bytes:
+    return START_BLOCK + text.encode("utf-8") + END_BLOCK
+
+
+def decode(payload: bytes) -> str:
+    """UTF-8 (HL7's preferred character set), else ISO 8859-1, which older lab systems send and which decodes
+    any byte: the message is stored as received either way."""
+    try:
+        return payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return payload.decode("latin-1")
+
+
+class FrameReader:
+    """Collects bytes from the socket and yields complete messages. Bytes outside a block are discarded."""
+
+    def __init__(self, max_bytes: int = MAX_MESSAGE_BYTES) -> None:
+        self.buffer = bytearray()
+        self.max_bytes = max_bytes
+
+    def feed(self, data: bytes) -> list[bytes]:
+        self.buffer += data
+        messages = []
+        while True:
+            start = self.buffer.find(START_BLOCK)
+            if start < 0:
+                self.buffer.clear()
+                break
+            end = self.buffer.find(END_BLOCK, start + 1)
+            if end < 0:
+                del self.buffer[:start]
+                if len(self.buffer) > self.max_bytes:
+                    raise FrameTooLarge(f"no end of block after {len(self.buffer)} bytes")
+                break
+            messages.append(bytes(self.buffer[start + 1 : end]))
+            del self.buffer[: end + len(END_BLOCK)]
+        return messages
+
+
+def receive_with_fresh_connection(text: str) -> str:
+    """The default message handler: the same service as the HTTP endpoint, with Django's per-request
+    database connection hygiene around it (the listener lives for weeks; a connection may have gone stale)."""
+    from interop.hl7.services import receive_message
+    from interop.models import HL7Message
+
+    close_old_connections()
+    try:
+        return receive_message(text, transport=HL7Message.Transport.MLLP).text
+    finally:
+        close_old_connections()
+
+
+class _ConnectionHandler(socketserver.BaseRequestHandler):
+    server: MLLPServer
+
+    def handle(self) -> None:
+        sock: socket.socket = self.request
+        sock.settimeout(POLL_SECONDS)
+        reader = FrameReader(self.server.max_message_bytes)
+        idle = 0.0
+        while not self.server.stopping.is_set():
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                idle += POLL_SECONDS
+                if idle >= self.server.idle_timeout:
+                    logger.info("HL7 connection from %s idle for %ss: closing", self.client_address, idle)
+                    return
+                continue
+            except OSError:
+                return
+            if not chunk:
+                return
+            idle = 0.0
+            try:
+                payloads = reader.feed(chunk)
+            except FrameTooLarge as exc:
+                logger.warning("HL7 connection from %s: %s; closing", self.client_address, exc)
+                return
+            for payload in payloads:
+                ack = self.server.handle_message(decode(payload))
+                try:
+                    sock.sendall(frame(ack))
+                except OSError:
+                    return
+
+
+class MLLPServer(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = False  # server_close() waits for the connection threads: a clean stop
+    block_on_close = True
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        *,
+        handle_message: Callable[[str], str] = receive_with_fresh_connection,
+        max_connections: int = 16,
+        idle_timeout: float = 300.0,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
+    ) -> None:
+        self.handle_message = handle_message
+        self.max_connections = max_connections
+        self.idle_timeout = idle_timeout
+        self.max_message_bytes = max_message_bytes
+        self.stopping = threading.Event()
+        self.slots = threading.BoundedSemaphore(max_connections)
+        self.request_queue_size = max_connections
+        super().__init__(address, _ConnectionHandler)
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.slots.acquire(blocking=False):
+            logger.warning("HL7: %s connections open, refusing %s", self.max_connections, client_address)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except Exception:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            connections.close_all()  # this thread's database connections
+            self.slots.release()
+
+
+class BackgroundListener:
+    """An MLLP server accepting in a background thread (the management command and the tests)."""
+
+    def __init__(self, host: str, port: int, **options: Any) -> None:
+        self.server = MLLPServer((host, port), **options)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": POLL_SECONDS}, name="hl7-mllp", daemon=True
+        )
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return str(self.server.server_address[0]), self.server.port
+
+    def start(self) -> BackgroundListener:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop accepting, let each connection finish the message in hand, close everything."""
+        self.server.stopping.set()
+        if self.thread.is_alive():
+            self.server.shutdown()  # returns once serve_forever has left its loop
+        self.server.server_close()  # joins the connection threads (they see ``stopping`` within POLL_SECONDS)
+        self.thread.join(timeout=10)
+
+    def __enter__(self) -> BackgroundListener:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+class MLLPClient:
+    """Sends messages and waits for each ACK (tests, the benchmark, scripts)."""
+
+    def __init__(self, host: str, port: int, *, timeout: float = 30.0) -> None:
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.reader = FrameReader()
+        self.pending: list[bytes] = []
+
+    def send(self, text: str) -> str:
+        self.sock.sendall(frame(text))
+        while not self.pending:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("the listener closed the connection before acknowledging")
+            self.pending.extend(self.reader.feed(chunk))
+        return decode(self.pending.pop(0))
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> MLLPClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -1,0 +1,500 @@
+"""Reading an HL7 v2 ORU^R01 platelet result, without the database.
+
+python-hl7 splits the message; this module decides what it means: is it a message we can process at all (else
+AR), which OBX segments are platelet counts, their value in ×10⁹/L, their status and their collection time
+(else AE). Everything it needs, the hospital's time zone, the local codes and the current time included, comes
+in as arguments, so every rule is testable with plain values.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import ROUND_HALF_UP, Decimal
+from zoneinfo import ZoneInfo
+
+import hl7
+
+ACCEPT, ERROR, REJECT = "AA", "AE", "AR"
+
+# HL7 table 0357 (message error condition codes), sent in ERR-3.
+ERROR_CONDITIONS = {
+    100: "Segment sequence error",
+    101: "Required field missing",
+    102: "Data type error",
+    103: "Table value not found",
+    200: "Unsupported message type",
+    201: "Unsupported event code",
+    203: "Unsupported version id",
+    204: "Unknown key identifier",
+    205: "Duplicate key identifier",
+    207: "Application internal error",
+}
+
+# clinical.md §5.4: 777-3 verified; 26515-7 (method-less) accepted as issue 7 asks, marked [U] there.
+PLATELET_LOINC_CODES = frozenset({"777-3", "26515-7"})
+
+# OBX-11 (HL7 table 0085) values we act on.
+FINAL, CORRECTED, PRELIMINARY = "F", "C", "P"
+CANNOT_OBTAIN, DELETED, WRONG = "X", "D", "W"
+RECORDED_STATUSES = (FINAL, CORRECTED, PRELIMINARY)
+SUPPORTED_STATUSES = (FINAL, CORRECTED, PRELIMINARY, CANNOT_OBTAIN, DELETED, WRONG)
+
+# Units (OBX-6), compared case-insensitively with µ/μ read as u, to the factor that gives ×10⁹/L.
+# 10*9/L = 10*3/uL = K/uL (1 ×10⁹/L = 10⁹ per 10⁶ µL = 1000/µL); cells per µL (= per mm³) divide by 1000.
+_PER_LITRE_9 = ("10*9/l", "10^9/l", "10e9/l", "x10*9/l", "x10^9/l", "x10e9/l")
+_PER_UL_3 = ("10*3/ul", "10^3/ul", "10e3/ul", "x10*3/ul", "x10^3/ul", "x10e3/ul", "k/ul", "10*3/mm3", "10^3/mm3")
+UNIT_FACTORS: dict[str, Decimal] = {
+    **dict.fromkeys(_PER_LITRE_9, Decimal(1)),
+    **dict.fromkeys(_PER_UL_3, Decimal(1)),
+    **dict.fromkeys(("/ul", "/mm3"), Decimal("0.001")),
+}
+MAX_PLAUSIBLE_COUNT = 2000  # clinical.md A6: plausible counts are 0-2000 ×10⁹/L
+
+_SEGMENT_ID = re.compile(r"[A-Z][A-Z0-9]{2}")
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+# HL7 DTM: YYYYMMDDHHMM[SS[.S[S[S[S]]]]][+/-ZZZZ]; a collection time needs at least the minute.
+_TIMESTAMP = re.compile(r"(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(?:(\d{2})(?:\.(\d{1,4}))?)?(?:([+-])(\d{2})(\d{2}))?")
+
+
+class HL7Error(Exception):
+    """What goes back in the ACK: AR (``REJECT``) when the message cannot be processed at all, AE (``ERROR``)
+    for an application error; ``condition`` is the HL7 table 0357 code and ``location`` the ERR-2 position
+    (``SEG^sequence^field``)."""
+
+    def __init__(self, text: str, *, ack_code: str = ERROR, condition: int = 207, location: str = "") -> None:
+        super().__init__(text)
+        self.text = text
+        self.ack_code = ack_code
+        self.condition = condition
+        self.location = location
+
+
+def rejected(text: str, *, condition: int = 100, location: str = "") -> HL7Error:
+    return HL7Error(text, ack_code=REJECT, condition=condition, location=location)
+
+
+@dataclass(frozen=True)
+class Header:
+    control_id: str
+    message_code: str
+    trigger_event: str
+    sending_application: str
+    sending_facility: str
+    receiving_application: str
+    receiving_facility: str
+    processing_id: str
+    version: str
+
+    @property
+    def message_type(self) -> str:
+        return f"{self.message_code}^{self.trigger_event}" if self.trigger_event else self.message_code
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One platelet OBX. ``platelet_count`` and ``collected_at`` are None for X/D/W (no value to record)."""
+
+    obx_index: int  # 1-based among the message's OBX segments (ERR-2 sequence)
+    code: str
+    sub_id: str
+    status: str
+    specimen_id: str  # OBR-3 filler order number, else OBR-2 placer order number
+    value_original: str
+    unit_original: str
+    value_10e9_per_l: Decimal | None
+    platelet_count: int | None
+    collected_at: datetime | None
+
+    @property
+    def location(self) -> str:
+        return f"OBX^{self.obx_index}"
+
+
+@dataclass(frozen=True)
+class Observations:
+    platelets: list[Observation]
+    other_obx: int  # OBX segments that are not platelet counts (haemoglobin in a full blood count...)
+
+
+# --- The envelope ------------------------------------------------------------------------------------------
+
+
+def normalise(raw: str) -> str:
+    """Segments separated by CR, as HL7 requires: lab systems and files also use LF or CRLF. MLLP framing
+    characters that leaked into an HTTP body and blank lines are dropped."""
+    text = raw.replace("\r\n", "\r").replace("\n", "\r").strip(" \t\r\x0b\x1c\x00")
+    return "\r".join(segment for segment in text.split("\r") if segment.strip())
+
+
+def comparable(raw: str) -> str:
+    """The message for "is this a resend?": normalised segments, MSH-7 (the time the message was built)
+    blanked, since some interface engines rebuild it when they resend."""
+    text = normalise(raw)
+    if not text.startswith("MSH") or len(text) < 4:
+        return text
+    header, _, rest = text.partition("\r")
+    fields = header.split(text[3])
+    if len(fields) > 6:
+        fields[6] = ""
+    return text[3].join(fields) + ("\r" + rest if rest else "")
+
+
+def read_message(raw: str) -> hl7.Message:
+    """Parse with python-hl7; AR for anything that is not one HL7 v2 message."""
+    text = normalise(raw)
+    if not text.startswith("MSH") or len(text) < 8:
+        raise rejected("Not an HL7 v2 message: it must start with an MSH segment.")
+    separator = text[3]
+    if separator.isalnum() or separator.isspace():
+        raise rejected(f"Not an HL7 v2 message: {separator!r} cannot be the field separator (MSH-1).")
+    try:
+        message = hl7.parse(text)
+    except Exception as exc:  # python-hl7 raises plain IndexError/ValueError on broken input
+        raise rejected(f"The message cannot be parsed as HL7 v2: {exc}") from exc
+    for position, segment in enumerate(message, start=1):
+        segment_id = str(segment[0])
+        if not _SEGMENT_ID.fullmatch(segment_id):
+            raise rejected(f"Segment {position} ({segment_id[:20]!r}) is not an HL7 segment.")
+    return message
+
+
+def _text(message: hl7.Message, segment: hl7.Segment, field: int, component: int = 1, repetition: int = 1) -> str:
+    try:
+        value = segment.extract_field(1, field, repetition, component)
+    except IndexError:
+        return ""
+    return str(message.unescape(str(value))).strip() if value else ""
+
+
+def _field_text(message: hl7.Message, segment: hl7.Segment, field: int) -> str:
+    """A whole field as sent (components and repetitions included), for the audit and error messages."""
+    try:
+        return str(segment(field)).strip()
+    except IndexError:
+        return ""
+
+
+def _repetitions(segment: hl7.Segment, field: int) -> int:
+    try:
+        value = segment(field)
+    except IndexError:
+        return 0
+    return len(value) if value and isinstance(value[0], hl7.Repetition) else 1
+
+
+def read_header(message: hl7.Message) -> Header:
+    msh = message.segment("MSH")
+    return Header(
+        control_id=_text(message, msh, 10),
+        message_code=_text(message, msh, 9, 1),
+        trigger_event=_text(message, msh, 9, 2),
+        sending_application=_text(message, msh, 3),
+        sending_facility=_text(message, msh, 4),
+        receiving_application=_text(message, msh, 5),
+        receiving_facility=_text(message, msh, 6),
+        processing_id=_text(message, msh, 11),
+        version=_text(message, msh, 12),
+    )
+
+
+def validate_header(header: Header) -> None:
+    if not header.control_id:
+        raise rejected(
+            "MSH-10 (message control ID) is empty: the message cannot be acknowledged or de-duplicated.",
+            condition=101,
+            location="MSH^1^10",
+        )
+    if header.message_code != "ORU":
+        raise rejected(
+            f"Message type {header.message_type or '(empty)'} is not supported: send ORU^R01 results.",
+            condition=200,
+            location="MSH^1^9",
+        )
+    if header.trigger_event != "R01":
+        raise rejected(
+            f"Event {header.message_type} is not supported: send ORU^R01 results.", condition=201, location="MSH^1^9"
+        )
+    if header.version and not header.version.startswith("2."):
+        raise rejected(
+            f"HL7 version {header.version} is not supported: send HL7 v2.x.", condition=203, location="MSH^1^12"
+        )
+
+
+def check_structure(message: hl7.Message) -> None:
+    """The ORU^R01 shape we can process: one MSH, one patient (PID) before the orders, at least one OBR, and
+    every OBX inside an order (after an OBR). Z-segments may appear anywhere after MSH."""
+    ids = [str(segment[0]) for segment in message]
+    if ids.count("MSH") != 1:
+        raise rejected("Send one message per MSH: batches of several messages are not supported.")
+    if ids.count("PID") != 1:
+        text = "The message has no PID segment." if "PID" not in ids else "One patient (PID) per message, please."
+        raise rejected(text, condition=100 if "PID" in ids else 101, location="PID")
+    if "OBR" not in ids:
+        raise rejected("The message has no OBR segment: results belong to an order.", condition=101, location="OBR")
+    seen_order = False
+    obx_count = 0
+    for position, segment_id in enumerate(ids, start=1):
+        if segment_id == "PID" and seen_order:
+            raise rejected(f"Segment {position}: PID must come before the orders (OBR).", location="PID^1")
+        if segment_id in ("ORC", "OBR"):
+            seen_order = True
+        if segment_id == "OBX":
+            obx_count += 1
+            if not seen_order:
+                raise rejected(
+                    f"Segment {position}: OBX {obx_count} comes before any OBR.", location=f"OBX^{obx_count}"
+                )
+
+
+def read_patient_mrn(message: hl7.Message) -> str:
+    """PID-3 is a repeating list of identifiers: the one typed MR (medical record number), else the first."""
+    pid = message.segment("PID")
+    chosen = 1
+    for repetition in range(1, _repetitions(pid, 3) + 1):
+        if _text(message, pid, 3, 5, repetition).upper() == "MR":
+            chosen = repetition
+            break
+    mrn = _text(message, pid, 3, 1, chosen)
+    if not mrn:
+        raise HL7Error("PID-3 carries no patient identifier (MRN).", condition=101, location="PID^1^3")
+    return mrn
+
+
+# --- Values ------------------------------------------------------------------------------------------------
+
+
+def unit_factor(unit: str) -> Decimal | None:
+    key = unit.strip().replace("µ", "u").replace("μ", "u").replace(" ", "").lower()
+    return UNIT_FACTORS.get(key)
+
+
+def to_count(value_10e9_per_l: Decimal) -> int:
+    """Round half up to a whole count (150.5 -> 151): counts are whole numbers of ×10⁹/L everywhere else."""
+    return int(value_10e9_per_l.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def normalised_count(value: str, unit: str, *, location: str = "") -> tuple[Decimal, int]:
+    """The value in ×10⁹/L and the whole count, or AE: not a number, unknown unit, impossible count."""
+    if not _NUMBER.fullmatch(value.strip()):
+        raise HL7Error(f"The value {value!r} is not a number.", condition=102, location=f"{location}^5")
+    factor = unit_factor(unit)
+    if factor is None:
+        raise HL7Error(
+            f"The unit {unit!r} is not a platelet count unit (use 10*9/L, 10*3/uL, K/uL, /uL or /mm3).",
+            condition=103,
+            location=f"{location}^6",
+        )
+    in_10e9_per_l = Decimal(value.strip()) * factor
+    count = to_count(in_10e9_per_l)
+    if in_10e9_per_l < 0 or count > MAX_PLAUSIBLE_COUNT:
+        raise HL7Error(
+            f"{value} {unit} is {in_10e9_per_l.normalize():f} ×10⁹/L: not a possible platelet count "
+            f"(0-{MAX_PLAUSIBLE_COUNT} ×10⁹/L).",
+            condition=102,
+            location=f"{location}^5",
+        )
+    return in_10e9_per_l, count
+
+
+def parse_timestamp(value: str, zone: ZoneInfo, *, location: str = "") -> datetime:
+    """An HL7 DTM as an aware UTC datetime. With an offset (20261124083000+0100) it is exact; without one it is
+    the hospital's wall-clock time. A wall time that happens twice (the autumn change) is read as its first
+    occurrence (fold=0, still summer time); one that never happens (the spring gap) is refused."""
+    match = _TIMESTAMP.fullmatch(value.strip())
+    if not match:
+        raise HL7Error(
+            f"{value!r} is not an HL7 date/time with at least the minute (YYYYMMDDHHMM[SS][+/-ZZZZ]).",
+            condition=102,
+            location=location,
+        )
+    year, month, day, hour, minute, second, fraction, sign, off_h, off_m = match.groups()
+    try:
+        wall = datetime(  # noqa: DTZ001 - a wall-clock time; its zone is attached just below
+            int(year),
+            int(month),
+            int(day),
+            int(hour),
+            int(minute),
+            int(second or 0),
+            int((fraction or "0").ljust(6, "0")),
+        )
+    except ValueError as exc:
+        raise HL7Error(f"{value!r} is not a valid date/time: {exc}.", condition=102, location=location) from exc
+    if sign:
+        if int(off_h) > 14 or int(off_m) > 59:
+            raise HL7Error(f"{value!r} has an impossible UTC offset.", condition=102, location=location)
+        offset = timedelta(hours=int(off_h), minutes=int(off_m))
+        return wall.replace(tzinfo=timezone(-offset if sign == "-" else offset)).astimezone(UTC)
+    local = wall.replace(tzinfo=zone)
+    if local.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != wall:
+        raise HL7Error(
+            f"{value!r} does not exist in {zone.key} (the clocks went forward): send the time with its offset.",
+            condition=102,
+            location=location,
+        )
+    return local.astimezone(UTC)
+
+
+def _platelet_code(message: hl7.Message, obx: hl7.Segment, local_codes: frozenset[str]) -> str | None:
+    """OBX-3 names a platelet count by LOINC (identifier or alternate identifier, system LN or unstated) or by
+    one of the laboratory's local codes (settings.IVIG_HL7_LOCAL_PLATELET_CODES)."""
+    pairs = [
+        (_text(message, obx, 3, 1), _text(message, obx, 3, 3)),
+        (_text(message, obx, 3, 4), _text(message, obx, 3, 6)),
+    ]
+    for code, system in pairs:
+        if code in PLATELET_LOINC_CODES and system.upper() in ("LN", ""):
+            return code
+    for code, system in pairs:
+        if code and code in local_codes and system.upper() != "LN":
+            return code
+    return None
+
+
+def _numeric_text(message: hl7.Message, obx: hl7.Segment, location: str) -> str:
+    """OBX-5 as a number's text. SN (structured numeric) is accepted without a comparator or range
+    (``^150`` or ``=^150``); ``<^20`` or a range is not a count."""
+    if _text(message, obx, 2).upper() == "SN":
+        comparator, number = _text(message, obx, 5, 1), _text(message, obx, 5, 2)
+        rest = _text(message, obx, 5, 3) + _text(message, obx, 5, 4)
+        if comparator not in ("", "=") or rest:
+            raise HL7Error(
+                f"The value {_field_text(message, obx, 5)!r} is a comparison or a range, not a count.",
+                condition=102,
+                location=f"{location}^5",
+            )
+        return number
+    return str(message.unescape(_field_text(message, obx, 5)))
+
+
+def read_observations(
+    message: hl7.Message, *, local_codes: frozenset[str], zone: ZoneInfo, now: datetime
+) -> Observations:
+    """Every platelet OBX with its normalised value, status and collection time (OBX-14, else OBR-7 of its
+    order). Other observations are counted and left alone."""
+    platelets: list[Observation] = []
+    other = 0
+    obx_index = 0
+    obr: hl7.Segment | None = None
+    for segment in message:
+        segment_id = str(segment[0])
+        if segment_id == "OBR":
+            obr = segment
+            continue
+        if segment_id != "OBX":
+            continue
+        obx_index += 1
+        location = f"OBX^{obx_index}"
+        code = _platelet_code(message, segment, local_codes)
+        if code is None:
+            other += 1
+            continue
+        assert obr is not None  # check_structure: every OBX follows an OBR
+        status = _text(message, segment, 11).upper()
+        if not status:
+            raise HL7Error("OBX-11 (result status) is empty.", condition=101, location=f"{location}^11")
+        if status not in SUPPORTED_STATUSES:
+            raise HL7Error(
+                f"Result status {status!r} (OBX-11) is not supported: send F, C, P, X or D.",
+                condition=103,
+                location=f"{location}^11",
+            )
+        specimen_id = _entity_id(message, obr, 3) or _entity_id(message, obr, 2)
+        value_text = _field_text(message, segment, 5)
+        unit_text = _text(message, segment, 6, 1) or _text(message, segment, 6, 2)
+        value = count = collected = None
+        if status in RECORDED_STATUSES:
+            value, count = normalised_count(_numeric_text(message, segment, location), unit_text, location=location)
+            collected = _collection_time(message, segment, obr, zone, location)
+            if collected > now + timedelta(seconds=5):
+                raise HL7Error(
+                    f"The collection time {collected:%Y-%m-%d %H:%M} UTC is in the future.",
+                    condition=102,
+                    location=f"{location}^14",
+                )
+        platelets.append(
+            Observation(
+                obx_index=obx_index,
+                code=code,
+                sub_id=_text(message, segment, 4),
+                status=status,
+                specimen_id=specimen_id,
+                value_original=value_text[:200],
+                unit_original=_field_text(message, segment, 6)[:200],
+                value_10e9_per_l=value,
+                platelet_count=count,
+                collected_at=collected,
+            )
+        )
+    return Observations(platelets=platelets, other_obx=other)
+
+
+def _entity_id(message: hl7.Message, segment: hl7.Segment, field: int) -> str:
+    """An EI (entity identifier) with its namespace: order numbers are unique only within the issuing system."""
+    identifier, namespace = _text(message, segment, field, 1), _text(message, segment, field, 2)
+    return f"{identifier}^{namespace}" if identifier and namespace else identifier
+
+
+def _collection_time(
+    message: hl7.Message, obx: hl7.Segment, obr: hl7.Segment, zone: ZoneInfo, location: str
+) -> datetime:
+    observed = _text(message, obx, 14)
+    if observed:
+        return parse_timestamp(observed, zone, location=f"{location}^14")
+    ordered = _text(message, obr, 7)
+    if ordered:
+        return parse_timestamp(ordered, zone, location="OBR^1^7")
+    raise HL7Error("No collection time: neither OBX-14 nor OBR-7 is filled.", condition=101, location=f"{location}^14")
+
+
+# --- The acknowledgement -----------------------------------------------------------------------------------
+
+
+# Our ACK declares no character set (MSH-18), which in HL7 means ASCII: texts are transliterated.
+_ASCII = str.maketrans({"×": "x", "⁹": "9", "³": "3", "µ": "u", "μ": "u", "≥": ">=", "≤": "<=", "–": "-", "—": "-"})
+
+
+def escape(text: str) -> str:
+    """HL7 escape sequences for the standard delimiters we declare in our MSH (|^~\\&), in ASCII, on one line."""
+    text = text.replace("×10⁹/L", "x10*9/L").translate(_ASCII).encode("ascii", "replace").decode("ascii")
+    text = text.replace("\\", "\\E\\")
+    for char, sequence in (("|", "\\F\\"), ("^", "\\S\\"), ("&", "\\T\\"), ("~", "\\R\\")):
+        text = text.replace(char, sequence)
+    return " ".join(text.split())
+
+
+def build_ack(
+    *,
+    ack_code: str,
+    header: Header | None,
+    ack_control_id: str,
+    text: str,
+    error: HL7Error | None,
+    now: datetime,
+    application: str = "IVIG_TRACKER",
+) -> str:
+    """An original-mode ACK: MSH, MSA (MSA-1 the code, MSA-2 the message's MSH-10, MSA-3 a short text) and, on
+    AE/AR, ERR (ERR-2 location, ERR-3 table 0357 code, ERR-4 severity E, ERR-8 the reason). Segments end in CR."""
+    header = header or Header("", "", "", "", "", "", "", "", "")
+    msh = [
+        "MSH",
+        "^~\\&",
+        application,
+        escape(header.receiving_facility),
+        escape(header.sending_application),
+        escape(header.sending_facility),
+        now.astimezone(UTC).strftime("%Y%m%d%H%M%S+0000"),
+        "",
+        f"ACK^{escape(header.trigger_event)}^ACK" if header.trigger_event else "ACK",
+        escape(ack_control_id),
+        escape(header.processing_id) or "P",
+        escape(header.version) or "2.5.1",
+    ]
+    segments = ["|".join(msh), "|".join(["MSA", ack_code, escape(header.control_id), escape(text)[:200]])]
+    if error is not None:
+        condition = f"{error.condition}^{ERROR_CONDITIONS.get(error.condition, '')}^HL70357"
+        location = "^".join(escape(part) for part in error.location.split("^")) if error.location else ""
+        segments.append("|".join(["ERR", "", location, condition, "E", "", "", "", escape(error.text)]))
+    return "\r".join(segments) + "\r"

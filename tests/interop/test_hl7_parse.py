@@ -1,0 +1,244 @@
+"""The pure part of HL7 v2 intake: parsing, units, rounding, times, codes and the ACK, without a database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from interop.hl7 import parse
+from interop.hl7.mllp import FrameReader, frame
+from interop.hl7.parse import HL7Error
+from tests.interop.hl7_samples import hl7_time, sample
+
+pytestmark = pytest.mark.unit
+
+LONDON = ZoneInfo("Europe/London")
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+BASE = {"control_id": "LAB1", "mrn": "MRN1", "filler": "S1", "collected": "20261124083000", "status": "F", "value": 85}
+
+
+def observations(raw: str, *, local_codes: frozenset[str] = frozenset(), zone: ZoneInfo = LONDON):
+    message = parse.read_message(raw)
+    parse.validate_header(parse.read_header(message))
+    parse.check_structure(message)
+    return parse.read_observations(message, local_codes=local_codes, zone=zone, now=NOW)
+
+
+def only_platelets(raw: str, **kwargs) -> parse.Observation:
+    found = observations(raw, **kwargs).platelets
+    assert len(found) == 1
+    return found[0]
+
+
+@pytest.mark.parametrize(
+    "value, unit, expected",
+    [
+        ("85", "10*9/L", 85),
+        ("85", "10*3/uL", 85),
+        ("85", "K/uL", 85),
+        ("85", "k/µL", 85),
+        ("85", "10^9/L", 85),
+        ("150000", "/uL", 150),
+        ("150000", "/mm3", 150),
+        ("150500", "/uL", 151),  # 150.5 rounds half up
+        ("150499", "/uL", 150),
+        ("84.5", "10*9/L", 85),
+        ("84.49", "10*9/L", 84),
+        ("0", "10*9/L", 0),
+        ("2000", "10*9/L", 2000),
+        ("2000400", "/uL", 2000),
+        ("+12", "10*9/L", 12),
+    ],
+)
+def test_units_are_normalised_to_10e9_per_l_and_rounded_half_up(value, unit, expected):
+    _, count = parse.normalised_count(value, unit, location="OBX^1")
+    assert count == expected
+
+
+def test_the_unrounded_value_is_kept():
+    assert parse.normalised_count("150500", "/uL") == (Decimal("150.500"), 151)
+
+
+@pytest.mark.parametrize(
+    "value, unit, condition, location",
+    [
+        ("clumped", "10*9/L", 102, "OBX^2^5"),
+        ("85~90", "10*9/L", 102, "OBX^2^5"),
+        ("", "10*9/L", 102, "OBX^2^5"),
+        ("85", "g/L", 103, "OBX^2^6"),
+        ("85", "", 103, "OBX^2^6"),
+        ("2001", "10*9/L", 102, "OBX^2^5"),
+        ("2500000", "/uL", 102, "OBX^2^5"),
+        ("-1", "10*9/L", 102, "OBX^2^5"),
+    ],
+)
+def test_bad_values_and_units_are_application_errors(value, unit, condition, location):
+    with pytest.raises(HL7Error) as caught:
+        parse.normalised_count(value, unit, location="OBX^2")
+    assert (caught.value.ack_code, caught.value.condition, caught.value.location) == ("AE", condition, location)
+
+
+@pytest.mark.parametrize(
+    "text, expected_utc",
+    [
+        ("20261124083000+0100", datetime(2026, 11, 24, 7, 30, tzinfo=UTC)),
+        ("20261124083000-0500", datetime(2026, 11, 24, 13, 30, tzinfo=UTC)),
+        ("20261124083000+0000", datetime(2026, 11, 24, 8, 30, tzinfo=UTC)),
+        ("202611240830-0030", datetime(2026, 11, 24, 9, 0, tzinfo=UTC)),
+        # No offset: the hospital's wall clock. London is on GMT in November and on BST (UTC+1) in July.
+        ("20261124083000", datetime(2026, 11, 24, 8, 30, tzinfo=UTC)),
+        ("20260715083000", datetime(2026, 7, 15, 7, 30, tzinfo=UTC)),
+        ("202607150830", datetime(2026, 7, 15, 7, 30, tzinfo=UTC)),
+        ("20260715083012.25", datetime(2026, 7, 15, 7, 30, 12, 250000, tzinfo=UTC)),
+        # 01:30 happens twice on 25 October 2026: read as the first (still BST).
+        ("20261025013000", datetime(2026, 10, 25, 0, 30, tzinfo=UTC)),
+    ],
+)
+def test_hl7_times_with_and_without_offset_become_utc(text, expected_utc):
+    assert parse.parse_timestamp(text, LONDON) == expected_utc
+
+
+@pytest.mark.parametrize("text", ["20261124", "2026112408", "yesterday", "20261324083000", "20261124083000+2500"])
+def test_unusable_times_are_refused(text):
+    with pytest.raises(HL7Error) as caught:
+        parse.parse_timestamp(text, LONDON, location="OBX^1^14")
+    assert (caught.value.ack_code, caught.value.condition) == ("AE", 102)
+
+
+def test_a_wall_time_in_the_spring_gap_is_refused():
+    # 29 March 2026: London's clocks jump from 01:00 to 02:00; 01:30 never happens there.
+    with pytest.raises(HL7Error, match="does not exist in Europe/London"):
+        parse.parse_timestamp("20260329013000", LONDON)
+    assert parse.parse_timestamp("20260329013000+0000", LONDON) == datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
+
+
+def test_cr_lf_and_crlf_separated_messages_read_the_same():
+    by_cr = only_platelets(sample("beaker_777_3_si_units.hl7", **BASE))
+    by_lf = only_platelets(sample("beaker_777_3_si_units.hl7", separator="\n", **BASE))
+    by_crlf = only_platelets(sample("beaker_777_3_si_units.hl7", separator="\r\n", **BASE))
+    assert by_cr == by_lf == by_crlf
+    assert (by_cr.code, by_cr.platelet_count, by_cr.status) == ("777-3", 85, "F")
+
+
+def test_a_v2_3_sn_value_in_k_per_ul_takes_its_time_from_obr_7():
+    found = only_platelets(sample("pathnet_26515_7_k_per_ul.hl7", **{**BASE, "value": 112}))
+    assert (found.code, found.platelet_count, found.unit_original) == ("26515-7", 112, "K/uL")
+    assert found.collected_at == datetime(2026, 11, 24, 8, 30, tzinfo=UTC)
+
+
+def test_a_local_code_counts_only_when_configured():
+    raw = sample("molis_local_code_per_ul.hl7", **{**BASE, "value": 45000})
+    assert observations(raw).platelets == []
+    found = only_platelets(raw, local_codes=frozenset({"PLTC"}))
+    assert (found.code, found.platelet_count, found.value_original, found.unit_original) == ("PLTC", 45, "45000", "/uL")
+
+
+def test_in_a_full_blood_count_only_the_platelets_are_read_even_under_a_local_primary_code():
+    read = observations(sample("sunquest_cbc_with_haemoglobin.hl7", **BASE))
+    assert read.other_obx == 2
+    assert [(o.obx_index, o.code, o.platelet_count) for o in read.platelets] == [(3, "777-3", 85)]
+    assert read.platelets[0].specimen_id == "S1^SUNQUEST"
+
+
+def test_pid_3_prefers_the_identifier_typed_mr():
+    raw = sample("beaker_777_3_si_units.hl7", **BASE).replace(
+        "MRN1^^^ST_MARYS^MR~9434765919^^^NHS^NH", "9434765919^^^NHS^NH~MRN1^^^ST_MARYS^MR"
+    )
+    assert parse.read_patient_mrn(parse.read_message(raw)) == "MRN1"
+
+
+@pytest.mark.parametrize(
+    "raw, condition",
+    [
+        ("hello, this is not HL7", 100),
+        ("", 100),
+        ("PID|1||MRN1\rMSH|^~\\&|LAB", 100),
+        ("MSH|^~\\&|LAB|HOSP|||20261124||ORU^R01|X1|P|2.5.1\rthis line is prose\r", 100),
+    ],
+)
+def test_what_is_not_an_hl7_message_is_rejected(raw, condition):
+    with pytest.raises(HL7Error) as caught:
+        parse.read_message(raw)
+    assert (caught.value.ack_code, caught.value.condition) == ("AR", condition)
+
+
+def test_wrong_message_type_and_segment_order_are_rejected():
+    adt = parse.read_message(sample("adt_a01_admission.hl7", **BASE))
+    with pytest.raises(HL7Error) as caught:
+        parse.validate_header(parse.read_header(adt))
+    assert (caught.value.ack_code, caught.value.condition, caught.value.location) == ("AR", 200, "MSH^1^9")
+    out_of_order = parse.read_message(sample("obx_before_obr.hl7", **BASE))
+    with pytest.raises(HL7Error) as caught:
+        parse.check_structure(out_of_order)
+    assert (caught.value.ack_code, caught.value.condition) == ("AR", 100)
+
+
+@pytest.mark.parametrize(
+    "value_type, value, accepted",
+    [("SN", "^85", True), ("SN", "=^85", True), ("SN", "<^20", False), ("SN", "^80^-^90", False), ("NM", "85", True)],
+)
+def test_structured_numeric_values_without_comparator_are_counts(value_type, value, accepted):
+    raw = (
+        sample("pathnet_26515_7_k_per_ul.hl7", **BASE).replace("|SN|", f"|{value_type}|").replace("|^85|", f"|{value}|")
+    )
+    if accepted:
+        assert only_platelets(raw).platelet_count == 85
+    else:
+        with pytest.raises(HL7Error, match="comparison or a range"):
+            observations(raw)
+
+
+def test_a_collection_time_in_the_future_is_an_application_error():
+    later = hl7_time(NOW + timedelta(hours=1))
+    with pytest.raises(HL7Error, match="in the future") as caught:
+        observations(sample("beaker_777_3_si_units.hl7", **{**BASE, "collected": later}))
+    assert caught.value.ack_code == "AE"
+
+
+@pytest.mark.parametrize("status", ["X", "D", "W"])
+def test_statuses_without_a_value_to_record_are_read_without_one(status):
+    found = only_platelets(sample("beaker_777_3_si_units.hl7", **{**BASE, "status": status, "value": ""}))
+    assert (found.status, found.platelet_count, found.collected_at) == (status, None, None)
+
+
+def test_an_unsupported_status_is_an_application_error():
+    with pytest.raises(HL7Error, match="'I'") as caught:
+        observations(sample("beaker_777_3_si_units.hl7", **{**BASE, "status": "I"}))
+    assert (caught.value.ack_code, caught.value.condition, caught.value.location) == ("AE", 103, "OBX^1^11")
+
+
+def test_the_ack_echoes_msh_10_and_explains_errors_in_err():
+    header = parse.read_header(parse.read_message(sample("beaker_777_3_si_units.hl7", **BASE)))
+    error = HL7Error("The unit 'g|L' is not a platelet count unit.", condition=103, location="OBX^1^6")
+    ack = parse.build_ack(ack_code="AE", header=header, ack_control_id="IVIG7", text=error.text, error=error, now=NOW)
+    segments = ack.split("\r")
+    assert (
+        segments[0]
+        == "MSH|^~\\&|IVIG_TRACKER|ST_MARYS|BEAKER|ST_MARYS_LAB|20261124120000+0000||ACK^R01^ACK|IVIG7|P|2.5.1"
+    )
+    assert segments[1] == "MSA|AE|LAB1|The unit 'g\\F\\L' is not a platelet count unit."
+    assert (
+        segments[2]
+        == "ERR||OBX^1^6|103^Table value not found^HL70357|E||||The unit 'g\\F\\L' is not a platelet count unit."
+    )
+    assert segments[3] == ""
+    assert [str(s[0]) for s in parse.read_message(ack)] == ["MSH", "MSA", "ERR"]
+
+
+def test_mllp_frames_split_across_reads_and_garbage_between_them():
+    reader = FrameReader()
+    wire = b"noise" + frame("MSH|first") + b"\r\n" + frame("MSH|second")
+    received = []
+    for index in range(0, len(wire), 3):
+        received += reader.feed(wire[index : index + 3])
+    assert received == [b"MSH|first", b"MSH|second"]
+
+
+def test_the_ack_is_ascii_as_hl7_assumes_without_msh_18():
+    error = HL7Error("2500 10*9/L is 2500 ×10⁹/L: not a possible platelet count (0–2000 ×10⁹/L).")
+    ack = parse.build_ack(ack_code="AE", header=None, ack_control_id="IVIG1", text=error.text, error=error, now=NOW)
+    assert ack.isascii()
+    assert "is 2500 x10*9/L: not a possible platelet count (0-2000 x10*9/L)." in ack
