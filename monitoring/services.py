@@ -3,9 +3,11 @@ the reminder sweep (design.md habit 2 and "Reminders that are never lost and nev
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -33,6 +35,8 @@ from monitoring.models import (
     PlateletResult,
 )
 
+logger = logging.getLogger(__name__)
+
 OPEN_CHECK_STATUSES = (CheckStatus.SCHEDULED, CheckStatus.DUE, CheckStatus.OVERDUE)
 SWEEP_HEARTBEAT = "reminder_sweep"
 
@@ -44,8 +48,11 @@ def create_platelet_checks(*, order: Order, first_infusion_ended_at: datetime) -
     """The four checks of A6, due 24/48/72/168 elapsed hours after the first infusion ends. Aware datetimes
     are added in UTC, so 24 h is 24 elapsed hours across a DST change. Unique on order + label: a second call
     is a no-op."""
+    # Python adds a timedelta to the wall clock of the datetime's own zone (23 or 25 elapsed hours across a DST
+    # change when the time arrives in the hospital's zone, as the API gives it), so convert to UTC first.
+    ended = first_infusion_ended_at.astimezone(UTC)
     checks = [
-        PlateletCheck(order=order, label=label, due_at=first_infusion_ended_at + timedelta(hours=hours))
+        PlateletCheck(order=order, label=label, due_at=ended + timedelta(hours=hours))
         for label, hours in CHECK_OFFSETS_HOURS.items()
     ]
     PlateletCheck.objects.bulk_create(checks, ignore_conflicts=True)
@@ -189,7 +196,8 @@ def record_platelet_result(
     result._history_user = user
     result.save()
     if check is not None and not preliminary:
-        earlier = check.results.filter(superseded_by__isnull=True, preliminary=False).exclude(pk=result.pk)
+        # The final (or corrected) result replaces every current result of the check, a preliminary included.
+        earlier = check.results.filter(superseded_by__isnull=True).exclude(pk=result.pk)
         for old in earlier:
             old.superseded_by = result
             old._history_user = user
@@ -221,7 +229,7 @@ def decide_repeat_dose(*, order_id: int, user: Any, decision: str, reason: str =
     if record is None or not record.repeat_dose_recommended:
         raise Conflict("No repeat dose is recommended for this order.")
     if record.repeat_decision:
-        raise Conflict(f"The repeat dose was already {record.repeat_decision}ed.")
+        raise Conflict(f"The repeat dose was already decided ({record.repeat_decision}).")
     if decision == "accept":
         latest = record.latest_platelet_count
         record.repeat_order = infusion_services.create_order(
@@ -330,9 +338,19 @@ def enqueue_pending_deliveries(*, now: datetime | None = None, limit: int | None
         Delivery.objects.filter(pk__in=ids).update(
             status=Delivery.Status.CLAIMED, claimed_until=now + lease, enqueued_at=now
         )
-        for delivery_id in ids:
-            deliver.delay_on_commit(delivery_id)
+        transaction.on_commit(partial(_publish_deliveries, deliver, ids))
     return len(ids)
+
+
+def _publish_deliveries(task: Any, ids: list[int]) -> None:
+    """After commit: one task per delivery. If the broker is down, stop at the first failure: the rows stay
+    claimed and the reaper returns them when their lease expires, so the sweep itself never fails on it."""
+    for delivery_id in ids:
+        try:
+            task.delay(delivery_id)
+        except Exception:  # kombu raises OperationalError and friends; any failure is the same to us
+            logger.warning("broker unavailable: %d deliveries left for the reaper", len(ids), exc_info=True)
+            return
 
 
 def reap_expired_leases(*, now: datetime | None = None) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 from celery.utils.log import get_task_logger
+from django.conf import settings
 
 from monitoring import services
 from monitoring.channels import DeliveryError
@@ -11,6 +12,9 @@ from monitoring.channels import DeliveryError
 logger = get_task_logger(__name__)
 
 MAX_DELIVERY_RETRIES = 5
+# A send must end before its lease does, or the reaper could hand the same delivery to a second worker while
+# the first is still sending: the hard limit stays under half the lease (60 s with the default 300 s lease).
+DELIVERY_TIME_LIMIT_SECONDS = max(5, min(60, settings.IVIG_DELIVERY_LEASE_SECONDS // 2))
 
 
 @shared_task(name="monitoring.tasks.sweep_reminders", ignore_result=True, time_limit=120, soft_time_limit=100)
@@ -27,8 +31,8 @@ def sweep_reminders() -> dict[str, int]:
     acks_late=True,
     reject_on_worker_lost=True,
     max_retries=MAX_DELIVERY_RETRIES,
-    time_limit=60,
-    soft_time_limit=45,
+    time_limit=DELIVERY_TIME_LIMIT_SECONDS,
+    soft_time_limit=max(DELIVERY_TIME_LIMIT_SECONDS - 5, 3),
 )
 def deliver(self, delivery_id: int) -> str:
     try:

@@ -174,3 +174,34 @@ def test_the_response_is_pending_before_any_result(client_for, nurse, order):
         False,
     )
     assert timezone.now() - timedelta(minutes=5) < timezone.datetime.fromisoformat(body["assessed_at"])
+
+
+def test_a_final_result_supersedes_the_preliminary_one_of_its_check(order):
+    from monitoring import services
+
+    first = order.infusions.get(day_number=1)
+    check_id = check(order, "24h").pk
+    collected = first.started_at + timedelta(hours=24)
+    preliminary = services.record_platelet_result(
+        check_id=check_id, platelet_count=35, collected_at=collected, bleeding=False, preliminary=True
+    )
+    assert check(order, "24h").status == "scheduled"  # a preliminary result neither closes nor classifies
+    final = services.record_platelet_result(
+        check_id=check_id, platelet_count=38, collected_at=collected, bleeding=False
+    )
+    preliminary.refresh_from_db()
+    assert preliminary.superseded_by == final
+    assert check(order, "24h").platelet_count == 38
+
+
+def test_deciding_twice_names_the_earlier_decision(client_for, nurse, hematologist, order):
+    order.baseline_platelet_count = 5
+    order.save(update_fields=["baseline_platelet_count"])
+    api = client_for(nurse)
+    for label, count, hours in [("24h", 9, 24), ("48h", 14, 48), ("72h", 22, 72)]:
+        post_result(api, order, label, count, hours)
+    haem = client_for(hematologist)
+    haem.post(f"/api/v1/orders/{order.pk}/repeat-decision/", {"decision": "decline", "reason": "chronic ITP"})
+    again = haem.post(f"/api/v1/orders/{order.pk}/repeat-decision/", {"decision": "decline", "reason": "x"})
+    assert again.status_code == 409
+    assert OrderResponse.objects.get(order=order).repeat_decision == "decline"
