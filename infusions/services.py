@@ -166,6 +166,36 @@ def working_fields(
     }
 
 
+# What a calculation stores on an order; the order form's preview and the order page show the same names.
+WORKING_FIELDS = (
+    "weight_measurement",
+    "actual_weight_kg",
+    "height_cm",
+    "age_years",
+    "dosing_weight_policy",
+    "dosing_weight_kg",
+    "dosing_weight_basis",
+    "dosing_weight_exclusion",
+    "dosing_weight_formula",
+    "ideal_body_weight_kg",
+    "adjusted_body_weight_kg",
+    "bmi",
+    "dose_per_day_g",
+    "rounded_dose_per_day_g",
+    "rounding_step_g",
+    "deviation_percent",
+    "partial_vial",
+    "days",
+    "total_calculated_g",
+    "total_dose_g",
+    "vials_per_day",
+    "volume_per_day_ml",
+    "rate_plan",
+    "warnings",
+    "calculated_at",
+)
+
+
 def rate_plan_json(plan: dosing.RatePlan | None) -> dict[str, Any] | None:
     if plan is None:
         return None

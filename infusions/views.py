@@ -19,33 +19,6 @@ from ivig_tracker.forms import apply_validation_error
 from ivig_tracker.roles import Role, has_role, is_clinical_staff
 from patients.models import Patient
 
-WORKING_FIELDS = (
-    "actual_weight_kg",
-    "height_cm",
-    "age_years",
-    "dosing_weight_policy",
-    "dosing_weight_kg",
-    "dosing_weight_basis",
-    "dosing_weight_exclusion",
-    "dosing_weight_formula",
-    "ideal_body_weight_kg",
-    "adjusted_body_weight_kg",
-    "bmi",
-    "dose_per_day_g",
-    "rounded_dose_per_day_g",
-    "rounding_step_g",
-    "deviation_percent",
-    "partial_vial",
-    "days",
-    "total_calculated_g",
-    "total_dose_g",
-    "vials_per_day",
-    "volume_per_day_ml",
-    "rate_plan",
-    "warnings",
-)
-
-
 VITALS_FIELDS = (
     "temperature_c",
     "heart_rate_bpm",
@@ -57,9 +30,8 @@ VITALS_FIELDS = (
 
 
 def order_working(order: Order) -> dict[str, Any]:
-    working = {field: getattr(order, field) for field in WORKING_FIELDS}
-    working["weight_measurement"] = order.weight_measurement
-    return working
+    # The stored working has the same names as a fresh calculation's (services.WORKING_FIELDS).
+    return {field: getattr(order, field) for field in services.WORKING_FIELDS}
 
 
 def _require_staff(request: HttpRequest) -> None:

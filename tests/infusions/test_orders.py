@@ -279,3 +279,16 @@ def test_products_are_listed_read_only(client_for, nurse):
     names = [p["name"] for p in client.get("/api/v1/products/?page_size=100").json()["results"]]
     assert "Gamunex-C" in names and "Gammagard S/D" in names
     assert client.post("/api/v1/products/", {"name": "X"}).status_code == 405
+
+
+def test_a_calculation_and_a_stored_order_carry_the_same_working_fields(case1_patient, gamunex, hematologist):
+    from infusions import services
+
+    data = {
+        "patient": case1_patient,
+        "regimen": "one_dose_1g_per_kg",
+        "product": gamunex,
+        "baseline_platelet_count": 12,
+        "first_infusion_on": timezone.localdate(),
+    }
+    assert tuple(services.working_fields(*services.calculate(data))) == services.WORKING_FIELDS
