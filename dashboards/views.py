@@ -17,6 +17,8 @@ from ivig_tracker.roles import Role, has_role
 from monitoring.models import OrderResponse, PlateletResult
 from patients.models import Patient
 
+QUEUE_PAGE_SIZE = 20
+
 
 def _forbidden(request: HttpRequest) -> HttpResponse:
     return render(request, "core/no_role.html", status=403)
@@ -148,14 +150,15 @@ def pharmacist_dashboard(request: HttpRequest) -> HttpResponse:
         return _forbidden(request)
     from infusions import selectors as order_selectors
 
-    entries = [
-        {"order": order, "working": order_working(order)}
-        for order in order_selectors.orders_awaiting_verification().prefetch_related("patient__weights")[:100]
-    ]
+    # A page of cards at a time: each shows the whole working to check, and nobody verifies fifty at once.
+    page = Paginator(
+        order_selectors.orders_awaiting_verification().prefetch_related("patient__weights"), QUEUE_PAGE_SIZE
+    ).get_page(request.GET.get("page"))
+    entries = [{"order": order, "working": order_working(order)} for order in page]
     return render(
         request,
         "dashboards/pharmacist.html",
-        {"entries": entries, "months": selectors.monthly_use()},
+        {"entries": entries, "page": page, "months": selectors.monthly_use()},
     )
 
 

@@ -158,6 +158,8 @@ class Order(models.Model):
         indexes = [
             models.Index(fields=["status", "-created_at"], name="order_status_queue_idx"),
             models.Index(fields=["patient", "-created_at"], name="order_per_patient_idx"),
+            # The hematologist dashboard's "active courses": by status, then first infusion date.
+            models.Index(fields=["status", "first_infusion_on"], name="order_active_course_idx"),
         ]
         constraints = [
             models.CheckConstraint(

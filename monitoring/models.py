@@ -72,6 +72,14 @@ class PlateletCheck(models.Model):
                 condition=models.Q(status__in=["scheduled", "due", "overdue"]),
                 name="platelet_check_open_due_idx",
             ),
+            # The dashboard's "has an overdue check" per order.
+            models.Index(fields=["order"], condition=models.Q(status="overdue"), name="check_overdue_by_order_idx"),
+            # The nurse worklist's counts to enter, overdue first then by due time.
+            models.Index(
+                fields=["-status", "due_at", "id"],
+                condition=models.Q(status__in=["due", "overdue"]),
+                name="platelet_check_to_result_idx",
+            ),
         ]
 
     def __str__(self) -> str:
