@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.core.cache import cache
 from django.db.models import (
     Case,
     Count,
@@ -155,6 +156,15 @@ def unread_notifications(user: Any, limit: int = 10) -> list[Notification]:
 # --- Pharmacy: grams ordered and grams saved ---------------------------------------------------------------
 
 _GRAMS = DecimalField(max_digits=12, decimal_places=2)
+
+
+MONTHLY_USE_CACHE_SECONDS = 300
+
+
+def monthly_use_cached(months: int = 12) -> list[dict[str, Any]]:
+    """The pharmacy's monthly grams change slowly and sum a year of orders: kept 5 minutes per process."""
+    key = f"ivig-monthly-use:{months}:{timezone.localdate()}"
+    return cache.get_or_set(key, lambda: monthly_use(months), MONTHLY_USE_CACHE_SECONDS)
 
 
 def monthly_use(months: int = 12, today: date | None = None) -> list[dict[str, Any]]:

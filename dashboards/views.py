@@ -158,7 +158,7 @@ def pharmacist_dashboard(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "dashboards/pharmacist.html",
-        {"entries": entries, "page": page, "months": selectors.monthly_use()},
+        {"entries": entries, "page": page, "months": selectors.monthly_use_cached()},
     )
 
 
