@@ -15,7 +15,7 @@ from infusions import bedside, selectors, services
 from infusions.forms import OrderForm
 from infusions.models import Infusion, Order
 from ivig_tracker.errors import Conflict
-from ivig_tracker.forms import apply_validation_error
+from ivig_tracker.forms import apply_validation_error, error_messages
 from ivig_tracker.roles import Role, has_role, is_clinical_staff
 from patients.models import Patient
 
@@ -202,14 +202,6 @@ def _bedside_response(request: HttpRequest, pk: int, errors: list[str] | None = 
     return render(request, "infusions/partials/bedside_panel.html", context)
 
 
-def _error_messages(exc: Exception) -> list[str]:
-    if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
-        return [f"{field.replace('_', ' ')}: {' '.join(m)}" for field, m in exc.message_dict.items()]
-    if isinstance(exc, ValidationError):
-        return list(exc.messages)
-    return [str(exc)]
-
-
 def _decimal(value: str | None) -> Decimal | None:
     if value in (None, ""):
         return None
@@ -286,5 +278,5 @@ def bedside_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         else:
             raise Http404("Unknown bedside action.")
     except (ValidationError, Conflict) as exc:
-        return _bedside_response(request, pk, errors=_error_messages(exc))
+        return _bedside_response(request, pk, errors=error_messages(exc))
     return _bedside_response(request, pk, notice=notice)

@@ -11,3 +11,12 @@ def apply_validation_error(form: forms.BaseForm, exc: ValidationError) -> None:
             form.add_error(field if field in form.fields else None, errors)
     else:
         form.add_error(None, exc)
+
+
+def error_messages(exc: Exception) -> list[str]:
+    """A service's ValidationError or Conflict as lines a page can show (field names in words)."""
+    if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
+        return [f"{field.replace('_', ' ')}: {' '.join(messages)}" for field, messages in exc.message_dict.items()]
+    if isinstance(exc, ValidationError):
+        return list(exc.messages)
+    return [str(exc)]

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from infusions import services as infusion_services
 from infusions.models import Infusion, Order
 from ivig_tracker.errors import Conflict
+from ivig_tracker.forms import error_messages
 from ivig_tracker.roles import is_clinical_staff
 from monitoring import response as rules
 from monitoring import selectors, services
@@ -80,12 +81,6 @@ def _panel_response(request: HttpRequest, order: Order, errors: list[str], notic
     return redirect("order-detail", pk=order.pk)
 
 
-def _messages_of(exc: Exception) -> list[str]:
-    if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
-        return [f"{field.replace('_', ' ')}: {' '.join(m)}" for field, m in exc.message_dict.items()]
-    return list(exc.messages) if isinstance(exc, ValidationError) else [str(exc)]
-
-
 @require_POST
 def record_result(request: HttpRequest, order_id: int) -> HttpResponse:
     if not request.user.has_perm("monitoring.record_platelet_result"):
@@ -107,7 +102,7 @@ def record_result(request: HttpRequest, order_id: int) -> HttpResponse:
             user=request.user,
         )
     except (ValidationError, Conflict) as exc:
-        return _panel_response(request, order, _messages_of(exc), "")
+        return _panel_response(request, order, error_messages(exc), "")
     return _panel_response(request, order, [], "Result recorded and classified.")
 
 
@@ -124,7 +119,7 @@ def repeat_decision(request: HttpRequest, order_id: int) -> HttpResponse:
             reason=request.POST.get("reason", ""),
         )
     except (ValidationError, Conflict) as exc:
-        return _panel_response(request, order, _messages_of(exc), "")
+        return _panel_response(request, order, error_messages(exc), "")
     if record.repeat_order_id:
         messages.success(request, f"Repeat order #{record.repeat_order_id} drafted; it awaits verification.")
         return redirect("order-detail", pk=record.repeat_order_id)
@@ -161,7 +156,7 @@ def withhold(request: HttpRequest, infusion_id: int) -> HttpResponse:
             infusion_id=infusion_id, user=request.user, reason=request.POST.get("reason", "")
         )
     except (ValidationError, Conflict) as exc:
-        for error in _messages_of(exc):
+        for error in error_messages(exc):
             messages.error(request, error)
     else:
         messages.success(request, "Day-2 dose withheld.")

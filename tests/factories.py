@@ -129,3 +129,24 @@ def given_order(
     services.complete_infusion(infusion_id=infusion.pk, user=nurse, completed_at=completed_at)
     order.refresh_from_db()
     return order
+
+
+def non_responding_order(*, prescriber: Any, nurse: Any = None) -> Any:
+    """clinical.md §9.2 case C: baseline 5, then 9, 14, 22 at 24, 48 and 72 h: no response, repeat flagged."""
+    from datetime import timedelta
+
+    from monitoring import services
+    from monitoring.models import PlateletCheck
+
+    order = given_order(prescriber=prescriber, nurse=nurse, completed_hours_ago=100)
+    order.baseline_platelet_count = 5
+    order.save(update_fields=["baseline_platelet_count"])
+    started = order.infusions.get(day_number=1).started_at
+    for label, count, hours in [("24h", 9, 24), ("48h", 14, 48), ("72h", 22, 72)]:
+        services.record_platelet_result(
+            check_id=PlateletCheck.objects.get(order=order, label=label).pk,
+            platelet_count=count,
+            collected_at=started + timedelta(hours=hours),
+            bleeding=False,
+        )
+    return order

@@ -12,24 +12,13 @@ from django.utils import timezone
 
 from monitoring import services
 from monitoring.models import PlateletCheck
-from tests.factories import given_order, verified_order
+from tests.factories import given_order, non_responding_order, verified_order
 
 pytestmark = pytest.mark.db
 
 
 def non_responder(hematologist, nurse):
-    order = given_order(prescriber=hematologist, nurse=nurse, completed_hours_ago=100)
-    order.baseline_platelet_count = 5
-    order.save(update_fields=["baseline_platelet_count"])
-    started = order.infusions.get().started_at
-    for label, count, hours in [("24h", 9, 24), ("48h", 14, 48), ("72h", 22, 72)]:
-        services.record_platelet_result(
-            check_id=PlateletCheck.objects.get(order=order, label=label).pk,
-            platelet_count=count,
-            collected_at=started + timedelta(hours=hours),
-            bleeding=False,
-        )
-    return order
+    return non_responding_order(prescriber=hematologist, nurse=nurse)
 
 
 def responder(hematologist, nurse):

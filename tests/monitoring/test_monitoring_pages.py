@@ -8,7 +8,7 @@ from django.utils import timezone
 from infusions.models import Infusion, Order
 from monitoring import services
 from monitoring.models import Notification, PlateletCheck
-from tests.factories import UserFactory, given_order
+from tests.factories import UserFactory, given_order, non_responding_order
 
 pytestmark = pytest.mark.db
 
@@ -43,17 +43,7 @@ def test_a_bad_count_on_the_page_is_an_error_and_saves_nothing(client, nurse, he
 
 
 def test_the_hematologist_accepts_the_repeat_dose_on_the_page(client, nurse, hematologist):
-    order = given_order(prescriber=hematologist, nurse=nurse, completed_hours_ago=100)
-    order.baseline_platelet_count = 5
-    order.save(update_fields=["baseline_platelet_count"])
-    started = order.infusions.get().started_at
-    for label, count, hours in [("24h", 9, 24), ("48h", 14, 48), ("72h", 22, 72)]:
-        services.record_platelet_result(
-            check_id=PlateletCheck.objects.get(order=order, label=label).pk,
-            platelet_count=count,
-            collected_at=started + timedelta(hours=hours),
-            bleeding=False,
-        )
+    order = non_responding_order(prescriber=hematologist, nurse=nurse)
     client.force_login(hematologist)
     panel = client.get(f"/monitoring/orders/{order.pk}/").content.decode()
     assert "a repeat 1 g/kg is recommended" in panel
