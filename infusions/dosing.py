@@ -650,8 +650,7 @@ def _effective_max_mg_per_kg_min(product: ProductFacts, at_risk: bool) -> tuple[
     label_cap = product.at_risk_max_rate_mg_per_kg_min
     # A4: the label's own at-risk maximum (Octagam 10 %, Panzyga: 3.3 mg/kg/min), never above the ITP
     # maximum; else half the ITP maximum.
-    has_label_cap = label_cap is not None and label_cap > 0
-    cap = min(label_cap, itp_max) if has_label_cap else itp_max / _AT_RISK_DIVISOR_OF_ITP_MAX
+    cap = itp_max / _AT_RISK_DIVISOR_OF_ITP_MAX if label_cap is None or label_cap <= 0 else min(label_cap, itp_max)
     return cap, cap < itp_max
 
 
