@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from html import escape
 
+from monitoring.response import DEFAULT_THRESHOLDS
+
 CATEGORY_COLOURS = {
     "complete_response": "#1d7a3a",
     "response": "#0b5cad",
@@ -22,9 +24,9 @@ CATEGORY_LABELS = {
     "no_response": "no response",
     "pending": "pending",
 }
-# IWG thresholds drawn as reference lines (clinical.md A6): response needs >= 30, complete response >= 100.
-RESPONSE_LINE = 30
-COMPLETE_RESPONSE_LINE = 100
+# IWG thresholds drawn as reference lines: the same numbers the response rules classify with (clinical.md A6).
+RESPONSE_LINE = DEFAULT_THRESHOLDS.response_count
+COMPLETE_RESPONSE_LINE = DEFAULT_THRESHOLDS.complete_response_count
 
 
 @dataclass(frozen=True)
@@ -93,8 +95,8 @@ def platelet_trend_svg(
             f'height="{height - top - bottom}" fill="#e8f0fb"><title>{escape(mark.label)}</title></rect>'
         )
     for value, label, dash in (
-        (RESPONSE_LINE, "30", "4 4"),
-        (COMPLETE_RESPONSE_LINE, "100", "4 4"),
+        (RESPONSE_LINE, str(RESPONSE_LINE), "4 4"),
+        (COMPLETE_RESPONSE_LINE, str(COMPLETE_RESPONSE_LINE), "4 4"),
         (baseline, f"baseline {baseline}", "2 3"),
     ):
         parts.append(

@@ -287,12 +287,20 @@ def notify(
 def _create_notifications(rows: list[Notification]) -> list[Notification]:
     if not rows:
         return []
-    keys = [row.dedupe_key for row in rows]
-    Notification.objects.bulk_create(rows, ignore_conflicts=True)
-    # Those created now are the ones without deliveries yet (a row created by an earlier run already has its
-    # deliveries, or had no channel): a fixed number of queries however many rows.
+    # Keys already present were sent by an earlier run; the unique key settles a concurrent insert. A fixed
+    # number of queries however many rows.
+    existing = set(
+        Notification.objects.filter(dedupe_key__in=[row.dedupe_key for row in rows]).values_list(
+            "dedupe_key", flat=True
+        )
+    )
+    new_keys = [row.dedupe_key for row in rows if row.dedupe_key not in existing]
+    if not new_keys:
+        return []
+    Notification.objects.bulk_create([row for row in rows if row.dedupe_key in new_keys], ignore_conflicts=True)
+    # A row another process inserted between the two statements already has its deliveries: excluded here.
     created = list(
-        Notification.objects.filter(dedupe_key__in=keys, created_at__gte=timezone.now() - timedelta(minutes=5))
+        Notification.objects.filter(dedupe_key__in=new_keys)
         .exclude(deliveries__isnull=False)
         .select_related("recipient")
     )

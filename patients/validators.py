@@ -35,6 +35,11 @@ def validate_not_in_future(value: date) -> None:
         raise ValidationError("This date is in the future.", code="future_date")
 
 
+# [D] clinical.md gives no plausibility bound for serum IgA. This one refuses only impossible entries (a negative
+# value, or a number no serum holds); it is wide enough for an IgA myeloma, whose result must never be refused.
+MAX_SERUM_IGA_MG_DL = Decimal("10000")
+
+
 def validate_iga_mg_dl(value: Decimal) -> None:
-    if value is not None and not (Decimal("0") <= value <= Decimal("2000")):
-        raise ValidationError("Serum IgA must be between 0 and 2000 mg/dL.", code="implausible_iga")
+    if value is not None and not (Decimal("0") <= value <= MAX_SERUM_IGA_MG_DL):
+        raise ValidationError(f"Serum IgA must be between 0 and {MAX_SERUM_IGA_MG_DL} mg/dL.", code="implausible_iga")

@@ -126,3 +126,12 @@ def test_patient_pages_create_list_and_show_with_field_errors(client, nurse) -> 
     assert good.status_code == 200
     assert "70.5 kg" in good.content.decode()
     assert "ABLE" in client.get("/patients/?q=able").content.decode()
+
+
+def test_a_very_high_serum_iga_such_as_a_myelomas_is_accepted_but_an_impossible_one_is_not(client_for, nurse):
+    client = client_for(nurse)
+    assert client.post("/api/v1/patients/", {**VALID, "mrn": "M1", "serum_iga_mg_dl": 3500}).status_code == 201
+    refused = client.post("/api/v1/patients/", {**VALID, "mrn": "M2", "serum_iga_mg_dl": 10001})
+    assert refused.status_code == 400
+    assert "serum_iga_mg_dl" in refused.json()
+    assert list(Patient.objects.values_list("mrn", flat=True)) == ["M1"]
