@@ -170,7 +170,7 @@ if EMAIL_USE_TLS and EMAIL_USE_SSL:
 REST_FRAMEWORK = {
     # Token first: its WWW-Authenticate header is what turns an anonymous request into 401 rather than 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "ivig_tracker.api.authentication.TokenAuthentication",  # DRF's, with a pre-built lookup
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["ivig_tracker.permissions.IsClinicalStaff"],

@@ -55,3 +55,40 @@ def test_session_authentication_works_for_browser_pages_calling_the_api(client, 
 def test_lists_are_paginated_with_page_size_capped_at_200(client_for, nurse) -> None:
     body = client_for(nurse).get("/api/v1/patients/?page_size=500").json()
     assert set(body) == {"count", "next", "previous", "results"}
+
+
+def test_an_unknown_token_gets_401(api_client, db) -> None:
+    api_client.credentials(HTTP_AUTHORIZATION="Token " + "0" * 40)
+    response = api_client.get("/api/v1/patients/")
+    assert response.status_code == 401
+    assert response.json()["detail"] == "Invalid token."
+
+
+def test_a_deactivated_account_is_refused_on_its_next_request(client_for, nurse) -> None:
+    api = client_for(nurse)
+    assert api.get("/api/v1/patients/").status_code == 200
+    type(nurse).objects.filter(pk=nurse.pk).update(is_active=False)  # not through save(): nothing to invalidate
+    response = api.get("/api/v1/patients/")
+    assert response.status_code == 401
+    assert response.json()["detail"] == "User inactive or deleted."
+
+
+def test_a_deleted_token_is_refused_on_its_next_request(client_for, nurse) -> None:
+    from rest_framework.authtoken.models import Token
+
+    api = client_for(nurse)
+    assert api.get("/api/v1/patients/").status_code == 200
+    Token.objects.filter(user=nurse).delete()
+    assert api.get("/api/v1/patients/").status_code == 401
+
+
+def test_the_token_lookup_gives_the_whole_user(nurse, db) -> None:
+    from rest_framework.authtoken.models import Token
+
+    from ivig_tracker.api.authentication import user_for_token
+
+    user = user_for_token(Token.objects.create(user=nurse).key)
+    assert user == nurse
+    assert user.get_deferred_fields() == set()  # no lazy per-field query later in the request
+    assert (user.username, user.is_active, user.password) == (nurse.username, True, nurse.password)
+    assert user_for_token("no-such-token") is None
