@@ -17,10 +17,12 @@ from monitoring.api.views import (
 from patients.api.views import PatientViewSet
 
 router = DefaultRouter()
+# Infusions first: Django tries URL patterns in order, and the bedside's vitals POST is the most frequent request
+# (issue #4). The order changes nothing else: prefixes do not overlap, and the schema sorts its paths.
+router.register("infusions", InfusionViewSet, basename="infusion")
 router.register("patients", PatientViewSet, basename="patient")
 router.register("products", ProductViewSet, basename="product")
 router.register("orders", MonitoredOrderViewSet, basename="order")
-router.register("infusions", InfusionViewSet, basename="infusion")
 router.register("platelet-checks", PlateletCheckViewSet, basename="platelet-check")
 router.register("platelet-results", PlateletResultViewSet, basename="platelet-result")
 router.register("notifications", NotificationViewSet, basename="notification")
