@@ -304,7 +304,9 @@ class VialLot(models.Model):
 class VitalSignsEntry(models.Model):
     """One set of vital signs with the alerts it raised (clinical.md A5), stored as taken."""
 
-    infusion = models.ForeignKey(Infusion, on_delete=models.PROTECT, related_name="vitals")
+    # No index of its own: vitals_by_infusion_time_idx starts with the infusion. Every index is maintained on each
+    # insert, and vitals are the most frequent write (issue #4).
+    infusion = models.ForeignKey(Infusion, on_delete=models.PROTECT, related_name="vitals", db_index=False)
     taken_at = models.DateTimeField()
     temperature_c = models.DecimalField(max_digits=3, decimal_places=1)
     heart_rate_bpm = models.PositiveSmallIntegerField()
@@ -314,15 +316,21 @@ class VitalSignsEntry(models.Model):
     spo2_percent = models.PositiveSmallIntegerField()
     alerts = models.JSONField(default=list, blank=True)
     highest_severity = models.CharField(max_length=8, blank=True)
-    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # No index: nothing looks vitals up by recorder (staff accounts are deactivated, never deleted).
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     created_at = models.DateTimeField(auto_now_add=True)
-    history = HistoricalRecords()
+    # The audit trail is read per entry (by id), never by infusion or recorder: those two copies need no index.
+    history = HistoricalRecords(no_db_index=["infusion", "recorded_by"])
 
     class Meta:
         ordering = ["taken_at", "pk"]
         verbose_name = "vital signs entry"
         verbose_name_plural = "vital signs entries"
-        indexes = [models.Index(fields=["infusion", "taken_at"], name="vitals_by_infusion_time_idx")]
+        # In the order of Meta.ordering: the baseline (an infusion's first set) is the first entry of this index,
+        # read without a sort.
+        indexes = [models.Index(fields=["infusion", "taken_at", "id"], name="vitals_by_infusion_time_idx")]
 
     def __str__(self) -> str:
         return f"Vitals at {self.taken_at:%Y-%m-%d %H:%M}"

@@ -468,10 +468,16 @@ def start_infusion(
     return infusion
 
 
+# How often a vitals set is evaluated again when other sets keep becoming the infusion's earliest while it is being
+# stored (each try is one statement; two in a row take a late entry racing a first set, which is already rare).
+VITALS_BASELINE_ATTEMPTS = 3
+
+
 def record_vitals(*, infusion_id: int, user: Any, values: dict[str, Any], taken_at: Any = None) -> Any:
     """Store a set of vital signs with its alerts. No lock on the infusion: two nurses recording at the same
-    moment both land. A fixed number of queries whatever the history length."""
-    from infusions import vitals_rules
+    moment both land. A fixed number of statements whatever the history length (``infusions/vitals_sql.py``):
+    on PostgreSQL usually one, the entry with its history row; a high alert's notification commits with them."""
+    from infusions import vitals_rules, vitals_sql
     from infusions.models import VitalSignsEntry
 
     taken_at = _event_time(taken_at, field="taken_at")
@@ -489,20 +495,12 @@ def record_vitals(*, infusion_id: int, user: Any, values: dict[str, Any], taken_
     implausible = vitals_rules.implausible_fields(current)
     if implausible:
         raise ValidationError({field: [message] for field, message in implausible.items()})
-    with transaction.atomic():
-        # Only the id is needed to store a set; the order is read when an alert has to name it.
-        infusion = Infusion.objects.only("id", "order_id").get(pk=infusion_id)
-        baseline_row = infusion.vitals.order_by("taken_at", "pk").first()
-        baseline = None
-        if baseline_row is not None and baseline_row.taken_at <= taken_at:
-            baseline = vitals_rules.VitalSigns(
-                temperature_c=baseline_row.temperature_c,
-                heart_rate_bpm=baseline_row.heart_rate_bpm,
-                systolic_bp_mmhg=baseline_row.systolic_bp_mmhg,
-                diastolic_bp_mmhg=baseline_row.diastolic_bp_mmhg,
-                respiratory_rate_per_min=baseline_row.respiratory_rate_per_min,
-                spo2_percent=baseline_row.spo2_percent,
-            )
+    for _attempt in range(VITALS_BASELINE_ATTEMPTS):
+        baseline = vitals_sql.baseline_of(infusion_id)
+        compared_with = None
+        # A late entry taken before the first set is itself the earliest: it has no baseline to compare with.
+        if baseline.taken_at is not None and baseline.taken_at <= taken_at:
+            compared_with = vitals_rules.VitalSigns(**baseline.vital_signs)
         alerts = [
             {
                 "code": alert.code,
@@ -510,11 +508,11 @@ def record_vitals(*, infusion_id: int, user: Any, values: dict[str, Any], taken_
                 "message": alert.message,
                 "suggested_action": str(alert.suggested_action),
             }
-            for alert in vitals_rules.evaluate_vitals(current, baseline)
+            for alert in vitals_rules.evaluate_vitals(current, compared_with)
         ]
         severities = {alert["severity"] for alert in alerts}
         entry = VitalSignsEntry(
-            infusion=infusion,
+            infusion_id=infusion_id,
             taken_at=taken_at,
             temperature_c=current.temperature_c,
             heart_rate_bpm=current.heart_rate_bpm,
@@ -526,11 +524,20 @@ def record_vitals(*, infusion_id: int, user: Any, values: dict[str, Any], taken_
             highest_severity="high" if "high" in severities else ("warning" if severities else ""),
             recorded_by=user,
         )
-        entry._history_user = user
-        entry.save()
-        if alerts:
-            vitals_alert_raised.send(sender=VitalSignsEntry, entry=entry, alerts=alerts, infusion=infusion)
-    return entry
+        if not alerts:
+            if vitals_sql.insert_entry_with_history(entry, user, baseline=baseline):
+                return entry
+            continue
+        with transaction.atomic():
+            if vitals_sql.insert_entry_with_history(entry, user, baseline=baseline):
+                vitals_alert_raised.send(
+                    sender=VitalSignsEntry,
+                    entry=entry,
+                    alerts=alerts,
+                    infusion=Infusion.objects.select_related("order").get(pk=infusion_id),
+                )
+                return entry
+    raise Conflict("Other sets of vital signs were being recorded for this infusion at the same moment; submit again.")
 
 
 @transaction.atomic
