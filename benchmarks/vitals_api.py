@@ -3,7 +3,7 @@
 Run from the project folder (the virtualenv must exist: ``make venv``; PostgreSQL at 127.0.0.1:5432 with user
 postgres and trust auth, Redis at 127.0.0.1:6379)::
 
-    python benchmarks/vitals_api.py [--clients 8] [--seconds 10] [--workers 4] [--warmup 2] [--rounds 2]
+    python benchmarks/vitals_api.py [--clients 8] [--seconds 20] [--workers 4] [--warmup 2] [--rounds 4]
 
 What it does, all on loopback and self-cleaning:
 
@@ -308,6 +308,7 @@ class ClientStats:
     latencies: list[float] = field(default_factory=list)  # 2xx completed inside the window, seconds
     errors: int = 0  # non-2xx or transport errors completed inside the window
     ok_total: int = 0  # every 2xx, warm-up included (to check against the rows written)
+    answered_total: int = 0  # every request that completed, warm-up and errors included (CPU per request)
     warmup_errors: int = 0
     first_error: tuple[float, str] | None = None  # (when, what), the earliest across clients is shown
 
@@ -321,6 +322,8 @@ class Result:
     ok_total: int
     warmup_errors: int
     first_error: str | None
+    answered_total: int = 0
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # by process group, over the whole drive
 
     @property
     def requests(self) -> int:
@@ -339,7 +342,17 @@ class Result:
             ok_total=self.ok_total + other.ok_total,
             warmup_errors=self.warmup_errors + other.warmup_errors,
             first_error=self.first_error or other.first_error,
+            answered_total=self.answered_total + other.answered_total,
+            cpu_seconds={
+                group: self.cpu_seconds.get(group, 0.0) + other.cpu_seconds.get(group, 0.0)
+                for group in {*self.cpu_seconds, *other.cpu_seconds}
+            },
         )
+
+    def cpu_ms_per_request(self, group: str) -> float:
+        if not self.answered_total or group not in self.cpu_seconds:
+            return float("nan")
+        return self.cpu_seconds[group] / self.answered_total * 1000
 
     def percentile_ms(self, fraction: float) -> float:
         if not self.latencies:
@@ -378,6 +391,7 @@ def client_loop(port: int, target: Target, index: int, window_start: float, stop
             ended = time.perf_counter()
             ok = 200 <= status < 300
             stats.ok_total += ok
+            stats.answered_total += 1
             if not ok and stats.first_error is None:
                 text = payload.decode(errors="replace")[:500]
                 stats.first_error = (ended, f"POST {path} -> {status or 'no response'}: {text}")
@@ -393,7 +407,8 @@ def client_loop(port: int, target: Target, index: int, window_start: float, stop
         conn.close()
 
 
-def drive(port: int, target: Target, clients: int, warmup: float, seconds: float) -> Result:
+def drive(port: int, target: Target, clients: int, warmup: float, seconds: float, web_pid: int) -> Result:
+    cpu_before = cpu_snapshot(web_pid)
     start = time.perf_counter()
     window_start = start + warmup
     stop_at = window_start + seconds
@@ -409,6 +424,7 @@ def drive(port: int, target: Target, clients: int, warmup: float, seconds: float
     for thread in threads:
         # Bounded: a client stops issuing at stop_at, and its last request times out after REQUEST_TIMEOUT_S.
         thread.join(timeout=max(0.0, stop_at - time.perf_counter()) + REQUEST_TIMEOUT_S + 5)
+    cpu_after = cpu_snapshot(web_pid)
     errors = [s.first_error for s in stats if s.first_error is not None]
     return Result(
         name=target.name,
@@ -418,7 +434,51 @@ def drive(port: int, target: Target, clients: int, warmup: float, seconds: float
         ok_total=sum(s.ok_total for s in stats),
         warmup_errors=sum(s.warmup_errors for s in stats),
         first_error=min(errors)[1] if errors else None,
+        answered_total=sum(s.answered_total for s in stats),
+        cpu_seconds={group: cpu_after[group] - cpu_before[group] for group in cpu_after.keys() & cpu_before.keys()},
     )
+
+
+# --- CPU accounting (Linux /proc; elsewhere the CPU lines are left out) --------------------------------------
+
+CPU_GROUPS = ("web (gunicorn)", "PostgreSQL", "load generator")
+
+
+def _proc_cpu_seconds(pid: int) -> float:
+    try:
+        # Fields after the parenthesised command name: utime and stime are the 12th and 13th.
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0  # the process ended in between
+
+
+def cpu_snapshot(web_pid: int) -> dict[str, float]:
+    """CPU seconds used so far by gunicorn (master and workers), every PostgreSQL process, and this process.
+
+    On a machine where client, server and database share the CPUs, req/s is roughly the inverse of the CPU all
+    three spend per request; this shows where a target's requests spend it.
+    """
+    proc = Path("/proc")
+    if not (proc / str(web_pid) / "stat").exists():
+        return {}
+    web = postgres = 0.0
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        command = stat[stat.find("(") + 1 : stat.rfind(")")]
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        pid = int(entry.name)
+        if pid == web_pid or parent == web_pid:
+            web += _proc_cpu_seconds(pid)
+        elif command == "postgres":
+            postgres += _proc_cpu_seconds(pid)
+    own = os.times()
+    return {CPU_GROUPS[0]: web, CPU_GROUPS[1]: postgres, CPU_GROUPS[2]: own.user + own.system}
 
 
 # --- Report -------------------------------------------------------------------------------------------------
@@ -437,6 +497,12 @@ def report(results: list[Result], round_ratios: list[float]) -> float:
             print(f"{r.name}: {r.warmup_errors} error(s) during the warm-up")
         if r.first_error:
             print(f"{r.name}: first error: {r.first_error}")
+    if all(r.cpu_seconds for r in results):
+        print("\nCPU ms per request (whole drive, warm-up included)")
+        print(f"{'target':<30} " + " ".join(f"{group:>16}" for group in CPU_GROUPS) + f" {'total':>8}")
+        for r in results:
+            shares = [r.cpu_ms_per_request(group) for group in CPU_GROUPS]
+            print(f"{r.name:<30} " + " ".join(f"{share:>16.2f}" for share in shares) + f" {sum(shares):>8.2f}")
     bare, vitals = results
     ratio = vitals.rps / bare.rps if bare.rps else 0.0
     verdict = "met" if ratio >= TARGET_RATIO else "NOT met"
@@ -452,11 +518,11 @@ def report(results: list[Result], round_ratios: list[float]) -> float:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=8, help="concurrent client threads (default 8)")
-    parser.add_argument("--seconds", type=float, default=10.0, help="measuring window per target (default 10)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="measuring window per target (default 20)")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers, both targets (default 4)")
     parser.add_argument("--warmup", type=float, default=2.0, help="warm-up before each window, not counted (default 2)")
     parser.add_argument(
-        "--rounds", type=int, default=2, help="split --seconds into this many alternating rounds (default 2)"
+        "--rounds", type=int, default=4, help="split --seconds into this many alternating rounds (default 4)"
     )
     args = parser.parse_args(argv)
     if min(args.clients, args.workers, args.rounds) < 1 or args.seconds <= 0 or args.warmup < 0:
@@ -531,7 +597,7 @@ def main(argv: list[str] | None = None) -> int:
             rps: dict[str, float] = {}
             for target in ordered:
                 print(f"  round {number + 1}: {target.name} ...", flush=True)
-                result = drive(port, target, args.clients, args.warmup, window)
+                result = drive(port, target, args.clients, args.warmup, window, gunicorn.pid)
                 rps[target.name] = result.rps
                 merged[target.name] = merged[target.name].merged(result) if target.name in merged else result
             bare_rps = rps[targets[0].name]
