@@ -468,8 +468,9 @@ def start_infusion(
     return infusion
 
 
-# How often a vitals set is evaluated again when other sets keep becoming the infusion's earliest while it is being
-# stored (each try is one statement; two in a row take a late entry racing a first set, which is already rare).
+# Tries at storing a vitals set. A refused write means another set became the infusion's earliest while this one
+# was evaluated (a late entry, or another nurse's first set); a third try would need two such coincidences within
+# one request.
 VITALS_BASELINE_ATTEMPTS = 3
 
 
