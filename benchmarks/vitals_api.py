@@ -444,15 +444,6 @@ def drive(port: int, target: Target, clients: int, warmup: float, seconds: float
 CPU_GROUPS = ("web (gunicorn)", "PostgreSQL", "load generator")
 
 
-def _proc_cpu_seconds(pid: int) -> float:
-    try:
-        # Fields after the parenthesised command name: utime and stime are the 12th and 13th.
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0  # the process ended in between
-
-
 def cpu_snapshot(web_pid: int) -> dict[str, float]:
     """CPU seconds used so far by gunicorn (master and workers), every PostgreSQL process, and this process.
 
@@ -462,6 +453,7 @@ def cpu_snapshot(web_pid: int) -> dict[str, float]:
     proc = Path("/proc")
     if not (proc / str(web_pid) / "stat").exists():
         return {}
+    ticks_per_second = os.sysconf("SC_CLK_TCK")
     web = postgres = 0.0
     for entry in proc.iterdir():
         if not entry.name.isdigit():
@@ -469,14 +461,14 @@ def cpu_snapshot(web_pid: int) -> dict[str, float]:
         try:
             stat = (entry / "stat").read_text()
         except OSError:
-            continue
-        command = stat[stat.find("(") + 1 : stat.rfind(")")]
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        pid = int(entry.name)
-        if pid == web_pid or parent == web_pid:
-            web += _proc_cpu_seconds(pid)
+            continue  # the process ended in between
+        command, rest = stat[stat.find("(") + 1 : stat.rfind(")")], stat[stat.rfind(")") + 1 :].split()
+        # After the parenthesised command name: the parent pid is the 2nd field, utime and stime the 12th and 13th.
+        parent, used = int(rest[1]), (int(rest[11]) + int(rest[12])) / ticks_per_second
+        if int(entry.name) == web_pid or parent == web_pid:
+            web += used
         elif command == "postgres":
-            postgres += _proc_cpu_seconds(pid)
+            postgres += used
     own = os.times()
     return {CPU_GROUPS[0]: web, CPU_GROUPS[1]: postgres, CPU_GROUPS[2]: own.user + own.system}
 
@@ -500,10 +492,11 @@ def report(results: list[Result], round_ratios: list[float]) -> float:
     if all(r.cpu_seconds for r in results):
         print("\nCPU ms per request (whole drive, warm-up included)")
         print(f"{'target':<30} " + " ".join(f"{group:>16}" for group in CPU_GROUPS) + f" {'total':>8}")
+        totals = []
         for r in results:
             shares = [r.cpu_ms_per_request(group) for group in CPU_GROUPS]
-            print(f"{r.name:<30} " + " ".join(f"{share:>16.2f}" for share in shares) + f" {sum(shares):>8.2f}")
-        totals = [sum(r.cpu_ms_per_request(group) for group in CPU_GROUPS) for r in results]
+            totals.append(sum(shares))
+            print(f"{r.name:<30} " + " ".join(f"{share:>16.2f}" for share in shares) + f" {totals[-1]:>8.2f}")
         # Steadier than req/s on a shared machine: CPU time is not lost to other tenants' bursts.
         print(f"ratio of CPU per request bare/vitals: {totals[0] / totals[1]:.2f}")
     bare, vitals = results
