@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from ivig_tracker.models import Heartbeat
+from core.models import Heartbeat
 from ivig_tracker.urls import urlpatterns as project_urlpatterns
 
 

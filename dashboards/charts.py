@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from html import escape
 
-from monitoring.response import DEFAULT_THRESHOLDS
+from monitoring.response_rules import DEFAULT_THRESHOLDS
 
 CATEGORY_COLOURS = {
     "complete_response": "#1d7a3a",

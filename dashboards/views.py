@@ -9,11 +9,11 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
+from core.roles import Role, has_role
 from dashboards import charts, selectors
 from infusions import bedside
 from infusions.models import Infusion, Order
 from infusions.views import order_working
-from ivig_tracker.roles import Role, has_role
 from monitoring.models import OrderResponse, PlateletResult
 from patients.models import Patient
 

@@ -5,10 +5,10 @@ from typing import Any
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 
+from core.admin_base import ClinicalRecordAdmin
+from core.errors import Conflict
 from infusions import services
 from infusions.models import Infusion, Order, Product, RateSegment, Reaction, VialLot, VitalSignsEntry
-from ivig_tracker.admin_base import ClinicalRecordAdmin
-from ivig_tracker.errors import Conflict
 
 
 @admin.register(Product)

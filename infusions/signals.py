@@ -1,13 +1,24 @@
-"""Events the infusions app announces. Monitoring listens (it may import infusions; never the reverse), and
-receivers run inside the sender's transaction, so what they write commits or rolls back with the event."""
+"""Events the infusions app announces (docs/decisions/0002-monitoring-listens-to-infusions-signals.md).
+
+Monitoring listens because it may import infusions and never the reverse. Receivers run synchronously inside the
+sender's transaction, so what they write commits or rolls back with the event. Each receiver is connected in
+``monitoring.apps.MonitoringConfig.ready`` and tests/monitoring/test_receivers.py proves the connection.
+"""
 
 from __future__ import annotations
 
 from django.dispatch import Signal
 
-# infusion: the Infusion that ended; first_of_order: True when it is the order's first infusion to end given.
+# Sent by bedside services when an infusion ends (completed or stopped), with infusion= and first_of_order= (True
+# when it is the order's first infusion to end having been started).
+# Receiver: monitoring.receivers.on_infusion_ended writes the order's four platelet checks (§A6).
 infusion_ended = Signal()
-# order: the cancelled Order.
+
+# Sent by orders.cancel_order with order=.
+# Receiver: monitoring.receivers.on_order_cancelled cancels the order's open platelet checks.
 order_cancelled = Signal()
-# entry: the VitalSignsEntry; alerts: the list of alert dicts stored on it.
+
+# Sent by bedside.record_vitals when a set raises any alert, with entry=, alerts= (the dicts stored on the entry)
+# and infusion=. Receiver: monitoring.receivers.on_vitals_alert notifies the prescriber of a high alert, with its
+# email and webhook deliveries (enqueued after commit).
 vitals_alert_raised = Signal()

@@ -11,12 +11,12 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_POST
 
+from core.errors import Conflict
+from core.forms import apply_validation_error, error_messages
+from core.roles import Role, has_role, is_clinical_staff
 from infusions import bedside, selectors, services
 from infusions.forms import OrderForm
 from infusions.models import Infusion, Order
-from ivig_tracker.errors import Conflict
-from ivig_tracker.forms import apply_validation_error, error_messages
-from ivig_tracker.roles import Role, has_role, is_clinical_staff
 from patients.models import Patient
 
 VITALS_FIELDS = (

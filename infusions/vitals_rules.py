@@ -24,14 +24,17 @@ __all__ = [
     "PlausibilityBounds",
     "Severity",
     "SuggestedAction",
+    "VITAL_SIGN_FIELDS",
     "VitalSigns",
     "VitalsAlert",
     "VitalsDue",
     "VitalsSchedule",
     "VitalsThresholds",
+    "alert_records",
     "evaluate_vitals",
     "extended_observation_required",
     "halved_rate_ml_per_h",
+    "highest_severity",
     "implausible_fields",
     "next_vitals_due",
     "reaction_stops_infusion",
@@ -127,6 +130,31 @@ class VitalsAlert:
     severity: Severity
     message: str
     suggested_action: str
+
+
+# The names of a set's six observations, as the entry model and the API name them too.
+VITAL_SIGN_FIELDS: tuple[str, ...] = tuple(field.name for field in fields(VitalSigns))
+
+
+def alert_records(alerts: Iterable[VitalsAlert]) -> list[dict[str, str]]:
+    """Alerts as stored on a vitals entry and returned by the API: plain strings, in the order they were raised."""
+    return [
+        {
+            "code": alert.code,
+            "severity": str(alert.severity),
+            "message": alert.message,
+            "suggested_action": str(alert.suggested_action),
+        }
+        for alert in alerts
+    ]
+
+
+def highest_severity(alerts: Iterable[VitalsAlert]) -> str:
+    """ "high", "warning", or "" when the set raised no alert."""
+    severities = {alert.severity for alert in alerts}
+    if Severity.HIGH in severities:
+        return str(Severity.HIGH)
+    return str(Severity.WARNING) if severities else ""
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,10 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from core.admin_base import ClinicalRecordAdmin
+from core.errors import Conflict
 from interop.hl7.services import reprocess_message
 from interop.models import HL7Message, HL7MessageResult
-from ivig_tracker.admin_base import ClinicalRecordAdmin
-from ivig_tracker.errors import Conflict
 
 
 class HL7MessageResultInline(admin.TabularInline):

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.conf import settings
 
-from ivig_tracker.roles import primary_role
+from core.roles import primary_role
 
 
 def clinical_context(request: Any) -> dict[str, Any]:

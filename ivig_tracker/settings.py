@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from ivig_tracker.env import Env, SettingsError
+from core.env import Env, SettingsError
 
 env = Env()
 
@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "simple_history",
+    "core",
     "ivig_tracker",
     "patients",
     "infusions",
@@ -59,7 +60,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "ivig_tracker.middleware.PageLoginRequiredMiddleware",
+    "core.middleware.PageLoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -170,18 +171,18 @@ if EMAIL_USE_TLS and EMAIL_USE_SSL:
 REST_FRAMEWORK = {
     # Token first: its WWW-Authenticate header is what turns an anonymous request into 401 rather than 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "ivig_tracker.api.authentication.TokenAuthentication",  # DRF's, with a pre-built lookup
+        "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["ivig_tracker.permissions.IsClinicalStaff"],
-    "DEFAULT_PAGINATION_CLASS": "ivig_tracker.api.pagination.StandardPagination",
+    "DEFAULT_PERMISSION_CLASSES": ["core.permissions.IsClinicalStaff"],
+    "DEFAULT_PAGINATION_CLASS": "core.api.pagination.StandardPagination",
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "ivig_tracker.api.errors.exception_handler",
+    "EXCEPTION_HANDLER": "core.api.errors.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     # api-v1: weights, doses and counts are JSON numbers, not strings.
@@ -192,7 +193,7 @@ if DEBUG:
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "IVIG Tracker API",
-    "DESCRIPTION": "Public REST API v1 of IVIG Tracker (see docs/api-v1.md for the contract).",
+    "DESCRIPTION": "Public REST API v1 of IVIG Tracker (docs/api.md is the contract).",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -206,9 +207,11 @@ CELERY_BROKER_URL = env.broker_url("CELERY_BROKER_URL", "filesystem://")
 _broker_scheme = CELERY_BROKER_URL.split("://", 1)[0]
 if _broker_scheme == "filesystem":
     _broker_dir = VAR_DIR / "celery-broker"
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # kombu's default control folder is ./control, in the working directory: keep it under var/ too.
+        "control_folder": str(_broker_dir / "control"),
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
@@ -234,7 +237,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "worker-heartbeat": {
-        "task": "ivig_tracker.tasks.record_heartbeat",
+        "task": "core.tasks.record_heartbeat",
         "schedule": 60.0,
         "args": ("worker",),
         "options": {"expires": 50},

@@ -4,8 +4,9 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from core import health
 from dashboards import views as dashboard_views
-from ivig_tracker import health, views
+from ivig_tracker import views
 
 admin.site.site_header = "IVIG Tracker administration"
 admin.site.site_title = "IVIG Tracker admin"

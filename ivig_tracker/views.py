@@ -4,7 +4,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from ivig_tracker.roles import ROLE_HOME_URL_NAMES, primary_role
+from core.roles import ROLE_HOME_URL_NAMES, primary_role
 
 
 @login_required

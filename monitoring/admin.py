@@ -4,7 +4,7 @@ from typing import Any
 
 from django.contrib import admin
 
-from ivig_tracker.admin_base import ClinicalRecordAdmin
+from core.admin_base import ClinicalRecordAdmin
 from monitoring.models import Delivery, Notification, OrderResponse, PlateletCheck, PlateletResult
 
 

@@ -19,8 +19,8 @@ class MonitoringConfig(AppConfig):
 
         from django.conf import settings
 
-        from ivig_tracker import health
+        from core import health
         from monitoring.services import SWEEP_HEARTBEAT
 
-        # /healthz turns 503 when reminders have silently stopped (issue 5: no tick for 3 minutes).
+        # /healthz turns 503 when reminders have silently stopped (the sweep has not ticked for a few minutes).
         health.REQUIRED_HEARTBEATS[SWEEP_HEARTBEAT] = timedelta(seconds=settings.IVIG_SWEEP_STALE_AFTER_SECONDS)

@@ -127,7 +127,7 @@ class PlateletResult(models.Model):
 
 
 class OrderResponse(models.Model):
-    """The order's current IWG assessment (monitoring/response.py), kept for dashboards and the API."""
+    """The order's current IWG assessment (monitoring/response_rules.py), kept for dashboards and the API."""
 
     order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="response")
     category = models.CharField(max_length=20, choices=ResponseCategory.choices, default=ResponseCategory.PENDING)

@@ -26,7 +26,7 @@ def sweep_reminders() -> dict[str, int]:
 
 @shared_task(
     bind=True,
-    name="monitoring.tasks.deliver",
+    name=services.DELIVER_TASK,
     ignore_result=True,
     acks_late=True,
     reject_on_worker_lost=True,

@@ -10,13 +10,12 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_POST
 
+from core.errors import Conflict
+from core.forms import error_messages
+from core.roles import is_clinical_staff
 from infusions import services as infusion_services
 from infusions.models import Infusion, Order
-from ivig_tracker.errors import Conflict
-from ivig_tracker.forms import error_messages
-from ivig_tracker.roles import is_clinical_staff
-from monitoring import response as rules
-from monitoring import selectors, services
+from monitoring import response_rules, selectors, services
 from monitoring.models import Notification, OrderResponse, PlateletCheck
 
 
@@ -131,11 +130,11 @@ def day2_prompt(request: HttpRequest, infusion_id: int) -> HttpResponse:
     _require_staff(request)
     infusion = get_object_or_404(Infusion.objects.select_related("order"), pk=infusion_id)
     check = PlateletCheck.objects.filter(order=infusion.order, label="24h", status="resulted").first()
-    category = rules.Category(check.category) if check and check.category else None
+    category = response_rules.IwgCategory(check.category) if check and check.category else None
     show = (
         infusion.day_number == 2
         and infusion.status == "scheduled"
-        and rules.day2_may_be_withheld(infusion.order.regimen, category)
+        and response_rules.day2_may_be_withheld(infusion.order.regimen, category)
     )
     can_withhold = request.user.has_perm("infusions.administer_infusion") or request.user.has_perm(
         "infusions.add_order"

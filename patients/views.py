@@ -6,8 +6,8 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
-from ivig_tracker.forms import apply_validation_error
-from ivig_tracker.roles import is_clinical_staff
+from core.forms import apply_validation_error
+from core.roles import is_clinical_staff
 from patients import selectors, services
 from patients.forms import PatientForm
 

@@ -167,13 +167,8 @@ def _reference_data_in_transactional_tests(request: pytest.FixtureRequest) -> No
 
 
 @pytest.fixture(autouse=True)
-def _fresh_access_cache() -> None:
-    # Role and permission lookups are cached per user id, and vitals baselines per infusion id (a stale baseline
-    # would only cost a re-read, but query counts should not depend on the test that ran before); ids are reused
-    # between tests.
+def _fresh_cache() -> None:
+    # The pharmacy dashboard caches its monthly totals; ids and months repeat between tests.
     from django.core.cache import cache
 
-    from infusions.vitals_sql import forget_baselines
-
     cache.clear()
-    forget_baselines()

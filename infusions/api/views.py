@@ -11,6 +11,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.permissions import HasActionPermission, IsClinicalStaff
 from infusions import selectors, services
 from infusions.api.serializers import (
     CancelSerializer,
@@ -31,7 +32,6 @@ from infusions.api.serializers import (
     VitalsSerializer,
 )
 from infusions.models import Infusion, Order, Product
-from ivig_tracker.permissions import HasActionPermission, IsClinicalStaff
 
 
 class ProductViewSet(viewsets.ReadOnlyModelViewSet):
@@ -123,6 +123,7 @@ class InfusionViewSet(viewsets.ReadOnlyModelViewSet):
     }
     filterset_class = InfusionFilter
     queryset = Infusion.objects.prefetch_related("vial_lots")
+    lookup_value_regex = r"\d+"
 
     def _respond(self, pk: int, status_code: int = status.HTTP_200_OK) -> Response:
         return Response(InfusionSerializer(self.get_queryset().get(pk=pk)).data, status=status_code)
@@ -152,7 +153,7 @@ class InfusionViewSet(viewsets.ReadOnlyModelViewSet):
         payload.is_valid(raise_exception=True)
         values = dict(payload.validated_data)
         taken_at = values.pop("taken_at", None)
-        # No get_object(): the service reads the infusion once (404 if unknown), keeping the query count fixed.
+        # The service reads and locks the infusion itself; the URL admits only digits.
         try:
             entry = services.record_vitals(infusion_id=int(pk), user=request.user, values=values, taken_at=taken_at)
         except Infusion.DoesNotExist as exc:

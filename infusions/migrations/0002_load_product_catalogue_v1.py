@@ -11,7 +11,7 @@ from pathlib import Path
 
 from django.db import migrations
 
-from ivig_tracker.migration_helpers import noop
+from core.migration_helpers import noop
 
 DATA = Path(__file__).resolve().parent / "data" / "products_v1.json"
 DECIMAL_FIELDS = (

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.db import migrations
 
-from ivig_tracker.migration_helpers import grant_permissions, noop
+from core.migration_helpers import grant_permissions, noop
 
 # api-v1 "Who may do what": orders are created by hematologists and verified by a pharmacist or a second
 # hematologist; infusions are started, documented and completed by nurses; every role reads.

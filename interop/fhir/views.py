@@ -18,11 +18,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.errors import exception_handler as api_exception_handler
+from core.permissions import IsClinicalStaff
 from interop.fhir import search
 from interop.fhir.bundles import operation_outcome, searchset
 from interop.fhir.capability import capability_statement
-from ivig_tracker.api.errors import exception_handler as api_exception_handler
-from ivig_tracker.permissions import IsClinicalStaff
 
 
 class FHIRJSONRenderer(JSONRenderer):

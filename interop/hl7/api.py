@@ -20,11 +20,11 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from core.permissions import HasActionPermission
+from core.roles import has_permission
 from interop.hl7.mllp import decode
 from interop.hl7.services import receive_message
 from interop.models import HL7Message
-from ivig_tracker.permissions import HasActionPermission
-from ivig_tracker.roles import has_permission
 
 
 class HL7TextParser(BaseParser):

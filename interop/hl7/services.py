@@ -22,11 +22,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import Min
 from django.utils import timezone
 
+from core.errors import Conflict
 from infusions.models import Order, OrderStatus
 from interop.hl7 import parse
 from interop.hl7.parse import HL7Error, Observation
 from interop.models import HL7Message, HL7MessageResult
-from ivig_tracker.errors import Conflict
 from monitoring import services as monitoring_services
 from monitoring.models import CheckStatus, PlateletCheck, PlateletResult
 from monitoring.services import OPEN_CHECK_STATUSES

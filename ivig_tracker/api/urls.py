@@ -7,22 +7,22 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
-from infusions.api.views import InfusionViewSet, ProductViewSet
+from infusions.api.views import InfusionViewSet, OrderViewSet, ProductViewSet
 from monitoring.api.views import (
-    MonitoredOrderViewSet,
     NotificationViewSet,
+    OrderResponseViewSet,
     PlateletCheckViewSet,
     PlateletResultViewSet,
 )
 from patients.api.views import PatientViewSet
 
 router = DefaultRouter()
-# Infusions first: Django tries URL patterns in order, and the bedside's vitals POST is the most frequent request
-# (issue #4). The order changes nothing else: prefixes do not overlap, and the schema sorts its paths.
-router.register("infusions", InfusionViewSet, basename="infusion")
 router.register("patients", PatientViewSet, basename="patient")
 router.register("products", ProductViewSet, basename="product")
-router.register("orders", MonitoredOrderViewSet, basename="order")
+router.register("orders", OrderViewSet, basename="order")
+# Monitoring's routes under /orders/{id}/ (response, repeat-decision): no list or detail route of its own.
+router.register("orders", OrderResponseViewSet, basename="order-response")
+router.register("infusions", InfusionViewSet, basename="infusion")
 router.register("platelet-checks", PlateletCheckViewSet, basename="platelet-check")
 router.register("platelet-results", PlateletResultViewSet, basename="platelet-result")
 router.register("notifications", NotificationViewSet, basename="notification")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.db import migrations
 
-from ivig_tracker.migration_helpers import noop
+from core.migration_helpers import noop
 
 ROLE_GROUPS = ["nurse", "hematologist", "pharmacist"]
 

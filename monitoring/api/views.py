@@ -9,8 +9,10 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from infusions.api.views import OrderViewSet
-from ivig_tracker.permissions import HasActionPermission, IsClinicalStaff
+from core.permissions import HasActionPermission, IsClinicalStaff
+from infusions.api.serializers import OrderSerializer
+from infusions.models import Order
+from infusions.selectors import orders_with_related
 from monitoring import selectors, services
 from monitoring.api.serializers import (
     AdhocResultInputSerializer,
@@ -85,11 +87,15 @@ class NotificationViewSet(viewsets.ReadOnlyModelViewSet):
         )
 
 
-class MonitoredOrderViewSet(OrderViewSet):
-    """Orders with their response (api-v1 "Response") and the repeat-dose decision. Monitoring extends the
-    order endpoints here because monitoring may import infusions, never the reverse."""
+class OrderResponseViewSet(viewsets.GenericViewSet):
+    """An order's response (docs/api.md "Response") and the repeat-dose decision, at ``/orders/{id}/response/``
+    and ``/orders/{id}/repeat-decision/``. The API router registers it beside the infusions app's order
+    endpoints: monitoring adds routes to orders without touching the infusions app."""
 
-    action_permissions = {**OrderViewSet.action_permissions, "repeat_decision": "monitoring.decide_repeat_dose"}
+    permission_classes = [HasActionPermission]
+    action_permissions = {"repeat_decision": "monitoring.decide_repeat_dose"}
+    queryset = Order.objects.all()
+    serializer_class = ResponseSerializer
 
     @extend_schema(request=None, responses={200: ResponseSerializer})
     @action(detail=True, methods=["get"])
@@ -104,10 +110,14 @@ class MonitoredOrderViewSet(OrderViewSet):
         payload = RepeatDecisionSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         record = services.decide_repeat_dose(order_id=order.pk, user=request.user, **payload.validated_data)
+        repeat_order = None
+        if record.repeat_order_id:
+            repeat = orders_with_related().get(pk=record.repeat_order_id)
+            repeat_order = OrderSerializer(repeat, context=self.get_serializer_context()).data
         body = {
             "decision": record.repeat_decision,
             "reason": record.repeat_decision_reason,
             "response": ResponseSerializer(selectors.response_body(order)).data,
-            "repeat_order": self._read(record.repeat_order_id) if record.repeat_order_id else None,
+            "repeat_order": repeat_order,
         }
         return Response(body)

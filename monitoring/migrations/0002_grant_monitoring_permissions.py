@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.db import migrations
 
-from ivig_tracker.migration_helpers import grant_permissions, noop
+from core.migration_helpers import grant_permissions, noop
 
 # api-v1 "Who may do what": platelet results are entered by nurses and hematologists; the repeat-dose decision
 # is the hematologist's; every role reads.

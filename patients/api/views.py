@@ -7,7 +7,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from ivig_tracker.permissions import HasActionPermission
+from core.permissions import HasActionPermission
 from patients import selectors, services
 from patients.api.serializers import PatientSerializer
 from patients.models import Patient

@@ -82,13 +82,8 @@ def test_a_deleted_token_is_refused_on_its_next_request(client_for, nurse) -> No
     assert api.get("/api/v1/patients/").status_code == 401
 
 
-def test_the_token_lookup_gives_the_whole_user(nurse, db) -> None:
-    from rest_framework.authtoken.models import Token
-
-    from ivig_tracker.api.authentication import user_for_token
-
-    user = user_for_token(Token.objects.create(user=nurse).key)
-    assert user == nurse
-    assert user.get_deferred_fields() == set()  # no lazy per-field query later in the request
-    assert (user.username, user.is_active, user.password) == (nurse.username, True, nurse.password)
-    assert user_for_token("no-such-token") is None
+def test_a_role_removed_in_the_admin_is_refused_on_the_next_request(client_for, nurse) -> None:
+    api = client_for(nurse)
+    assert api.get("/api/v1/patients/").status_code == 200
+    nurse.groups.clear()
+    assert api.get("/api/v1/patients/").status_code == 403

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from ivig_tracker.env import Env, SettingsError
+from core.env import Env, SettingsError
 
 pytestmark = pytest.mark.unit
 

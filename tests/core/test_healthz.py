@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from core.services import record_heartbeat
 from ivig_tracker.celery import app as celery_app
-from ivig_tracker.services import record_heartbeat
 
 pytestmark = pytest.mark.db
 

@@ -34,7 +34,7 @@ def responder(hematologist, nurse):
 
 
 def queries_for(client, url):
-    client.get(url)  # warm: the role and permission lookup is cached after the first request
+    client.get(url)  # warm: the pharmacy totals are cached after the first request
     with CaptureQueriesContext(connection) as queries:
         response = client.get(url)
     assert response.status_code == 200

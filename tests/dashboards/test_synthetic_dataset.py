@@ -13,7 +13,7 @@ from django.db.models import Count
 
 from infusions import dosing, services
 from infusions.models import Infusion, Order, OrderStatus, VitalSignsEntry
-from monitoring import response as rules
+from monitoring import response_rules as rules
 from monitoring.models import CheckStatus, Notification, OrderResponse, PlateletCheck, PlateletResult
 from patients.models import Patient, WeightMeasurement
 
@@ -111,7 +111,7 @@ def test_categories_and_responses_are_those_of_the_real_rules(built: tuple[str, 
         assessment = rules.assess_response(
             baseline_count=order.baseline_platelet_count,
             results=[
-                rules.PlateletResult(r.platelet_count, r.collected_at, r.bleeding, r.platelet_check.label) for r in own
+                rules.PlateletReading(r.platelet_count, r.collected_at, r.bleeding, r.platelet_check.label) for r in own
             ],
             first_infusion_started_at=first.started_at,
             first_infusion_completed_at=first.completed_at,

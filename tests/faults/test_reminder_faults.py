@@ -25,8 +25,8 @@ from django.db.models import Max
 from django.utils import timezone
 from redis.exceptions import RedisError
 
+from core.models import Heartbeat
 from ivig_tracker.celery import app as celery_app
-from ivig_tracker.models import Heartbeat
 from monitoring import services
 from monitoring.models import Delivery, Notification, NotificationKind, PlateletCheck
 from monitoring.tasks import deliver

@@ -4,7 +4,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from infusions.models import Infusion, Order, RateSegment, Reaction, VitalSignsEntry
@@ -331,10 +330,8 @@ def test_recording_vitals_runs_a_fixed_number_of_queries_whatever_the_history(
             f"/api/v1/infusions/{infusion.pk}/vitals/",
             {**NORMAL_VITALS, "taken_at": iso(timezone.now() - timedelta(minutes=200 - minutes))},
         )
-    nurse_api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", NORMAL_VITALS)  # the process now knows the baseline
-    # Exactly the same count at 1 and 40 earlier sets (roles and permissions are cached). PostgreSQL: the token,
-    # then one statement writing the entry and its history row if the baseline is unchanged. Elsewhere (SQLite):
-    # the token, the baseline, then savepoint, the insert, its history row, release.
-    with django_assert_num_queries(2 if connection.vendor == "postgresql" else 6):
+    # The same count at 1 and 40 earlier sets: the token with its user, the user's groups and permissions, then in
+    # one transaction (a savepoint inside the test's own) the infusion locked, the baseline, the entry, its history.
+    with django_assert_num_queries(9):
         response = nurse_api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", NORMAL_VITALS)
     assert response.status_code == 201

@@ -7,9 +7,9 @@ import time
 import pytest
 from celery.contrib.testing.worker import start_worker
 
+from core.models import Heartbeat
+from core.tasks import record_heartbeat
 from ivig_tracker.celery import app as celery_app
-from ivig_tracker.models import Heartbeat
-from ivig_tracker.tasks import record_heartbeat
 
 pytestmark = [pytest.mark.worker, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from celery.contrib.testing.worker import start_worker
 
+from core.models import Heartbeat
+from core.tasks import record_heartbeat
 from ivig_tracker.celery import app as celery_app
-from ivig_tracker.models import Heartbeat
-from ivig_tracker.tasks import record_heartbeat
 from monitoring.models import Delivery, Notification
 from monitoring.tasks import sweep_reminders
 from tests.factories import UserFactory, given_order

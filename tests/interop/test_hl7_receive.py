@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from core.errors import Conflict
 from interop.hl7.services import receive_message, reprocess_message
 from interop.models import HL7Message, HL7MessageResult
-from ivig_tracker.errors import Conflict
 from monitoring import services as monitoring_services
 from monitoring.models import Delivery, Notification, OrderResponse, PlateletCheck, PlateletResult
 from tests.factories import PatientFactory, UserFactory, given_order

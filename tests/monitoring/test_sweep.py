@@ -87,7 +87,7 @@ def test_send_due_reminders_prints_what_it_sent_and_sends_nothing_the_second_tim
 
 
 def test_the_sweep_records_its_heartbeat(nurses):
-    from ivig_tracker.models import Heartbeat
+    from core.models import Heartbeat
 
     services.run_sweep()
     assert timezone.now() - Heartbeat.objects.get(name="reminder_sweep").last_seen_at < timedelta(seconds=5)
@@ -132,7 +132,7 @@ def test_the_sweep_runs_a_constant_number_of_queries_per_batch(nurses, hematolog
             given_order(nurse=nurses[0], prescriber=hematologist, completed_hours_ago=25)
         PlateletCheck.objects.filter(due_at__lte=timezone.now(), status="scheduled").update(status="due")
         with CaptureQueriesContext(connection) as queries:
-            created, batches = services._remind_batch(timezone.now(), nurses)
+            created, batches = services.remind_batch(timezone.now(), nurses)
         assert (created, batches) == (2 * orders, 1)
         return len(queries)
 

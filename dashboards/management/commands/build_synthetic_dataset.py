@@ -4,8 +4,8 @@
 Every row is made in memory first, then written with ``bulk_create`` in batches inside ONE transaction: a failed
 run leaves nothing behind, so it can simply be run again. The clinical numbers are not made up: each order's
 working comes from the real dosing engine (``infusions.dosing.calculate_dose`` through
-``infusions.services.working_fields``), each result's category from ``monitoring.response.classify`` and each
-order's response from ``monitoring.response.assess_response``; vital-sign alerts from
+``infusions.services.working_fields``), each result's category from ``monitoring.response_rules.classify`` and each
+order's response from ``monitoring.response_rules.assess_response``; vital-sign alerts from
 ``infusions.vitals_rules.evaluate_vitals``. What the services would also have written and this command does not:
 simple_history's Historical* rows, and reminders (notifications) of checks that were already resulted; no
 Delivery rows are made, so nothing built here is ever emailed.
@@ -44,7 +44,7 @@ from infusions.models import (
     VialLot,
     VitalSignsEntry,
 )
-from monitoring import response as rules
+from monitoring import response_rules as rules
 from monitoring import services as monitoring_services
 from monitoring.models import (
     CHECK_OFFSETS_HOURS,
@@ -738,7 +738,7 @@ class Planner:
     ) -> None:
         order = course.order
         inputs = [
-            rules.PlateletResult(
+            rules.PlateletReading(
                 platelet_count=r.platelet_count,
                 collected_at=r.collected_at,
                 bleeding=r.bleeding,
@@ -834,7 +834,7 @@ class Planner:
         for check, kind, created in self.plan.reminders:
             recipients = nurses if kind == NotificationKind.PLATELET_CHECK_DUE else [*nurses, check.order.created_by]
             # The sweep's own wording (a private helper, used so the inbox reads exactly as in production).
-            message = monitoring_services._reminder_message(check, kind)
+            message = monitoring_services.reminder_message(check, kind)
             for recipient in {r.pk: r for r in recipients}.values():
                 yield Notification(
                     recipient=recipient,

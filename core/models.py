@@ -15,6 +15,7 @@ class Heartbeat(models.Model):
 
     class Meta:
         ordering = ["name"]
+        db_table = "ivig_tracker_heartbeat"  # the table predates the core app (core/migrations/0001)
 
     def __str__(self) -> str:
         return f"{self.name} at {self.last_seen_at:%Y-%m-%d %H:%M:%S %Z}"

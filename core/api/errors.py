@@ -9,7 +9,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from ivig_tracker.errors import Conflict
+from core.errors import Conflict
 
 
 def validation_error_body(exc: DjangoValidationError) -> dict[str, list[str]]:

@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from django.core.cache import cache
-
 
 class Role(StrEnum):
     NURSE = "nurse"
@@ -29,23 +27,18 @@ class Access:
     permissions: frozenset[str]  # "app_label.codename", from the user's groups and own permissions
 
 
-# Every API call checks role and permission; one query, kept briefly, instead of three per request. A role
-# or permission withdrawn in the admin takes effect within this many seconds (tokens are checked every time).
-ACCESS_CACHE_SECONDS = 30
-
-
 def access_of(user: Any) -> Access:
+    """The user's roles and permissions, read from the database once per request.
+
+    Deliberately not cached across requests: a role withdrawn in the admin is refused by every web process on
+    the very next request, and two indexed queries cost far less than a stale grant could.
+    """
     if not getattr(user, "is_authenticated", False):
         return Access(frozenset(), frozenset())
     cached = getattr(user, "_ivig_access", None)
-    if cached is not None:
-        return cached
-    key = f"ivig-access:{user.pk}"
-    cached = cache.get(key)
     if cached is None:
         cached = _load_access(user)
-        cache.set(key, cached, ACCESS_CACHE_SECONDS)
-    user._ivig_access = cached
+        user._ivig_access = cached  # the user object lives for one request
     return cached
 
 
@@ -61,10 +54,6 @@ def _load_access(user: Any) -> Access:
         roles=frozenset(role for role in Role if role.value in group_names),
         permissions=frozenset(f"{app}.{codename}" for app, codename in rows),
     )
-
-
-def forget_access(user_id: int) -> None:
-    cache.delete(f"ivig-access:{user_id}")
 
 
 def roles_of(user: Any) -> set[Role]:

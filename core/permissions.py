@@ -6,7 +6,7 @@ from typing import Any
 
 from rest_framework.permissions import BasePermission
 
-from ivig_tracker.roles import has_permission, is_clinical_staff
+from core.roles import has_permission, is_clinical_staff
 
 
 class IsClinicalStaff(BasePermission):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from ivig_tracker.models import Heartbeat
+from core.models import Heartbeat
 
 
 @admin.register(Heartbeat)

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from ivig_tracker import services
+from core import services
 
 
-@shared_task(name="ivig_tracker.tasks.record_heartbeat", ignore_result=True)
+@shared_task(name="core.tasks.record_heartbeat", ignore_result=True)
 def record_heartbeat(name: str) -> None:
     """Beat sends this every minute; the row it writes shows that broker, worker and database all work."""
     services.record_heartbeat(name)

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitoring.response import (
+from monitoring.response_rules import (
     CATEGORY_RANK,
-    Category,
-    PlateletResult,
+    IwgCategory,
+    PlateletReading,
     ResponseAssessment,
     ResponseThresholds,
     assess_response,
@@ -24,10 +24,10 @@ from monitoring.response import (
 
 pytestmark = pytest.mark.unit
 
-CR = Category.COMPLETE_RESPONSE
-R = Category.RESPONSE
-NR = Category.NO_RESPONSE
-PENDING = Category.PENDING
+CR = IwgCategory.COMPLETE_RESPONSE
+R = IwgCategory.RESPONSE
+NR = IwgCategory.NO_RESPONSE
+PENDING = IwgCategory.PENDING
 
 T0 = datetime(2025, 3, 3, 8, 0, tzinfo=UTC)
 LABEL_AT_HOURS = {24: "24h", 48: "48h", 72: "72h", 168: "7d"}
@@ -40,19 +40,19 @@ def at(hours: float) -> datetime:
     return T0 + timedelta(hours=hours)
 
 
-def check(hours: int, count: int, bleeding: bool = False) -> PlateletResult:
-    return PlateletResult(
+def check(hours: int, count: int, bleeding: bool = False) -> PlateletReading:
+    return PlateletReading(
         platelet_count=count, collected_at=at(hours), bleeding=bleeding, check_label=LABEL_AT_HOURS[hours]
     )
 
 
-def ad_hoc(hours: float, count: int, bleeding: bool = False) -> PlateletResult:
-    return PlateletResult(platelet_count=count, collected_at=at(hours), bleeding=bleeding, check_label=None)
+def ad_hoc(hours: float, count: int, bleeding: bool = False) -> PlateletReading:
+    return PlateletReading(platelet_count=count, collected_at=at(hours), bleeding=bleeding, check_label=None)
 
 
 def assess(
     baseline: int,
-    results: list[PlateletResult],
+    results: list[PlateletReading],
     *,
     started: datetime | None = T0,
     completed: datetime | None = T0,
@@ -78,8 +78,8 @@ class PublicCase:
     name: str
     baseline: int
     counts: tuple[tuple[int, int], ...]  # (hours after the first start, count)
-    categories: tuple[Category, ...]
-    best: Category
+    categories: tuple[IwgCategory, ...]
+    best: IwgCategory
     time_to_response: Decimal | None
     time_to_complete_response: Decimal | None
     repeat_flag_after_each_result: tuple[bool, ...]
@@ -163,7 +163,7 @@ def test_case_l_recovery_at_72h_clears_the_loss() -> None:
     ],
 )
 def test_classify_follows_a6_order_with_inclusive_thresholds(
-    count: int, baseline: int, bleeding: bool, expected: Category
+    count: int, baseline: int, bleeding: bool, expected: IwgCategory
 ) -> None:
     assert classify(count, baseline, bleeding) == expected
 
@@ -255,8 +255,8 @@ def test_results_collected_at_the_same_time_keep_their_input_order() -> None:
 
 def test_results_in_other_time_zones_are_ordered_by_instant() -> None:
     plus_two = timezone(timedelta(hours=2))
-    later_in_local_time = PlateletResult(25, (T0 + timedelta(hours=24)).astimezone(plus_two), False, "24h")
-    earlier_utc = PlateletResult(10, T0 + timedelta(hours=23), False, None)
+    later_in_local_time = PlateletReading(25, (T0 + timedelta(hours=24)).astimezone(plus_two), False, "24h")
+    earlier_utc = PlateletReading(10, T0 + timedelta(hours=23), False, None)
     assessment = assess(12, [later_in_local_time, earlier_utc])
     assert [c.result for c in assessment.classified] == [earlier_utc, later_in_local_time]
 
@@ -280,7 +280,7 @@ def test_an_ad_hoc_result_counts_the_same_as_a_scheduled_check() -> None:
 def test_time_to_response_is_measured_from_the_first_start_to_0_1_hour(
     elapsed: timedelta, expected_hours: Decimal
 ) -> None:
-    result = PlateletResult(platelet_count=40, collected_at=T0 + elapsed, bleeding=False)
+    result = PlateletReading(platelet_count=40, collected_at=T0 + elapsed, bleeding=False)
     assert assess(12, [result]).time_to_response_hours == expected_hours
 
 
@@ -335,14 +335,14 @@ def test_the_repeat_flag_stays_cleared_after_the_hematologist_decides() -> None:
 
 def test_an_ad_hoc_result_at_72_hours_after_completion_raises_the_repeat_flag() -> None:
     completed = at(4)
-    on_time = PlateletResult(15, completed + timedelta(hours=72), False, None)
+    on_time = PlateletReading(15, completed + timedelta(hours=72), False, None)
     assert assess(10, [on_time], completed=completed).repeat_dose_recommended is True
 
 
 def test_an_ad_hoc_result_before_72_hours_after_completion_does_not_raise_the_repeat_flag() -> None:
     # 75 h after the start but 1 minute short of 72 h after completion: A6 times the checks from completion.
     completed = at(4)
-    early = PlateletResult(15, completed + timedelta(hours=72) - timedelta(minutes=1), False, None)
+    early = PlateletReading(15, completed + timedelta(hours=72) - timedelta(minutes=1), False, None)
     assert assess(10, [early], completed=completed).repeat_dose_recommended is False
 
 
@@ -351,12 +351,12 @@ def test_an_ad_hoc_result_cannot_raise_the_repeat_flag_before_the_first_infusion
 
 
 def test_a_72h_or_7d_check_raises_the_repeat_flag_whatever_its_collection_time() -> None:
-    assert assess(10, [PlateletResult(15, at(70), False, "72h")]).repeat_dose_recommended is True
-    assert assess(10, [PlateletResult(15, at(70), False, "7d")], completed=None).repeat_dose_recommended is True
+    assert assess(10, [PlateletReading(15, at(70), False, "72h")]).repeat_dose_recommended is True
+    assert assess(10, [PlateletReading(15, at(70), False, "7d")], completed=None).repeat_dose_recommended is True
 
 
 def test_a_late_24h_check_collected_after_72_hours_raises_the_repeat_flag() -> None:
-    assert assess(10, [PlateletResult(15, at(80), False, "24h")]).repeat_dose_recommended is True
+    assert assess(10, [PlateletReading(15, at(80), False, "24h")]).repeat_dose_recommended is True
 
 
 def test_no_repeat_flag_when_a_response_was_reached_and_then_lost() -> None:
@@ -387,10 +387,10 @@ def test_a_bleeding_result_at_72h_with_a_high_count_still_raises_the_repeat_flag
 )  # fmt: skip
 def test_a_result_below_the_category_reached_is_flagged_for_review(
     baseline: int,
-    reached: PlateletResult,
-    dip: PlateletResult,
-    category_reached: Category,
-    category_now: Category,
+    reached: PlateletReading,
+    dip: PlateletReading,
+    category_reached: IwgCategory,
+    category_now: IwgCategory,
 ) -> None:
     loss = assess(baseline, [reached, dip]).loss_of_response
 
@@ -480,12 +480,12 @@ def test_the_loss_confirmation_interval_is_configurable() -> None:
 
 def test_a_naive_collection_time_is_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        PlateletResult(40, datetime(2025, 3, 4, 8, 0), False)  # noqa: DTZ001
+        PlateletReading(40, datetime(2025, 3, 4, 8, 0), False)  # noqa: DTZ001
 
 
 def test_an_unknown_check_label_is_refused() -> None:
     with pytest.raises(ValueError, match="check_label"):
-        PlateletResult(40, at(24), False, "96h")
+        PlateletReading(40, at(24), False, "96h")
 
 
 @pytest.mark.parametrize(
@@ -533,7 +533,7 @@ def test_assess_response_refuses_inconsistent_input(kwargs: dict[str, object], m
     ],
 )
 def test_the_day_2_dose_may_be_withheld_only_on_the_two_day_regimen_after_a_24h_response(
-    regimen: str, category: Category | None, expected: bool
+    regimen: str, category: IwgCategory | None, expected: bool
 ) -> None:
     assert day2_may_be_withheld(regimen, category) is expected
 
@@ -547,7 +547,7 @@ def test_category_rank_lists_the_best_first() -> None:
 
 counts = st.one_of(st.integers(0, 150), st.integers(0, 2000))
 results_strategy = st.builds(
-    PlateletResult,
+    PlateletReading,
     platelet_count=counts,
     collected_at=st.integers(0, 400 * 60).map(lambda minutes: T0 + timedelta(minutes=minutes)),
     bleeding=st.booleans(),
@@ -573,7 +573,7 @@ def test_bleeding_is_always_no_response(baseline: int, count: int) -> None:
 
 @PROPERTY
 @given(baseline=counts, results=result_lists)
-def test_the_category_is_the_best_over_the_classified_results(baseline: int, results: list[PlateletResult]) -> None:
+def test_the_category_is_the_best_over_the_classified_results(baseline: int, results: list[PlateletReading]) -> None:
     assessment = assess(baseline, results)
     expected = max((c.category for c in assessment.classified), key=CATEGORY_RANK.__getitem__, default=PENDING)
 
@@ -584,7 +584,7 @@ def test_the_category_is_the_best_over_the_classified_results(baseline: int, res
 @PROPERTY
 @given(baseline=counts, results=result_lists)
 def test_time_to_response_is_unknown_exactly_when_no_result_reached_response(
-    baseline: int, results: list[PlateletResult]
+    baseline: int, results: list[PlateletReading]
 ) -> None:
     assessment = assess(baseline, results)
     responded = any(c.category in (R, CR) for c in assessment.classified)
@@ -599,7 +599,7 @@ def test_time_to_response_is_unknown_exactly_when_no_result_reached_response(
 @PROPERTY
 @given(baseline=counts, results=result_lists, extra=results_strategy)
 def test_adding_a_result_never_makes_the_best_category_worse(
-    baseline: int, results: list[PlateletResult], extra: PlateletResult
+    baseline: int, results: list[PlateletReading], extra: PlateletReading
 ) -> None:
     before = assess(baseline, results).category
     after = assess(baseline, [*results, extra]).category
@@ -608,7 +608,7 @@ def test_adding_a_result_never_makes_the_best_category_worse(
 
 @PROPERTY
 @given(baseline=counts, results=result_lists)
-def test_a_loss_is_only_reported_after_a_response_and_below_it(baseline: int, results: list[PlateletResult]) -> None:
+def test_a_loss_is_only_reported_after_a_response_and_below_it(baseline: int, results: list[PlateletReading]) -> None:
     assessment = assess(baseline, results)
     loss = assessment.loss_of_response
     if loss is None:

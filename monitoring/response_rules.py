@@ -17,10 +17,10 @@ from types import MappingProxyType
 __all__ = [
     "CATEGORY_RANK",
     "CHECK_LABELS",
-    "Category",
+    "IwgCategory",
     "ClassifiedResult",
     "LossOfResponse",
-    "PlateletResult",
+    "PlateletReading",
     "ResponseAssessment",
     "ResponseThresholds",
     "assess_response",
@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 
-class Category(StrEnum):
+class IwgCategory(StrEnum):
     COMPLETE_RESPONSE = "complete_response"
     RESPONSE = "response"
     NO_RESPONSE = "no_response"
@@ -39,12 +39,12 @@ class Category(StrEnum):
 
 # Best first; a higher rank is a better response (A6: complete_response > response > no_response).
 # PENDING ranks lowest so that any classified result improves on "no result yet".
-CATEGORY_RANK: Mapping[Category, int] = MappingProxyType(
+CATEGORY_RANK: Mapping[IwgCategory, int] = MappingProxyType(
     {
-        Category.COMPLETE_RESPONSE: 3,
-        Category.RESPONSE: 2,
-        Category.NO_RESPONSE: 1,
-        Category.PENDING: 0,
+        IwgCategory.COMPLETE_RESPONSE: 3,
+        IwgCategory.RESPONSE: 2,
+        IwgCategory.NO_RESPONSE: 1,
+        IwgCategory.PENDING: 0,
     }
 )
 
@@ -96,7 +96,7 @@ DEFAULT_THRESHOLDS = ResponseThresholds()
 
 
 @dataclass(frozen=True)
-class PlateletResult:
+class PlateletReading:
     """One platelet count (x10^9/L) with the bleeding observed with it.
 
     ``bleeding`` is new bleeding of WHO grade >= 2 since the previous check (A6, Part B 5.3).
@@ -116,8 +116,8 @@ class PlateletResult:
 
 @dataclass(frozen=True)
 class ClassifiedResult:
-    result: PlateletResult
-    category: Category
+    result: PlateletReading
+    category: IwgCategory
     # Hours from the first infusion's start (IWG time zero, Part B 9.2) to collection, to 0.1 h.
     hours_after_first_start: Decimal | None
 
@@ -131,13 +131,13 @@ class LossOfResponse:
     result, collected at or after ``needs_confirming_count_after``, is still below the reached category.
     """
 
-    result: PlateletResult
-    category_reached: Category
-    # Category of the most recent result, which is still below ``category_reached`` while the loss stands.
-    category_now: Category
+    result: PlateletReading
+    category_reached: IwgCategory
+    # IwgCategory of the most recent result, which is still below ``category_reached`` while the loss stands.
+    category_now: IwgCategory
     needs_confirming_count_after: datetime
     confirmed: bool = False
-    confirming_result: PlateletResult | None = None
+    confirming_result: PlateletReading | None = None
 
 
 @dataclass(frozen=True)
@@ -150,7 +150,7 @@ class ResponseAssessment:
     ``classified`` is in collection-time order.
     """
 
-    category: Category
+    category: IwgCategory
     baseline_platelet_count: int
     best_platelet_count: int | None
     time_to_response_hours: Decimal | None
@@ -176,24 +176,24 @@ def classify(
     baseline_count: int,
     bleeding: bool,
     thresholds: ResponseThresholds = DEFAULT_THRESHOLDS,
-) -> Category:
+) -> IwgCategory:
     """IWG 2009 category of one result, in A6's order; every threshold is inclusive ("at least")."""
     _require_plausible(platelet_count, "platelet_count", thresholds)
     _require_plausible(baseline_count, "baseline_count", thresholds)
     # IWG: any bleeding means no response, whatever the count (Part B 5.2).
     if bleeding:
-        return Category.NO_RESPONSE
+        return IwgCategory.NO_RESPONSE
     # CR does not require doubling (Part B 5.2 footnote, case G: 60 -> 110 is CR).
     if platelet_count >= thresholds.complete_response_count:
-        return Category.COMPLETE_RESPONSE
+        return IwgCategory.COMPLETE_RESPONSE
     if platelet_count >= thresholds.response_count and Decimal(platelet_count) >= (
         thresholds.doubling_factor * baseline_count
     ):
-        return Category.RESPONSE
-    return Category.NO_RESPONSE
+        return IwgCategory.RESPONSE
+    return IwgCategory.NO_RESPONSE
 
 
-def day2_may_be_withheld(regimen_code: str, results_24h_category: Category | None) -> bool:
+def day2_may_be_withheld(regimen_code: str, results_24h_category: IwgCategory | None) -> bool:
     """Whether to show the "day-2 dose may be withheld" prompt before the second infusion.
 
     A1: only for ``two_days_1g_per_kg``, when the 24 h count shows response (R or CR); Gamunex-C label
@@ -201,13 +201,13 @@ def day2_may_be_withheld(regimen_code: str, results_24h_category: Category | Non
     """
     if regimen_code != _TWO_DAY_REGIMEN or results_24h_category is None:
         return False
-    return CATEGORY_RANK[results_24h_category] >= CATEGORY_RANK[Category.RESPONSE]
+    return CATEGORY_RANK[results_24h_category] >= CATEGORY_RANK[IwgCategory.RESPONSE]
 
 
 def assess_response(
     *,
     baseline_count: int,
-    results: Sequence[PlateletResult],
+    results: Sequence[PlateletReading],
     first_infusion_started_at: datetime | None,
     first_infusion_completed_at: datetime | None,
     repeat_decision_made: bool,
@@ -235,7 +235,7 @@ def assess_response(
     ordered = sorted(results, key=lambda r: r.collected_at)
 
     classified: list[ClassifiedResult] = []
-    best = Category.PENDING
+    best = IwgCategory.PENDING
     best_count: int | None = None
     first_response: ClassifiedResult | None = None
     first_complete: ClassifiedResult | None = None
@@ -258,14 +258,14 @@ def assess_response(
         late_result_exists = late_result_exists or _is_late_result(result, first_infusion_completed_at, thresholds)
 
         rank = CATEGORY_RANK[category]
-        if first_response is None and rank >= CATEGORY_RANK[Category.RESPONSE]:
+        if first_response is None and rank >= CATEGORY_RANK[IwgCategory.RESPONSE]:
             first_response = item
-        if first_complete is None and category is Category.COMPLETE_RESPONSE:
+        if first_complete is None and category is IwgCategory.COMPLETE_RESPONSE:
             first_complete = item
 
         # Loss exists only after a response (A6): below R means < 30, < 2x baseline or bleeding; below CR
         # means < 100 or bleeding - exactly "a lower category than the best reached".
-        if CATEGORY_RANK[best] >= CATEGORY_RANK[Category.RESPONSE] and rank < CATEGORY_RANK[best]:
+        if CATEGORY_RANK[best] >= CATEGORY_RANK[IwgCategory.RESPONSE] and rank < CATEGORY_RANK[best]:
             loss = _extend_loss(loss, result, best, category, thresholds)
         else:
             # Nothing reached yet, or back at the reached category: a dip that did not last needs no review.
@@ -297,9 +297,9 @@ def _hours_of(item: ClassifiedResult | None) -> Decimal | None:
 
 def _extend_loss(
     loss: LossOfResponse | None,
-    result: PlateletResult,
-    reached: Category,
-    category: Category,
+    result: PlateletReading,
+    reached: IwgCategory,
+    category: IwgCategory,
     thresholds: ResponseThresholds,
 ) -> LossOfResponse:
     if loss is None:
@@ -325,7 +325,7 @@ def _extend_loss(
 
 
 def _is_late_result(
-    result: PlateletResult, first_infusion_completed_at: datetime | None, thresholds: ResponseThresholds
+    result: PlateletReading, first_infusion_completed_at: datetime | None, thresholds: ResponseThresholds
 ) -> bool:
     # A6 measures the checks' due times from the first infusion's completion, so an ad hoc (or late scheduled)
     # result at or after completion + 72 h counts as a result "at 72 h or later" too.

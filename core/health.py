@@ -6,6 +6,7 @@ import os
 from datetime import timedelta
 from typing import Any
 
+from celery import current_app as celery_app
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
@@ -14,8 +15,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from ivig_tracker.celery import app as celery_app
-from ivig_tracker.models import Heartbeat
+from core.models import Heartbeat
 
 # Heartbeats that must be fresh, with how stale they may grow; other apps register theirs here.
 REQUIRED_HEARTBEATS: dict[str, timedelta] = {}

@@ -4,7 +4,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from ivig_tracker.models import Heartbeat
+from core.models import Heartbeat
 
 
 def record_heartbeat(name: str, *, now: datetime | None = None) -> Heartbeat:

@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from ivig_tracker.roles import Role
+from core.roles import Role
 
 
 class Command(BaseCommand):

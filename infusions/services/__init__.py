@@ -1,0 +1,65 @@
+"""Every state change of orders and infusions, one function each (docs/architecture.md "Services").
+
+Split by sub-domain: ``orders`` (working out a dose, draft → verified, cancelled) and ``bedside`` (giving an
+infusion). Callers import this package and write ``services.verify_order``.
+"""
+
+from __future__ import annotations
+
+from infusions.services.bedside import (
+    CHECKLIST_ITEMS,
+    RUNNING,
+    change_rate,
+    complete_infusion,
+    max_rate_ml_per_h,
+    pause_infusion,
+    record_reaction,
+    record_vitals,
+    resume_infusion,
+    start_infusion,
+    stop_infusion,
+    suggested_resume_rate_ml_per_h,
+    volume_infused_ml,
+    withhold_infusion,
+)
+from infusions.services.orders import (
+    ORDER_INPUT_FIELDS,
+    WORKING_FIELDS,
+    calculate,
+    cancel_order,
+    create_order,
+    dosing_config,
+    patient_facts,
+    rate_plan_json,
+    recalculate_order,
+    verify_order,
+    working_fields,
+)
+
+__all__ = [
+    "CHECKLIST_ITEMS",
+    "ORDER_INPUT_FIELDS",
+    "RUNNING",
+    "WORKING_FIELDS",
+    "calculate",
+    "cancel_order",
+    "change_rate",
+    "complete_infusion",
+    "create_order",
+    "dosing_config",
+    "max_rate_ml_per_h",
+    "patient_facts",
+    "pause_infusion",
+    "rate_plan_json",
+    "recalculate_order",
+    "record_reaction",
+    "record_vitals",
+    "resume_infusion",
+    "start_infusion",
+    "stop_infusion",
+    "suggested_resume_rate_ml_per_h",
+    "verify_order",
+    "volume_infused_ml",
+    "withhold_infusion",
+    "working_fields",
+]

@@ -1,0 +1,123 @@
+"""The reminder sweep Celery beat ticks every minute: checks fall due and overdue, owed reminders are
+created in SKIP LOCKED batches, expired delivery leases are reaped, pending deliveries are enqueued
+(docs/architecture.md "Reminders")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from core.services import record_heartbeat
+from monitoring.models import CheckStatus, Notification, NotificationKind, PlateletCheck
+from monitoring.services.notifications import (
+    create_notifications,
+    enqueue_pending_deliveries,
+    reap_expired_leases,
+    users_with_role,
+)
+
+SWEEP_HEARTBEAT = "reminder_sweep"
+
+
+@dataclass
+class SweepResult:
+    due: int = 0
+    overdue: int = 0
+    notifications: int = 0
+    reaped: int = 0
+    enqueued: int = 0
+    batches: int = 0
+
+
+def reminder_message(check: PlateletCheck, kind: str) -> str:
+    patient = check.order.patient
+    due = timezone.localtime(check.due_at)
+    if kind == NotificationKind.PLATELET_CHECK_OVERDUE:
+        return (
+            f"OVERDUE: the {check.get_label_display()} platelet count for {patient} (order #{check.order_id}) was "
+            f"due {due:%Y-%m-%d %H:%M} and has no result."
+        )
+    return (
+        f"The {check.get_label_display()} platelet count for {patient} (order #{check.order_id}) is due "
+        f"({due:%Y-%m-%d %H:%M})."
+    )
+
+
+def remind_batch(now: datetime, nurses: list[Any]) -> tuple[int, int]:
+    """Claim one batch of owed reminders and create them; a fixed number of queries per batch."""
+    owed = Q(status=CheckStatus.DUE, due_reminded_at__isnull=True) | Q(
+        status=CheckStatus.OVERDUE, overdue_reminded_at__isnull=True
+    )
+    with transaction.atomic():
+        batch = list(
+            PlateletCheck.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(owed)
+            .select_related("order__patient", "order__created_by")
+            .order_by("due_at", "pk")[: settings.IVIG_SWEEP_BATCH_SIZE]
+        )
+        if not batch:
+            return 0, 0
+        rows = []
+        for check in batch:
+            kind = (
+                NotificationKind.PLATELET_CHECK_OVERDUE
+                if check.status == CheckStatus.OVERDUE
+                else NotificationKind.PLATELET_CHECK_DUE
+            )
+            # Due reaches every nurse; overdue every nurse and the ordering hematologist (api-v1).
+            recipients = (
+                [*nurses, check.order.created_by] if kind == NotificationKind.PLATELET_CHECK_OVERDUE else nurses
+            )
+            message = reminder_message(check, kind)
+            rows.extend(
+                Notification(
+                    recipient=recipient,
+                    kind=kind,
+                    message=message,
+                    order=check.order,
+                    platelet_check=check,
+                    dedupe_key=f"{kind}:check{check.pk}:user{recipient.pk}",
+                )
+                for recipient in {r.pk: r for r in recipients}.values()
+            )
+        created = create_notifications(rows)
+        PlateletCheck.objects.filter(pk__in=[c.pk for c in batch if c.status == CheckStatus.DUE]).update(
+            due_reminded_at=now
+        )
+        # An overdue reminder also settles the "due" one: nobody needs both at once.
+        PlateletCheck.objects.filter(pk__in=[c.pk for c in batch if c.status == CheckStatus.OVERDUE]).update(
+            overdue_reminded_at=now, due_reminded_at=Coalesce("due_reminded_at", Value(now))
+        )
+    return len(created), 1
+
+
+def run_sweep(*, now: datetime | None = None) -> SweepResult:
+    """What Celery beat runs every minute and ``send_due_reminders`` runs by hand. Safe to run twice, and two
+    at once: rows are claimed with SKIP LOCKED and every reminder has a unique key."""
+    now = now or timezone.now()
+    result = SweepResult()
+    result.due = PlateletCheck.objects.filter(status=CheckStatus.SCHEDULED, due_at__lte=now).update(
+        status=CheckStatus.DUE, updated_at=now
+    )
+    overdue_before = now - timedelta(hours=settings.IVIG_CHECK_OVERDUE_AFTER_HOURS)
+    result.overdue = PlateletCheck.objects.filter(
+        status__in=[CheckStatus.SCHEDULED, CheckStatus.DUE], due_at__lte=overdue_before
+    ).update(status=CheckStatus.OVERDUE, updated_at=now)
+    nurses = users_with_role("nurse")
+    while True:
+        created, batches = remind_batch(now, nurses)
+        if not batches:
+            break
+        result.notifications += created
+        result.batches += batches
+    result.reaped = reap_expired_leases(now=now)
+    result.enqueued = enqueue_pending_deliveries(now=now)
+    record_heartbeat(SWEEP_HEARTBEAT, now=now)
+    return result
