@@ -20,8 +20,8 @@ What it does, all on loopback and self-cleaning:
    target (issue: "at least half the bare view's throughput");
 6. stops gunicorn and drops the database, also on Ctrl-C or a failure.
 
-The load generator is standard library only, so this file itself runs under any Python 3.11+; everything that
-needs Django runs in the virtualenv's interpreter.
+Started with another interpreter, it re-runs itself under ``.venv/bin/python``; the load generator itself is
+standard library only, and everything that needs Django runs in subprocesses with the benchmark's settings.
 """
 
 from __future__ import annotations
@@ -29,27 +29,24 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import math
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-VENV_BIN = ROOT / ".venv" / "bin"
-HOST = "127.0.0.1"  # loopback only: the benchmark never talks to another machine
-PG_SERVER = "postgres://postgres@127.0.0.1:5432"
-BENCH_DB = "ivig_bench"
-REDIS_URL = "redis://127.0.0.1:6379/9"  # a database of its own; the vitals path enqueues nothing anyway
+if __package__ in (None, ""):  # run as a script: make the project importable for ``benchmarks.harness``
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import harness
+from benchmarks.harness import HOST, BenchError
+
+BENCH_DB = harness.database_name("ivig_bench")
+REDIS_DB = 9  # a database of its own; the vitals path enqueues nothing anyway
 TARGET_RATIO = 0.5
 REQUEST_TIMEOUT_S = 30.0
 # Seed sizes: enough rows that the vitals path's reads (token, groups, permissions, infusion, baseline) hit
@@ -66,10 +63,6 @@ VITALS = {
     "respiratory_rate_per_min": 16,
     "spo2_percent": 98,
 }
-
-
-class BenchError(RuntimeError):
-    """A setup step failed; the message says which and why."""
 
 
 # --- Seeding (runs inside the virtualenv, in a subprocess with the benchmark's environment) ------------------
@@ -170,126 +163,25 @@ def count_vitals_rows() -> None:
     print(VitalSignsEntry.objects.count())
 
 
-# --- Environment and subprocesses ---------------------------------------------------------------------------
-
-
-def venv_python() -> Path:
-    python = VENV_BIN / "python"
-    if not python.exists() or not (VENV_BIN / "gunicorn").exists():
-        raise BenchError(f"no virtualenv with gunicorn at {VENV_BIN}: run `make venv` first")
-    return python
+# --- Environment ------------------------------------------------------------------------------------------
 
 
 def bench_env(var_dir: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        {
-            "DATABASE_URL": f"{PG_SERVER}/{BENCH_DB}",
-            "SECRET_KEY": "bench",
-            "DJANGO_DEBUG": "false",
-            "SECURE_SSL_REDIRECT": "false",
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "CELERY_BROKER_URL": REDIS_URL,
-            "DJANGO_SETTINGS_MODULE": "benchmarks.bench_settings",
-            # Settings create folders under IVIG_VAR_DIR: keep them in a temporary folder, not the checkout.
-            "IVIG_VAR_DIR": str(var_dir),
-            "PYTHONPATH": str(ROOT),
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    return env
+    return {
+        **os.environ,
+        **harness.django_env(
+            database=BENCH_DB,
+            broker_url=harness.redis_url(REDIS_DB),
+            var_dir=var_dir,
+            settings="benchmarks.bench_settings",
+            ALLOWED_HOSTS="127.0.0.1,localhost",
+        ),
+    }
 
 
-def run(command: list[str], env: dict[str, str], what: str, timeout: float = 300) -> str:
-    try:
-        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise BenchError(f"{what} took longer than {timeout:.0f} s") from exc
-    if done.returncode != 0:
-        raise BenchError(f"{what} failed (exit {done.returncode}):\n{done.stderr.strip()[-3000:]}")
-    return done.stdout
-
-
-def admin_sql(python: Path, env: dict[str, str], statement: str) -> None:
-    # psycopg from the virtualenv (psql may not be installed); autocommit because CREATE/DROP DATABASE cannot
-    # run inside a transaction.
-    code = "import sys, psycopg\nwith psycopg.connect(sys.argv[1], autocommit=True) as c:\n    c.execute(sys.argv[2])\n"
-    run([str(python), "-c", code, f"{PG_SERVER}/postgres", statement], env, statement, timeout=60)
-
-
-def require_port(port: int, service: str) -> None:
-    try:
-        socket.create_connection((HOST, port), timeout=3).close()
-    except OSError as exc:
-        raise BenchError(f"{service} is not answering at {HOST}:{port} ({exc})") from exc
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def start_gunicorn(env: dict[str, str], port: int, workers: int, log_path: Path) -> subprocess.Popen[bytes]:
-    command = [
-        str(VENV_BIN / "gunicorn"),
-        "ivig_tracker.wsgi:application",
-        "--bind",
-        f"{HOST}:{port}",
-        "--workers",
-        str(workers),
-        "--worker-class",
-        "sync",
-        "--chdir",
-        str(ROOT),
-        "--log-level",
-        "warning",
-        "--timeout",
-        "60",
-        "--graceful-timeout",
-        "5",
-        # The default control socket is one path per user ($HOME/.gunicorn): another gunicorn would clash.
-        "--no-control-socket",
-    ]
-    with log_path.open("wb") as log:
-        # A session of its own: Ctrl-C reaches only this script, which then stops gunicorn in order.
-        return subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-
-def wait_until_serving(process: subprocess.Popen[bytes], port: int, log_path: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise BenchError(f"gunicorn exited with {process.returncode}:\n{tail(log_path)}")
-        try:
-            conn = http.client.HTTPConnection(HOST, port, timeout=5)
-            conn.request("GET", "/healthz")
-            conn.getresponse().read()  # any answer means a worker has Django loaded
-            conn.close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise BenchError(f"gunicorn did not answer within {timeout:.0f} s:\n{tail(log_path)}")
-
-
-def stop_gunicorn(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.terminate()  # SIGTERM to the master: graceful, the workers finish their request
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-
-
-def tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
+def in_django(env: dict[str, str], call: str, what: str) -> str:
+    """Run ``from benchmarks.vitals_api import ...; <call>`` in the virtualenv with the benchmark's settings."""
+    return harness.run([str(harness.VENV_BIN / "python"), "-c", call], env, what)
 
 
 # --- Load generation ----------------------------------------------------------------------------------------
@@ -355,12 +247,7 @@ class Result:
         return self.cpu_seconds[group] / self.answered_total * 1000
 
     def percentile_ms(self, fraction: float) -> float:
-        if not self.latencies:
-            return float("nan")
-        ordered = sorted(self.latencies)
-        # Nearest rank: the smallest latency that at least `fraction` of requests did not exceed.
-        rank = max(1, math.ceil(fraction * len(ordered)))
-        return ordered[rank - 1] * 1000
+        return harness.percentile(self.latencies, fraction) * 1000
 
 
 def client_loop(port: int, target: Target, index: int, window_start: float, stop_at: float, stats: ClientStats) -> None:
@@ -435,7 +322,7 @@ def drive(port: int, target: Target, clients: int, warmup: float, seconds: float
         warmup_errors=sum(s.warmup_errors for s in stats),
         first_error=min(errors)[1] if errors else None,
         answered_total=sum(s.answered_total for s in stats),
-        cpu_seconds={group: cpu_after[group] - cpu_before[group] for group in cpu_after.keys() & cpu_before.keys()},
+        cpu_seconds=harness.cpu_used(cpu_before, cpu_after),
     )
 
 
@@ -445,32 +332,9 @@ CPU_GROUPS = ("web (gunicorn)", "PostgreSQL", "load generator")
 
 
 def cpu_snapshot(web_pid: int) -> dict[str, float]:
-    """CPU seconds used so far by gunicorn (master and workers), every PostgreSQL process, and this process.
-
-    On a machine where client, server and database share the CPUs, req/s is roughly the inverse of the CPU all
-    three spend per request; this shows where a target's requests spend it.
-    """
-    proc = Path("/proc")
-    if not (proc / str(web_pid) / "stat").exists():
-        return {}
-    ticks_per_second = os.sysconf("SC_CLK_TCK")
-    web = postgres = 0.0
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue  # the process ended in between
-        command, rest = stat[stat.find("(") + 1 : stat.rfind(")")], stat[stat.rfind(")") + 1 :].split()
-        # After the parenthesised command name: the parent pid is the 2nd field, utime and stime the 12th and 13th.
-        parent, used = int(rest[1]), (int(rest[11]) + int(rest[12])) / ticks_per_second
-        if int(entry.name) == web_pid or parent == web_pid:
-            web += used
-        elif command == "postgres":
-            postgres += used
-    own = os.times()
-    return {CPU_GROUPS[0]: web, CPU_GROUPS[1]: postgres, CPU_GROUPS[2]: own.user + own.system}
+    """CPU seconds used so far by gunicorn (master and workers), every PostgreSQL process, and this process."""
+    used = harness.cpu_snapshot(web_pid)
+    return {CPU_GROUPS[0]: used["tree"], CPU_GROUPS[1]: used["postgres"], CPU_GROUPS[2]: used["self"]} if used else {}
 
 
 # --- Report -------------------------------------------------------------------------------------------------
@@ -478,12 +342,11 @@ def cpu_snapshot(web_pid: int) -> dict[str, float]:
 
 def report(results: list[Result], round_ratios: list[float]) -> float:
     print()
-    print(f"{'target':<30} {'requests':>9} {'errors':>7} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8}")
+    widths = (30, 9, 7, 9, 8, 8)
+    print(harness.row(("target", "requests", "errors", "req/s", "p50 ms", "p95 ms"), widths))
     for r in results:
-        print(
-            f"{r.name:<30} {r.requests:>9} {r.errors:>7} {r.rps:>9.1f} "
-            f"{r.percentile_ms(0.50):>8.1f} {r.percentile_ms(0.95):>8.1f}"
-        )
+        cells = (r.name, str(r.requests), str(r.errors), f"{r.rps:.1f}")
+        print(harness.row((*cells, f"{r.percentile_ms(0.50):.1f}", f"{r.percentile_ms(0.95):.1f}"), widths))
     for r in results:
         if r.warmup_errors:
             print(f"{r.name}: {r.warmup_errors} error(s) during the warm-up")
@@ -491,12 +354,13 @@ def report(results: list[Result], round_ratios: list[float]) -> float:
             print(f"{r.name}: first error: {r.first_error}")
     if all(r.cpu_seconds for r in results):
         print("\nCPU ms per request (whole drive, warm-up included)")
-        print(f"{'target':<30} " + " ".join(f"{group:>16}" for group in CPU_GROUPS) + f" {'total':>8}")
+        widths = (30, *(16 for _ in CPU_GROUPS), 8)
+        print(harness.row(("target", *CPU_GROUPS, "total"), widths))
         totals = []
         for r in results:
             shares = [r.cpu_ms_per_request(group) for group in CPU_GROUPS]
             totals.append(sum(shares))
-            print(f"{r.name:<30} " + " ".join(f"{share:>16.2f}" for share in shares) + f" {totals[-1]:>8.2f}")
+            print(harness.row((r.name, *(f"{share:.2f}" for share in shares), f"{totals[-1]:.2f}"), widths))
         # Steadier than req/s on a shared machine: CPU time is not lost to other tenants' bursts.
         print(f"ratio of CPU per request bare/vitals: {totals[0] / totals[1]:.2f}")
     bare, vitals = results
@@ -528,44 +392,33 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    # SIGTERM takes the same path as Ctrl-C, so the finally block stops gunicorn and drops the database.
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
-    python = venv_python()
-    require_port(5432, "PostgreSQL")
-    require_port(6379, "Redis")
-    var_dir = Path(tempfile.mkdtemp(prefix="ivig-bench-"))
+    harness.interrupt_on_sigterm()
+    var_dir = harness.make_var_dir("ivig-bench-")
     env = bench_env(var_dir)
     log_path = var_dir / "gunicorn.log"
     gunicorn: subprocess.Popen[bytes] | None = None
     database_created = False
     try:
-        print(f"database {BENCH_DB}: re-creating and migrating ...", flush=True)
-        admin_sql(python, env, f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        admin_sql(python, env, f"CREATE DATABASE {BENCH_DB}")
+        harness.require_executable("gunicorn")
+        harness.require_postgres()
+        harness.require_redis()
+        harness.recreate_database(BENCH_DB)
         database_created = True
-        run([str(python), "manage.py", "migrate", "--noinput"], env, "manage.py migrate")
+        harness.migrate_in_subprocess(env)
         print(f"seeding {SEED_NURSES} nurses, {SEED_ORDERS} running infusions x {SEED_HISTORY} vitals ...", flush=True)
         seeded = json.loads(
-            run(
-                [
-                    str(python),
-                    "-c",
-                    f"from benchmarks.vitals_api import seed; seed({SEED_NURSES}, {SEED_ORDERS}, {SEED_HISTORY})",
-                ],
+            in_django(
                 env,
+                f"from benchmarks.vitals_api import seed; seed({SEED_NURSES}, {SEED_ORDERS}, {SEED_HISTORY})",
                 "seeding",
             ).splitlines()[-1]
         )
-        port = free_port()
+        port = harness.free_port()
         print(f"gunicorn: {args.workers} sync workers on {HOST}:{port} ...", flush=True)
-        gunicorn = start_gunicorn(env, port, args.workers, log_path)
-        wait_until_serving(gunicorn, port, log_path)
+        gunicorn = harness.start_gunicorn(env, port, args.workers, log_path)
+        harness.wait_until_serving(gunicorn, port, log_path)
 
         vitals_body = json.dumps(VITALS).encode()
         targets = [
@@ -580,8 +433,7 @@ def main(argv: list[str] | None = None) -> int:
         window = args.seconds / args.rounds
         print(
             f"load: {args.clients} clients; {args.seconds:g} s measured per target in {args.rounds} round(s) of "
-            f"{window:g} s, each after a {args.warmup:g} s warm-up; load average before: "
-            f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs",
+            f"{window:g} s, each after a {args.warmup:g} s warm-up; load average before: {harness.load_average()}",
             flush=True,
         )
         # Rounds alternate the order (bare, vitals, then vitals, bare, ...): on a shared or throttled machine
@@ -601,18 +453,12 @@ def main(argv: list[str] | None = None) -> int:
         results = [merged[target.name] for target in targets]
 
         report(results, round_ratios)
-        written = int(
-            run([str(python), "-c", "from benchmarks.vitals_api import count_vitals_rows as c; c()"], env, "count")
-        )
+        written = int(in_django(env, "from benchmarks.vitals_api import count_vitals_rows as c; c()", "count"))
         print(
             f"vitals rows written: {written - seeded['vitals_rows']} (2xx answers, warm-up included: "
             f"{results[1].ok_total})"
         )
-        problems = [
-            line
-            for line in log_path.read_text(errors="replace").splitlines()
-            if "[ERROR]" in line or "[CRITICAL]" in line
-        ]
+        problems = harness.logged_errors(log_path)
         if problems:
             print(f"gunicorn logged {len(problems)} error line(s), first: {problems[0]}")
         return 0
@@ -624,14 +470,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         if gunicorn is not None:
-            stop_gunicorn(gunicorn)
+            harness.stop_process(gunicorn)
         if database_created:
-            try:
-                admin_sql(python, env, f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-            except BenchError as exc:
-                print(f"could not drop {BENCH_DB}: {exc}", file=sys.stderr)
+            harness.drop_database(BENCH_DB)
         shutil.rmtree(var_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
+    harness.ensure_venv(__file__)
     sys.exit(main())
