@@ -1,9 +1,11 @@
-"""Vitals API throughput under gunicorn + PostgreSQL, beside a bare Django view that inserts one row.
+"""Vitals API under gunicorn + PostgreSQL: throughput at saturation beside a bare Django view that inserts one
+row, then latency at a fixed offered load against the latency budget.
 
 Run from the project folder (the virtualenv must exist: ``make venv``; PostgreSQL at 127.0.0.1:5432 with user
 postgres and trust auth, Redis at 127.0.0.1:6379)::
 
     python benchmarks/vitals_api.py [--clients 8] [--seconds 20] [--workers 4] [--warmup 2] [--rounds 4]
+        [--phase all|saturation|fixed] [--rate 50] [--fixed-seconds 25]
 
 What it does, all on loopback and self-cleaning:
 
@@ -12,16 +14,23 @@ What it does, all on loopback and self-cleaning:
    through the project's own services (a subprocess with Django set up);
 3. starts gunicorn (sync workers) with ``benchmarks.bench_settings`` (the project's settings plus
    ``/bench/bare-insert/``);
-4. for each target, N client threads POST back to back over http.client connections: a warm-up, then a fixed
-   measuring window; only 2xx responses completed inside the window count towards req/s and latency. The
-   ``--seconds`` per target are split into ``--rounds`` windows run in alternating order (bare, vitals, vitals,
-   bare, ...) so that a machine whose speed drifts does not bias the ratio;
-5. prints target, requests, errors, req/s, p50 and p95 latency, then vitals req/s / bare req/s against the 0.5
-   target (issue: "at least half the bare view's throughput");
-6. stops gunicorn and drops the database, also on Ctrl-C or a failure.
+4. saturation phase: for each target, N client threads POST back to back over http.client connections: a
+   warm-up, then a fixed measuring window; only 2xx responses completed inside the window count towards req/s and
+   latency. The ``--seconds`` per target are split into ``--rounds`` windows run in alternating order (bare,
+   vitals, vitals, bare, ...) so that a machine whose speed drifts does not bias the ratio. Prints target,
+   requests, errors, req/s, p50 and p95 latency, CPU per request, then vitals req/s / bare req/s against the 0.5
+   target ("at least half the bare view's throughput");
+5. fixed-load phase: vitals POSTs sent open loop on a fixed schedule, ``--rate`` per second for
+   ``--fixed-seconds`` after a ``--warmup``, whatever the answers do; latency is measured from each request's
+   scheduled send time, so queueing shows in it (no coordinated omission). The vitals history grows with every
+   answer. Prints offered and achieved rate, p50, p95, p99, max, errors and the budget line
+   "budget: p95 < 100 ms at 50 req/s — met/NOT met";
+6. counts the vitals rows written against the 2xx answers, stops gunicorn and drops the database, also on Ctrl-C
+   or a failure.
 
-Started with another interpreter, it re-runs itself under ``.venv/bin/python``; the load generator itself is
-standard library only, and everything that needs Django runs in subprocesses with the benchmark's settings.
+It talks to the application only over HTTP and reads and writes through Django models and services. Started with
+another interpreter, it re-runs itself under ``.venv/bin/python``; the load generator itself is standard library
+only, and everything that needs Django runs in subprocesses with the benchmark's settings.
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ import argparse
 import http.client
 import json
 import os
+import queue
 import shutil
 import subprocess
 import sys
@@ -49,6 +59,11 @@ BENCH_DB = harness.database_name("ivig_bench")
 REDIS_DB = 9  # a database of its own; the vitals path enqueues nothing anyway
 TARGET_RATIO = 0.5
 REQUEST_TIMEOUT_S = 30.0
+# The latency budget at a fixed offered load: p95 under 100 ms at 50 vitals POSTs per second.
+BUDGET_RATE_PER_S = 50.0
+BUDGET_P95_MS = 100.0
+FIXED_SENDERS = 32  # threads that send the scheduled requests; a request waits in a queue when all are busy
+FIXED_REQUEST_TIMEOUT_S = 10.0
 # Seed sizes: enough rows that the vitals path's reads (token, groups, permissions, infusion, baseline) hit
 # real indexes rather than one-row tables, small enough that seeding stays a few seconds.
 SEED_NURSES = 4
@@ -326,6 +341,157 @@ def drive(port: int, target: Target, clients: int, warmup: float, seconds: float
     )
 
 
+# --- Fixed offered load (open loop) ------------------------------------------------------------------------
+
+
+@dataclass
+class FixedLoadResult:
+    rate: float  # offered, requests per second
+    seconds: float  # measuring window (scheduled send times inside it count)
+    latencies: list[float]  # 2xx answers of counted requests, from the scheduled send time, seconds
+    errors: int  # non-2xx, transport errors or no answer, of counted requests
+    scheduled: int  # counted requests (scheduled inside the window)
+    ok_total: int  # every 2xx, warm-up included
+    answered_total: int  # every request that completed, warm-up included
+    last_answer_at: float  # perf_counter of the last counted answer
+    window_start: float
+    late_sends: int  # counted requests that left more than 10 ms after their scheduled time (client queueing)
+    first_error: str | None = None
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def achieved(self) -> float:
+        """2xx answers per second, from the window's start until the last counted answer."""
+        span = max(self.seconds, self.last_answer_at - self.window_start)
+        return len(self.latencies) / span if span > 0 else 0.0
+
+    def percentile_ms(self, fraction: float) -> float:
+        return harness.percentile(self.latencies, fraction) * 1000
+
+    @property
+    def budget_met(self) -> bool:
+        return self.errors == 0 and bool(self.latencies) and self.percentile_ms(0.95) < BUDGET_P95_MS
+
+
+def fixed_load(port: int, target: Target, rate: float, warmup: float, seconds: float, web_pid: int) -> FixedLoadResult:
+    """Send ``target``'s POSTs on a fixed schedule, ``rate`` per second, whatever the answers do (open loop).
+
+    A dispatcher puts each request on a queue at its scheduled time; ``FIXED_SENDERS`` threads send them. Latency
+    is measured from the scheduled time, not from when a sender got to it, so a slow server (or a client whose
+    senders are all busy) shows as queueing in the latency instead of lowering the load it is offered: no
+    coordinated omission. Bounded: ``rate * (warmup + seconds)`` requests, each with a timeout.
+    """
+    interval = 1.0 / rate
+    warmup_count = round(rate * warmup)
+    count = warmup_count + round(rate * seconds)
+    pending: queue.Queue[tuple[int, float] | None] = queue.Queue()
+    lock = threading.Lock()
+    give_up = threading.Event()  # past the deadline: senders drop what is still queued
+    outcomes: list[tuple[int, float, float, float, int, bytes]] = []  # (i, scheduled, sent, answered, status, body)
+
+    def sender() -> None:
+        conn = http.client.HTTPConnection(HOST, port, timeout=FIXED_REQUEST_TIMEOUT_S)
+        try:
+            while (item := pending.get()) is not None:
+                if give_up.is_set():
+                    continue
+                index, scheduled = item
+                path = target.paths[index % len(target.paths)]
+                headers = {
+                    "Content-Type": "application/json",
+                    "Accept": "application/json",
+                    **target.headers[index % len(target.headers)],
+                }
+                sent = time.perf_counter()
+                try:
+                    conn.request("POST", path, body=target.body, headers=headers)
+                    response = conn.getresponse()
+                    payload = response.read()
+                    status = response.status
+                except (OSError, http.client.HTTPException) as exc:
+                    conn.close()
+                    status, payload = 0, f"{type(exc).__name__}: {exc}".encode()
+                answered = time.perf_counter()
+                with lock:
+                    outcomes.append((index, scheduled, sent, answered, status, payload[:500]))
+        finally:
+            conn.close()
+
+    senders = [threading.Thread(target=sender, name=f"sender-{k}", daemon=True) for k in range(FIXED_SENDERS)]
+    for thread in senders:
+        thread.start()
+    cpu_before = cpu_snapshot(web_pid)
+    start = time.perf_counter() + 0.05
+    window_start = start + warmup_count * interval
+    for index in range(count):
+        scheduled = start + index * interval
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        pending.put((index, scheduled))
+    for _ in senders:
+        pending.put(None)
+    # Bounded: what is not answered within two request timeouts of the last send is dropped (and counted as an
+    # error); a sender then finishes at most its one request in flight.
+    deadline = time.perf_counter() + 2 * FIXED_REQUEST_TIMEOUT_S
+    for thread in senders:
+        thread.join(timeout=max(0.0, deadline - time.perf_counter()))
+    give_up.set()
+    for thread in senders:
+        thread.join(timeout=FIXED_REQUEST_TIMEOUT_S + 1)
+    cpu_after = cpu_snapshot(web_pid)
+
+    with lock:
+        done = sorted(outcomes)
+    counted = [o for o in done if o[0] >= warmup_count]
+    ok = [o for o in counted if 200 <= o[4] < 300]
+    failed = [o for o in done if not 200 <= o[4] < 300]
+    first_error = None
+    if failed:
+        index, _, _, _, status, body = failed[0]
+        path = target.paths[index % len(target.paths)]
+        first_error = f"POST {path} -> {status or 'no response'}: {body.decode(errors='replace')}"
+    return FixedLoadResult(
+        rate=rate,
+        seconds=seconds,
+        latencies=[answered - scheduled for _, scheduled, _, answered, _, _ in ok],
+        # A counted request that never completed (senders still busy at the deadline) is an error too.
+        errors=(count - warmup_count) - len(ok),
+        scheduled=count - warmup_count,
+        ok_total=sum(1 for o in done if 200 <= o[4] < 300),
+        answered_total=len(done),
+        last_answer_at=max((o[3] for o in counted), default=window_start),
+        window_start=window_start,
+        late_sends=sum(1 for o in counted if o[2] - o[1] > 0.010),
+        first_error=first_error,
+        cpu_seconds=harness.cpu_used(cpu_before, cpu_after),
+    )
+
+
+def report_fixed_load(result: FixedLoadResult, name: str) -> None:
+    print(f"\nfixed offered load: {name}, open loop, latency from each request's scheduled send time")
+    print(f"offered rate:   {result.rate:.1f} req/s ({result.scheduled} requests in {result.seconds:g} s)")
+    print(f"achieved rate:  {result.achieved:.1f} req/s (2xx answers)")
+    print(
+        f"latency ms:     p50 {result.percentile_ms(0.50):.1f}, p95 {result.percentile_ms(0.95):.1f}, "
+        f"p99 {result.percentile_ms(0.99):.1f}, max {max(result.latencies, default=float('nan')) * 1000:.1f}"
+    )
+    print(f"errors:         {result.errors}")
+    if result.late_sends:
+        print(f"sent over 10 ms after schedule (all senders busy): {result.late_sends}")
+    if result.first_error:
+        print(f"first error:    {result.first_error}")
+    if result.cpu_seconds and result.answered_total:
+        shares = [result.cpu_seconds[group] / result.answered_total * 1000 for group in CPU_GROUPS]
+        parts = ", ".join(f"{group} {share:.2f}" for group, share in zip(CPU_GROUPS, shares, strict=True))
+        print(f"CPU ms per request (warm-up included): {parts}, total {sum(shares):.2f}")
+    if result.rate == BUDGET_RATE_PER_S:
+        verdict = "met" if result.budget_met else "NOT met"
+    else:
+        verdict = f"not judged (offered {result.rate:g} req/s)"
+    print(f"budget: p95 < {BUDGET_P95_MS:.0f} ms at {BUDGET_RATE_PER_S:.0f} req/s — {verdict}")
+
+
 # --- CPU accounting (Linux /proc; elsewhere the CPU lines are left out) --------------------------------------
 
 CPU_GROUPS = ("web (gunicorn)", "PostgreSQL", "load generator")
@@ -384,12 +550,56 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--rounds", type=int, default=4, help="split --seconds into this many alternating rounds (default 4)"
     )
+    parser.add_argument(
+        "--phase",
+        choices=("all", "saturation", "fixed"),
+        default="all",
+        help="saturation (req/s, bare vs vitals), fixed (latency at --rate), or all (default)",
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=BUDGET_RATE_PER_S,
+        help=f"fixed phase: offered req/s (default {BUDGET_RATE_PER_S:g})",
+    )
+    parser.add_argument(
+        "--fixed-seconds", type=float, default=25.0, help="fixed phase: measuring window, after --warmup (default 25)"
+    )
     args = parser.parse_args(argv)
+    if not 0 < args.rate <= 500 or not 0 < args.fixed_seconds <= 300:
+        parser.error("keep it bounded: --rate above 0 and at most 500, --fixed-seconds above 0 and at most 300")
     if min(args.clients, args.workers, args.rounds) < 1 or args.seconds <= 0 or args.warmup < 0:
         parser.error("--clients, --workers and --rounds must be at least 1, --seconds above 0, --warmup 0 or more")
     if args.seconds > 600 or args.clients > 256:
         parser.error("keep it bounded: --seconds at most 600, --clients at most 256")
     return args
+
+
+def saturation_phase(args: argparse.Namespace, port: int, targets: list[Target], web_pid: int) -> int:
+    """Both targets back to back at saturation, in alternating rounds; prints the report, returns the vitals 2xx."""
+    window = args.seconds / args.rounds
+    print(
+        f"load: {args.clients} clients; {args.seconds:g} s measured per target in {args.rounds} round(s) of "
+        f"{window:g} s, each after a {args.warmup:g} s warm-up; load average before: {harness.load_average()}",
+        flush=True,
+    )
+    # Rounds alternate the order (bare, vitals, then vitals, bare, ...): on a shared or throttled machine
+    # the throughput drifts, and back-to-back pairs in both orders keep that drift out of the ratio.
+    merged: dict[str, Result] = {}
+    round_ratios = []
+    for number in range(args.rounds):
+        ordered = targets if number % 2 == 0 else targets[::-1]
+        rps: dict[str, float] = {}
+        for target in ordered:
+            print(f"  round {number + 1}: {target.name} ...", flush=True)
+            result = drive(port, target, args.clients, args.warmup, window, web_pid)
+            rps[target.name] = result.rps
+            merged[target.name] = merged[target.name].merged(result) if target.name in merged else result
+        bare_rps = rps[targets[0].name]
+        round_ratios.append(rps[targets[1].name] / bare_rps if bare_rps else 0.0)
+    results = [merged[target.name] for target in targets]
+    report(results, round_ratios)
+    return results[1].ok_total
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -430,34 +640,20 @@ def main(argv: list[str] | None = None) -> int:
                 vitals_body,
             ),
         ]
-        window = args.seconds / args.rounds
-        print(
-            f"load: {args.clients} clients; {args.seconds:g} s measured per target in {args.rounds} round(s) of "
-            f"{window:g} s, each after a {args.warmup:g} s warm-up; load average before: {harness.load_average()}",
-            flush=True,
-        )
-        # Rounds alternate the order (bare, vitals, then vitals, bare, ...): on a shared or throttled machine
-        # the throughput drifts, and back-to-back pairs in both orders keep that drift out of the ratio.
-        merged: dict[str, Result] = {}
-        round_ratios = []
-        for number in range(args.rounds):
-            ordered = targets if number % 2 == 0 else targets[::-1]
-            rps: dict[str, float] = {}
-            for target in ordered:
-                print(f"  round {number + 1}: {target.name} ...", flush=True)
-                result = drive(port, target, args.clients, args.warmup, window, gunicorn.pid)
-                rps[target.name] = result.rps
-                merged[target.name] = merged[target.name].merged(result) if target.name in merged else result
-            bare_rps = rps[targets[0].name]
-            round_ratios.append(rps[targets[1].name] / bare_rps if bare_rps else 0.0)
-        results = [merged[target.name] for target in targets]
-
-        report(results, round_ratios)
+        vitals_ok = 0
+        if args.phase in ("all", "saturation"):
+            vitals_ok += saturation_phase(args, port, targets, gunicorn.pid)
+        if args.phase in ("all", "fixed"):
+            print(
+                f"\nfixed load: {args.rate:g} vitals POSTs per second for {args.fixed_seconds:g} s after a "
+                f"{args.warmup:g} s warm-up; load average before: {harness.load_average()}",
+                flush=True,
+            )
+            fixed = fixed_load(port, targets[1], args.rate, args.warmup, args.fixed_seconds, gunicorn.pid)
+            report_fixed_load(fixed, targets[1].name)
+            vitals_ok += fixed.ok_total
         written = int(in_django(env, "from benchmarks.vitals_api import count_vitals_rows as c; c()", "count"))
-        print(
-            f"vitals rows written: {written - seeded['vitals_rows']} (2xx answers, warm-up included: "
-            f"{results[1].ok_total})"
-        )
+        print(f"vitals rows written: {written - seeded['vitals_rows']} (2xx answers, warm-up included: {vitals_ok})")
         problems = harness.logged_errors(log_path)
         if problems:
             print(f"gunicorn logged {len(problems)} error line(s), first: {problems[0]}")
