@@ -343,8 +343,11 @@ def stop_celery_worker(worker: subprocess.Popen[bytes]) -> None:
 # --- CPU accounting (Linux /proc; elsewhere empty) -----------------------------------------------------------
 
 
-def cpu_snapshot(tree_pid: int) -> dict[str, float]:
-    """CPU seconds used so far by ``tree_pid`` and its children (``tree``), every PostgreSQL process
+CpuSnapshot = dict[str, dict[int, float]]  # group -> pid -> CPU seconds used so far
+
+
+def cpu_snapshot(tree_pid: int) -> CpuSnapshot:
+    """CPU seconds used so far, per process, by ``tree_pid`` and its children (``tree``), every PostgreSQL process
     (``postgres``), and this process (``self``); empty where there is no ``/proc``.
 
     On a machine where client, server and database share the CPUs, a request rate is roughly the inverse of the CPU
@@ -354,7 +357,8 @@ def cpu_snapshot(tree_pid: int) -> dict[str, float]:
     if not (proc / str(tree_pid) / "stat").exists():
         return {}
     ticks_per_second = os.sysconf("SC_CLK_TCK")
-    tree = postgres = 0.0
+    tree: dict[int, float] = {}
+    postgres: dict[int, float] = {}
     for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
@@ -366,15 +370,20 @@ def cpu_snapshot(tree_pid: int) -> dict[str, float]:
         # After the parenthesised command name: the parent pid is the 2nd field, utime and stime the 12th and 13th.
         parent, used = int(rest[1]), (int(rest[11]) + int(rest[12])) / ticks_per_second
         if int(entry.name) == tree_pid or parent == tree_pid:
-            tree += used
+            tree[int(entry.name)] = used
         elif command == "postgres":
-            postgres += used
+            postgres[int(entry.name)] = used
     own = os.times()
-    return {"tree": tree, "postgres": postgres, "self": own.user + own.system}
+    return {"tree": tree, "postgres": postgres, "self": {os.getpid(): own.user + own.system}}
 
 
-def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
-    return {group: after[group] - before[group] for group in after.keys() & before.keys()}
+def cpu_used(before: CpuSnapshot, after: CpuSnapshot) -> dict[str, float]:
+    """CPU seconds per group between two snapshots, process by process: a process that started in between counts
+    from zero, one that ended in between is left out (its last seconds are lost, never subtracted)."""
+    return {
+        group: sum(used - before[group].get(pid, 0.0) for pid, used in after[group].items())
+        for group in after.keys() & before.keys()
+    }
 
 
 # --- Figures and tables --------------------------------------------------------------------------------------

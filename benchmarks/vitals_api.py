@@ -497,7 +497,7 @@ def report_fixed_load(result: FixedLoadResult, name: str) -> None:
 CPU_GROUPS = ("web (gunicorn)", "PostgreSQL", "load generator")
 
 
-def cpu_snapshot(web_pid: int) -> dict[str, float]:
+def cpu_snapshot(web_pid: int) -> harness.CpuSnapshot:
     """CPU seconds used so far by gunicorn (master and workers), every PostgreSQL process, and this process."""
     used = harness.cpu_snapshot(web_pid)
     return {CPU_GROUPS[0]: used["tree"], CPU_GROUPS[1]: used["postgres"], CPU_GROUPS[2]: used["self"]} if used else {}
