@@ -1,6 +1,6 @@
 """HL7 v2 over MLLP: messages per second from send to a stored, classified result, with one listener.
 
-Issue 7: how many ORU^R01 platelet results one ``manage.py hl7_listener`` takes per second, each sent over TCP
+How many ORU^R01 platelet results one ``manage.py hl7_listener`` takes per second, each sent over TCP
 with MLLP framing and acknowledged only after its result is committed (stored, matched to a check or the active
 order, classified and the order's response re-assessed), with the p50/p95 ACK latency and the errors.
 

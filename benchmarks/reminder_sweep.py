@@ -1,6 +1,6 @@
 """Reminder sweep at scale: many platelet checks falling due at once, one Celery worker, a local SMTP server.
 
-Issue 5 item 7: seconds from the sweep's start until every in-app notification exists and every email is
+Seconds from the sweep's start until every in-app notification exists and every email is
 accepted by the local SMTP server, notifications per second, and a duplicate count that must be 0.
 
 Run from the project folder (PostgreSQL at 127.0.0.1:5432 with user postgres and trust auth, Redis at
