@@ -61,8 +61,9 @@ lock:
 	{ echo "# Generated from requirements-dev.in by 'make lock'. Do not edit by hand."; /tmp/ivig-lock-venv/bin/pip freeze --exclude pip; } > requirements-dev.txt
 
 # Benchmarks print figures (benchmarks/README.md); they need the local PostgreSQL and Redis.
+# Both phases: saturation (20 s per target in 4 rounds) then 25 s at a fixed 50 req/s; about 2 minutes.
 bench-vitals: venv
-	$(PY) benchmarks/vitals_api.py
+	$(PY) benchmarks/vitals_api.py --phase all --seconds 20 --fixed-seconds 25 --rate 50
 
 bench-sweep: venv
 	$(PY) benchmarks/reminder_sweep.py

@@ -1,6 +1,6 @@
 """Dashboards at hospital scale: server time of each dashboard at a tenth of the synthetic dataset and at all of it.
 
-Issue 6 item 5: p50 under 150 ms at full size (10,000 patients, 20,000 orders, ~80,000 checks, 1,000,000 vitals),
+The targets: p50 under 150 ms at full size (10,000 patients, 20,000 orders, ~80,000 checks, 1,000,000 vitals),
 and ten times the data costs under 1.5 times the time.
 
 Run from the project folder (PostgreSQL at 127.0.0.1:5432 with user postgres and trust auth; the script re-runs
@@ -11,7 +11,7 @@ itself under ``.venv/bin/python`` when started with another interpreter)::
 What it does, on loopback only and self-cleaning (also on Ctrl-C, SIGTERM or a failed step):
 
 1. for each scale, smallest first: drops and re-creates the database ``ivig_bench_dash``, migrates it, and runs
-   ``manage.py build_synthetic_dataset --scale S`` (its progress bars are shown; the build is timed), then
+   ``benchmarks/synthetic_dataset.py --scale S`` (its progress bars are shown; the build is timed), then
    ``VACUUM (ANALYZE)``: the planner statistics of the freshly loaded tables (ANALYZE) and their visibility maps
    (VACUUM), the state autovacuum leaves a production database in; done now, autovacuum does not start on the
    new rows in the middle of the measurement. By default every scale spreads its courses over the same year, so
@@ -32,28 +32,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-VENV = ROOT / ".venv"
-VENV_BIN = VENV / "bin"
-HOST = "127.0.0.1"  # loopback only: the benchmark never talks to another machine
-PG_SERVER = "postgres://postgres@127.0.0.1:5432"
-BENCH_DB = "ivig_bench_dash"
-REDIS_URL = "redis://127.0.0.1:6379/11"  # never used by these GETs; set so the settings never pick a default
-HISTORY_DAYS = 365  # build_synthetic_dataset's default
+if __package__ in (None, ""):  # run as a script: make the project importable for ``benchmarks.harness``
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import harness
+from benchmarks.harness import PG_SERVER, BenchError
+
+BENCH_DB = harness.database_name("ivig_bench_dash")
+REDIS_DB = 11  # never used by these GETs; set so the settings never pick a default
+DATASET_SCRIPT = harness.ROOT / "benchmarks" / "synthetic_dataset.py"
+HISTORY_DAYS = 365  # synthetic_dataset.py's default
 MIN_HISTORY_DAYS = 21  # its minimum: the hematologist dashboard's active-course window
 TARGET_P50_MS = 150.0
 TARGET_RATIO = 1.5
@@ -70,19 +66,7 @@ PAGES = (
 )
 
 
-class BenchError(RuntimeError):
-    """A setup step failed; the message says which and why."""
-
-
 # --- Measuring (runs in a subprocess with Django set up on the benchmark database) --------------------------
-
-
-def percentile(samples: list[float], fraction: float) -> float:
-    if not samples:
-        return float("nan")
-    ordered = sorted(samples)
-    # Nearest rank: the smallest sample that at least `fraction` of the samples do not exceed.
-    return ordered[max(1, math.ceil(fraction * len(ordered))) - 1]
 
 
 def pick_patient() -> int:
@@ -168,8 +152,8 @@ def measure(requests: int, warmup: int) -> None:
         queries = captured.captured_queries
         figures["pages"][name] = {
             "url": url,
-            "p50": percentile(samples, 0.50),
-            "p95": percentile(samples, 0.95),
+            "p50": harness.percentile(samples, 0.50),
+            "p95": harness.percentile(samples, 0.95),
             "queries": len(queries),
             "sql_ms": sum(float(q["time"]) for q in queries) * 1000,
             "logged_ms": logged_ms,
@@ -182,70 +166,16 @@ def measure(requests: int, warmup: int) -> None:
 # --- Environment, database, subprocesses ---------------------------------------------------------------------
 
 
-def ensure_venv() -> None:
-    """Re-run under the project's virtualenv, which has Django and psycopg."""
-    if Path(sys.prefix).resolve() == VENV.resolve():
-        return
-    python = VENV_BIN / "python"
-    if not python.exists():
-        raise SystemExit(f"no virtualenv at {VENV}: run `make venv` first")
-    os.execv(python, [str(python), str(Path(__file__).resolve()), *sys.argv[1:]])
-
-
 def bench_env(var_dir: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "ivig_tracker.settings",
-            "DATABASE_URL": f"{PG_SERVER}/{BENCH_DB}",
-            "SECRET_KEY": "bench",
-            "DJANGO_DEBUG": "false",
-            "SECURE_SSL_REDIRECT": "false",
-            "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
-            "CELERY_BROKER_URL": REDIS_URL,
-            # Settings create folders under IVIG_VAR_DIR: keep them in a temporary folder, not the checkout.
-            "IVIG_VAR_DIR": str(var_dir),
-            "PYTHONPATH": str(ROOT),
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    return env
-
-
-def require_port(port: int, service: str) -> None:
-    try:
-        socket.create_connection((HOST, port), timeout=3).close()
-    except OSError as exc:
-        raise BenchError(f"{service} is not answering at {HOST}:{port} ({exc})") from exc
-
-
-def sql(statement: str, database: str = "postgres") -> None:
-    import psycopg
-
-    # Autocommit: CREATE/DROP DATABASE and VACUUM cannot run inside a transaction block.
-    with psycopg.connect(f"{PG_SERVER}/{database}", autocommit=True) as connection:
-        connection.execute(statement)  # type: ignore[arg-type]  # psycopg wants a literal; these are fixed
-
-
-def run(command: list[str], env: dict[str, str], what: str, timeout: float, show_stderr: bool = False) -> str:
-    try:
-        done = subprocess.run(
-            command,
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            # The build's progress bars go straight to this terminal; other steps' errors are captured.
-            stderr=None if show_stderr else subprocess.PIPE,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise BenchError(f"{what} took longer than {timeout:.0f} s") from exc
-    if done.returncode != 0:
-        detail = "" if show_stderr else f":\n{(done.stderr or '').strip()[-3000:]}"
-        raise BenchError(f"{what} failed (exit {done.returncode}){detail}")
-    return done.stdout
+    return {
+        **os.environ,
+        **harness.django_env(
+            database=BENCH_DB,
+            broker_url=harness.redis_url(REDIS_DB),
+            var_dir=var_dir,
+            ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
+        ),
+    }
 
 
 @dataclass
@@ -257,17 +187,16 @@ class Scale:
 
 
 def run_scale(scale: float, history_days: int, env: dict[str, str], requests: int, warmup: int) -> Scale:
-    python = str(VENV_BIN / "python")
-    print(f"\n== scale {scale:g}: database {BENCH_DB}: re-creating and migrating ...", flush=True)
-    sql(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-    sql(f"CREATE DATABASE {BENCH_DB}")
-    run([python, "manage.py", "migrate", "--noinput"], env, "manage.py migrate", timeout=600)
+    python = str(harness.VENV_BIN / "python")
+    print(f"\n== scale {scale:g}: ", end="")
+    harness.recreate_database(BENCH_DB)
+    harness.migrate_in_subprocess(env)
     print(f"building the synthetic dataset at --scale {scale:g} --history-days {history_days} ...", flush=True)
     began = time.perf_counter()
-    out = run(
-        [python, "manage.py", "build_synthetic_dataset", "--scale", str(scale), "--history-days", str(history_days)],
+    out = harness.run(
+        [python, str(DATASET_SCRIPT), "--scale", str(scale), "--history-days", str(history_days)],
         env,
-        "build_synthetic_dataset",
+        "benchmarks/synthetic_dataset.py",
         timeout=BUILD_TIMEOUT_S,
         show_stderr=True,
     )
@@ -275,9 +204,9 @@ def run_scale(scale: float, history_days: int, env: dict[str, str], requests: in
     print(out.rstrip(), flush=True)
     print(f"build wall time (process start to exit): {build_s:.1f} s", flush=True)
     began = time.perf_counter()
-    sql("VACUUM (ANALYZE)", BENCH_DB)
+    harness.admin_sql("VACUUM (ANALYZE)", BENCH_DB)
     print(f"VACUUM (ANALYZE): {time.perf_counter() - began:.1f} s; measuring {len(PAGES)} pages ...", flush=True)
-    out = run(
+    out = harness.run(
         [python, "-c", f"from benchmarks.dashboards import measure; measure({requests}, {warmup})"],
         env,
         "measuring",
@@ -299,14 +228,11 @@ def report(scales: list[Scale]) -> bool:
             f"patient page: #{s.figures['patient']}"
         )
     print()
-    head = (
-        f"{'page':<34} {f'p50@{small.scale:g}':>9} {f'p95@{small.scale:g}':>9} {f'p50@{full.scale:g}':>9} "
-        f"{f'p95@{full.scale:g}':>9} {'ratio':>6} {'p50<150':>8} {'ratio<1.5':>9} {'queries':>8} "
-        f"{'sql ms':>8} {'sql ms':>8}"
-    )
-    print(head)
-    print(f"{'':<34} {'ms':>9} {'ms':>9} {'ms':>9} {'ms':>9} {'':>6} {'':>8} {'':>9} {'':>8} "
-          f"{f'@{small.scale:g}':>8} {f'@{full.scale:g}':>8}")  # fmt: skip
+    widths = (34, 9, 9, 9, 9, 6, 8, 9, 8, 8, 8)
+    a_, b_ = f"{small.scale:g}", f"{full.scale:g}"
+    head = ("page", f"p50@{a_}", f"p95@{a_}", f"p50@{b_}", f"p95@{b_}", "ratio", "p50<150", "ratio<1.5", "queries")
+    print(harness.row((*head, "sql ms", "sql ms"), widths))
+    print(harness.row(("", "ms", "ms", "ms", "ms", "", "", "", "", f"@{a_}", f"@{b_}"), widths))
     all_met = True
     for name, _, _ in PAGES:
         a, b = small.figures["pages"][name], full.figures["pages"][name]
@@ -315,11 +241,9 @@ def report(scales: list[Scale]) -> bool:
         flat = ratio < TARGET_RATIO
         all_met = all_met and fast and flat
         queries = f"{a['queries']}" if a["queries"] == b["queries"] else f"{a['queries']}/{b['queries']}"
-        print(
-            f"{name:<34} {a['p50']:>9.1f} {a['p95']:>9.1f} {b['p50']:>9.1f} {b['p95']:>9.1f} {ratio:>6.2f} "
-            f"{'yes' if fast else 'NO':>8} {'yes' if flat else 'NO':>9} {queries:>8} {a['sql_ms']:>8.1f} "
-            f"{b['sql_ms']:>8.1f}"
-        )
+        timings = (f"{a['p50']:.1f}", f"{a['p95']:.1f}", f"{b['p50']:.1f}", f"{b['p95']:.1f}", f"{ratio:.2f}")
+        verdicts = ("yes" if fast else "NO", "yes" if flat else "NO", queries)
+        print(harness.row((name, *timings, *verdicts, f"{a['sql_ms']:.1f}", f"{b['sql_ms']:.1f}"), widths))
     print(
         f"\ntargets: p50 < {TARGET_P50_MS:.0f} ms at scale {full.scale:g}; p50 ratio scale {full.scale:g} / "
         f"scale {small.scale:g} < {TARGET_RATIO}: {'all met' if all_met else 'NOT all met'}"
@@ -359,19 +283,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    # SIGTERM takes the same path as Ctrl-C, so the finally block drops the database.
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
-    var_dir = Path(tempfile.mkdtemp(prefix="ivig-bench-dash-"))
+    harness.interrupt_on_sigterm()
+    var_dir = harness.make_var_dir("ivig-bench-dash-")
     env = bench_env(var_dir)
     created = False
     try:
-        require_port(5432, "PostgreSQL")
+        harness.require_postgres()
         scales = []
         largest = args.scale_list[-1]
         for scale in args.scale_list:
@@ -390,15 +309,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         if created and not args.keep:
-            try:
-                sql(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-            except Exception as exc:  # noqa: BLE001  # cleanup must not hide the real outcome
-                print(f"could not drop {BENCH_DB}: {exc}", file=sys.stderr)
+            harness.drop_database(BENCH_DB)
         elif created:
             print(f"kept database {BENCH_DB} (DATABASE_URL={PG_SERVER}/{BENCH_DB})")
         shutil.rmtree(var_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    ensure_venv()
+    harness.ensure_venv(__file__)
     sys.exit(main())

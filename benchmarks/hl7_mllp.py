@@ -1,6 +1,6 @@
 """HL7 v2 over MLLP: messages per second from send to a stored, classified result, with one listener.
 
-Issue 7: how many ORU^R01 platelet results one ``manage.py hl7_listener`` takes per second, each sent over TCP
+How many ORU^R01 platelet results one ``manage.py hl7_listener`` takes per second, each sent over TCP
 with MLLP framing and acknowledged only after its result is committed (stored, matched to a check or the active
 order, classified and the order's response re-assessed), with the p50/p95 ACK latency and the errors.
 
@@ -28,76 +28,41 @@ What it does, all on loopback and self-cleaning (also on Ctrl-C, SIGTERM or a fa
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-VENV = ROOT / ".venv"
-HOST = "127.0.0.1"  # loopback only
-PG_SERVER = "postgres://postgres@127.0.0.1:5432"
-BENCH_DB = "ivig_bench_hl7"
+if __package__ in (None, ""):  # run as a script: make the project importable for ``benchmarks.harness``
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import harness
+from benchmarks.harness import HOST, BenchError
+
+BENCH_DB = harness.database_name("ivig_bench_hl7")
 COMPLETED_HOURS_AGO = 200
-CHECK_HOURS = (24, 48, 72, 168)  # clinical.md A6
+CHECK_HOURS = (24, 48, 72, 168)  # docs/clinical-rules.md §A6
 AD_HOC_FROM_HOURS = 100  # after the 72 h check, before the 7 d one: more than 12 h from both
 LISTENER_READY_TIMEOUT_S = 60.0
 ACK_TIMEOUT_S = 60.0
 
 
-class BenchError(RuntimeError):
-    """A setup step failed; the message says which and why."""
-
-
-def ensure_venv() -> None:
-    if Path(sys.prefix).resolve() == VENV.resolve():
-        return
-    python = VENV / "bin" / "python"
-    if not python.exists():
-        raise SystemExit(f"no virtualenv at {VENV}: run `make venv` first")
-    os.execv(python, [str(python), str(Path(__file__).resolve()), *sys.argv[1:]])
-
-
 def bench_env(var_dir: Path) -> dict[str, str]:
-    return {
-        "DJANGO_SETTINGS_MODULE": "ivig_tracker.settings",
-        "DATABASE_URL": f"{PG_SERVER}/{BENCH_DB}",
-        "SECRET_KEY": "bench",
-        "DJANGO_DEBUG": "false",
-        "SECURE_SSL_REDIRECT": "false",
+    return harness.django_env(
+        database=BENCH_DB,
         # Nothing here needs Redis: the seeded users have no email, so no delivery is ever enqueued.
-        "CELERY_BROKER_URL": "filesystem://",
-        "IVIG_WEBHOOK_URL": "",
-        "IVIG_VAR_DIR": str(var_dir),
-        "HOSPITAL_TIME_ZONE": "UTC",
-        "PYTHONPATH": str(ROOT),
-        "LOG_LEVEL": "WARNING",
-    }
-
-
-def require_port(port: int, service: str) -> None:
-    try:
-        socket.create_connection((HOST, port), timeout=3).close()
-    except OSError as exc:
-        raise BenchError(f"{service} is not answering at {HOST}:{port} ({exc})") from exc
-
-
-def admin_sql(statement: str) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as connection:
-        connection.execute(statement)  # type: ignore[arg-type]  # fixed statements
+        broker_url="filesystem://",
+        var_dir=var_dir,
+        IVIG_WEBHOOK_URL="",
+        HOSPITAL_TIME_ZONE="UTC",
+    )
 
 
 # --- Seeding -----------------------------------------------------------------------------------------------
@@ -227,10 +192,10 @@ def build_messages(seeded: Seeded, count: int) -> list[str]:
 
 
 def start_listener(log_path: Path) -> tuple[subprocess.Popen[str], int]:
-    command = [str(VENV / "bin" / "python"), "manage.py", "hl7_listener", "--host", HOST, "--port", "0"]
+    command = [str(harness.VENV_BIN / "python"), "manage.py", "hl7_listener", "--host", HOST, "--port", "0"]
     process = subprocess.Popen(
         command,
-        cwd=ROOT,
+        cwd=harness.ROOT,
         env=dict(os.environ),
         stdout=subprocess.PIPE,
         stderr=open(log_path, "w"),  # noqa: SIM115 - closed with the process
@@ -259,17 +224,7 @@ def start_listener(log_path: Path) -> tuple[subprocess.Popen[str], int]:
 
 def stop_listener(process: subprocess.Popen[str]) -> float | None:
     """SIGTERM and wait: returns the seconds the listener took to stop, None when it had to be killed."""
-    if process.poll() is not None:
-        return 0.0
-    started = time.perf_counter()
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-        return time.perf_counter() - started
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-        return None
+    return harness.stop_process(process)
 
 
 # --- Sending -----------------------------------------------------------------------------------------------
@@ -320,9 +275,8 @@ def send_all(port: int, messages: list[tuple[int, str]], connections: int) -> tu
     return lanes, time.perf_counter() - started
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)] if ordered else float("nan")
+def percentile_ms(seconds: list[float], fraction: float) -> float:
+    return harness.percentile(seconds, fraction) * 1000
 
 
 def stored_counts() -> dict[str, Any]:
@@ -345,25 +299,19 @@ def stored_counts() -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
-    require_port(5432, "PostgreSQL")
-    var_dir = Path(tempfile.mkdtemp(prefix="ivig-bench-hl7-"))
+    harness.interrupt_on_sigterm()
+    harness.require_postgres()
+    var_dir = harness.make_var_dir("ivig-bench-hl7-")
     os.environ.update(bench_env(var_dir))
-    sys.path.insert(0, str(ROOT))
     listener: subprocess.Popen[str] | None = None
     database_created = False
     try:
-        print(f"database {BENCH_DB}: re-creating and migrating ...", flush=True)
-        admin_sql(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        admin_sql(f"CREATE DATABASE {BENCH_DB}")
+        harness.recreate_database(BENCH_DB)
         database_created = True
-        import django
-
-        django.setup()
-        from django.core.management import call_command
+        harness.setup_django()
         from django.db import connections
 
-        call_command("migrate", interactive=False, verbosity=0)
+        harness.migrate_in_process()
         print(f"seeding {args.patients} patients with a completed first infusion (services) ...", flush=True)
         started = time.perf_counter()
         seeded = seed(args.patients)
@@ -374,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         listener, port = start_listener(var_dir / "listener.log")
         print(
             f"sending {len(messages)} messages over {args.connections} connection(s), each waiting for its ACK; "
-            f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs",
+            f"load average {harness.load_average()}",
             flush=True,
         )
         lanes, seconds = send_all(port, list(enumerate(messages)), args.connections)
@@ -395,8 +343,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wall time:               {seconds:.2f} s")
         print(f"throughput:              {len(acks) / seconds:.1f} msgs/s (send -> stored, classified result -> ACK)")
         print(
-            f"ACK latency:             p50 {percentile(latencies, 0.50) * 1000:.1f} ms, "
-            f"p95 {percentile(latencies, 0.95) * 1000:.1f} ms, max {max(latencies, default=float('nan')) * 1000:.1f} ms"
+            f"ACK latency:             p50 {percentile_ms(latencies, 0.50):.1f} ms, "
+            f"p95 {percentile_ms(latencies, 0.95):.1f} ms, max {max(latencies, default=float('nan')) * 1000:.1f} ms"
         )
         print(
             f"stored:                  {counts['messages']} messages, {counts['hl7_results']} HL7 platelet results "
@@ -418,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"resend of {len(resend)}:          identical ACK bytes {same}/{len(resend)}, results added "
                 f"{after['hl7_results'] - before['hl7_results']}, messages added "
                 f"{after['messages'] - before['messages']}, p50 "
-                f"{percentile(again[0].latencies, 0.5) * 1000:.1f} ms, {len(resend) / resend_seconds:.0f} msgs/s"
+                f"{percentile_ms(again[0].latencies, 0.5):.1f} ms, {len(resend) / resend_seconds:.0f} msgs/s"
             )
             verified = verified and same == len(resend) and after == before
         stop_seconds = stop_listener(listener)
@@ -427,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
             "listener stop on SIGTERM: "
             + (f"{stop_seconds:.2f} s" if stop_seconds is not None else "did not stop in 15 s (killed)")
         )
-        print(f"load average after: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+        print(f"load average after: {harness.load_average()}")
         return 0 if verified and not errors else 1
     except BenchError as exc:
         print(f"benchmark failed: {exc}", file=sys.stderr)
@@ -443,14 +391,7 @@ def cleanup(listener: subprocess.Popen[str] | None, database_created: bool, var_
     if listener is not None:
         stop_listener(listener)
     if database_created:
-        if "django" in sys.modules:
-            from django.db import connections
-
-            connections.close_all()
-        try:
-            admin_sql(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        except Exception as exc:  # cleanup reports and carries on
-            print(f"could not drop {BENCH_DB}: {exc}", file=sys.stderr)
+        harness.drop_database(BENCH_DB)
     shutil.rmtree(var_dir, ignore_errors=True)
 
 
@@ -470,10 +411,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
 if __name__ == "__main__":
-    ensure_venv()
+    harness.ensure_venv(__file__)
     sys.exit(main())

@@ -1,6 +1,6 @@
 """Reminder sweep at scale: many platelet checks falling due at once, one Celery worker, a local SMTP server.
 
-Issue 5 item 7: seconds from the sweep's start until every in-app notification exists and every email is
+Seconds from the sweep's start until every in-app notification exists and every email is
 accepted by the local SMTP server, notifications per second, and a duplicate count that must be 0.
 
 Run from the project folder (PostgreSQL at 127.0.0.1:5432 with user postgres and trust auth, Redis at
@@ -35,37 +35,30 @@ import json
 import math
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-VENV = ROOT / ".venv"
-VENV_BIN = VENV / "bin"
-HOST = "127.0.0.1"  # loopback only: the benchmark never talks to another machine
-PG_SERVER = "postgres://postgres@127.0.0.1:5432"
-BENCH_DB = "ivig_bench_sweep"
-REDIS_URL = "redis://127.0.0.1:6379/10"  # a database of its own, flushed before and after
+if __package__ in (None, ""):  # run as a script: make the project importable for ``benchmarks.harness``
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import harness
+from benchmarks.harness import HOST, BenchError
+
+BENCH_DB = harness.database_name("ivig_bench_sweep")
+REDIS_URL = harness.redis_url(10)  # a database of its own, flushed before and after
 MAX_PATIENTS = 20  # orders are spread over this many patients (made through the services)
-CHECKS_PER_ORDER = 4  # 24 h, 48 h, 72 h, 7 d (clinical.md A6)
+CHECKS_PER_ORDER = 4  # 24 h, 48 h, 72 h, 7 d (docs/clinical-rules.md §A6)
 NURSE_DOMAIN = "ivig-bench.test"
-WORKER_READY_TIMEOUT_S = 60.0
 POLL_INTERVAL_S = 0.25
 PROGRESS_EVERY_S = 15.0
 QUERY_BATCH_SIZES = (10, 200)  # two batch sizes: the sweep claims a fixed number of queries per batch
-
-
-class BenchError(RuntimeError):
-    """A setup step failed; the message says which and why."""
 
 
 # --- The local SMTP server ----------------------------------------------------------------------------------
@@ -95,7 +88,7 @@ def start_smtp(sink: SmtpSink) -> Any:
     from aiosmtpd.controller import Controller
 
     # server_hostname: otherwise every connection's banner calls socket.getfqdn(), a DNS lookup per message.
-    controller = Controller(sink, hostname=HOST, port=free_port(), server_hostname="bench-smtp.localhost")
+    controller = Controller(sink, hostname=HOST, port=harness.free_port(), server_hostname="bench-smtp.localhost")
     controller.start()
     return controller
 
@@ -115,120 +108,19 @@ def email_key(record: Accepted) -> tuple[tuple[str, ...], str, str]:
 # --- Environment, database, broker, worker ------------------------------------------------------------------
 
 
-def ensure_venv() -> None:
-    """Re-run under the project's virtualenv, which has Django, Celery and aiosmtpd."""
-    if Path(sys.prefix).resolve() == VENV.resolve():
-        return
-    python = VENV_BIN / "python"
-    if not python.exists():
-        raise SystemExit(f"no virtualenv at {VENV}: run `make venv` first")
-    os.execv(python, [str(python), str(Path(__file__).resolve()), *sys.argv[1:]])
-
-
 def bench_env(var_dir: Path, smtp_port: int) -> dict[str, str]:
-    return {
-        "DJANGO_SETTINGS_MODULE": "ivig_tracker.settings",
-        "DATABASE_URL": f"{PG_SERVER}/{BENCH_DB}",
-        "SECRET_KEY": "bench",
-        "DJANGO_DEBUG": "false",
-        "SECURE_SSL_REDIRECT": "false",
-        "CELERY_BROKER_URL": REDIS_URL,
-        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-        "EMAIL_HOST": HOST,
-        "EMAIL_PORT": str(smtp_port),
-        "EMAIL_USE_TLS": "false",
-        "EMAIL_USE_SSL": "false",
-        "IVIG_EMAIL_NOTIFICATIONS": "true",
-        "IVIG_WEBHOOK_URL": "",  # email is the only external channel: one delivery per notification
-        # Settings create folders under IVIG_VAR_DIR: keep them in a temporary folder, not the checkout.
-        "IVIG_VAR_DIR": str(var_dir),
-        "PYTHONPATH": str(ROOT),
-        "LOG_LEVEL": "WARNING",
-    }
-
-
-def require_port(port: int, service: str) -> None:
-    try:
-        socket.create_connection((HOST, port), timeout=3).close()
-    except OSError as exc:
-        raise BenchError(f"{service} is not answering at {HOST}:{port} ({exc})") from exc
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def admin_sql(statement: str) -> None:
-    import psycopg
-
-    # Autocommit: CREATE/DROP DATABASE cannot run inside a transaction.
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as connection:
-        connection.execute(statement)  # type: ignore[arg-type]  # psycopg wants a literal; these are fixed
-
-
-def flush_redis() -> None:
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.flushdb()
-    finally:
-        client.close()
-
-
-def start_worker(node: str, log_path: Path) -> subprocess.Popen[bytes]:
-    command = [
-        str(VENV_BIN / "celery"),
-        "-A",
-        "ivig_tracker",
-        "worker",
-        "--concurrency=1",
-        "--without-gossip",
-        "--without-mingle",
-        "--without-heartbeat",
-        "--loglevel=WARNING",
-        "-n",
-        node,
-    ]
-    with log_path.open("wb") as log:
-        # A session of its own: Ctrl-C reaches only this script, which then stops the worker in order.
-        return subprocess.Popen(
-            command, cwd=ROOT, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-
-def wait_for_worker(worker: subprocess.Popen[bytes], node: str, log_path: Path) -> None:
-    """Pong from our node: its consumer is listening, so the sweep's first messages are taken at once."""
-    from ivig_tracker.celery import app
-
-    deadline = time.monotonic() + WORKER_READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if worker.poll() is not None:
-            raise BenchError(f"the Celery worker exited with {worker.returncode}:\n{tail(log_path)}")
-        replies = app.control.ping(destination=[node], timeout=1.0) or []
-        if any(node in reply for reply in replies):
-            return
-    raise BenchError(f"the Celery worker did not answer a ping within {WORKER_READY_TIMEOUT_S:.0f} s")
-
-
-def stop_worker(worker: subprocess.Popen[bytes]) -> None:
-    if worker.poll() is not None:
-        return
-    worker.terminate()  # SIGTERM: warm shutdown, the task in hand finishes (acks_late)
-    try:
-        worker.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(worker.pid, signal.SIGKILL)  # the worker's own group: its pool child goes with it
-        worker.wait(timeout=10)
-
-
-def tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
+    return harness.django_env(
+        database=BENCH_DB,
+        broker_url=REDIS_URL,
+        var_dir=var_dir,
+        EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+        EMAIL_HOST=HOST,
+        EMAIL_PORT=str(smtp_port),
+        EMAIL_USE_TLS="false",
+        EMAIL_USE_SSL="false",
+        IVIG_EMAIL_NOTIFICATIONS="true",
+        IVIG_WEBHOOK_URL="",  # email is the only external channel: one delivery per notification
+    )
 
 
 # --- Seeding ------------------------------------------------------------------------------------------------
@@ -393,7 +285,7 @@ def measure(sink: SmtpSink, worker: subprocess.Popen[bytes], log_path: Path, tim
     timed_out = False
     while outstanding_deliveries():
         if worker.poll() is not None:
-            raise BenchError(f"the Celery worker exited with {worker.returncode}:\n{tail(log_path)}")
+            raise BenchError(f"the Celery worker exited with {worker.returncode}:\n{harness.tail(log_path)}")
         now = time.perf_counter()
         if now >= deadline:
             timed_out = True
@@ -461,7 +353,7 @@ class BatchCost:
 
 
 def queries_per_batch(check_ids: list[int]) -> list[BatchCost]:
-    """One _remind_batch (its after-commit enqueue included) for two batch sizes: the queries, and how much of
+    """One remind_batch (its after-commit enqueue included) for two batch sizes: the queries, and how much of
     its time is SQL; the rest is Python and one Celery publish per delivery. Runs after the measurement, on
     checks kept out of it, so the timing above is not disturbed (the query log itself costs a little)."""
     from datetime import timedelta
@@ -482,7 +374,7 @@ def queries_per_batch(check_ids: list[int]) -> list[BatchCost]:
         # enqueue_pending_deliveries is counted too.
         with override_settings(IVIG_SWEEP_BATCH_SIZE=size), CaptureQueriesContext(connection) as captured:
             began = time.perf_counter()
-            created, _ = services._remind_batch(now, nurses)
+            created, _ = services.remind_batch(now, nurses)
             seconds = time.perf_counter() - began
         sql = sum(float(query["time"]) for query in captured.captured_queries)
         costs.append(BatchCost(size, created, len(captured.captured_queries), seconds, sql))
@@ -514,9 +406,7 @@ def email_probe(count: int) -> None:
     - deliver() in full, without Celery (on already-sent deliveries put back to "claimed").
 
     Prints milliseconds per message as JSON."""
-    import django
-
-    django.setup()
+    harness.setup_django()
     from django.conf import settings
     from django.core.mail import EmailMessage, get_connection, send_mail
 
@@ -560,24 +450,11 @@ def run_probe(count: int) -> dict[str, float]:
     controller = start_smtp(sink)
     try:
         env = {**os.environ, "EMAIL_PORT": str(controller.port)}
-        done = subprocess.run(
-            [
-                str(VENV_BIN / "python"),
-                "-c",
-                f"from benchmarks.reminder_sweep import email_probe; email_probe({count})",
-            ],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
+        call = f"from benchmarks.reminder_sweep import email_probe; email_probe({count})"
+        out = harness.run([str(harness.VENV_BIN / "python"), "-c", call], env, "email probe", timeout=600)
     finally:
         controller.stop()
-    if done.returncode != 0:
-        raise BenchError(f"email probe failed (exit {done.returncode}):\n{done.stderr.strip()[-2000:]}")
-    figures: dict[str, float] = json.loads(done.stdout.splitlines()[-1])
+    figures: dict[str, float] = json.loads(out.splitlines()[-1])
     return figures
 
 
@@ -643,43 +520,33 @@ def print_probe(count: int, probe: dict[str, float], figures: Figures) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
-    require_port(5432, "PostgreSQL")
-    require_port(6379, "Redis")
-    var_dir = Path(tempfile.mkdtemp(prefix="ivig-bench-sweep-"))
+    harness.interrupt_on_sigterm()
+    harness.require_postgres()
+    harness.require_redis()
+    var_dir = harness.make_var_dir("ivig-bench-sweep-")
     log_path = var_dir / "worker.log"
     sink = SmtpSink()
     controller = start_smtp(sink)
     os.environ.update(bench_env(var_dir, controller.port))
-    sys.path.insert(0, str(ROOT))
     node = f"bench-sweep-{os.getpid()}@{socket.gethostname()}"
     worker: subprocess.Popen[bytes] | None = None
     database_created = False
     try:
-        print(f"SMTP server on {HOST}:{controller.port}; Redis db 10 flushed", flush=True)
-        flush_redis()
-        print(f"database {BENCH_DB}: re-creating and migrating ...", flush=True)
-        admin_sql(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        admin_sql(f"CREATE DATABASE {BENCH_DB}")
+        print(f"SMTP server on {HOST}:{controller.port}; Redis db {redis_db()} flushed", flush=True)
+        harness.flush_redis(REDIS_URL)
+        harness.recreate_database(BENCH_DB)
         database_created = True
-        import django
-
-        django.setup()
+        harness.setup_django()
         from django.conf import settings
-        from django.core.management import call_command
 
-        call_command("migrate", interactive=False, verbosity=0)
+        harness.migrate_in_process()
         extra_checks = sum(QUERY_BATCH_SIZES)
         print(f"seeding {args.checks} checks and {args.nurses} nurse(s) ...", flush=True)
         seeded = seed(args.checks, args.nurses, extra_checks)
         print(f"Celery worker {node}: starting (concurrency 1) ...", flush=True)
-        worker = start_worker(node, log_path)
-        wait_for_worker(worker, node, log_path)
-        print(
-            f"sweep: run_sweep() in this process; load average before {os.getloadavg()[0]:.2f} on "
-            f"{os.cpu_count()} CPUs",
-            flush=True,
-        )
+        worker = harness.start_celery_worker(node, log_path)
+        harness.wait_for_celery_worker(worker, node, log_path)
+        print(f"sweep: run_sweep() in this process; load average before {harness.load_average()}", flush=True)
         figures = measure(sink, worker, log_path, args.timeout)
         report(seeded, figures, settings.IVIG_SWEEP_BATCH_SIZE)
         by_key, by_target, distinct = duplicate_notifications()
@@ -704,11 +571,11 @@ def main(argv: list[str] | None = None) -> int:
             print_probe(args.probe, run_probe(args.probe), figures)
         for cost in queries_per_batch(seeded.extra_check_ids):
             print(
-                f"one _remind_batch of {cost.size} checks ({cost.created} notifications): {cost.queries} queries, "
+                f"one remind_batch of {cost.size} checks ({cost.created} notifications): {cost.queries} queries, "
                 f"{cost.seconds * 1000:.0f} ms, of which {cost.sql_seconds * 1000:.0f} ms SQL (the rest: Python "
                 "and one Celery publish per delivery)"
             )
-        print(f"load average after: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+        print(f"load average after: {harness.load_average()}")
         return 0
     except BenchError as exc:
         print(f"benchmark failed: {exc}", file=sys.stderr)
@@ -720,23 +587,20 @@ def main(argv: list[str] | None = None) -> int:
         cleanup(worker, controller, database_created, var_dir)
 
 
+def redis_db() -> str:
+    return REDIS_URL.rsplit("/", 1)[1]
+
+
 def cleanup(worker: subprocess.Popen[bytes] | None, controller: Any, database_created: bool, var_dir: Path) -> None:
     if worker is not None:
-        stop_worker(worker)
+        harness.stop_celery_worker(worker)
     controller.stop()
     if database_created:
-        if "django" in sys.modules:
-            from django.db import connections
-
-            connections.close_all()
-        try:
-            admin_sql(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        except Exception as exc:  # cleanup reports and carries on
-            print(f"could not drop {BENCH_DB}: {exc}", file=sys.stderr)
+        harness.drop_database(BENCH_DB)
     try:
-        flush_redis()
-    except Exception as exc:  # cleanup reports and carries on
-        print(f"could not flush Redis db 10: {exc}", file=sys.stderr)
+        harness.flush_redis(REDIS_URL)
+    except Exception as exc:  # noqa: BLE001  # cleanup reports and carries on
+        print(f"could not flush Redis db {redis_db()}: {exc}", file=sys.stderr)
     shutil.rmtree(var_dir, ignore_errors=True)
 
 
@@ -756,11 +620,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    # SIGTERM takes the same path as Ctrl-C, so the finally block stops the worker and drops the database.
-    raise KeyboardInterrupt
-
-
 if __name__ == "__main__":
-    ensure_venv()
+    harness.ensure_venv(__file__)
     sys.exit(main())

@@ -1,9 +1,11 @@
-"""Vitals API throughput under gunicorn + PostgreSQL, beside a bare Django view that inserts one row.
+"""Vitals API under gunicorn + PostgreSQL: throughput at saturation beside a bare Django view that inserts one
+row, then latency at a fixed offered load against the latency budget.
 
 Run from the project folder (the virtualenv must exist: ``make venv``; PostgreSQL at 127.0.0.1:5432 with user
 postgres and trust auth, Redis at 127.0.0.1:6379)::
 
     python benchmarks/vitals_api.py [--clients 8] [--seconds 20] [--workers 4] [--warmup 2] [--rounds 4]
+        [--phase all|saturation|fixed] [--rate 50] [--fixed-seconds 25]
 
 What it does, all on loopback and self-cleaning:
 
@@ -12,16 +14,23 @@ What it does, all on loopback and self-cleaning:
    through the project's own services (a subprocess with Django set up);
 3. starts gunicorn (sync workers) with ``benchmarks.bench_settings`` (the project's settings plus
    ``/bench/bare-insert/``);
-4. for each target, N client threads POST back to back over http.client connections: a warm-up, then a fixed
-   measuring window; only 2xx responses completed inside the window count towards req/s and latency. The
-   ``--seconds`` per target are split into ``--rounds`` windows run in alternating order (bare, vitals, vitals,
-   bare, ...) so that a machine whose speed drifts does not bias the ratio;
-5. prints target, requests, errors, req/s, p50 and p95 latency, then vitals req/s / bare req/s against the 0.5
-   target (issue: "at least half the bare view's throughput");
-6. stops gunicorn and drops the database, also on Ctrl-C or a failure.
+4. saturation phase: for each target, N client threads POST back to back over http.client connections: a
+   warm-up, then a fixed measuring window; only 2xx responses completed inside the window count towards req/s and
+   latency. The ``--seconds`` per target are split into ``--rounds`` windows run in alternating order (bare,
+   vitals, vitals, bare, ...) so that a machine whose speed drifts does not bias the ratio. Prints target,
+   requests, errors, req/s, p50 and p95 latency, CPU per request, then vitals req/s / bare req/s against the 0.5
+   target ("at least half the bare view's throughput");
+5. fixed-load phase: vitals POSTs sent open loop on a fixed schedule, ``--rate`` per second for
+   ``--fixed-seconds`` after a ``--warmup``, whatever the answers do; latency is measured from each request's
+   scheduled send time, so queueing shows in it (no coordinated omission). The vitals history grows with every
+   answer. Prints offered and achieved rate, p50, p95, p99, max, errors and the budget line
+   "budget: p95 < 100 ms at 50 req/s — met/NOT met";
+6. counts the vitals rows written against the 2xx answers, stops gunicorn and drops the database, also on Ctrl-C
+   or a failure.
 
-The load generator is standard library only, so this file itself runs under any Python 3.11+; everything that
-needs Django runs in the virtualenv's interpreter.
+It talks to the application only over HTTP and reads and writes through Django models and services. Started with
+another interpreter, it re-runs itself under ``.venv/bin/python``; the load generator itself is standard library
+only, and everything that needs Django runs in subprocesses with the benchmark's settings.
 """
 
 from __future__ import annotations
@@ -29,29 +38,32 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import math
 import os
+import queue
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-VENV_BIN = ROOT / ".venv" / "bin"
-HOST = "127.0.0.1"  # loopback only: the benchmark never talks to another machine
-PG_SERVER = "postgres://postgres@127.0.0.1:5432"
-BENCH_DB = "ivig_bench"
-REDIS_URL = "redis://127.0.0.1:6379/9"  # a database of its own; the vitals path enqueues nothing anyway
+if __package__ in (None, ""):  # run as a script: make the project importable for ``benchmarks.harness``
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import harness
+from benchmarks.harness import HOST, BenchError
+
+BENCH_DB = harness.database_name("ivig_bench")
+REDIS_DB = 9  # a database of its own; the vitals path enqueues nothing anyway
 TARGET_RATIO = 0.5
 REQUEST_TIMEOUT_S = 30.0
+# The latency budget at a fixed offered load: p95 under 100 ms at 50 vitals POSTs per second.
+BUDGET_RATE_PER_S = 50.0
+BUDGET_P95_MS = 100.0
+FIXED_SENDERS = 32  # threads that send the scheduled requests; a request waits in a queue when all are busy
+FIXED_REQUEST_TIMEOUT_S = 10.0
 # Seed sizes: enough rows that the vitals path's reads (token, groups, permissions, infusion, baseline) hit
 # real indexes rather than one-row tables, small enough that seeding stays a few seconds.
 SEED_NURSES = 4
@@ -66,10 +78,6 @@ VITALS = {
     "respiratory_rate_per_min": 16,
     "spo2_percent": 98,
 }
-
-
-class BenchError(RuntimeError):
-    """A setup step failed; the message says which and why."""
 
 
 # --- Seeding (runs inside the virtualenv, in a subprocess with the benchmark's environment) ------------------
@@ -170,126 +178,25 @@ def count_vitals_rows() -> None:
     print(VitalSignsEntry.objects.count())
 
 
-# --- Environment and subprocesses ---------------------------------------------------------------------------
-
-
-def venv_python() -> Path:
-    python = VENV_BIN / "python"
-    if not python.exists() or not (VENV_BIN / "gunicorn").exists():
-        raise BenchError(f"no virtualenv with gunicorn at {VENV_BIN}: run `make venv` first")
-    return python
+# --- Environment ------------------------------------------------------------------------------------------
 
 
 def bench_env(var_dir: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        {
-            "DATABASE_URL": f"{PG_SERVER}/{BENCH_DB}",
-            "SECRET_KEY": "bench",
-            "DJANGO_DEBUG": "false",
-            "SECURE_SSL_REDIRECT": "false",
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "CELERY_BROKER_URL": REDIS_URL,
-            "DJANGO_SETTINGS_MODULE": "benchmarks.bench_settings",
-            # Settings create folders under IVIG_VAR_DIR: keep them in a temporary folder, not the checkout.
-            "IVIG_VAR_DIR": str(var_dir),
-            "PYTHONPATH": str(ROOT),
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    return env
+    return {
+        **os.environ,
+        **harness.django_env(
+            database=BENCH_DB,
+            broker_url=harness.redis_url(REDIS_DB),
+            var_dir=var_dir,
+            settings="benchmarks.bench_settings",
+            ALLOWED_HOSTS="127.0.0.1,localhost",
+        ),
+    }
 
 
-def run(command: list[str], env: dict[str, str], what: str, timeout: float = 300) -> str:
-    try:
-        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise BenchError(f"{what} took longer than {timeout:.0f} s") from exc
-    if done.returncode != 0:
-        raise BenchError(f"{what} failed (exit {done.returncode}):\n{done.stderr.strip()[-3000:]}")
-    return done.stdout
-
-
-def admin_sql(python: Path, env: dict[str, str], statement: str) -> None:
-    # psycopg from the virtualenv (psql may not be installed); autocommit because CREATE/DROP DATABASE cannot
-    # run inside a transaction.
-    code = "import sys, psycopg\nwith psycopg.connect(sys.argv[1], autocommit=True) as c:\n    c.execute(sys.argv[2])\n"
-    run([str(python), "-c", code, f"{PG_SERVER}/postgres", statement], env, statement, timeout=60)
-
-
-def require_port(port: int, service: str) -> None:
-    try:
-        socket.create_connection((HOST, port), timeout=3).close()
-    except OSError as exc:
-        raise BenchError(f"{service} is not answering at {HOST}:{port} ({exc})") from exc
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def start_gunicorn(env: dict[str, str], port: int, workers: int, log_path: Path) -> subprocess.Popen[bytes]:
-    command = [
-        str(VENV_BIN / "gunicorn"),
-        "ivig_tracker.wsgi:application",
-        "--bind",
-        f"{HOST}:{port}",
-        "--workers",
-        str(workers),
-        "--worker-class",
-        "sync",
-        "--chdir",
-        str(ROOT),
-        "--log-level",
-        "warning",
-        "--timeout",
-        "60",
-        "--graceful-timeout",
-        "5",
-        # The default control socket is one path per user ($HOME/.gunicorn): another gunicorn would clash.
-        "--no-control-socket",
-    ]
-    with log_path.open("wb") as log:
-        # A session of its own: Ctrl-C reaches only this script, which then stops gunicorn in order.
-        return subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-
-def wait_until_serving(process: subprocess.Popen[bytes], port: int, log_path: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise BenchError(f"gunicorn exited with {process.returncode}:\n{tail(log_path)}")
-        try:
-            conn = http.client.HTTPConnection(HOST, port, timeout=5)
-            conn.request("GET", "/healthz")
-            conn.getresponse().read()  # any answer means a worker has Django loaded
-            conn.close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise BenchError(f"gunicorn did not answer within {timeout:.0f} s:\n{tail(log_path)}")
-
-
-def stop_gunicorn(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.terminate()  # SIGTERM to the master: graceful, the workers finish their request
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-
-
-def tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
+def in_django(env: dict[str, str], call: str, what: str) -> str:
+    """Run ``from benchmarks.vitals_api import ...; <call>`` in the virtualenv with the benchmark's settings."""
+    return harness.run([str(harness.VENV_BIN / "python"), "-c", call], env, what)
 
 
 # --- Load generation ----------------------------------------------------------------------------------------
@@ -355,12 +262,7 @@ class Result:
         return self.cpu_seconds[group] / self.answered_total * 1000
 
     def percentile_ms(self, fraction: float) -> float:
-        if not self.latencies:
-            return float("nan")
-        ordered = sorted(self.latencies)
-        # Nearest rank: the smallest latency that at least `fraction` of requests did not exceed.
-        rank = max(1, math.ceil(fraction * len(ordered)))
-        return ordered[rank - 1] * 1000
+        return harness.percentile(self.latencies, fraction) * 1000
 
 
 def client_loop(port: int, target: Target, index: int, window_start: float, stop_at: float, stats: ClientStats) -> None:
@@ -435,8 +337,159 @@ def drive(port: int, target: Target, clients: int, warmup: float, seconds: float
         warmup_errors=sum(s.warmup_errors for s in stats),
         first_error=min(errors)[1] if errors else None,
         answered_total=sum(s.answered_total for s in stats),
-        cpu_seconds={group: cpu_after[group] - cpu_before[group] for group in cpu_after.keys() & cpu_before.keys()},
+        cpu_seconds=harness.cpu_used(cpu_before, cpu_after),
     )
+
+
+# --- Fixed offered load (open loop) ------------------------------------------------------------------------
+
+
+@dataclass
+class FixedLoadResult:
+    rate: float  # offered, requests per second
+    seconds: float  # measuring window (scheduled send times inside it count)
+    latencies: list[float]  # 2xx answers of counted requests, from the scheduled send time, seconds
+    errors: int  # non-2xx, transport errors or no answer, of counted requests
+    scheduled: int  # counted requests (scheduled inside the window)
+    ok_total: int  # every 2xx, warm-up included
+    answered_total: int  # every request that completed, warm-up included
+    last_answer_at: float  # perf_counter of the last counted answer
+    window_start: float
+    late_sends: int  # counted requests that left more than 10 ms after their scheduled time (client queueing)
+    first_error: str | None = None
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def achieved(self) -> float:
+        """2xx answers per second, from the window's start until the last counted answer."""
+        span = max(self.seconds, self.last_answer_at - self.window_start)
+        return len(self.latencies) / span if span > 0 else 0.0
+
+    def percentile_ms(self, fraction: float) -> float:
+        return harness.percentile(self.latencies, fraction) * 1000
+
+    @property
+    def budget_met(self) -> bool:
+        return self.errors == 0 and bool(self.latencies) and self.percentile_ms(0.95) < BUDGET_P95_MS
+
+
+def fixed_load(port: int, target: Target, rate: float, warmup: float, seconds: float, web_pid: int) -> FixedLoadResult:
+    """Send ``target``'s POSTs on a fixed schedule, ``rate`` per second, whatever the answers do (open loop).
+
+    A dispatcher puts each request on a queue at its scheduled time; ``FIXED_SENDERS`` threads send them. Latency
+    is measured from the scheduled time, not from when a sender got to it, so a slow server (or a client whose
+    senders are all busy) shows as queueing in the latency instead of lowering the load it is offered: no
+    coordinated omission. Bounded: ``rate * (warmup + seconds)`` requests, each with a timeout.
+    """
+    interval = 1.0 / rate
+    warmup_count = round(rate * warmup)
+    count = warmup_count + round(rate * seconds)
+    pending: queue.Queue[tuple[int, float] | None] = queue.Queue()
+    lock = threading.Lock()
+    give_up = threading.Event()  # past the deadline: senders drop what is still queued
+    outcomes: list[tuple[int, float, float, float, int, bytes]] = []  # (i, scheduled, sent, answered, status, body)
+
+    def sender() -> None:
+        conn = http.client.HTTPConnection(HOST, port, timeout=FIXED_REQUEST_TIMEOUT_S)
+        try:
+            while (item := pending.get()) is not None:
+                if give_up.is_set():
+                    continue
+                index, scheduled = item
+                path = target.paths[index % len(target.paths)]
+                headers = {
+                    "Content-Type": "application/json",
+                    "Accept": "application/json",
+                    **target.headers[index % len(target.headers)],
+                }
+                sent = time.perf_counter()
+                try:
+                    conn.request("POST", path, body=target.body, headers=headers)
+                    response = conn.getresponse()
+                    payload = response.read()
+                    status = response.status
+                except (OSError, http.client.HTTPException) as exc:
+                    conn.close()
+                    status, payload = 0, f"{type(exc).__name__}: {exc}".encode()
+                answered = time.perf_counter()
+                with lock:
+                    outcomes.append((index, scheduled, sent, answered, status, payload[:500]))
+        finally:
+            conn.close()
+
+    senders = [threading.Thread(target=sender, name=f"sender-{k}", daemon=True) for k in range(FIXED_SENDERS)]
+    for thread in senders:
+        thread.start()
+    cpu_before = cpu_snapshot(web_pid)
+    start = time.perf_counter() + 0.05
+    window_start = start + warmup_count * interval
+    for index in range(count):
+        scheduled = start + index * interval
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        pending.put((index, scheduled))
+    for _ in senders:
+        pending.put(None)
+    # Bounded: what is not answered within two request timeouts of the last send is dropped (and counted as an
+    # error); a sender then finishes at most its one request in flight.
+    deadline = time.perf_counter() + 2 * FIXED_REQUEST_TIMEOUT_S
+    for thread in senders:
+        thread.join(timeout=max(0.0, deadline - time.perf_counter()))
+    give_up.set()
+    for thread in senders:
+        thread.join(timeout=FIXED_REQUEST_TIMEOUT_S + 1)
+    cpu_after = cpu_snapshot(web_pid)
+
+    with lock:
+        done = sorted(outcomes)
+    counted = [o for o in done if o[0] >= warmup_count]
+    ok = [o for o in counted if 200 <= o[4] < 300]
+    failed = [o for o in done if not 200 <= o[4] < 300]
+    first_error = None
+    if failed:
+        index, _, _, _, status, body = failed[0]
+        path = target.paths[index % len(target.paths)]
+        first_error = f"POST {path} -> {status or 'no response'}: {body.decode(errors='replace')}"
+    return FixedLoadResult(
+        rate=rate,
+        seconds=seconds,
+        latencies=[answered - scheduled for _, scheduled, _, answered, _, _ in ok],
+        # A counted request that never completed (senders still busy at the deadline) is an error too.
+        errors=(count - warmup_count) - len(ok),
+        scheduled=count - warmup_count,
+        ok_total=sum(1 for o in done if 200 <= o[4] < 300),
+        answered_total=len(done),
+        last_answer_at=max((o[3] for o in counted), default=window_start),
+        window_start=window_start,
+        late_sends=sum(1 for o in counted if o[2] - o[1] > 0.010),
+        first_error=first_error,
+        cpu_seconds=harness.cpu_used(cpu_before, cpu_after),
+    )
+
+
+def report_fixed_load(result: FixedLoadResult, name: str) -> None:
+    print(f"\nfixed offered load: {name}, open loop, latency from each request's scheduled send time")
+    print(f"offered rate:   {result.rate:.1f} req/s ({result.scheduled} requests in {result.seconds:g} s)")
+    print(f"achieved rate:  {result.achieved:.1f} req/s (2xx answers)")
+    print(
+        f"latency ms:     p50 {result.percentile_ms(0.50):.1f}, p95 {result.percentile_ms(0.95):.1f}, "
+        f"p99 {result.percentile_ms(0.99):.1f}, max {max(result.latencies, default=float('nan')) * 1000:.1f}"
+    )
+    print(f"errors:         {result.errors}")
+    if result.late_sends:
+        print(f"sent over 10 ms after schedule (all senders busy): {result.late_sends}")
+    if result.first_error:
+        print(f"first error:    {result.first_error}")
+    if result.cpu_seconds and result.answered_total:
+        shares = [result.cpu_seconds[group] / result.answered_total * 1000 for group in CPU_GROUPS]
+        parts = ", ".join(f"{group} {share:.2f}" for group, share in zip(CPU_GROUPS, shares, strict=True))
+        print(f"CPU ms per request (warm-up included): {parts}, total {sum(shares):.2f}")
+    if result.rate == BUDGET_RATE_PER_S:
+        verdict = "met" if result.budget_met else "NOT met"
+    else:
+        verdict = f"not judged (offered {result.rate:g} req/s)"
+    print(f"budget: p95 < {BUDGET_P95_MS:.0f} ms at {BUDGET_RATE_PER_S:.0f} req/s — {verdict}")
 
 
 # --- CPU accounting (Linux /proc; elsewhere the CPU lines are left out) --------------------------------------
@@ -444,33 +497,10 @@ def drive(port: int, target: Target, clients: int, warmup: float, seconds: float
 CPU_GROUPS = ("web (gunicorn)", "PostgreSQL", "load generator")
 
 
-def cpu_snapshot(web_pid: int) -> dict[str, float]:
-    """CPU seconds used so far by gunicorn (master and workers), every PostgreSQL process, and this process.
-
-    On a machine where client, server and database share the CPUs, req/s is roughly the inverse of the CPU all
-    three spend per request; this shows where a target's requests spend it.
-    """
-    proc = Path("/proc")
-    if not (proc / str(web_pid) / "stat").exists():
-        return {}
-    ticks_per_second = os.sysconf("SC_CLK_TCK")
-    web = postgres = 0.0
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue  # the process ended in between
-        command, rest = stat[stat.find("(") + 1 : stat.rfind(")")], stat[stat.rfind(")") + 1 :].split()
-        # After the parenthesised command name: the parent pid is the 2nd field, utime and stime the 12th and 13th.
-        parent, used = int(rest[1]), (int(rest[11]) + int(rest[12])) / ticks_per_second
-        if int(entry.name) == web_pid or parent == web_pid:
-            web += used
-        elif command == "postgres":
-            postgres += used
-    own = os.times()
-    return {CPU_GROUPS[0]: web, CPU_GROUPS[1]: postgres, CPU_GROUPS[2]: own.user + own.system}
+def cpu_snapshot(web_pid: int) -> harness.CpuSnapshot:
+    """CPU seconds used so far by gunicorn (master and workers), every PostgreSQL process, and this process."""
+    used = harness.cpu_snapshot(web_pid)
+    return {CPU_GROUPS[0]: used["tree"], CPU_GROUPS[1]: used["postgres"], CPU_GROUPS[2]: used["self"]} if used else {}
 
 
 # --- Report -------------------------------------------------------------------------------------------------
@@ -478,12 +508,11 @@ def cpu_snapshot(web_pid: int) -> dict[str, float]:
 
 def report(results: list[Result], round_ratios: list[float]) -> float:
     print()
-    print(f"{'target':<30} {'requests':>9} {'errors':>7} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8}")
+    widths = (30, 9, 7, 9, 8, 8)
+    print(harness.row(("target", "requests", "errors", "req/s", "p50 ms", "p95 ms"), widths))
     for r in results:
-        print(
-            f"{r.name:<30} {r.requests:>9} {r.errors:>7} {r.rps:>9.1f} "
-            f"{r.percentile_ms(0.50):>8.1f} {r.percentile_ms(0.95):>8.1f}"
-        )
+        cells = (r.name, str(r.requests), str(r.errors), f"{r.rps:.1f}")
+        print(harness.row((*cells, f"{r.percentile_ms(0.50):.1f}", f"{r.percentile_ms(0.95):.1f}"), widths))
     for r in results:
         if r.warmup_errors:
             print(f"{r.name}: {r.warmup_errors} error(s) during the warm-up")
@@ -491,12 +520,13 @@ def report(results: list[Result], round_ratios: list[float]) -> float:
             print(f"{r.name}: first error: {r.first_error}")
     if all(r.cpu_seconds for r in results):
         print("\nCPU ms per request (whole drive, warm-up included)")
-        print(f"{'target':<30} " + " ".join(f"{group:>16}" for group in CPU_GROUPS) + f" {'total':>8}")
+        widths = (30, *(16 for _ in CPU_GROUPS), 8)
+        print(harness.row(("target", *CPU_GROUPS, "total"), widths))
         totals = []
         for r in results:
             shares = [r.cpu_ms_per_request(group) for group in CPU_GROUPS]
             totals.append(sum(shares))
-            print(f"{r.name:<30} " + " ".join(f"{share:>16.2f}" for share in shares) + f" {totals[-1]:>8.2f}")
+            print(harness.row((r.name, *(f"{share:.2f}" for share in shares), f"{totals[-1]:.2f}"), widths))
         # Steadier than req/s on a shared machine: CPU time is not lost to other tenants' bursts.
         print(f"ratio of CPU per request bare/vitals: {totals[0] / totals[1]:.2f}")
     bare, vitals = results
@@ -520,7 +550,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--rounds", type=int, default=4, help="split --seconds into this many alternating rounds (default 4)"
     )
+    parser.add_argument(
+        "--phase",
+        choices=("all", "saturation", "fixed"),
+        default="all",
+        help="saturation (req/s, bare vs vitals), fixed (latency at --rate), or all (default)",
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=BUDGET_RATE_PER_S,
+        help=f"fixed phase: offered req/s (default {BUDGET_RATE_PER_S:g})",
+    )
+    parser.add_argument(
+        "--fixed-seconds", type=float, default=25.0, help="fixed phase: measuring window, after --warmup (default 25)"
+    )
     args = parser.parse_args(argv)
+    if not 0 < args.rate <= 500 or not 0 < args.fixed_seconds <= 300:
+        parser.error("keep it bounded: --rate above 0 and at most 500, --fixed-seconds above 0 and at most 300")
     if min(args.clients, args.workers, args.rounds) < 1 or args.seconds <= 0 or args.warmup < 0:
         parser.error("--clients, --workers and --rounds must be at least 1, --seconds above 0, --warmup 0 or more")
     if args.seconds > 600 or args.clients > 256:
@@ -528,44 +575,60 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    # SIGTERM takes the same path as Ctrl-C, so the finally block stops gunicorn and drops the database.
-    raise KeyboardInterrupt
+def saturation_phase(args: argparse.Namespace, port: int, targets: list[Target], web_pid: int) -> int:
+    """Both targets back to back at saturation, in alternating rounds; prints the report, returns the vitals 2xx."""
+    window = args.seconds / args.rounds
+    print(
+        f"load: {args.clients} clients; {args.seconds:g} s measured per target in {args.rounds} round(s) of "
+        f"{window:g} s, each after a {args.warmup:g} s warm-up; load average before: {harness.load_average()}",
+        flush=True,
+    )
+    # Rounds alternate the order (bare, vitals, then vitals, bare, ...): on a shared or throttled machine
+    # the throughput drifts, and back-to-back pairs in both orders keep that drift out of the ratio.
+    merged: dict[str, Result] = {}
+    round_ratios = []
+    for number in range(args.rounds):
+        ordered = targets if number % 2 == 0 else targets[::-1]
+        rps: dict[str, float] = {}
+        for target in ordered:
+            print(f"  round {number + 1}: {target.name} ...", flush=True)
+            result = drive(port, target, args.clients, args.warmup, window, web_pid)
+            rps[target.name] = result.rps
+            merged[target.name] = merged[target.name].merged(result) if target.name in merged else result
+        bare_rps = rps[targets[0].name]
+        round_ratios.append(rps[targets[1].name] / bare_rps if bare_rps else 0.0)
+    results = [merged[target.name] for target in targets]
+    report(results, round_ratios)
+    return results[1].ok_total
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
-    python = venv_python()
-    require_port(5432, "PostgreSQL")
-    require_port(6379, "Redis")
-    var_dir = Path(tempfile.mkdtemp(prefix="ivig-bench-"))
+    harness.interrupt_on_sigterm()
+    var_dir = harness.make_var_dir("ivig-bench-")
     env = bench_env(var_dir)
     log_path = var_dir / "gunicorn.log"
     gunicorn: subprocess.Popen[bytes] | None = None
     database_created = False
     try:
-        print(f"database {BENCH_DB}: re-creating and migrating ...", flush=True)
-        admin_sql(python, env, f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        admin_sql(python, env, f"CREATE DATABASE {BENCH_DB}")
+        harness.require_executable("gunicorn")
+        harness.require_postgres()
+        harness.require_redis()
+        harness.recreate_database(BENCH_DB)
         database_created = True
-        run([str(python), "manage.py", "migrate", "--noinput"], env, "manage.py migrate")
+        harness.migrate_in_subprocess(env)
         print(f"seeding {SEED_NURSES} nurses, {SEED_ORDERS} running infusions x {SEED_HISTORY} vitals ...", flush=True)
         seeded = json.loads(
-            run(
-                [
-                    str(python),
-                    "-c",
-                    f"from benchmarks.vitals_api import seed; seed({SEED_NURSES}, {SEED_ORDERS}, {SEED_HISTORY})",
-                ],
+            in_django(
                 env,
+                f"from benchmarks.vitals_api import seed; seed({SEED_NURSES}, {SEED_ORDERS}, {SEED_HISTORY})",
                 "seeding",
             ).splitlines()[-1]
         )
-        port = free_port()
+        port = harness.free_port()
         print(f"gunicorn: {args.workers} sync workers on {HOST}:{port} ...", flush=True)
-        gunicorn = start_gunicorn(env, port, args.workers, log_path)
-        wait_until_serving(gunicorn, port, log_path)
+        gunicorn = harness.start_gunicorn(env, port, args.workers, log_path)
+        harness.wait_until_serving(gunicorn, port, log_path)
 
         vitals_body = json.dumps(VITALS).encode()
         targets = [
@@ -577,42 +640,21 @@ def main(argv: list[str] | None = None) -> int:
                 vitals_body,
             ),
         ]
-        window = args.seconds / args.rounds
-        print(
-            f"load: {args.clients} clients; {args.seconds:g} s measured per target in {args.rounds} round(s) of "
-            f"{window:g} s, each after a {args.warmup:g} s warm-up; load average before: "
-            f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs",
-            flush=True,
-        )
-        # Rounds alternate the order (bare, vitals, then vitals, bare, ...): on a shared or throttled machine
-        # the throughput drifts, and back-to-back pairs in both orders keep that drift out of the ratio.
-        merged: dict[str, Result] = {}
-        round_ratios = []
-        for number in range(args.rounds):
-            ordered = targets if number % 2 == 0 else targets[::-1]
-            rps: dict[str, float] = {}
-            for target in ordered:
-                print(f"  round {number + 1}: {target.name} ...", flush=True)
-                result = drive(port, target, args.clients, args.warmup, window, gunicorn.pid)
-                rps[target.name] = result.rps
-                merged[target.name] = merged[target.name].merged(result) if target.name in merged else result
-            bare_rps = rps[targets[0].name]
-            round_ratios.append(rps[targets[1].name] / bare_rps if bare_rps else 0.0)
-        results = [merged[target.name] for target in targets]
-
-        report(results, round_ratios)
-        written = int(
-            run([str(python), "-c", "from benchmarks.vitals_api import count_vitals_rows as c; c()"], env, "count")
-        )
-        print(
-            f"vitals rows written: {written - seeded['vitals_rows']} (2xx answers, warm-up included: "
-            f"{results[1].ok_total})"
-        )
-        problems = [
-            line
-            for line in log_path.read_text(errors="replace").splitlines()
-            if "[ERROR]" in line or "[CRITICAL]" in line
-        ]
+        vitals_ok = 0
+        if args.phase in ("all", "saturation"):
+            vitals_ok += saturation_phase(args, port, targets, gunicorn.pid)
+        if args.phase in ("all", "fixed"):
+            print(
+                f"\nfixed load: {args.rate:g} vitals POSTs per second for {args.fixed_seconds:g} s after a "
+                f"{args.warmup:g} s warm-up; load average before: {harness.load_average()}",
+                flush=True,
+            )
+            fixed = fixed_load(port, targets[1], args.rate, args.warmup, args.fixed_seconds, gunicorn.pid)
+            report_fixed_load(fixed, targets[1].name)
+            vitals_ok += fixed.ok_total
+        written = int(in_django(env, "from benchmarks.vitals_api import count_vitals_rows as c; c()", "count"))
+        print(f"vitals rows written: {written - seeded['vitals_rows']} (2xx answers, warm-up included: {vitals_ok})")
+        problems = harness.logged_errors(log_path)
         if problems:
             print(f"gunicorn logged {len(problems)} error line(s), first: {problems[0]}")
         return 0
@@ -624,14 +666,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         if gunicorn is not None:
-            stop_gunicorn(gunicorn)
+            harness.stop_process(gunicorn)
         if database_created:
-            try:
-                admin_sql(python, env, f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-            except BenchError as exc:
-                print(f"could not drop {BENCH_DB}: {exc}", file=sys.stderr)
+            harness.drop_database(BENCH_DB)
         shutil.rmtree(var_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
+    harness.ensure_venv(__file__)
     sys.exit(main())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 class Conflict(Exception):
-    """The object's current state forbids the action (api-v1: 409 ``{"detail": ...}``)."""
+    """The object's current state forbids the action (docs/api.md: 409 ``{"detail": ...}``)."""
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)

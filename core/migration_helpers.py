@@ -28,4 +28,4 @@ def grant_permissions(apps: Any, grants: dict[str, list[str]]) -> None:
 
 
 def noop(apps: Any, schema_editor: Any) -> None:
-    """Reverse of a data migration that only adds: leave the rows (design.md habit 8)."""
+    """Reverse of a data migration that only adds: leave the rows (docs/architecture.md, habit 8)."""

@@ -21,7 +21,7 @@ class IsClinicalStaff(BasePermission):
 class HasActionPermission(IsClinicalStaff):
     """Checks ``view.action_permissions[action]`` (a Django permission string) for write actions.
 
-    The permissions are granted to the role groups by data migrations (api-v1 "Who may do what"), so hospital
+    The permissions are granted to the role groups by data migrations (docs/api.md "Who may do what"), so hospital
     IT can see and adjust them in the admin.
     """
 

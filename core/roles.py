@@ -1,4 +1,4 @@
-"""The three clinical roles (Django groups with exactly these names, api-v1 "Auth and roles")."""
+"""The three clinical roles (Django groups with exactly these names, docs/api.md "Auth and roles")."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def has_permission(user: Any, permission: str) -> bool:
 
 
 def has_role(user: Any, *roles: Role) -> bool:
-    """Superusers may do all (api-v1); otherwise the user must hold one of ``roles``."""
+    """Superusers may do all (docs/api.md); otherwise the user must hold one of ``roles``."""
     if getattr(user, "is_superuser", False) and user.is_active:
         return True
     return bool(roles_of(user) & set(roles))

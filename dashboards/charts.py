@@ -24,7 +24,8 @@ CATEGORY_LABELS = {
     "no_response": "no response",
     "pending": "pending",
 }
-# IWG thresholds drawn as reference lines: the same numbers the response rules classify with (clinical.md A6).
+# IWG thresholds drawn as reference lines: the same numbers the response rules classify with (docs/clinical-rules.md
+# §A6).
 RESPONSE_LINE = DEFAULT_THRESHOLDS.response_count
 COMPLETE_RESPONSE_LINE = DEFAULT_THRESHOLDS.complete_response_count
 

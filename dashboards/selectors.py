@@ -1,5 +1,5 @@
 """The dashboards' queries: each list is one query however many rows (annotations and subqueries, never a
-query per row), so the pages stay fast at hospital scale (issue 6)."""
+query per row), so the pages stay fast at hospital scale."""
 
 from __future__ import annotations
 

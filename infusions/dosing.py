@@ -1,6 +1,6 @@
 """IVIG dose, vial and infusion-rate calculation for ITP (pure Python, no Django).
 
-Every clinical number here comes from /work/shared/clinical.md (Part A is the adopted rule, Part B the
+Every clinical number here comes from docs/clinical-rules.md (Part A is the adopted rule, Part B the
 reference behind it); section numbers in comments point there. The module works only in ``Decimal`` so that
 the vials of an order sum exactly to its dose (A3) and so that results are reproducible to the gram.
 """
@@ -125,7 +125,7 @@ def _positive(value: object, field_name: str, label: str) -> Decimal:
 
 
 def _one_decimal(value: Decimal) -> str:
-    # Weights and doses are displayed to 0.1 (clinical.md 2.4: "display weights to 0.1 kg").
+    # Weights and doses are displayed to 0.1 (docs/clinical-rules.md reference §2.4: "display weights to 0.1 kg").
     return str(value.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
 
 
@@ -172,7 +172,9 @@ _HIGH_DAILY_DOSE_G_PER_KG = Decimal("1")
 
 class DosingWeightPolicy(StrEnum):
     ADJUSTED_ABOVE_IDEAL = "adjusted_above_ideal"  # A2 default (Rule A, NBA-2026 style)
-    ADJUSTED_IF_BMI_OVER_30 = "adjusted_if_bmi_over_30"  # A2 alternative (Rule B, clinical.md 2.4)
+    ADJUSTED_IF_BMI_OVER_30 = (
+        "adjusted_if_bmi_over_30"  # A2 alternative (Rule B, docs/clinical-rules.md reference §2.4)
+    )
     ACTUAL = "actual"  # A2 alternative
 
 
@@ -629,7 +631,7 @@ class RatePlan:
     step_up_interval_min: int
     max_rate_ml_per_h: Decimal
     at_risk_capped: bool
-    basis_weight_kg: Decimal  # the dosing weight (clinical.md 4.2 [D] proposal)
+    basis_weight_kg: Decimal  # the dosing weight (docs/clinical-rules.md reference §4.2 [D])
 
 
 def missing_rate_fields(product: ProductFacts) -> tuple[str, ...]:

@@ -13,9 +13,9 @@ from patients.models import Patient, WeightMeasurement
 
 
 class Product(models.Model):
-    """One IVIG brand of the catalogue (clinical.md Part B §4.1, shipped by a data migration).
+    """One IVIG brand of the catalogue (docs/clinical-rules.md reference §4.1, shipped by a data migration).
 
-    Unknown label values are null, never guessed (clinical.md A4); a product without vial sizes cannot be
+    Unknown label values are null, never guessed (docs/clinical-rules.md §A4); a product without vial sizes cannot be
     ordered until pharmacy fills them in.
     """
 
@@ -302,10 +302,10 @@ class VialLot(models.Model):
 
 
 class VitalSignsEntry(models.Model):
-    """One set of vital signs with the alerts it raised (clinical.md A5), stored as taken."""
+    """One set of vital signs with the alerts it raised (docs/clinical-rules.md §A5), stored as taken."""
 
     # No index of its own: vitals_by_infusion_time_idx starts with the infusion. Every index is maintained on each
-    # insert, and vitals are the most frequent write (issue #4).
+    # insert, and vitals are the most frequent write.
     infusion = models.ForeignKey(Infusion, on_delete=models.PROTECT, related_name="vitals", db_index=False)
     taken_at = models.DateTimeField()
     temperature_c = models.DecimalField(max_digits=3, decimal_places=1)
@@ -337,7 +337,8 @@ class VitalSignsEntry(models.Model):
 
 
 class Reaction(models.Model):
-    """An infusion reaction, graded by CTCAE v5 "Infusion related reaction" (clinical.md A5, B §6.3)."""
+    """An infusion reaction, graded by CTCAE v5 "Infusion related reaction" (docs/clinical-rules.md §A5, reference
+    §6.3)."""
 
     infusion = models.ForeignKey(Infusion, on_delete=models.PROTECT, related_name="reactions")
     reaction = models.CharField(max_length=32)

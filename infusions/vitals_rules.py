@@ -1,7 +1,7 @@
 """Vital-sign rules for an IVIG infusion: alerts, plausibility, schedule and reaction helpers.
 
 Pure functions over plain values. Every clinical number is a default taken from
-/work/shared/clinical.md Part A, section A5 (where Part B 6.1-6.3 differs, A5 wins); a hospital changes
+docs/clinical-rules.md Part A, section A5 (where Part B 6.1-6.3 differs, A5 wins); a hospital changes
 them by passing its own ``VitalsThresholds``, ``PlausibilityBounds`` or ``VitalsSchedule``. Nothing here
 reads the clock: the current time is always an argument. Not clinical advice: the defaults need sign-off
 by the deploying hospital's haematology, pharmacy and nursing leads.
@@ -661,7 +661,7 @@ def next_vitals_due(
 # Reactions
 # ----------------------------------------------------------------------------------------------------------
 
-# Pick-list: clinical.md Part B 6.7 common effects (with the label-specific ones it lists), then the
+# Pick-list: docs/clinical-rules.md reference §6.7 common effects (with the label-specific ones it lists), then the
 # serious ones.
 REACTION_TYPES: tuple[tuple[str, str], ...] = (
     ("headache", "Headache"),
@@ -691,7 +691,7 @@ REACTION_TYPES: tuple[tuple[str, str], ...] = (
 )
 _REACTION_CODES = frozenset(code for code, _label in REACTION_TYPES)
 
-# CTCAE v5.0 "Infusion related reaction", paraphrased in clinical.md Part B 6.3 (A5 adopts this grading).
+# CTCAE v5.0 "Infusion related reaction", paraphrased in docs/clinical-rules.md reference §6.3 (A5 adopts this grading).
 CTCAE_GRADES: dict[int, str] = {
     1: "Mild and transient; no need to interrupt the infusion or to treat",
     2: (

@@ -185,7 +185,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "core.api.errors.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
-    # api-v1: weights, doses and counts are JSON numbers, not strings.
+    # docs/api.md: weights, doses and counts are JSON numbers, not strings.
     "COERCE_DECIMAL_TO_STRING": False,
 }
 if DEBUG:
@@ -202,7 +202,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
-# --- Celery (every setting CELERY_-namespaced; design.md "Reminders that are never lost") -----------------
+# --- Celery (every setting CELERY_-namespaced; docs/architecture.md "The reminder pipeline") ---------------
 CELERY_BROKER_URL = env.broker_url("CELERY_BROKER_URL", "filesystem://")
 _broker_scheme = CELERY_BROKER_URL.split("://", 1)[0]
 if _broker_scheme == "filesystem":
@@ -244,7 +244,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     },
 }
 
-# --- Clinical configuration (clinical.md Part A defaults; each a hospital setting) ------------------------
+# --- Clinical configuration (docs/clinical-rules.md defaults; each a hospital setting) ------------------------
 IVIG_DOSING_WEIGHT_POLICY = env.str("IVIG_DOSING_WEIGHT_POLICY", "adjusted_above_ideal")
 if IVIG_DOSING_WEIGHT_POLICY not in {"adjusted_above_ideal", "adjusted_if_bmi_over_30", "actual"}:
     raise SettingsError(
@@ -266,7 +266,7 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
-# --- Notifications and reminders (issue 5; design.md "Reminders that are never lost and never doubled") ----
+# --- Notifications and reminders (docs/architecture.md "The reminder pipeline") --------------------------
 IVIG_EMAIL_NOTIFICATIONS = env.bool("IVIG_EMAIL_NOTIFICATIONS", True)
 IVIG_WEBHOOK_URL = env.str("IVIG_WEBHOOK_URL", "")
 IVIG_WEBHOOK_SECRET = env.str("IVIG_WEBHOOK_SECRET", "")
@@ -277,9 +277,9 @@ IVIG_SWEEP_INTERVAL_SECONDS = env.int("IVIG_SWEEP_INTERVAL_SECONDS", 60, minimum
 IVIG_SWEEP_BATCH_SIZE = env.int("IVIG_SWEEP_BATCH_SIZE", 200, minimum=1)
 # A claimed delivery whose worker died is returned to pending after this lease (the reaper).
 IVIG_DELIVERY_LEASE_SECONDS = env.int("IVIG_DELIVERY_LEASE_SECONDS", 300, minimum=10)
-# /healthz turns 503 when the sweep has not ticked for this long (issue 5: 3 minutes).
+# /healthz turns 503 when the sweep has not ticked for this long (3 minutes by default).
 IVIG_SWEEP_STALE_AFTER_SECONDS = env.int("IVIG_SWEEP_STALE_AFTER_SECONDS", 180, minimum=30)
-# clinical.md A6: a check is overdue 12 hours after its due time without a result.
+# docs/clinical-rules.md §A6: a check is overdue 12 hours after its due time without a result.
 IVIG_CHECK_OVERDUE_AFTER_HOURS = env.int("IVIG_CHECK_OVERDUE_AFTER_HOURS", 12, minimum=1)
 
 CELERY_BEAT_SCHEDULE["reminder-sweep"] = {
@@ -289,7 +289,7 @@ CELERY_BEAT_SCHEDULE["reminder-sweep"] = {
     "options": {"expires": max(IVIG_SWEEP_INTERVAL_SECONDS - 10, 5)},
 }
 
-# --- HL7 v2 results in (issue 7; interop/hl7) --------------------------------------------------------------
+# --- HL7 v2 results in (interop/hl7) -----------------------------------------------------------------------
 # Laboratory codes (OBX-3) that mean "platelet count" besides LOINC 777-3 and 26515-7, e.g. "PLT,PLTC".
 IVIG_HL7_LOCAL_PLATELET_CODES = env.list("IVIG_HL7_LOCAL_PLATELET_CODES", [])
 # A result closes the open check whose due time is nearest its collection time within this many hours either

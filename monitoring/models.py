@@ -15,7 +15,7 @@ class CheckLabel(models.TextChoices):
     D7 = "7d", "7 days"
 
 
-# clinical.md A6: due at the first infusion's completion plus these elapsed hours.
+# docs/clinical-rules.md §A6: due at the first infusion's completion plus these elapsed hours.
 CHECK_OFFSETS_HOURS = {CheckLabel.H24: 24, CheckLabel.H48: 48, CheckLabel.H72: 72, CheckLabel.D7: 168}
 
 
@@ -35,11 +35,11 @@ class ResponseCategory(models.TextChoices):
 
 
 class PlateletCheck(models.Model):
-    """One of the four platelet counts due after the first infusion of a course (clinical.md A6).
+    """One of the four platelet counts due after the first infusion of a course (docs/clinical-rules.md §A6).
 
     The row is the schedule: nothing but this row says a reminder is owed, so a lost message or a Redis restart
-    costs latency, never a reminder (design.md). ``status`` is stored for the API and the lists; the sweep moves
-    it from scheduled to due to overdue as time passes.
+    costs latency, never a reminder (docs/decisions/0001-reminders-are-rows-not-eta-tasks.md). ``status`` is stored for
+    the API and the lists; the sweep moves it from scheduled to due to overdue as time passes.
     """
 
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="platelet_checks")
@@ -192,7 +192,8 @@ class Notification(models.Model):
 
 class Delivery(models.Model):
     """One notification sent through one channel (email, webhook). Unique per notification and channel; sent
-    outside any transaction, then marked with a conditional update (design.md)."""
+    outside any transaction, then marked with a conditional update
+    (docs/decisions/0001-reminders-are-rows-not-eta-tasks.md)."""
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"

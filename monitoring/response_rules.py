@@ -1,7 +1,7 @@
 """Platelet response to IVIG: IWG 2009 category per result and the order's response assessment.
 
 Pure functions over plain values (no Django, no clock): every time is passed in. The rules are those of
-clinical.md Part A section A6; Part B sections 1.3, 5.2, 5.3 and 9.2 give the reasons. Each number is a
+docs/clinical-rules.md §A6; Part B sections 1.3, 5.2, 5.3 and 9.2 give the reasons. Each number is a
 default in ``ResponseThresholds`` so that a deploying hospital can change it.
 """
 
@@ -63,7 +63,7 @@ _MICROSECONDS_PER_HOUR = Decimal(3_600_000_000)
 
 @dataclass(frozen=True)
 class ResponseThresholds:
-    """A6 defaults; each is a hospital setting (clinical.md Part A preamble)."""
+    """A6 defaults; each is a hospital setting (docs/clinical-rules.md)."""
 
     # IWG 2009 (Part B 5.2): R needs >= 30 x10^9/L and at least double the baseline; CR needs >= 100.
     response_count: int = 30

@@ -13,7 +13,7 @@ def order_or_404(order_id: int) -> Order:
 
 
 def response_body(order: Order) -> dict[str, Any]:
-    """api-v1 "Response": the stored assessment, or pending before the first infusion ended."""
+    """docs/api.md "Response": the stored assessment, or pending before the first infusion ended."""
     record = OrderResponse.objects.filter(order=order).first()
     return {
         "category": record.category if record else "pending",

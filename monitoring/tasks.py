@@ -1,4 +1,4 @@
-"""Celery tasks: thin, taking ids, idempotent (design.md habit 3)."""
+"""Celery tasks: thin, taking ids, idempotent (docs/architecture.md, habit 3)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
-"""Pure patient rules (no Django): the IgA-deficiency test of clinical.md A4."""
+"""Pure patient rules (no Django): the IgA-deficiency test of docs/clinical-rules.md §A4."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-# clinical.md A4: serum IgA below 7 mg/dL (0.07 g/L) is IgA-deficient; the lab's own cut-off is a setting.
+# docs/clinical-rules.md §A4: serum IgA below 7 mg/dL (0.07 g/L) is IgA-deficient; the lab's own cut-off is a setting.
 DEFAULT_IGA_DEFICIENCY_CUTOFF_MG_DL = Decimal("7")
 
 

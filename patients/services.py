@@ -1,4 +1,5 @@
-"""Every change to a patient goes through here (design.md habit 2), whether from a page, the API or the admin."""
+"""Every change to a patient goes through here (docs/architecture.md, habit 2), whether from a page, the API or the
+admin."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Plausibility bounds shared by the model, forms, serializers and the admin (issue 3, "Bad input")."""
+"""Plausibility bounds shared by the model, forms, serializers and the admin (a bad input is refused with a clear
+message, never stored)."""
 
 from __future__ import annotations
 
@@ -35,8 +36,8 @@ def validate_not_in_future(value: date) -> None:
         raise ValidationError("This date is in the future.", code="future_date")
 
 
-# [D] clinical.md gives no plausibility bound for serum IgA. This one refuses only impossible entries (a negative
-# value, or a number no serum holds); it is wide enough for an IgA myeloma, whose result must never be refused.
+# [D] docs/clinical-rules.md gives no plausibility bound for serum IgA. This one refuses only impossible entries (a
+# negative value, or a number no serum holds); it is wide enough for an IgA myeloma, whose result must never be refused.
 MAX_SERUM_IGA_MG_DL = Decimal("10000")
 
 

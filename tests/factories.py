@@ -132,7 +132,8 @@ def given_order(
 
 
 def non_responding_order(*, prescriber: Any, nurse: Any = None) -> Any:
-    """clinical.md §9.2 case C: baseline 5, then 9, 14, 22 at 24, 48 and 72 h: no response, repeat flagged."""
+    """docs/clinical-rules.md reference §9.2 case C: baseline 5, then 9, 14, 22 at 24, 48 and 72 h: no response,
+    repeat flagged."""
     from datetime import timedelta
 
     from monitoring import services

@@ -1,4 +1,4 @@
-"""One exception handler so that every error has the api-v1 shape and nothing becomes a 500."""
+"""One exception handler so that every error has the shape of docs/api.md and nothing becomes a 500."""
 
 from __future__ import annotations
 

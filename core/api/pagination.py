@@ -4,7 +4,7 @@ from rest_framework.pagination import PageNumberPagination
 
 
 class StandardPagination(PageNumberPagination):
-    """``{"count", "next", "previous", "results"}`` with ``?page_size=`` up to 200 (api-v1 "Lists")."""
+    """``{"count", "next", "previous", "results"}`` with ``?page_size=`` up to 200 (docs/api.md "Lists")."""
 
     page_size = 50
     page_size_query_param = "page_size"

@@ -62,7 +62,7 @@ class RatePlanSerializer(serializers.Serializer):
 
 
 class OrderInputSerializer(serializers.Serializer):
-    """What a prescriber writes (api-v1 "Written on create"), shape and types only."""
+    """What a prescriber writes (docs/api.md "Written on create"), shape and types only."""
 
     patient = serializers.PrimaryKeyRelatedField(queryset=Patient.objects.all())
     regimen = serializers.ChoiceField(choices=list(REGIMENS))
@@ -278,7 +278,10 @@ class ResumeSerializer(serializers.Serializer):
         decimal_places=1,
         required=False,
         allow_null=True,
-        help_text="Defaults to half the rate of the last reaction (clinical.md A5), else the rate before the pause.",
+        help_text=(
+            "Defaults to half the rate of the last reaction (docs/clinical-rules.md §A5), else the rate before the "
+            "pause."
+        ),
     )
     resumed_at = serializers.DateTimeField(required=False, allow_null=True)
 

@@ -1,4 +1,4 @@
-"""Ship the IVIG product catalogue of clinical.md Part B §4.1 (values marked [U] there are null).
+"""Ship the IVIG product catalogue of docs/clinical-rules.md reference §4.1 (values marked [U] there are null).
 
 The data is frozen in data/products_v1.json; a later catalogue change is a new migration, never an edit here.
 """

@@ -4,7 +4,7 @@ from django.db import migrations
 
 from core.migration_helpers import grant_permissions, noop
 
-# api-v1 "Who may do what": orders are created by hematologists and verified by a pharmacist or a second
+# docs/api.md "Who may do what": orders are created by hematologists and verified by a pharmacist or a second
 # hematologist; infusions are started, documented and completed by nurses; every role reads.
 READ = ["infusions.view_product", "infusions.view_order", "infusions.view_infusion"]
 GRANTS = {

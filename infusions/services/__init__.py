@@ -1,4 +1,4 @@
-"""Every state change of orders and infusions, one function each (docs/architecture.md "Services").
+"""Every state change of orders and infusions, one function each (docs/architecture.md "The domain apps").
 
 Split by sub-domain: ``orders`` (working out a dose, draft → verified, cancelled) and ``bedside`` (giving an
 infusion). Callers import this package and write ``services.verify_order``.

@@ -40,7 +40,7 @@ RUNNING = (InfusionStatus.IN_PROGRESS, InfusionStatus.PAUSED)
 
 def _event_time(value: Any, *, field: str, not_before: Any = None, what_before: str = "") -> Any:
     """Timestamps default to now, may be in the past (late entry), never in the future, never before the
-    previous event of the infusion (api-v1 Infusions)."""
+    previous event of the infusion (docs/api.md Infusions)."""
     now = timezone.now()
     moment = value or now
     if moment > now + timedelta(seconds=5):  # a tablet's clock may run a few seconds ahead of the server
@@ -332,7 +332,7 @@ def record_reaction(
     entry._history_user = user
     entry.save()
     if entry.stopped_infusion:
-        # Grade 3 or more, or anaphylaxis, ends this infusion for good (issue 4; clinical.md A5).
+        # Grade 3 or more, or anaphylaxis, ends this infusion for good (docs/clinical-rules.md §A5).
         _end_infusion(
             infusion,
             user,
@@ -408,8 +408,8 @@ def stop_infusion(*, infusion_id: int, user: Any, reason: str, stopped_at: Any =
 
 @transaction.atomic
 def withhold_infusion(*, infusion_id: int, user: Any, reason: str) -> Infusion:
-    """Withhold a scheduled day (clinical.md A1: the day-2 dose of two_days_1g_per_kg may be withheld when the
-    24 h count shows response). The contract has no "withheld" status: it is stopped before starting."""
+    """Withhold a scheduled day (docs/clinical-rules.md §A1: the day-2 dose of two_days_1g_per_kg may be withheld when
+    the 24 h count shows response). The contract has no "withheld" status: it is stopped before starting."""
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": ["Give the reason for withholding this dose."]})

@@ -222,7 +222,7 @@ def rate_plan_json(plan: dosing.RatePlan | None) -> dict[str, Any] | None:
 
 @transaction.atomic
 def create_order(*, data: dict[str, Any], user: Any) -> Order:
-    """Draft an order with its working frozen (api-v1 Orders; clinical.md A1–A4)."""
+    """Draft an order with its working frozen (docs/api.md Orders; docs/clinical-rules.md §A1–A4)."""
     calculation, weight, facts = calculate(data)
     order = Order(
         **{field: data[field] for field in ORDER_INPUT_FIELDS if field in data and data[field] is not None},

@@ -16,9 +16,9 @@ Task                              ``<platelet check id>``
 Flag                              ``<order response id>``
 ================================  =====================================================================
 
-Codes: the platelet count's LOINC 777-3 and UCUM ``10*9/L`` are from clinical.md §5.4. The vital-sign and body
-weight LOINC codes, units and profiles are not from clinical.md: they are the standard codes that the FHIR R4
-vital signs profile requires (https://hl7.org/fhir/R4/observation-vitalsigns.html).
+Codes: the platelet count's LOINC 777-3 and UCUM ``10*9/L`` are from docs/clinical-rules.md reference §5.4. The
+vital-sign and body weight LOINC codes, units and profiles are not from docs/clinical-rules.md: they are the standard
+codes that the FHIR R4 vital signs profile requires (https://hl7.org/fhir/R4/observation-vitalsigns.html).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ FLAG_CATEGORY = "http://terminology.hl7.org/CodeSystem/flag-category"
 IDENTIFIER_TYPE = "http://terminology.hl7.org/CodeSystem/v2-0203"
 PROFILE = "http://hl7.org/fhir/StructureDefinition/"
 
-# clinical.md §5.4 (verified).
+# docs/clinical-rules.md reference §5.4 (verified).
 PLATELET_LOINC = "777-3"
 PLATELET_DISPLAY = "Platelets [#/volume] in Blood by Automated count"
 PLATELET_UNIT = "10*9/L"

@@ -32,7 +32,8 @@ ERROR_CONDITIONS = {
     207: "Application internal error",
 }
 
-# clinical.md §5.4: 777-3 verified; 26515-7 (method-less) accepted as issue 7 asks, marked [U] there.
+# docs/clinical-rules.md reference §5.4: 777-3 verified; 26515-7 (method-less) accepted too, marked [U]
+# there: laboratories send it for the same count.
 PLATELET_LOINC_CODES = frozenset({"777-3", "26515-7"})
 
 # OBX-11 (HL7 table 0085) values we act on.
@@ -50,7 +51,7 @@ UNIT_FACTORS: dict[str, Decimal] = {
     **dict.fromkeys(_PER_UL_3, Decimal(1)),
     **dict.fromkeys(("/ul", "/mm3"), Decimal("0.001")),
 }
-MAX_PLAUSIBLE_COUNT = 2000  # clinical.md A6: plausible counts are 0-2000 ×10⁹/L
+MAX_PLAUSIBLE_COUNT = 2000  # docs/clinical-rules.md §A6: plausible counts are 0-2000 ×10⁹/L
 
 _SEGMENT_ID = re.compile(r"[A-Z][A-Z0-9]{2}")
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")

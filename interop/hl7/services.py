@@ -177,9 +177,9 @@ def _apply_one(row: HL7Message, patient: Patient, obs: Observation, user: Any) -
             order_id=target_order.pk if target_order else None,
             platelet_count=obs.platelet_count,
             collected_at=obs.collected_at,
-            # clinical.md A6: "bleeding" is new WHO grade >= 2 bleeding assessed at the bedside. A laboratory
-            # cannot know it and HL7 carries no such assessment, so a lab result records no bleeding; staff who
-            # see bleeding record it with the check (a typed correction).
+            # docs/clinical-rules.md §A6: "bleeding" is new WHO grade >= 2 bleeding assessed at the bedside. A
+            # laboratory cannot know it and HL7 carries no such assessment, so a lab result records no bleeding; staff
+            # who see bleeding record it with the check (a typed correction).
             bleeding=False,
             user=user,
             source=PlateletResult.Source.HL7,

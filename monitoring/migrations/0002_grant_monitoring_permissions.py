@@ -4,7 +4,7 @@ from django.db import migrations
 
 from core.migration_helpers import grant_permissions, noop
 
-# api-v1 "Who may do what": platelet results are entered by nurses and hematologists; the repeat-dose decision
+# docs/api.md "Who may do what": platelet results are entered by nurses and hematologists; the repeat-dose decision
 # is the hematologist's; every role reads.
 READ = ["monitoring.view_plateletcheck", "monitoring.view_plateletresult", "monitoring.view_orderresponse"]
 GRANTS = {

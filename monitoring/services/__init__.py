@@ -1,4 +1,4 @@
-"""Every state change of monitoring, one function each (docs/architecture.md "Services").
+"""Every state change of monitoring, one function each (docs/architecture.md "The domain apps").
 
 Split by sub-domain: ``results`` (platelet checks, results, the IWG response and the repeat-dose decision),
 ``notifications`` (the inbox, deliveries through external channels) and ``sweep`` (the reminder sweep beat
@@ -20,9 +20,13 @@ from monitoring.services.notifications import (
 )
 from monitoring.services.results import (
     OPEN_CHECK_STATUSES,
+    apply_assessment,
     cancel_open_checks,
+    close_check_with_result,
     create_platelet_checks,
     decide_repeat_dose,
+    non_response_message,
+    reading_of,
     reassess_response,
     record_platelet_result,
 )
@@ -33,7 +37,9 @@ __all__ = [
     "OPEN_CHECK_STATUSES",
     "SWEEP_HEARTBEAT",
     "SweepResult",
+    "apply_assessment",
     "cancel_open_checks",
+    "close_check_with_result",
     "create_notifications",
     "create_platelet_checks",
     "decide_repeat_dose",
@@ -41,7 +47,9 @@ __all__ = [
     "delivery_failed",
     "enqueue_pending_deliveries",
     "mark_read",
+    "non_response_message",
     "notify",
+    "reading_of",
     "reap_expired_leases",
     "reassess_response",
     "record_platelet_result",

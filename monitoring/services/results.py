@@ -79,7 +79,7 @@ def _validated_result(order: Order, count: Any, collected_at: datetime, bleeding
             errors["bleeding"] = ["Bleeding means new WHO grade 2 or more bleeding; this does not match the grade."]
     if errors:
         raise ValidationError(errors)
-    # clinical.md A6: "bleeding" = new bleeding of WHO grade >= 2 since the previous check.
+    # docs/clinical-rules.md §A6: "bleeding" = new bleeding of WHO grade >= 2 since the previous check.
     return bool(bleeding) if who_grade is None else who_grade >= 2
 
 
@@ -96,15 +96,7 @@ def reassess_response(order: Order, *, now: datetime | None = None) -> OrderResp
     record, _ = OrderResponse.objects.select_for_update().get_or_create(order=order, defaults={"assessed_at": now})
     assessment = response_rules.assess_response(
         baseline_count=order.baseline_platelet_count,
-        results=[
-            response_rules.PlateletReading(
-                platelet_count=result.platelet_count,
-                collected_at=result.collected_at,
-                bleeding=result.bleeding,
-                check_label=result.platelet_check.label if result.platelet_check else None,
-            )
-            for result in current
-        ],
+        results=[reading_of(result) for result in current],
         first_infusion_started_at=first.started_at if first else None,
         first_infusion_completed_at=first.ended_at if first else None,
         repeat_decision_made=bool(record.repeat_decision),
@@ -118,28 +110,60 @@ def reassess_response(order: Order, *, now: datetime | None = None) -> OrderResp
             if result.platelet_check_id:
                 PlateletCheck.objects.filter(pk=result.platelet_check_id).update(category=category)
     latest = max(current, key=lambda r: (r.collected_at, r.pk), default=None)
-    record.category = assessment.category
-    record.best_platelet_count = assessment.best_platelet_count
-    record.latest_platelet_count = latest.platelet_count if latest else None
-    record.time_to_response_hours = assessment.time_to_response_hours
-    record.repeat_dose_recommended = assessment.repeat_dose_recommended
-    record.loss_of_response = assessment.loss_of_response is not None
+    apply_assessment(record, assessment, latest_count=latest.platelet_count if latest else None)
     record.assessed_at = now
     record.save()
     if assessment.repeat_dose_recommended:
-        patient = order.patient
         notify(
             recipients=[order.created_by],
             kind=NotificationKind.NON_RESPONSE,
-            message=(
-                f"No response to IVIG for {patient} (order #{order.pk}): baseline {order.baseline_platelet_count}, "
-                f"best {assessment.best_platelet_count} ×10⁹/L by 72 h. A repeat 1 g/kg is recommended: "
-                "accept (drafts the order for signature) or decline with a reason."
-            ),
+            message=non_response_message(order, assessment.best_platelet_count),
             dedupe_key=f"non_response:order{order.pk}",
             order=order,
         )
     return record
+
+
+def reading_of(result: PlateletResult) -> response_rules.PlateletReading:
+    """A stored result as the response rules read it."""
+    return response_rules.PlateletReading(
+        platelet_count=result.platelet_count,
+        collected_at=result.collected_at,
+        bleeding=result.bleeding,
+        check_label=result.platelet_check.label if result.platelet_check else None,
+    )
+
+
+def apply_assessment(
+    record: OrderResponse, assessment: response_rules.ResponseAssessment, *, latest_count: int | None
+) -> None:
+    """Copy the rules' assessment onto the order's stored response (the caller saves it)."""
+    record.category = assessment.category
+    record.best_platelet_count = assessment.best_platelet_count
+    record.latest_platelet_count = latest_count
+    record.time_to_response_hours = assessment.time_to_response_hours
+    record.repeat_dose_recommended = assessment.repeat_dose_recommended
+    record.loss_of_response = assessment.loss_of_response is not None
+
+
+def non_response_message(order: Order, best_count: int | None) -> str:
+    return (
+        f"No response to IVIG for {order.patient} (order #{order.pk}): baseline {order.baseline_platelet_count}, "
+        f"best {best_count} ×10⁹/L by 72 h. A repeat 1 g/kg is recommended: accept (drafts the order for "
+        "signature) or decline with a reason."
+    )
+
+
+def close_check_with_result(
+    check: PlateletCheck, *, platelet_count: int, collected_at: datetime, bleeding: bool, category: str, at: datetime
+) -> None:
+    """A check's own copy of its final result (the caller saves it)."""
+    check.status = CheckStatus.RESULTED
+    check.platelet_count = platelet_count
+    check.collected_at = collected_at
+    check.bleeding = bleeding
+    check.category = category
+    check.resulted_at = at
 
 
 @transaction.atomic
@@ -188,12 +212,14 @@ def record_platelet_result(
             old.superseded_by = result
             old._history_user = user
             old.save(update_fields=["superseded_by"])
-        check.status = CheckStatus.RESULTED
-        check.platelet_count = platelet_count
-        check.collected_at = collected_at
-        check.bleeding = bleeding
-        check.category = category
-        check.resulted_at = timezone.now()
+        close_check_with_result(
+            check,
+            platelet_count=platelet_count,
+            collected_at=collected_at,
+            bleeding=bleeding,
+            category=category,
+            at=timezone.now(),
+        )
         check._history_user = user
         check.save()
     if not preliminary:

@@ -1,6 +1,6 @@
 """The reminder sweep Celery beat ticks every minute: checks fall due and overdue, owed reminders are
 created in SKIP LOCKED batches, expired delivery leases are reaped, pending deliveries are enqueued
-(docs/architecture.md "Reminders")."""
+(docs/architecture.md "The reminder pipeline")."""
 
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ def remind_batch(now: datetime, nurses: list[Any]) -> tuple[int, int]:
                 if check.status == CheckStatus.OVERDUE
                 else NotificationKind.PLATELET_CHECK_DUE
             )
-            # Due reaches every nurse; overdue every nurse and the ordering hematologist (api-v1).
+            # Due reaches every nurse; overdue every nurse and the ordering hematologist (docs/api.md).
             recipients = (
                 [*nurses, check.order.created_by] if kind == NotificationKind.PLATELET_CHECK_OVERDUE else nurses
             )

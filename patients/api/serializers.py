@@ -9,7 +9,7 @@ from patients.validators import MAX_WEIGHT_KG, MIN_WEIGHT_KG, validate_weight_kg
 
 
 class PatientSerializer(serializers.ModelSerializer):
-    """Shape and types only; the service validates and saves (design.md habit 3)."""
+    """Shape and types only; the service validates and saves (docs/architecture.md, habit 3)."""
 
     weight_kg = serializers.DecimalField(
         max_digits=5,

@@ -4,7 +4,7 @@ from django.db import migrations
 
 from core.migration_helpers import grant_permissions, noop
 
-# api-v1 "Who may do what": patients are created and edited by nurses and hematologists; every role reads.
+# docs/api.md "Who may do what": patients are created and edited by nurses and hematologists; every role reads.
 GRANTS = {
     "nurse": [
         "patients.view_patient",

@@ -109,7 +109,7 @@ def test_the_patient_response_page_draws_the_trend_and_offers_the_decision(clien
 
 
 def test_monthly_use_shows_grams_saved_by_dosing_weight_and_rounding(client, pharmacist, hematologist):
-    # clinical.md 9.1 case 1: actual 82 g, dosing weight 76.7 g, dispensed 75 g.
+    # docs/clinical-rules.md reference §9.1 case 1: actual 82 g, dosing weight 76.7 g, dispensed 75 g.
     verified_order(prescriber=hematologist)
     client.force_login(pharmacist)
     html = client.get("/pharmacy/").content.decode()

@@ -1,4 +1,4 @@
-"""Platelet checks across a daylight-saving change (issue 5 item 6): each is due exactly 24/48/72/168 elapsed
+"""Platelet checks across a daylight-saving change: each is due exactly 24/48/72/168 elapsed
 hours after the first infusion ends, and is shown on the hospital's wall clock, in Europe/London and in
 America/New_York, spring and autumn. No worker is needed: these run on any database."""
 

@@ -1,5 +1,5 @@
-"""Reminders are never lost and never doubled, under real faults (issue 5 item 6; design.md "Reminders that are
-never lost and never doubled"): a private redis-server stopped and restarted, Celery workers in subprocesses
+"""Reminders are never lost and never doubled, under real faults (docs/architecture.md "The reminder
+pipeline"): a private redis-server stopped and restarted, Celery workers in subprocesses
 killed with SIGKILL mid-delivery, a task published twice, two sweeps at once, a lost ``on_commit``.
 
 The invariant every test ends on: each delivery row is ``sent``, the SMTP sink accepted exactly one email for

@@ -143,6 +143,23 @@ def test_a_high_alert_notifies_the_ordering_hematologist_once(nurse_api, infusio
     assert "85" in notification.message
 
 
+def test_each_vitals_set_keeps_an_audit_row_naming_the_nurse_who_recorded_it(nurse_api, infusion, nurse):
+    response = nurse_api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", NORMAL_VITALS)
+    audit = VitalSignsEntry.history.get(id=response.json()["id"])
+    assert (audit.history_type, audit.history_user) == ("+", nurse)
+    assert audit.heart_rate_bpm == NORMAL_VITALS["heart_rate_bpm"]
+
+
+def test_a_late_set_taken_before_the_baseline_becomes_the_baseline_and_is_compared_with_nothing(nurse_api, infusion):
+    nurse_api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", {**NORMAL_VITALS, "systolic_bp_mmhg": 150})
+    # Entered late: taken half an hour before the first set recorded. Against 150 it would be a fall of 30 mmHg.
+    late = {**NORMAL_VITALS, "systolic_bp_mmhg": 120, "taken_at": iso(timezone.now() - timedelta(minutes=30))}
+    assert nurse_api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", late).json()["alerts"] == []
+    # 125 is a fall of 25 from 150 (a warning), but a rise from 120, the earliest set now.
+    response = nurse_api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", {**NORMAL_VITALS, "systolic_bp_mmhg": 125})
+    assert response.json()["alerts"] == []
+
+
 @pytest.mark.parametrize(
     "field, value",
     [

@@ -20,7 +20,7 @@ def gamunex(db) -> Product:
 
 @pytest.fixture
 def case1_patient(db):
-    """clinical.md §9.1 case 1: male, 178 cm, 82 kg, 45 years."""
+    """docs/clinical-rules.md reference §9.1 case 1: male, 178 cm, 82 kg, 45 years."""
     return PatientFactory(sex="male", height_cm=Decimal("178"), weight_kg=Decimal("82"), birth_date=date(1981, 1, 1))
 
 

@@ -69,7 +69,8 @@ def api(client_for, nurse):
 
 @pytest.fixture
 def order(db, hematologist, pharmacist, nurse):
-    """clinical.md §9.1 case 1 (male, 178 cm, 82 kg, Gamunex-C, 1 g/kg once); first infusion ended 200 h ago."""
+    """docs/clinical-rules.md reference §9.1 case 1 (male, 178 cm, 82 kg, Gamunex-C, 1 g/kg once); first infusion
+    ended 200 h ago."""
     return given_order(prescriber=hematologist, verifier=pharmacist, nurse=nurse, completed_hours_ago=200)
 
 
@@ -205,7 +206,7 @@ def test_a_weighing_is_a_body_weight_observation(api, order) -> None:
 
 
 def test_case_1_order_has_the_ordered_and_calculated_doses(api, db, hematologist, pharmacist) -> None:
-    """clinical.md §9.1 case 1: 1 g/kg ordered; dosing weight 76.7 kg → 76.7 g → 75 g a day."""
+    """docs/clinical-rules.md reference §9.1 case 1: 1 g/kg ordered; dosing weight 76.7 kg → 76.7 g → 75 g a day."""
     order = verified_order(prescriber=hematologist, verifier=pharmacist)
     body = get(api, f"MedicationRequest/{order.pk}")
     assert dose_and_rate(body) == {

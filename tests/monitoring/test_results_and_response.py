@@ -38,7 +38,7 @@ def test_a_result_closes_its_check_and_is_classified(client_for, nurse, order):
 
 
 def test_public_case_c_flags_no_response_at_72h_and_tells_the_hematologist_once(client_for, nurse, hematologist, order):
-    """clinical.md §9.2 case C: baseline 5; 9, 14, 22 -> no response, repeat flagged at 72 h."""
+    """docs/clinical-rules.md reference §9.2 case C: baseline 5; 9, 14, 22 -> no response, repeat flagged at 72 h."""
     order.baseline_platelet_count = 5
     order.save(update_fields=["baseline_platelet_count"])
     api = client_for(nurse)

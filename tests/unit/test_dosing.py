@@ -1,4 +1,4 @@
-"""Unit tests of infusions/dosing.py against /work/shared/clinical.md (Part A and the public worked cases)."""
+"""Unit tests of infusions/dosing.py against docs/clinical-rules.md (Part A and the public worked cases)."""
 
 from __future__ import annotations
 
@@ -73,8 +73,8 @@ def warning_message(calculation: DoseCalculation, code: str) -> str:
     return next(warning.message for warning in calculation.warnings if warning.code == code)
 
 
-# Catalogue values from clinical.md 4.1 (rates in mg/kg/min). Values marked [U] there are None here,
-# except where a test needs an illustrative vial set (noted).
+# Catalogue values from docs/clinical-rules.md reference §4.1 (rates in mg/kg/min). Values marked [U] there are None
+# here, except where a test needs an illustrative vial set (noted).
 GAMUNEX_C = ProductFacts(
     name="Gamunex-C",
     concentration_percent=D("10"),
@@ -100,7 +100,7 @@ PRIVIGEN_US = ProductFacts(
 OCTAGAM_10 = ProductFacts(
     name="Octagam 10 %",
     concentration_percent=D("10"),
-    vial_sizes_g=sizes(2, 5, 10, 20, 30),  # [U] in clinical.md; illustrative here
+    vial_sizes_g=sizes(2, 5, 10, 20, 30),  # [U] in docs/clinical-rules.md; illustrative here
     iga_depleted=False,
     itp_indication=True,
     initial_rate_mg_per_kg_min=D("1"),
@@ -328,7 +328,7 @@ def test_body_mass_index_refuses_a_weight_of_zero() -> None:
 
 
 # ----------------------------------------------------------------------------------------------------
-# Public worked cases (clinical.md 9.1, A7) with Gamunex-C
+# Public worked cases (docs/clinical-rules.md reference §9.1, A7) with Gamunex-C
 # ----------------------------------------------------------------------------------------------------
 
 PUBLIC_CASES = [
@@ -526,8 +526,8 @@ def test_case_1_keeps_the_calculated_dose_at_full_precision() -> None:
 
 
 def test_the_hand_check_of_case_15_gives_118_48_kg_and_120_g() -> None:
-    # clinical.md 9.1: IBW 64.13 (Devine male base 50, 168 cm) and AdjBW = 64.13 + 0.4 x 135.87, so the
-    # patient is a man of 168 cm weighing 64.13 + 135.87 = 200 kg.
+    # docs/clinical-rules.md reference §9.1: IBW 64.13 (Devine male base 50, 168 cm) and AdjBW = 64.13 + 0.4 x 135.87,
+    # so the patient is a man of 168 cm weighing 64.13 + 135.87 = 200 kg.
     result = calculate_dose(patient("male", 50, 168, 200), GAMUNEX_C, "one_dose_1g_per_kg")
     assert result.dosing_weight.ideal_body_weight_kg is not None
     assert result.dosing_weight.ideal_body_weight_kg.quantize(D("0.01")) == D("64.13")
@@ -1444,7 +1444,7 @@ def test_the_dose_never_falls_as_the_weight_rises(
     reason=(
         "Rule B (adjusted_if_bmi_over_30) switches from actual weight to AdjBW when BMI passes 30, so the "
         "dose drops: a man of 178 cm at 95.0 kg (BMI 29.98) gets 95 g, at 95.1 kg (BMI 30.01) 80 g. "
-        "This is the clinical rule itself (clinical.md 2.4 Rule B), not a bug."
+        "This is the clinical rule itself (docs/clinical-rules.md reference §2.4, Rule B), not a bug."
     ),
 )
 @PROPERTY_SETTINGS

@@ -1,4 +1,4 @@
-"""The IgA-deficiency rule of clinical.md A4 (patients/rules.py, pure)."""
+"""The IgA-deficiency rule of docs/clinical-rules.md §A4 (patients/rules.py, pure)."""
 
 from __future__ import annotations
 

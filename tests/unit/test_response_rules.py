@@ -1,4 +1,4 @@
-"""Platelet response (clinical.md A6; public cases of Part B 9.2) - plain values, no database."""
+"""Platelet response (docs/clinical-rules.md §A6; public cases of Part B 9.2) - plain values, no database."""
 
 from __future__ import annotations
 

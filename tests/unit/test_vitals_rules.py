@@ -1,4 +1,4 @@
-"""Unit tests for infusions.vitals_rules: every number checked here comes from clinical.md Part A, A5."""
+"""Unit tests for infusions.vitals_rules: every number checked here comes from docs/clinical-rules.md §A5."""
 
 from __future__ import annotations
 

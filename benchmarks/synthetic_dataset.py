@@ -1,19 +1,29 @@
-"""``manage.py build_synthetic_dataset``: a hospital-sized synthetic dataset for the dashboards' scale work
-(issue 6 item 5).
+"""A hospital-sized synthetic dataset for the dashboards' benchmark (``benchmarks/dashboards.py``).
+
+Run from the project folder on a migrated database (``DATABASE_URL``; the script re-runs itself under
+``.venv/bin/python`` when started with another interpreter and sets Django up itself)::
+
+    python benchmarks/synthetic_dataset.py [--scale 1.0 | --patients N] [--seed 1] [--batch-size 5000]
+        [--history-days 365] [--append]
+
+or from Python, with Django set up: ``build(scale=0.1)``.
 
 Every row is made in memory first, then written with ``bulk_create`` in batches inside ONE transaction: a failed
 run leaves nothing behind, so it can simply be run again. The clinical numbers are not made up: each order's
 working comes from the real dosing engine (``infusions.dosing.calculate_dose`` through
 ``infusions.services.working_fields``), each result's category from ``monitoring.response_rules.classify`` and each
 order's response from ``monitoring.response_rules.assess_response``; vital-sign alerts from
-``infusions.vitals_rules.evaluate_vitals``. What the services would also have written and this command does not:
+``infusions.vitals_rules.evaluate_vitals``. What the services would also have written and this builder does not:
 simple_history's Historical* rows, and reminders (notifications) of checks that were already resulted; no
-Delivery rows are made, so nothing built here is ever emailed.
+Delivery rows are made, so nothing built here is ever emailed. The same seed on an empty database gives the same
+rows (relative to the clock at the run).
 """
 
 from __future__ import annotations
 
+import argparse
 import random
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -22,11 +32,19 @@ from datetime import date, datetime, timedelta
 from datetime import time as clock_time
 from decimal import Decimal
 from operator import attrgetter
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Any, TextIO, TypeVar
 
+if __name__ == "__main__":  # run as a script: the virtualenv and Django first, then the models can be imported
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from benchmarks import harness
+
+    harness.ensure_venv(__file__)
+    harness.setup_django()
+
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 from django.db import models, transaction
 from django.utils import timezone
 
@@ -59,7 +77,12 @@ from patients.models import Patient, WeightMeasurement
 
 _M = TypeVar("_M", bound=models.Model)
 
-# --- Sizes at --scale 1.0 (issue 6 item 5) -------------------------------------------------------------------
+
+class DatasetError(Exception):
+    """The dataset cannot be built as asked (bad arguments, a database that is not empty, a missing catalogue)."""
+
+
+# --- Sizes at --scale 1.0 ---------------------------------------------------------------------------------
 
 PATIENTS_AT_FULL_SCALE = 10_000
 ORDERS_PER_PATIENT = 2
@@ -76,14 +99,14 @@ FUTURE_DAYS = 3
 UPCOMING_DRAFT_SHARE = 0.3  # of orders starting today or later: still awaiting verification (pharmacy queue)
 CANCELLED_SHARE = 0.03  # of past orders; half cancelled as drafts, half after verification (before day 1)
 EMERGENCY_SHARE = 0.03
-IGA_DEFICIENT_SHARE = 0.01  # of patients; they get the IgA-depleted product (clinical.md A4)
+IGA_DEFICIENT_SHARE = 0.01  # of patients; they get the IgA-depleted product (docs/clinical-rules.md §A4)
 REACTION_SHARE = 0.01  # of given infusions: a grade-1 reaction that did not stop the infusion
 HL7_SHARE = 0.7  # of results: from the laboratory rather than typed in
 REPEAT_ACCEPT_SHARE = 0.5  # of repeat-dose decisions: accepted (the patient's second order is the repeat)
 DECISION_AFTER = timedelta(days=2)  # a non-response flag older than this has been decided; newer ones wait
 # Most scheduled counts come back; the 7-day one (often an outpatient) is missed most.
 RESULT_SHARE = {"24h": 0.95, "48h": 0.92, "72h": 0.92, "7d": 0.85}
-OVERDUE_AFTER = timedelta(hours=12)  # settings.IVIG_CHECK_OVERDUE_AFTER_HOURS default, as the sweep would set it
+OVERDUE_AFTER = timedelta(hours=settings.IVIG_CHECK_OVERDUE_AFTER_HOURS)  # as the sweep would set it
 
 STAFF = {"nurse": 4, "hematologist": 3, "pharmacist": 2}
 
@@ -153,7 +176,7 @@ DECLINE_REASON = "Platelets stable without bleeding; observe and recount in a we
 
 # Vital signs: (temperature °C, heart rate, systolic, diastolic, respiratory rate, SpO2). Alerts are computed by
 # the real rules for each (baseline, set) pair; the sets are chosen so that none is "high" (a high alert would
-# also owe a notification to the prescriber, which this command does not make).
+# also owe a notification to the prescriber, which this builder does not make).
 BASELINE_VITALS = (
     ("36.6", 72, 122, 76, 16, 98),
     ("36.9", 80, 130, 82, 16, 97),
@@ -185,13 +208,13 @@ class ProgressBar:
 
     WIDTH = 20
 
-    def __init__(self, stream: OutputWrapper, label: str, total: int) -> None:
+    def __init__(self, stream: TextIO, label: str, total: int) -> None:
         self.stream = stream
         self.label = label
         self.total = total
         self.done = 0
         self.started = time.monotonic()
-        self.tty = stream.isatty()
+        self.tty = hasattr(stream, "isatty") and stream.isatty()
         self._drawn_at = 0.0 if self.tty else self.started  # not a terminal: the first line after 5 s
 
     def advance(self, count: int = 1) -> None:
@@ -199,12 +222,12 @@ class ProgressBar:
         now = time.monotonic()
         if now - self._drawn_at >= (0.1 if self.tty else 5.0):
             self._drawn_at = now
-            self.stream.write(("\r" if self.tty else "") + self._line(), ending="" if self.tty else "\n")
+            self.stream.write(("\r" if self.tty else "") + self._line() + ("" if self.tty else "\n"))
             self.stream.flush()
 
     def finish(self) -> float:
         elapsed = time.monotonic() - self.started
-        self.stream.write(("\r" if self.tty else "") + self._line())
+        self.stream.write(("\r" if self.tty else "") + self._line() + "\n")
         self.stream.flush()
         return elapsed
 
@@ -317,20 +340,12 @@ class Planner:
             ]
             pairs += [(o, observed, baseline) for o, observed in enumerate(self.observed)]
             for o, current, against in pairs:
-                alerts = [
-                    {
-                        "code": alert.code,
-                        "severity": str(alert.severity),
-                        "message": alert.message,
-                        "suggested_action": str(alert.suggested_action),
-                    }
-                    for alert in vitals_rules.evaluate_vitals(current, against)
-                ]
-                severities = {alert["severity"] for alert in alerts}
-                if "high" in severities:
+                raised = vitals_rules.evaluate_vitals(current, against)
+                severity = vitals_rules.highest_severity(raised)
+                if severity == vitals_rules.Severity.HIGH:
                     # A high alert owes the prescriber a notification; keep the synthetic sets below that.
-                    raise CommandError(f"synthetic vital signs {OBSERVED_VITALS[o or 0][0]} raise a high alert")
-                table[(b, o)] = (alerts, "warning" if severities else "")
+                    raise DatasetError(f"synthetic vital signs {OBSERVED_VITALS[o or 0][0]} raise a high alert")
+                table[(b, o)] = (vitals_rules.alert_records(raised), severity)
         return table
 
     def at(self, day: date, minutes: int) -> datetime:
@@ -652,6 +667,7 @@ class Planner:
                     nurse_id=nurse.pk,
                 )
             )
+        # The bedside services' rule, worked in memory: completed once no day is left, in progress once one started.
         if all_done:
             order.status = OrderStatus.COMPLETED
         elif started_any:
@@ -707,12 +723,14 @@ class Planner:
                     created_at=resulted,
                 )
                 results.append(result)
-                check.status = CheckStatus.RESULTED
-                check.platelet_count = count
-                check.collected_at = collected
-                check.bleeding = bleeding
-                check.category = category
-                check.resulted_at = resulted
+                monitoring_services.close_check_with_result(
+                    check,
+                    platelet_count=count,
+                    collected_at=collected,
+                    bleeding=bleeding,
+                    category=category,
+                    at=resulted,
+                )
                 check.updated_at = resulted
                 # The sweep reminded the nurses if the count was not in when it fell due.
                 check.due_reminded_at = due + timedelta(minutes=1) if resulted > due + timedelta(minutes=1) else None
@@ -720,6 +738,7 @@ class Planner:
                 # No result: the sweep has made it due, then overdue, reminding each time (run_sweep).
                 check.due_reminded_at = self.past(due + timedelta(minutes=1))
                 self.plan.reminders.append((check, NotificationKind.PLATELET_CHECK_DUE, check.due_reminded_at))
+                # run_sweep's rule at this builder's clock.
                 if self.now - due >= OVERDUE_AFTER:
                     check.status = CheckStatus.OVERDUE
                     check.overdue_reminded_at = self.past(due + OVERDUE_AFTER + timedelta(minutes=1))
@@ -737,15 +756,7 @@ class Planner:
         self, course: Course, started: datetime, ended: datetime, results: list[PlateletResult], may_repeat: bool
     ) -> None:
         order = course.order
-        inputs = [
-            rules.PlateletReading(
-                platelet_count=r.platelet_count,
-                collected_at=r.collected_at,
-                bleeding=r.bleeding,
-                check_label=str(r.platelet_check.label) if r.platelet_check else None,
-            )
-            for r in results
-        ]
+        inputs = [monitoring_services.reading_of(r) for r in results]
         assessed_at = max((r.created_at for r in results), default=ended)
 
         def assess(decided: bool) -> rules.ResponseAssessment:
@@ -777,12 +788,9 @@ class Planner:
                 assessment = assess(True)
             self.plan.non_response_flags.append((order, best, flagged_at, course.decided_at))
         latest = max(results, key=lambda r: r.collected_at, default=None)
-        response.category = assessment.category
-        response.best_platelet_count = assessment.best_platelet_count
-        response.latest_platelet_count = latest.platelet_count if latest else None
-        response.time_to_response_hours = assessment.time_to_response_hours
-        response.repeat_dose_recommended = assessment.repeat_dose_recommended
-        response.loss_of_response = assessment.loss_of_response is not None
+        monitoring_services.apply_assessment(
+            response, assessment, latest_count=latest.platelet_count if latest else None
+        )
         self.plan.responses.append(response)
         course.response = response
 
@@ -846,16 +854,10 @@ class Planner:
                     created_at=created,
                 )
         for order, best, flagged_at, decided_at in self.plan.non_response_flags:
-            # reassess_response's wording.
             yield Notification(
                 recipient=order.created_by,
                 kind=NotificationKind.NON_RESPONSE,
-                message=(
-                    f"No response to IVIG for {order.patient} (order #{order.pk}): baseline "
-                    f"{order.baseline_platelet_count}, best {best} ×10⁹/L by 72 h. "
-                    "A repeat 1 g/kg is recommended: accept (drafts the order for signature) or decline with a "
-                    "reason."
-                ),
+                message=monitoring_services.non_response_message(order, best),
                 order=order,
                 dedupe_key=f"non_response:order{order.pk}:user{order.created_by.pk}",
                 created_at=flagged_at,
@@ -917,162 +919,215 @@ def chunks(
         yield batch
 
 
-class Command(BaseCommand):
-    help = (
-        "Build a synthetic hospital-sized dataset for the dashboards' benchmarks: at --scale 1.0, 10,000 patients, "
-        "20,000 orders (2 per patient) with their infusions, 4 platelet checks per order whose first infusion "
-        "has ended (about 77,000), results for most past checks with the response they give, and 1,000,000 sets "
-        "of vital signs. Doses, result categories, responses and vital-sign alerts are worked out by the real "
-        "rules. BENCHMARK DATA, NOT CLINICAL RECORDS: rows are bulk-written, so no simple_history Historical* "
-        "rows are made, reminders are made only for checks still open, and no notification is ever delivered. "
-        "Refuses to run on a database that holds patients or orders unless --append is given."
+def build(
+    *,
+    scale: float = 1.0,
+    seed: int = 1,
+    batch_size: int = 5000,
+    history_days: int = HISTORY_DAYS,
+    append: bool = False,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> dict[str, int]:
+    """Build the dataset at ``scale`` (1.0 = 10,000 patients) on the current database, in one transaction; print
+    the counts to ``stdout`` and progress bars to ``stderr`` (the process's own by default), and return the counts.
+
+    Raises DatasetError for arguments out of range, and on a database that already holds patients or orders
+    unless ``append``.
+    """
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    if not 0 < scale <= 10:
+        raise DatasetError("--scale must be above 0 and at most 10")
+    if batch_size < 1:
+        raise DatasetError("--batch-size must be at least 1")
+    if not ACTIVE_COURSE_DAYS <= history_days <= 3650:
+        raise DatasetError(f"--history-days must be between {ACTIVE_COURSE_DAYS} and 3650")
+    if not append and (Patient.objects.exists() or Order.objects.exists()):
+        raise DatasetError(
+            f"The database already holds {Patient.objects.count():,} patients and {Order.objects.count():,} "
+            "orders: refusing to mix synthetic data into it. Use an empty database, or pass --append."
+        )
+    patients = max(1, round(PATIENTS_AT_FULL_SCALE * scale))
+    vitals = round(VITALS_AT_FULL_SCALE * scale)
+    started = time.monotonic()
+    # One transaction: a failure (or Ctrl-C) leaves the database as it was, so the build can be re-run.
+    with transaction.atomic(), planned_timestamps():
+        counts = _build(patients, vitals, seed, batch_size, history_days, stderr)
+    elapsed = time.monotonic() - started
+    stdout.write(f"Synthetic dataset built in {elapsed:.1f} s (scale {scale:g}):\n")
+    for name, count in counts.items():
+        stdout.write(f"  {name:<24} {count:>10,}\n")
+    stdout.flush()
+    return counts
+
+
+def _build(patients: int, vitals: int, seed: int, batch_size: int, history_days: int, stderr: TextIO) -> dict[str, int]:
+    staff, users_created = _staff()
+    products = {p.name: p for p in Product.objects.all() if p.orderable and p.vial_sizes()}
+    if not any(name in products for name, _ in PRODUCT_SHARES):
+        raise DatasetError("None of the usual products is in the catalogue with vial sizes: run migrate first.")
+    first_mrn = Patient.objects.filter(mrn__startswith=MRN_PREFIX).count() + 1
+    # Seeded by the seed and where this run starts, so that an --append run draws new patients.
+    rng = random.Random(f"ivig-synthetic:{seed}:{first_mrn}")
+    planner = Planner(
+        rng=rng,
+        now=timezone.now(),
+        staff=staff,
+        products=products,
+        first_mrn=first_mrn,
+        history_days=history_days,
     )
 
-    def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 10,000 patients (default 1.0)")
-        parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-        parser.add_argument("--batch-size", type=int, default=5000, help="rows per INSERT (default 5000)")
-        parser.add_argument(
-            "--history-days",
-            type=int,
-            default=HISTORY_DAYS,
-            help=f"spread first infusions over this many past days (default {HISTORY_DAYS}); with --scale 0.1 "
-            "and --history-days 36 the day's work (infusions today, orders to verify, active courses) is that of "
-            "--scale 1.0, with a tenth of the history",
-        )
-        parser.add_argument(
-            "--append", action="store_true", help="add to a database that already holds patients or orders"
-        )
+    progress = ProgressBar(stderr, "planning", patients)
+    planner.plan_patients(patients, progress)
+    progress.finish()
+    plan = planner.plan
+    planner.allot_vitals(vitals)
 
-    def handle(self, *args: Any, **options: Any) -> None:
-        scale: float = options["scale"]
-        batch_size: int = options["batch_size"]
-        if not 0 < scale <= 10:
-            raise CommandError("--scale must be above 0 and at most 10")
-        if batch_size < 1:
-            raise CommandError("--batch-size must be at least 1")
-        if not ACTIVE_COURSE_DAYS <= options["history_days"] <= 3650:
-            raise CommandError(f"--history-days must be between {ACTIVE_COURSE_DAYS} and 3650")
-        if not options["append"] and (Patient.objects.exists() or Order.objects.exists()):
-            raise CommandError(
-                f"The database already holds {Patient.objects.count():,} patients and {Order.objects.count():,} "
-                "orders: refusing to mix synthetic data into it. Use an empty database, or pass --append."
+    # Rows are written in the order they would have been created, as a year of real use lays them out on disk
+    # (a table's physical order follows time, which the planner's correlation statistics and the heap pages
+    # an index scan touches both depend on), and ids then grow with time as they would.
+    by_time: Callable[[Any], datetime] = attrgetter("created_at")
+    orders = sorted([*plan.first_orders, *plan.second_orders], key=by_time)
+    plan.given.sort(key=attrgetter("first_at"))
+    _write(stderr, "patients", [sorted(plan.patients, key=by_time)], batch_size)
+    _write(stderr, "weights", [sorted(plan.weights, key=by_time)], batch_size)
+    _write(stderr, "orders", [orders], batch_size, depends_on=attrgetter("previous_order"))
+    _write(stderr, "infusions", [sorted(plan.infusions, key=lambda i: (i.order.pk, i.day_number))], batch_size)
+    bedside = [sorted(rows, key=by_time) for rows in (plan.segments, plan.vial_lots, plan.reactions)]
+    _write(stderr, "bedside", bedside, batch_size)
+    _write(stderr, "vitals", [planner.vitals_rows()], batch_size, total=sum(g.vitals for g in plan.given))
+    _write(stderr, "checks", [sorted(plan.checks, key=lambda c: (c.created_at, c.order.pk, c.due_at))], batch_size)
+    _write(stderr, "results", [sorted(plan.results, key=by_time)], batch_size)
+    _write(stderr, "responses", [sorted(plan.responses, key=lambda r: r.order.pk)], batch_size)
+    notifications = sorted(planner.notifications(), key=by_time)
+    _write(stderr, "notifications", [notifications], batch_size)
+    return {
+        "staff users created": users_created,
+        "patients": len(plan.patients),
+        "weights": len(plan.weights),
+        "orders": len(orders),
+        "  draft": sum(o.status == OrderStatus.DRAFT for o in orders),
+        "  verified": sum(o.status == OrderStatus.VERIFIED for o in orders),
+        "  in progress": sum(o.status == OrderStatus.IN_PROGRESS for o in orders),
+        "  completed": sum(o.status == OrderStatus.COMPLETED for o in orders),
+        "  cancelled": sum(o.status == OrderStatus.CANCELLED for o in orders),
+        "active courses": plan.active_courses,
+        "infusions": len(plan.infusions),
+        "rate segments": len(plan.segments),
+        "vial lots": len(plan.vial_lots),
+        "reactions": len(plan.reactions),
+        "vital signs": sum(g.vitals for g in plan.given),
+        "platelet checks": len(plan.checks),
+        "platelet results": len(plan.results),
+        "order responses": len(plan.responses),
+        "notifications": len(notifications),
+        "dose calculations": len(planner.working_cache),
+    }
+
+
+def _write(
+    stderr: TextIO,
+    label: str,
+    groups: Sequence[Iterable[models.Model]],
+    batch_size: int,
+    total: int | None = None,
+    depends_on: Callable[[Any], models.Model | None] | None = None,
+) -> None:
+    """Write each group in turn (a later group may point at rows of an earlier one), one model per group,
+    in batches, behind one progress bar."""
+    if total is None:
+        total = sum(len(group) for group in groups)  # type: ignore[arg-type]  # lists when no total is given
+    progress = ProgressBar(stderr, label, total)
+    for group in groups:
+        for batch in chunks(group, batch_size, depends_on):
+            type(batch[0]).objects.bulk_create(batch, batch_size=batch_size)
+            progress.advance(len(batch))
+    progress.finish()
+
+
+def _staff() -> tuple[Staff, int]:
+    """A few users per role, created if missing (no usable password: benchmarks sign them in directly)."""
+    user_model = get_user_model()
+    created_count = 0
+    by_role: dict[str, list[Any]] = {}
+    for role, count in STAFF.items():
+        try:
+            group = Group.objects.get(name=role)
+        except Group.DoesNotExist as exc:
+            raise DatasetError(f"The role group {role!r} is missing: run migrate first.") from exc
+        by_role[role] = []
+        for n in range(1, count + 1):
+            user, created = user_model.objects.get_or_create(
+                username=f"synth-{role}-{n}",
+                defaults={"first_name": "Synthetic", "last_name": f"{role.title()} {n}"},
             )
-        patients = max(1, round(PATIENTS_AT_FULL_SCALE * scale))
-        vitals = round(VITALS_AT_FULL_SCALE * scale)
-        started = time.monotonic()
-        # One transaction: a failure (or Ctrl-C) leaves the database as it was, so the command can be re-run.
-        with transaction.atomic(), planned_timestamps():
-            counts = self._build(patients, vitals, options["seed"], batch_size, options["history_days"])
-        elapsed = time.monotonic() - started
-        self.stdout.write(self.style.SUCCESS(f"Synthetic dataset built in {elapsed:.1f} s (scale {scale:g}):"))
-        for name, count in counts.items():
-            self.stdout.write(f"  {name:<24} {count:>10,}")
+            if created:
+                user.set_unusable_password()
+                user.save(update_fields=["password"])
+                created_count += 1
+            user.groups.add(group)
+            by_role[role].append(user)
+    staff = Staff(nurses=by_role["nurse"], hematologists=by_role["hematologist"], pharmacists=by_role["pharmacist"])
+    return staff, created_count
 
-    def _build(self, patients: int, vitals: int, seed: int, batch_size: int, history_days: int) -> dict[str, int]:
-        staff, users_created = self._staff()
-        products = {p.name: p for p in Product.objects.all() if p.orderable and p.vial_sizes()}
-        if not any(name in products for name, _ in PRODUCT_SHARES):
-            raise CommandError("None of the usual products is in the catalogue with vial sizes: run migrate first.")
-        first_mrn = Patient.objects.filter(mrn__startswith=MRN_PREFIX).count() + 1
-        # Seeded by the seed and where this run starts, so that an --append run draws new patients.
-        rng = random.Random(f"ivig-synthetic:{seed}:{first_mrn}")
-        planner = Planner(
-            rng=rng,
-            now=timezone.now(),
-            staff=staff,
-            products=products,
-            first_mrn=first_mrn,
-            history_days=history_days,
+
+# --- Command line ---------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=(
+            "Build a synthetic hospital-sized dataset for the dashboards' benchmark: at --scale 1.0, 10,000 "
+            "patients, 20,000 orders (2 per patient) with their infusions, 4 platelet checks per order whose first "
+            "infusion has ended (about 77,000), results for most past checks with the response they give, and "
+            "1,000,000 sets of vital signs. Doses, result categories, responses and vital-sign alerts are worked "
+            "out by the real rules. BENCHMARK DATA, NOT CLINICAL RECORDS: rows are bulk-written, so no "
+            "simple_history Historical* rows are made, reminders are made only for checks still open, and no "
+            "notification is ever delivered. Refuses to run on a database that holds patients or orders unless "
+            "--append is given. The database is the project's (DATABASE_URL)."
         )
+    )
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--scale", type=float, default=1.0, help="1.0 = 10,000 patients (default 1.0)")
+    size.add_argument(
+        "--patients", type=int, help="patients to build (the same as --scale PATIENTS/10000: 100 vitals each)"
+    )
+    parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    parser.add_argument("--batch-size", type=int, default=5000, help="rows per INSERT (default 5000)")
+    parser.add_argument(
+        "--history-days",
+        type=int,
+        default=HISTORY_DAYS,
+        help=f"spread first infusions over this many past days (default {HISTORY_DAYS}); with --scale 0.1 "
+        "and --history-days 36 the day's work (infusions today, orders to verify, active courses) is that of "
+        "--scale 1.0, with a tenth of the history",
+    )
+    parser.add_argument("--append", action="store_true", help="add to a database that already holds patients or orders")
+    args = parser.parse_args(argv)
+    if args.patients is not None:
+        if args.patients < 1:
+            parser.error("--patients must be at least 1")
+        args.scale = args.patients / PATIENTS_AT_FULL_SCALE
+    return args
 
-        progress = ProgressBar(self.stderr, "planning", patients)
-        planner.plan_patients(patients, progress)
-        progress.finish()
-        plan = planner.plan
-        planner.allot_vitals(vitals)
 
-        # Rows are written in the order they would have been created, as a year of real use lays them out on disk
-        # (a table's physical order follows time, which the planner's correlation statistics and the heap pages
-        # an index scan touches both depend on), and ids then grow with time as they would.
-        by_time: Callable[[Any], datetime] = attrgetter("created_at")
-        orders = sorted([*plan.first_orders, *plan.second_orders], key=by_time)
-        plan.given.sort(key=attrgetter("first_at"))
-        self._write("patients", [sorted(plan.patients, key=by_time)], batch_size)
-        self._write("weights", [sorted(plan.weights, key=by_time)], batch_size)
-        self._write("orders", [orders], batch_size, depends_on=attrgetter("previous_order"))
-        self._write("infusions", [sorted(plan.infusions, key=lambda i: (i.order.pk, i.day_number))], batch_size)
-        bedside = [sorted(rows, key=by_time) for rows in (plan.segments, plan.vial_lots, plan.reactions)]
-        self._write("bedside", bedside, batch_size)
-        self._write("vitals", [planner.vitals_rows()], batch_size, total=sum(g.vitals for g in plan.given))
-        self._write("checks", [sorted(plan.checks, key=lambda c: (c.created_at, c.order.pk, c.due_at))], batch_size)
-        self._write("results", [sorted(plan.results, key=by_time)], batch_size)
-        self._write("responses", [sorted(plan.responses, key=lambda r: r.order.pk)], batch_size)
-        notifications = sorted(planner.notifications(), key=by_time)
-        self._write("notifications", [notifications], batch_size)
-        return {
-            "staff users created": users_created,
-            "patients": len(plan.patients),
-            "weights": len(plan.weights),
-            "orders": len(orders),
-            "  draft": sum(o.status == OrderStatus.DRAFT for o in orders),
-            "  verified": sum(o.status == OrderStatus.VERIFIED for o in orders),
-            "  in progress": sum(o.status == OrderStatus.IN_PROGRESS for o in orders),
-            "  completed": sum(o.status == OrderStatus.COMPLETED for o in orders),
-            "  cancelled": sum(o.status == OrderStatus.CANCELLED for o in orders),
-            "active courses": plan.active_courses,
-            "infusions": len(plan.infusions),
-            "rate segments": len(plan.segments),
-            "vial lots": len(plan.vial_lots),
-            "reactions": len(plan.reactions),
-            "vital signs": sum(g.vitals for g in plan.given),
-            "platelet checks": len(plan.checks),
-            "platelet results": len(plan.results),
-            "order responses": len(plan.responses),
-            "notifications": len(notifications),
-            "dose calculations": len(planner.working_cache),
-        }
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        build(
+            scale=args.scale,
+            seed=args.seed,
+            batch_size=args.batch_size,
+            history_days=args.history_days,
+            append=args.append,
+        )
+    except DatasetError as exc:
+        print(f"synthetic dataset: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
-    def _write(
-        self,
-        label: str,
-        groups: Sequence[Iterable[models.Model]],
-        batch_size: int,
-        total: int | None = None,
-        depends_on: Callable[[Any], models.Model | None] | None = None,
-    ) -> None:
-        """Write each group in turn (a later group may point at rows of an earlier one), one model per group,
-        in batches, behind one progress bar."""
-        if total is None:
-            total = sum(len(group) for group in groups)  # type: ignore[arg-type]  # lists when no total is given
-        progress = ProgressBar(self.stderr, label, total)
-        for group in groups:
-            for batch in chunks(group, batch_size, depends_on):
-                type(batch[0]).objects.bulk_create(batch, batch_size=batch_size)
-                progress.advance(len(batch))
-        progress.finish()
 
-    def _staff(self) -> tuple[Staff, int]:
-        """A few users per role, created if missing (no usable password: benchmarks sign them in directly)."""
-        user_model = get_user_model()
-        created_count = 0
-        by_role: dict[str, list[Any]] = {}
-        for role, count in STAFF.items():
-            try:
-                group = Group.objects.get(name=role)
-            except Group.DoesNotExist as exc:
-                raise CommandError(f"The role group {role!r} is missing: run migrate first.") from exc
-            by_role[role] = []
-            for n in range(1, count + 1):
-                user, created = user_model.objects.get_or_create(
-                    username=f"synth-{role}-{n}",
-                    defaults={"first_name": "Synthetic", "last_name": f"{role.title()} {n}"},
-                )
-                if created:
-                    user.set_unusable_password()
-                    user.save(update_fields=["password"])
-                    created_count += 1
-                user.groups.add(group)
-                by_role[role].append(user)
-        staff = Staff(nurses=by_role["nurse"], hematologists=by_role["hematologist"], pharmacists=by_role["pharmacist"])
-        return staff, created_count
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,5 +1,5 @@
-"""``manage.py build_synthetic_dataset`` at a tiny scale: the counts it promises, and data the real rules agree
-with (issue 6 item 5)."""
+"""``benchmarks.synthetic_dataset.build`` at a tiny scale: the counts it promises, and data the real rules agree
+with."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import re
 from typing import Any
 
 import pytest
-from django.core.management import CommandError, call_command
 from django.db.models import Count
 
+from benchmarks import synthetic_dataset
+from benchmarks.synthetic_dataset import DatasetError
 from infusions import dosing, services
 from infusions.models import Infusion, Order, OrderStatus, VitalSignsEntry
 from monitoring import response_rules as rules
@@ -19,14 +20,14 @@ from patients.models import Patient, WeightMeasurement
 
 pytestmark = pytest.mark.db
 
-SCALE = "0.002"  # 20 patients, 40 orders, 2,000 vitals: about a second
+SCALE = 0.002  # 20 patients, 40 orders, 2,000 vitals: about a second
 PATIENTS = 20
 VITALS = 2_000
 
 
-def build(*extra: str) -> tuple[str, str]:
+def build(*, append: bool = False) -> tuple[str, str]:
     out, err = io.StringIO(), io.StringIO()
-    call_command("build_synthetic_dataset", "--scale", SCALE, "--batch-size", "500", *extra, stdout=out, stderr=err)
+    synthetic_dataset.build(scale=SCALE, batch_size=500, append=append, stdout=out, stderr=err)
     return out.getvalue(), err.getvalue()
 
 
@@ -142,10 +143,15 @@ def test_each_working_is_what_the_dosing_engine_gives(built: tuple[str, str]) ->
 
 def test_a_second_run_refuses_and_changes_nothing_unless_appending(built: tuple[str, str]) -> None:
     before = table_counts()
-    with pytest.raises(CommandError, match="--append"):
+    with pytest.raises(DatasetError, match="--append"):
         build()
     assert table_counts() == before
-    build("--append")
+    build(append=True)
     assert Patient.objects.count() == 2 * PATIENTS
     assert Patient.objects.values("mrn").distinct().count() == 2 * PATIENTS
     assert VitalSignsEntry.objects.count() == 2 * VITALS
+
+
+def test_the_patients_option_is_the_scale_of_that_many_patients() -> None:
+    assert synthetic_dataset.parse_args(["--patients", "20"]).scale == pytest.approx(float(SCALE))
+    assert synthetic_dataset.parse_args([]).scale == 1.0
