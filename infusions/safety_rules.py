@@ -1,0 +1,786 @@
+"""Safety stops of orders and of the bedside (docs/clinical-rules.md §A9-A10): what a careful pharmacist, nurse
+or hematologist would refuse, as pure functions of plain values.
+
+Each rule takes the facts it needs (dates and times are passed in, so a rule is evaluated as of the event's own
+time) and returns the stops it raises, with their code, kind, message, who may override and the field at fault.
+Nothing here imports Django; ``core.stops`` settles the stops with a request's overrides. The numbers are
+``SafetyConfig`` defaults, each from the section cited beside it; **[D]** marks a design default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+from core.stops import Kind, Overrider, Stage, Stop
+
+__all__ = [
+    "AntiIgaAntibodies",
+    "BedsideRate",
+    "PreviousCourse",
+    "ProductSafety",
+    "SafetyConfig",
+    "SevereReaction",
+    "active_course",
+    "baseline_high_alert",
+    "baseline_missing",
+    "baseline_stale",
+    "before_scheduled_day",
+    "checklist_incomplete",
+    "course_on_hold",
+    "dosing_weight_override_range",
+    "earlier_day_open",
+    "first_infusion_date",
+    "fructose_intolerance",
+    "glucose_load",
+    "high_dose",
+    "iga_conflict",
+    "iga_result_missing",
+    "label_age",
+    "maltose_interference",
+    "order_not_verified",
+    "previous_severe_reaction",
+    "rate_above_limits",
+    "rate_plan_incomplete",
+    "repeat_chain",
+    "repeat_not_indicated",
+    "resume_above_half",
+    "sorbitol_under_2",
+    "start_above_initial",
+    "step_during_alert",
+    "step_skips",
+    "step_too_early",
+    "step_without_vitals",
+    "too_soon_after_previous_day",
+    "volume_mismatch",
+    "weight_stale",
+]
+
+
+@dataclass(frozen=True)
+class SafetyConfig:
+    """Every number of A8-A10, each a hospital setting with this default."""
+
+    first_infusion_max_days_ahead: int = 30  # A9 first_infusion_date
+    weight_max_age_days: int = 30  # A9 weight_stale (A2 amended)
+    high_dose_above_g: Decimal = Decimal("100")  # A9 high_dose [D]
+    min_hours_between_days: int = 8  # A10 too_soon_after_previous_day [D]
+    too_soon_applies_from_g_per_kg_per_day: Decimal = Decimal("1")  # A10: "a regimen of >= 1 g/kg/day"
+    baseline_max_age_minutes: int = 60  # A10 baseline_stale
+    vitals_before_increase_minutes: int = 15  # A10 step_without_vitals [D]
+    volume_mismatch_percent: Decimal = Decimal("10")  # A10 volume_mismatch
+    first_ever_gap_weeks: int = 8  # A5 / A10 start_above_initial: "more than 8 weeks since the last IVIG"
+    sorbitol_min_age_years: int = 2  # A9 sorbitol_under_2
+    late_documentation_minutes: int = 15  # A8 [D]
+
+    def __post_init__(self) -> None:
+        for name in (
+            "first_infusion_max_days_ahead",
+            "weight_max_age_days",
+            "min_hours_between_days",
+            "baseline_max_age_minutes",
+            "vitals_before_increase_minutes",
+            "first_ever_gap_weeks",
+            "late_documentation_minutes",
+        ):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        if not Decimal("0") < self.volume_mismatch_percent < Decimal("100"):
+            raise ValueError("volume_mismatch_percent must be between 0 and 100")
+
+
+DEFAULT_CONFIG = SafetyConfig()
+
+
+def _none(*stops: Stop | None) -> list[Stop]:
+    return [stop for stop in stops if stop is not None]
+
+
+def _g(value: Decimal) -> str:
+    text = f"{value.normalize():f}"
+    return text
+
+
+# ----------------------------------------------------------------------------------------------------------
+# v1's refusals, with their codes (A8)
+# ----------------------------------------------------------------------------------------------------------
+
+
+def iga_result_missing(*, iga_known: bool, emergency: bool) -> list[Stop]:
+    """Verify: a non-emergency order needs the patient's serum IgA result (A4, A8)."""
+    if iga_known or emergency:
+        return []
+    return [
+        Stop(
+            "iga_result_missing",
+            Kind.HARD,
+            "The patient has no serum IgA result: record it before verifying (only emergency orders may go ahead "
+            "without it).",
+        )
+    ]
+
+
+def order_not_verified(*, order_status: str) -> list[Stop]:
+    if order_status in ("verified", "in_progress"):
+        return []
+    return [
+        Stop(
+            "order_not_verified",
+            Kind.HARD,
+            f"The order is {order_status.replace('_', ' ')}; only a verified order is given.",
+        )
+    ]
+
+
+def earlier_day_open(*, earlier_day_open: bool) -> list[Stop]:
+    if not earlier_day_open:
+        return []
+    return [Stop("earlier_day_open", Kind.HARD, "An earlier day of this course has not been completed or stopped yet.")]
+
+
+def baseline_missing(*, has_baseline: bool) -> list[Stop]:
+    if has_baseline:
+        return []
+    return [Stop("baseline_missing", Kind.HARD, "Take a baseline set of vital signs before starting the infusion.")]
+
+
+def checklist_incomplete(*, missing_items: Sequence[str]) -> list[Stop]:
+    if not missing_items:
+        return []
+    return [
+        Stop(
+            "checklist_incomplete",
+            Kind.HARD,
+            "Confirm every item before starting: " + "; ".join(missing_items) + ".",
+            field="checklist",
+        )
+    ]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Order stops (A9)
+# ----------------------------------------------------------------------------------------------------------
+
+
+def active_course(*, other_open_orders: Sequence[int], replaces: int | None) -> list[Stop]:
+    """Create: one open course per patient. An emergency order may replace an open order none of whose
+    infusions has started (the service checks that and cancels it in the same transaction)."""
+    others = [number for number in other_open_orders if number != replaces]
+    if not others:
+        return []
+    listed = ", ".join(f"#{number}" for number in others)
+    return [
+        Stop(
+            "active_course",
+            Kind.HARD,
+            f"The patient already has an open course (order {listed}): complete or cancel it first, or, for an "
+            "emergency order, name the order it replaces.",
+            field="patient",
+        )
+    ]
+
+
+def first_infusion_date(
+    *, first_infusion_on: date, today: date, emergency: bool, stage: Stage, config: SafetyConfig = DEFAULT_CONFIG
+) -> list[Stop]:
+    """Create: from today to today + 30 days (an emergency order may be dated yesterday); verify: not before
+    today. Dates are the hospital's."""
+    latest = today + timedelta(days=config.first_infusion_max_days_ahead)
+    earliest = today - timedelta(days=1) if (emergency and stage is Stage.CREATE) else today
+    if earliest <= first_infusion_on <= latest:
+        return []
+    if first_infusion_on < earliest:
+        problem = f"{first_infusion_on:%Y-%m-%d} is in the past"
+    else:
+        problem = f"{first_infusion_on:%Y-%m-%d} is more than {config.first_infusion_max_days_ahead} days ahead"
+    return [
+        Stop(
+            "first_infusion_date",
+            Kind.HARD,
+            f"The first infusion date {problem}: choose a date from {earliest:%Y-%m-%d} to {latest:%Y-%m-%d} "
+            "(a hematologist moves a draft's date with recalculate).",
+            field="first_infusion_on",
+        )
+    ]
+
+
+def weight_stale(
+    *, weight_measured_on: date, first_infusion_on: date, stage: Stage, config: SafetyConfig = DEFAULT_CONFIG
+) -> list[Stop]:
+    """The weight used will be more than 30 days old on the first infusion date (or is, at the start of day 1):
+    a warning at creation, refused at verification and at the start."""
+    age_days = (first_infusion_on - weight_measured_on).days
+    if age_days <= config.weight_max_age_days:
+        return []
+    message = (
+        f"The weight used was measured on {weight_measured_on:%Y-%m-%d}, {age_days} days before "
+        f"{first_infusion_on:%Y-%m-%d} (more than {config.weight_max_age_days}): weigh the patient and recalculate."
+    )
+    kind = Kind.WARNING if stage is Stage.CREATE else Kind.HARD
+    return [Stop("weight_stale", kind, message)]
+
+
+class AntiIgaAntibodies(StrEnum):
+    POSITIVE = "positive"
+    NEGATIVE = "negative"
+    UNKNOWN = "unknown"
+
+
+IGA_LOW_FOR_AGE_UNDER_YEARS = 4  # A4 / A9: the deficiency definition applies from 4 years
+
+
+def iga_conflict(
+    *,
+    iga_deficient: bool | None,
+    anti_iga_antibodies: AntiIgaAntibodies,
+    product_iga_depleted: bool,
+    product_name: str,
+    age_years: int,
+    fingerprint: str,
+) -> list[Stop]:
+    """A4's rule as a stop: an IgA-deficient patient gets an IgA-depleted product. With anti-IgA antibodies
+    positive it is refused; unknown: a hematologist's reason; negative: a warning. Under 4 years a low IgA is
+    "low for age", not deficiency."""
+    if not iga_deficient or product_iga_depleted:
+        return []
+    if age_years < IGA_LOW_FOR_AGE_UNDER_YEARS:
+        return [
+            Stop(
+                "iga_conflict",
+                Kind.WARNING,
+                f"The serum IgA is low for age (under {IGA_LOW_FOR_AGE_UNDER_YEARS} years this is not IgA "
+                f"deficiency); {product_name} is not IgA-depleted.",
+                fingerprint=fingerprint,
+            )
+        ]
+    if anti_iga_antibodies is AntiIgaAntibodies.POSITIVE:
+        return [
+            Stop(
+                "iga_conflict",
+                Kind.HARD,
+                f"The patient is IgA-deficient with anti-IgA antibodies: {product_name} is not IgA-depleted. Choose "
+                "an IgA-depleted product.",
+                field="product",
+                fingerprint=fingerprint,
+            )
+        ]
+    if anti_iga_antibodies is AntiIgaAntibodies.NEGATIVE:
+        return [
+            Stop(
+                "iga_conflict",
+                Kind.WARNING,
+                f"The patient is IgA-deficient (anti-IgA antibodies negative) and {product_name} is not IgA-depleted.",
+                fingerprint=fingerprint,
+            )
+        ]
+    return [
+        Stop(
+            "iga_conflict",
+            Kind.OVERRIDE,
+            f"The patient is IgA-deficient and {product_name} is not IgA-depleted: choose an IgA-depleted product, "
+            "or a hematologist records the reason (for example anti-IgA antibodies negative).",
+            overrider=Overrider.HEMATOLOGIST,
+            field="product",
+            fingerprint=fingerprint,
+        )
+    ]
+
+
+@dataclass(frozen=True)
+class PreviousCourse:
+    """The course a repeat order refers to."""
+
+    order_id: int
+    status: str  # draft, verified, in_progress, completed, cancelled
+    any_infusion_given: bool
+    non_response_flag: bool  # the non-response flag is raised, or was accepted
+    is_repeat: bool
+
+
+def repeat_not_indicated(*, regimen: str, previous: PreviousCourse | None) -> list[Stop]:
+    """A repeat 1 g/kg only when the referenced course has ended (completed, or cancelled after an infusion was
+    given) and its non-response flag is raised or was accepted."""
+    if regimen != "repeat_1g_per_kg" or previous is None:
+        return []
+    ended = previous.status == "completed" or (previous.status == "cancelled" and previous.any_infusion_given)
+    if ended and previous.non_response_flag:
+        return []
+    why = (
+        f"order #{previous.order_id} has not ended ({previous.status.replace('_', ' ')})"
+        if not ended
+        else f"order #{previous.order_id} has no non-response flag"
+    )
+    return [
+        Stop(
+            "repeat_not_indicated",
+            Kind.OVERRIDE,
+            f"A repeat dose is for a non-responder after the course has ended, and {why}.",
+            overrider=Overrider.HEMATOLOGIST,
+            field="previous_order",
+            fingerprint=f"order{previous.order_id}:{previous.status}:{previous.non_response_flag}",
+        )
+    ]
+
+
+def repeat_chain(*, regimen: str, previous: PreviousCourse | None) -> list[Stop]:
+    if regimen != "repeat_1g_per_kg" or previous is None or not previous.is_repeat:
+        return []
+    return [
+        Stop(
+            "repeat_chain",
+            Kind.OVERRIDE,
+            f"Order #{previous.order_id} is itself a repeat dose: a third course needs a hematologist's reason.",
+            overrider=Overrider.HEMATOLOGIST,
+            field="previous_order",
+            fingerprint=f"order{previous.order_id}",
+        )
+    ]
+
+
+@dataclass(frozen=True)
+class SevereReaction:
+    """A reaction of CTCAE grade >= 3 or anaphylaxis to any IVIG, recorded here or reported from elsewhere."""
+
+    key: str  # stable id: "reaction12" (this system) or "history3" (the patient's reported history)
+    on: date
+    product: str
+    ctcae_grade: int | None
+    anaphylaxis: bool
+
+
+def previous_severe_reaction(*, reactions: Sequence[SevereReaction]) -> list[Stop]:
+    if not reactions:
+        return []
+    listed = "; ".join(
+        f"{r.on:%Y-%m-%d} {r.product}: " + ("anaphylaxis" if r.anaphylaxis else f"CTCAE grade {r.ctcae_grade}")
+        for r in sorted(reactions, key=lambda r: r.on)
+    )
+    return [
+        Stop(
+            "previous_severe_reaction",
+            Kind.OVERRIDE,
+            f"Severe reaction to IVIG before ({listed}). Consider premedication or another product; a hematologist "
+            "records the reason to go ahead, and the next infusion is then treated as a first-ever infusion.",
+            overrider=Overrider.HEMATOLOGIST,
+            fingerprint=",".join(sorted(r.key for r in reactions)),
+        )
+    ]
+
+
+def high_dose(*, rounded_dose_per_day_g: Decimal, config: SafetyConfig = DEFAULT_CONFIG) -> list[Stop]:
+    """Verify: a rounded daily dose above 100 g [D] (at 1 g/kg, a dosing weight above 100 kg)."""
+    if rounded_dose_per_day_g <= config.high_dose_above_g:
+        return []
+    return [
+        Stop(
+            "high_dose",
+            Kind.OVERRIDE,
+            f"{_g(rounded_dose_per_day_g)} g a day is above {_g(config.high_dose_above_g)} g: the verifier confirms "
+            "the weight and the dosing policy, or that the prescriber agreed.",
+            overrider=Overrider.VERIFIER,
+            fingerprint=f"{rounded_dose_per_day_g.normalize():f}",
+        )
+    ]
+
+
+def dosing_weight_override_range(
+    *, override_kg: Decimal | None, actual_kg: Decimal, ideal_kg: Decimal | None
+) -> list[Stop]:
+    """Create: a prescriber's dosing weight above the actual weight, or below the lower of IBW and half the
+    actual weight, is refused."""
+    if override_kg is None:
+        return []
+    half_actual = actual_kg / 2
+    lowest = min(ideal_kg, half_actual) if ideal_kg is not None else half_actual
+    if lowest <= override_kg <= actual_kg:
+        return []
+    return [
+        Stop(
+            "dosing_weight_override_range",
+            Kind.HARD,
+            f"A dosing weight of {_g(override_kg)} kg is outside {_g(lowest.quantize(Decimal('0.1')))}–"
+            f"{_g(actual_kg)} kg (from the lower of the ideal body weight and half the actual weight, to the actual "
+            "weight).",
+            field="dosing_weight_override_kg",
+        )
+    ]
+
+
+@dataclass(frozen=True)
+class ProductSafety:
+    """What the stops read of a product (A9)."""
+
+    name: str
+    itp_min_age_years: int | None
+    contains_sorbitol: bool
+    contains_maltose: bool
+    contains_glucose: bool
+    missing_rate_values: tuple[str, ...]  # "initial rate", "ITP maximum" not known to the catalogue or the site
+    needs_prepared_concentration: bool  # a powder reconstituted at 5 % or 10 % (Gammagard S/D)
+
+
+def rate_plan_incomplete(*, product: ProductSafety, prepared_concentration_percent: Decimal | None) -> list[Stop]:
+    """Verify and every start: a product without a known initial rate or ITP maximum is not given until pharmacy
+    records the site's value with its source."""
+    missing = list(product.missing_rate_values)
+    if product.needs_prepared_concentration and prepared_concentration_percent is None:
+        missing.append("the prepared concentration on the order (5 % or 10 %)")
+    if not missing:
+        return []
+    return [
+        Stop(
+            "rate_plan_incomplete",
+            Kind.HARD,
+            f"{product.name} has no complete rate plan: " + ", ".join(missing) + " unknown. Pharmacy records the "
+            "site's value with its source in the catalogue before this order is verified or started.",
+        )
+    ]
+
+
+def label_age(*, product: ProductSafety, age_years: int) -> list[Stop]:
+    if product.itp_min_age_years is None or age_years >= product.itp_min_age_years:
+        return []
+    return [
+        Stop(
+            "label_age",
+            Kind.WARNING,
+            f"{product.name}'s label covers ITP from {product.itp_min_age_years} years; the patient is {age_years}.",
+        )
+    ]
+
+
+def fructose_intolerance(*, product: ProductSafety, hereditary_fructose_intolerance: bool) -> list[Stop]:
+    if not (product.contains_sorbitol and hereditary_fructose_intolerance):
+        return []
+    return [
+        Stop(
+            "fructose_intolerance",
+            Kind.HARD,
+            f"{product.name} contains sorbitol and the patient has hereditary fructose intolerance: choose a "
+            "product without sorbitol.",
+            field="product",
+        )
+    ]
+
+
+def sorbitol_under_2(*, product: ProductSafety, age_years: int, config: SafetyConfig = DEFAULT_CONFIG) -> list[Stop]:
+    if not product.contains_sorbitol or age_years >= config.sorbitol_min_age_years:
+        return []
+    return [
+        Stop(
+            "sorbitol_under_2",
+            Kind.OVERRIDE,
+            f"{product.name} contains sorbitol and the child is under {config.sorbitol_min_age_years}: hereditary "
+            "fructose intolerance may not be diagnosed yet. A hematologist records that it is excluded.",
+            overrider=Overrider.HEMATOLOGIST,
+            field="product",
+        )
+    ]
+
+
+def maltose_interference(*, product: ProductSafety) -> list[Stop]:
+    if not product.contains_maltose:
+        return []
+    return [
+        Stop(
+            "maltose_interference",
+            Kind.WARNING,
+            f"{product.name} contains maltose: point-of-care glucose must use a glucose-specific method, not "
+            "GDH-PQQ (falsely high readings have led to fatal insulin doses).",
+        )
+    ]
+
+
+def glucose_load(*, product: ProductSafety, diabetes: bool) -> list[Stop]:
+    if not (product.contains_glucose and diabetes):
+        return []
+    return [
+        Stop(
+            "glucose_load",
+            Kind.WARNING,
+            f"{product.name} contains glucose and the patient has diabetes: monitor glucose, consider another product.",
+        )
+    ]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Bedside stops (A10)
+# ----------------------------------------------------------------------------------------------------------
+
+
+def course_on_hold(*, hold_reason: str | None) -> list[Stop]:
+    if not hold_reason:
+        return []
+    return [
+        Stop(
+            "course_on_hold",
+            Kind.HARD,
+            f"The course is on hold ({hold_reason}) until a hematologist records a review on the order.",
+        )
+    ]
+
+
+def before_scheduled_day(*, scheduled_for: date, start_date: date) -> list[Stop]:
+    if start_date >= scheduled_for:
+        return []
+    return [
+        Stop(
+            "before_scheduled_day",
+            Kind.OVERRIDE,
+            f"This day is scheduled for {scheduled_for:%Y-%m-%d}: starting it on {start_date:%Y-%m-%d} needs the "
+            "nurse's reason.",
+            overrider=Overrider.NURSE,
+            field="started_at",
+        )
+    ]
+
+
+def too_soon_after_previous_day(
+    *,
+    previous_day_ended_at: datetime | None,
+    start_at: datetime,
+    g_per_kg_per_day: Decimal,
+    config: SafetyConfig = DEFAULT_CONFIG,
+) -> list[Stop]:
+    """A start less than 8 h [D] after the previous day's infusion ended, for a regimen of >= 1 g/kg/day (A1:
+    never more than 1 g/kg in a day)."""
+    if previous_day_ended_at is None or g_per_kg_per_day < config.too_soon_applies_from_g_per_kg_per_day:
+        return []
+    gap = start_at - previous_day_ended_at
+    if gap >= timedelta(hours=config.min_hours_between_days):
+        return []
+    hours = Decimal(gap.total_seconds()) / 3600
+    return [
+        Stop(
+            "too_soon_after_previous_day",
+            Kind.OVERRIDE,
+            f"The previous day's infusion ended {hours.quantize(Decimal('0.1'))} h before this start (at least "
+            f"{config.min_hours_between_days} h apart: never more than 1 g/kg in a day). A hematologist's reason is "
+            "needed.",
+            overrider=Overrider.HEMATOLOGIST,
+            field="started_at",
+        )
+    ]
+
+
+def baseline_stale(
+    *, baseline_taken_at: datetime, start_at: datetime, config: SafetyConfig = DEFAULT_CONFIG
+) -> list[Stop]:
+    if start_at - baseline_taken_at <= timedelta(minutes=config.baseline_max_age_minutes):
+        return []
+    return [
+        Stop(
+            "baseline_stale",
+            Kind.HARD,
+            f"The baseline vital signs were taken more than {config.baseline_max_age_minutes} min before the start: "
+            "take a new set.",
+        )
+    ]
+
+
+def baseline_high_alert(*, baseline_alert_codes: Sequence[str]) -> list[Stop]:
+    """A baseline with a high alert: the nurse names the prescriber who agreed; the prescriber is notified."""
+    if not baseline_alert_codes:
+        return []
+    return [
+        Stop(
+            "baseline_high_alert",
+            Kind.OVERRIDE,
+            "The baseline vital signs carry a high alert (" + ", ".join(baseline_alert_codes) + "): start only "
+            "with the prescriber's agreement, named in the reason.",
+            overrider=Overrider.NURSE,
+        )
+    ]
+
+
+@dataclass(frozen=True)
+class BedsideRate:
+    """The order's rate plan as the bedside stops read it, in mL/h for the pump."""
+
+    steps_ml_per_h: tuple[Decimal, ...]  # the plan's steps, first = initial rate, last = its maximum
+    label_max_ml_per_h: Decimal  # a label value: the ITP maximum, or the label's own at-risk cap
+    design_cap_ml_per_h: Decimal | None  # half the ITP maximum for an at-risk patient without a label cap (A4)
+    step_interval_min: int
+
+    @property
+    def initial_ml_per_h(self) -> Decimal:
+        return self.steps_ml_per_h[0]
+
+    def next_step_above(self, rate: Decimal) -> Decimal | None:
+        above = [step for step in self.steps_ml_per_h if step > rate]
+        return min(above) if above else None
+
+
+def rate_above_limits(*, rate_ml_per_h: Decimal, plan: BedsideRate) -> list[Stop]:
+    """Every start, rate change and resume: above a label value is refused; above the design at-risk cap needs a
+    hematologist's reason."""
+    if rate_ml_per_h > plan.label_max_ml_per_h:
+        return [
+            Stop(
+                "rate_above_max",
+                Kind.HARD,
+                f"{_g(rate_ml_per_h)} mL/h is above the label's maximum of {_g(plan.label_max_ml_per_h)} mL/h for "
+                "this patient.",
+                field="rate_ml_per_h",
+            )
+        ]
+    if plan.design_cap_ml_per_h is not None and rate_ml_per_h > plan.design_cap_ml_per_h:
+        return [
+            Stop(
+                "rate_above_at_risk_cap",
+                Kind.OVERRIDE,
+                f"{_g(rate_ml_per_h)} mL/h is above the at-risk cap of {_g(plan.design_cap_ml_per_h)} mL/h (half "
+                "the ITP maximum): a hematologist's reason is needed.",
+                overrider=Overrider.HEMATOLOGIST,
+                field="rate_ml_per_h",
+            )
+        ]
+    return []
+
+
+def start_above_initial(*, rate_ml_per_h: Decimal, plan: BedsideRate, cautious_start: str | None) -> list[Stop]:
+    """A starting rate above the plan's first step: a nurse's reason, refused outright for a first-ever
+    infusion, a product switch, a gap of more than 8 weeks, or after a severe-reaction override
+    (``cautious_start`` says which)."""
+    if rate_ml_per_h <= plan.initial_ml_per_h:
+        return []
+    if cautious_start:
+        return [
+            Stop(
+                "start_above_initial",
+                Kind.HARD,
+                f"Start at the initial rate of {_g(plan.initial_ml_per_h)} mL/h: {cautious_start}.",
+                field="rate_ml_per_h",
+            )
+        ]
+    return [
+        Stop(
+            "start_above_initial",
+            Kind.OVERRIDE,
+            f"{_g(rate_ml_per_h)} mL/h is above the initial rate of {_g(plan.initial_ml_per_h)} mL/h: give the "
+            "reason for starting higher.",
+            overrider=Overrider.NURSE,
+            field="rate_ml_per_h",
+        )
+    ]
+
+
+def step_skips(*, current_ml_per_h: Decimal, new_ml_per_h: Decimal, plan: BedsideRate) -> list[Stop]:
+    """An increase beyond the next step (the lowest plan step above the current rate)."""
+    if new_ml_per_h <= current_ml_per_h:
+        return []
+    next_step = plan.next_step_above(current_ml_per_h)
+    if next_step is None or new_ml_per_h <= next_step:
+        return []
+    return [
+        Stop(
+            "step_skips",
+            Kind.OVERRIDE,
+            f"The next step from {_g(current_ml_per_h)} mL/h is {_g(next_step)} mL/h; {_g(new_ml_per_h)} mL/h skips "
+            "a step.",
+            overrider=Overrider.NURSE,
+            field="rate_ml_per_h",
+        )
+    ]
+
+
+def step_too_early(
+    *, current_ml_per_h: Decimal, new_ml_per_h: Decimal, last_change_at: datetime, at: datetime, plan: BedsideRate
+) -> list[Stop]:
+    """An increase sooner than the step interval after the last change (a resume or a decrease restarts it)."""
+    if new_ml_per_h <= current_ml_per_h:
+        return []
+    due = last_change_at + timedelta(minutes=plan.step_interval_min)
+    if at >= due:
+        return []
+    minutes = int((at - last_change_at).total_seconds() // 60)
+    return [
+        Stop(
+            "step_too_early",
+            Kind.OVERRIDE,
+            f"The rate changed {minutes} min ago; the product steps up every {plan.step_interval_min} min.",
+            overrider=Overrider.NURSE,
+            field="rate_ml_per_h",
+        )
+    ]
+
+
+def step_without_vitals(
+    *,
+    current_ml_per_h: Decimal,
+    new_ml_per_h: Decimal,
+    latest_vitals_at: datetime | None,
+    at: datetime,
+    config: SafetyConfig = DEFAULT_CONFIG,
+) -> list[Stop]:
+    if new_ml_per_h <= current_ml_per_h:
+        return []
+    window = timedelta(minutes=config.vitals_before_increase_minutes)
+    if latest_vitals_at is not None and timedelta(0) <= at - latest_vitals_at <= window:
+        return []
+    return [
+        Stop(
+            "step_without_vitals",
+            Kind.OVERRIDE,
+            f"No vital signs in the {config.vitals_before_increase_minutes} min before this increase: take a set "
+            "first.",
+            overrider=Overrider.NURSE,
+        )
+    ]
+
+
+def step_during_alert(
+    *, current_ml_per_h: Decimal, new_ml_per_h: Decimal, worsened_alerts: Sequence[str]
+) -> list[Stop]:
+    """An increase while the latest set carries an alert that is new or worse since the baseline."""
+    if new_ml_per_h <= current_ml_per_h or not worsened_alerts:
+        return []
+    return [
+        Stop(
+            "step_during_alert",
+            Kind.OVERRIDE,
+            "The latest vital signs carry an alert (" + ", ".join(worsened_alerts) + "): do not step up while it "
+            "stands.",
+            overrider=Overrider.NURSE,
+        )
+    ]
+
+
+def resume_above_half(*, rate_ml_per_h: Decimal, half_reaction_rate_ml_per_h: Decimal | None) -> list[Stop]:
+    """A resume after a reaction above half the rate at which it occurred (A5)."""
+    if half_reaction_rate_ml_per_h is None or rate_ml_per_h <= half_reaction_rate_ml_per_h:
+        return []
+    return [
+        Stop(
+            "resume_above_half",
+            Kind.OVERRIDE,
+            f"After a reaction, resume at no more than half the rate at which it occurred "
+            f"({_g(half_reaction_rate_ml_per_h)} mL/h), then re-titrate.",
+            overrider=Overrider.NURSE,
+            field="rate_ml_per_h",
+        )
+    ]
+
+
+def volume_mismatch(
+    *, volume_infused_ml: Decimal, planned_ml: Decimal | None, config: SafetyConfig = DEFAULT_CONFIG
+) -> list[Stop]:
+    if planned_ml is None or planned_ml <= 0:
+        return []
+    deviation = abs(volume_infused_ml - planned_ml) / planned_ml * 100
+    if deviation <= config.volume_mismatch_percent:
+        return []
+    return [
+        Stop(
+            "volume_mismatch",
+            Kind.OVERRIDE,
+            f"{_g(volume_infused_ml)} mL given is {deviation.quantize(Decimal('1'))} % away from the planned "
+            f"{_g(planned_ml)} mL (more than {_g(config.volume_mismatch_percent)} %): check the volume, or give the "
+            "reason.",
+            overrider=Overrider.NURSE,
+            field="volume_infused_ml",
+        )
+    ]
