@@ -46,7 +46,7 @@ test: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy
+	DJANGO_DEBUG=true $(VENV)/bin/mypy
 
 format: venv
 	$(VENV)/bin/ruff check --fix .
