@@ -17,7 +17,7 @@ help:
 	@echo "make run    build the virtualenv, migrate, load demo data, start web + Celery worker + beat"
 	@echo "make test   run the whole test suite (PostgreSQL/Redis tests run when DATABASE_URL/CELERY_BROKER_URL point at them)"
 	@echo "make venv   only build the virtualenv ($(VENV))"
-	@echo "make lint   ruff check + ruff format --check"
+	@echo "make lint   ruff check, ruff format --check, mypy and import-linter"
 
 venv: $(VENV)/.installed
 
@@ -46,7 +46,8 @@ test: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy
+	DJANGO_DEBUG=true $(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 format: venv
 	$(VENV)/bin/ruff check --fix .

@@ -18,8 +18,8 @@ What it does, all on loopback and self-cleaning:
    warm-up, then a fixed measuring window; only 2xx responses completed inside the window count towards req/s and
    latency. The ``--seconds`` per target are split into ``--rounds`` windows run in alternating order (bare,
    vitals, vitals, bare, ...) so that a machine whose speed drifts does not bias the ratio. Prints target,
-   requests, errors, req/s, p50 and p95 latency, CPU per request, then vitals req/s / bare req/s against the 0.5
-   target ("at least half the bare view's throughput");
+   requests, errors, req/s, p50 and p95 latency, CPU per request, then vitals req/s / bare req/s (what the API
+   layer costs beside one plain insert; a figure to watch, not a target);
 5. fixed-load phase: vitals POSTs sent open loop on a fixed schedule, ``--rate`` per second for
    ``--fixed-seconds`` after a ``--warmup``, whatever the answers do; latency is measured from each request's
    scheduled send time, so queueing shows in it (no coordinated omission). The vitals history grows with every
@@ -57,7 +57,6 @@ from benchmarks.harness import HOST, BenchError
 
 BENCH_DB = harness.database_name("ivig_bench")
 REDIS_DB = 9  # a database of its own; the vitals path enqueues nothing anyway
-TARGET_RATIO = 0.5
 REQUEST_TIMEOUT_S = 30.0
 # The latency budget at a fixed offered load: p95 under 100 ms at 50 vitals POSTs per second.
 BUDGET_RATE_PER_S = 50.0
@@ -531,8 +530,7 @@ def report(results: list[Result], round_ratios: list[float]) -> float:
         print(f"ratio of CPU per request bare/vitals: {totals[0] / totals[1]:.2f}")
     bare, vitals = results
     ratio = vitals.rps / bare.rps if bare.rps else 0.0
-    verdict = "met" if ratio >= TARGET_RATIO else "NOT met"
-    print(f"\nratio vitals/bare req/s: {ratio:.2f}  (target >= {TARGET_RATIO:.2f}: {verdict})")
+    print(f"\nratio vitals/bare req/s: {ratio:.2f}")
     if len(round_ratios) > 1:
         print("ratio per round: " + ", ".join(f"{r:.2f}" for r in round_ratios))
     return ratio

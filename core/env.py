@@ -7,6 +7,7 @@ from a file named by ``<NAME>_FILE`` (Docker and Kubernetes secrets).
 
 from __future__ import annotations
 
+import builtins
 import os
 import zoneinfo
 from collections.abc import Mapping
@@ -28,6 +29,8 @@ class SettingsError(ImproperlyConfigured):
 
 
 class Env:
+    # The getters are named after the types they return (env.str, env.int...), which shadows those builtins in
+    # the class body: annotations below spell them builtins.str and builtins.int.
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self.environ = os.environ if environ is None else environ
 
@@ -52,7 +55,7 @@ class Env:
         raw = self._raw(name)
         return self._default(name, default) if raw is None else raw
 
-    def bool(self, name: str, default: Any = _MISSING) -> Any:
+    def bool(self, name: builtins.str, default: Any = _MISSING) -> Any:
         raw = self._raw(name)
         if raw is None:
             return self._default(name, default)
@@ -63,7 +66,7 @@ class Env:
             return False
         raise SettingsError(f"{name}={raw!r} is not a boolean (use true/false, 1/0, yes/no, on/off)")
 
-    def int(self, name: str, default: Any = _MISSING, *, minimum: int | None = None) -> Any:
+    def int(self, name: builtins.str, default: Any = _MISSING, *, minimum: builtins.int | None = None) -> Any:
         raw = self._raw(name)
         if raw is None:
             return self._default(name, default)
@@ -75,7 +78,7 @@ class Env:
             raise SettingsError(f"{name}={value} is below the minimum {minimum}")
         return value
 
-    def decimal(self, name: str, default: Any = _MISSING) -> Any:
+    def decimal(self, name: builtins.str, default: Any = _MISSING) -> Any:
         raw = self._raw(name)
         if raw is None:
             return self._default(name, default)
@@ -87,7 +90,7 @@ class Env:
             raise SettingsError(f"{name}={raw!r} is not a finite number")
         return value
 
-    def list(self, name: str, default: Any = _MISSING) -> Any:
+    def list(self, name: builtins.str, default: Any = _MISSING) -> Any:
         raw = self._raw(name)
         if raw is None:
             return self._default(name, default)
@@ -96,27 +99,27 @@ class Env:
             raise SettingsError(f"{name}={raw!r} has an empty item (comma-separated, no blanks)")
         return items
 
-    def database(self, name: str, default: str) -> dict[str, Any]:
+    def database(self, name: builtins.str, default: builtins.str) -> dict[builtins.str, Any]:
         url = self._raw(name) or default
         scheme = url.split("://", 1)[0] if "://" in url else ""
         if scheme not in {"sqlite", "postgres", "postgresql", "pgsql"}:
             raise SettingsError(f"{name} must be a sqlite:// or postgres:// URL, got {url!r}")
         try:
-            config: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True))
+            config: dict[builtins.str, Any] = dict(dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True))
         except ValueError as exc:
             raise SettingsError(f"{name} is not a valid database URL: {exc}") from exc
         if config["ENGINE"].endswith("postgresql") and not config.get("NAME"):
             raise SettingsError(f"{name} names no database: {url!r}")
         return config
 
-    def broker_url(self, name: str, default: str) -> Any:
+    def broker_url(self, name: builtins.str, default: builtins.str) -> Any:
         url = self._raw(name) or default
         scheme = url.split("://", 1)[0] if "://" in url else ""
         if scheme not in {"redis", "rediss", "filesystem", "memory"}:
             raise SettingsError(f"{name} must be a redis://, rediss:// or filesystem:// URL, got {url!r}")
         return url
 
-    def timezone(self, name: str, default: Any = _MISSING) -> Any:
+    def timezone(self, name: builtins.str, default: Any = _MISSING) -> Any:
         raw = self._raw(name)
         if raw is None:
             return self._default(name, default)

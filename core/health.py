@@ -48,7 +48,7 @@ def check_broker() -> str | None:
 
 
 def check_heartbeats(now: Any) -> list[str]:
-    problems = []
+    problems: list[str] = []
     if not REQUIRED_HEARTBEATS:
         return problems
     seen = dict(Heartbeat.objects.filter(name__in=REQUIRED_HEARTBEATS).values_list("name", "last_seen_at"))

@@ -4,9 +4,9 @@ query per row), so the pages stay fast at hospital scale."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict, cast
 
 from django.core.cache import cache
 from django.db.models import (
@@ -25,12 +25,16 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.expressions import OrderBy
 from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import timezone
 
 from infusions.dosing import REGIMENS
 from infusions.models import Infusion, InfusionStatus, Order, OrderStatus, VitalSignsEntry
 from monitoring.models import CheckStatus, Notification, OrderResponse, PlateletCheck
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 # [D] An "active course" is verified, in progress, or completed with its first infusion within this many days
 # (the 7-day check plus time for a late count and a repeat decision).
@@ -50,7 +54,24 @@ class CourseFilters:
     sort: str = "priority"
 
 
-SORTS = {
+class CourseAnnotations(TypedDict):
+    """What ``active_courses`` adds to each order."""
+
+    category: str
+    latest_count: int | None
+    best_count: int | None
+    time_to_response: Decimal | None
+    awaiting_decision: bool
+    next_check_due: datetime | None
+    next_check_label: str | None
+    has_overdue: bool
+    first_started_at: datetime | None
+
+
+if TYPE_CHECKING:  # WithAnnotations with a TypedDict exists only for the type checker
+    CourseQuerySet: TypeAlias = QuerySet[WithAnnotations[Order, CourseAnnotations]]
+
+SORTS: dict[str, list[str | OrderBy]] = {
     "priority": ["-awaiting_decision", "-has_overdue", "next_check_due", "-first_infusion_on", "pk"],
     "first_infusion": ["-first_infusion_on", "pk"],
     "patient": ["patient__family_name", "patient__given_name", "pk"],
@@ -59,7 +80,7 @@ SORTS = {
 }
 
 
-def active_courses(user: Any, filters: CourseFilters, today: date | None = None) -> QuerySet[Order]:
+def active_courses(user: Any, filters: CourseFilters, today: date | None = None) -> CourseQuerySet:
     today = today or timezone.localdate()
     open_checks = PlateletCheck.objects.filter(
         order=OuterRef("pk"), status__in=[CheckStatus.SCHEDULED, CheckStatus.DUE, CheckStatus.OVERDUE]
@@ -104,7 +125,7 @@ def active_courses(user: Any, filters: CourseFilters, today: date | None = None)
     return orders.order_by(*SORTS.get(filters.sort, SORTS["priority"]))
 
 
-def category_counts(courses: QuerySet[Order]) -> dict[str, int]:
+def category_counts(courses: CourseQuerySet) -> dict[str, int]:
     rows = courses.order_by().values("category").annotate(n=Count("pk"))
     counts = dict.fromkeys(CATEGORIES, 0)
     counts.update({row["category"]: row["n"] for row in rows})
@@ -164,7 +185,8 @@ MONTHLY_USE_CACHE_SECONDS = 300
 def monthly_use_cached(months: int = 12) -> list[dict[str, Any]]:
     """The pharmacy's monthly grams change slowly and sum a year of orders: kept 5 minutes per process."""
     key = f"ivig-monthly-use:{months}:{timezone.localdate()}"
-    return cache.get_or_set(key, lambda: monthly_use(months), MONTHLY_USE_CACHE_SECONDS)
+    # The cache is untyped; what it holds under this key is what monthly_use returned.
+    return cast(list[dict[str, Any]], cache.get_or_set(key, lambda: monthly_use(months), MONTHLY_USE_CACHE_SECONDS))
 
 
 def monthly_use(months: int = 12, today: date | None = None) -> list[dict[str, Any]]:

@@ -9,8 +9,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
+
+import django_stubs_ext
 
 from core.env import Env, SettingsError
+
+# Lets Django's generic classes be subscripted at run time as django-stubs types them (admin.ModelAdmin[Heartbeat]).
+django_stubs_ext.monkeypatch()
 
 env = Env()
 
@@ -168,7 +174,7 @@ if EMAIL_USE_TLS and EMAIL_USE_SSL:
     raise SettingsError("EMAIL_USE_TLS and EMAIL_USE_SSL are mutually exclusive")
 
 # --- REST API --------------------------------------------------------------------------------------------
-REST_FRAMEWORK = {
+REST_FRAMEWORK: dict[str, Any] = {
     # Token first: its WWW-Authenticate header is what turns an anonymous request into 401 rather than 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",

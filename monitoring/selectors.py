@@ -5,7 +5,7 @@ from typing import Any
 from django.shortcuts import get_object_or_404
 
 from infusions.models import Order
-from monitoring.models import OrderResponse
+from monitoring.models import Notification, OrderResponse
 
 
 def order_or_404(order_id: int) -> Order:
@@ -30,4 +30,4 @@ def response_body(order: Order) -> dict[str, Any]:
 
 
 def unread_count(user: Any) -> int:
-    return user.notifications.filter(read_at__isnull=True).count()
+    return Notification.objects.filter(recipient=user, read_at__isnull=True).count()

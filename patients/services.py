@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from core.history import attribute_change
 from patients.models import Patient, WeightMeasurement
 
 PATIENT_FIELDS = (
@@ -53,7 +54,7 @@ def create_patient(
     patient.full_clean()
     _validate_iga_pair(patient)
     measured_at = _checked_measured_at(weight_measured_at) if weight_kg is not None else None
-    patient._history_user = user
+    attribute_change(patient, user)
     patient.save()
     if weight_kg is not None:
         _add_weight(patient, weight_kg, measured_at, user)
@@ -76,7 +77,7 @@ def update_patient(
     patient.full_clean()
     _validate_iga_pair(patient)
     measured_at = _checked_measured_at(weight_measured_at) if weight_kg is not None else None
-    patient._history_user = user
+    attribute_change(patient, user)
     patient.save()
     if weight_kg is not None:
         current = patient.current_weight
@@ -105,6 +106,6 @@ def _add_weight(patient: Patient, weight_kg: Decimal, measured_at: datetime | No
         weight.full_clean(exclude=["patient", "recorded_by"])
     except ValidationError as exc:
         raise ValidationError({"weight_kg": exc.message_dict.get("weight_kg", exc.messages)}) from exc
-    weight._history_user = user
+    attribute_change(weight, user)
     weight.save()
     return weight

@@ -9,6 +9,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
+
+# Hypothesis profiles. "ci" keeps Hypothesis's defaults (100 examples a property), as before profiles existed;
+# "dev" halves them for quick local runs. Chosen by HYPOTHESIS_PROFILE, else "ci" when CI is set, else "dev".
+# A property that sets its own max_examples (the rule modules' 200 and 300) keeps it under either profile.
+hypothesis_settings.register_profile("ci", max_examples=100)
+hypothesis_settings.register_profile("dev", max_examples=50)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
 
 REQUIRE_SERVICES = os.environ.get("IVIG_REQUIRE_SERVICES", "") in {"1", "true", "yes"}
 CHROMIUM = os.environ.get("IVIG_CHROMIUM", "/usr/bin/chromium")

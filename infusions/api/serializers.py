@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rest_framework import serializers
 
@@ -8,8 +8,11 @@ from infusions.dosing import REGIMENS
 from infusions.models import Infusion, Order, Product
 from patients.models import Patient
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
-class ProductSerializer(serializers.ModelSerializer):
+
+class ProductSerializer(serializers.ModelSerializer[Product]):
     vial_sizes_g = serializers.ListField(child=serializers.FloatField(), read_only=True)
 
     class Meta:
@@ -37,23 +40,23 @@ class ProductSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class VialCountSerializer(serializers.Serializer):
+class VialCountSerializer(serializers.Serializer[Any]):
     size_g = serializers.FloatField()
     count = serializers.IntegerField()
 
 
-class WarningSerializer(serializers.Serializer):
+class WarningSerializer(serializers.Serializer[Any]):
     code = serializers.CharField()
     message = serializers.CharField()
 
 
-class RateStepSerializer(serializers.Serializer):
+class RateStepSerializer(serializers.Serializer[Any]):
     rate_mg_per_kg_min = serializers.FloatField()
     rate_ml_per_kg_min = serializers.FloatField()
     rate_ml_per_h = serializers.FloatField()
 
 
-class RatePlanSerializer(serializers.Serializer):
+class RatePlanSerializer(serializers.Serializer[Any]):
     steps = RateStepSerializer(many=True)
     step_up_interval_min = serializers.IntegerField()
     max_rate_ml_per_h = serializers.FloatField()
@@ -61,7 +64,7 @@ class RatePlanSerializer(serializers.Serializer):
     basis_weight_kg = serializers.FloatField()
 
 
-class OrderInputSerializer(serializers.Serializer):
+class OrderInputSerializer(serializers.Serializer[Any]):
     """What a prescriber writes (docs/api.md "Written on create"), shape and types only."""
 
     patient = serializers.PrimaryKeyRelatedField(queryset=Patient.objects.all())
@@ -79,9 +82,11 @@ class OrderInputSerializer(serializers.Serializer):
     dosing_weight_override_reason = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-class OrderSerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    verified_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+class OrderSerializer(serializers.ModelSerializer[Order]):
+    created_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    verified_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     vials_per_day = VialCountSerializer(many=True, read_only=True)
     warnings = serializers.SerializerMethodField()
     warning_details = WarningSerializer(source="warnings", many=True, read_only=True)
@@ -142,7 +147,7 @@ class OrderSerializer(serializers.ModelSerializer):
         return order.warning_messages
 
 
-class DoseWorkingSerializer(serializers.Serializer):
+class DoseWorkingSerializer(serializers.Serializer[Any]):
     """The working of a dose (the order form's live preview), as stored on an order when it is created."""
 
     actual_weight_kg = serializers.FloatField()
@@ -174,11 +179,11 @@ class DoseWorkingSerializer(serializers.Serializer):
         return [warning["message"] for warning in working["warnings"]]
 
 
-class CancelSerializer(serializers.Serializer):
+class CancelSerializer(serializers.Serializer[Any]):
     reason = serializers.CharField(allow_blank=False, trim_whitespace=True)
 
 
-class InfusionSerializer(serializers.ModelSerializer):
+class InfusionSerializer(serializers.ModelSerializer[Infusion]):
     class Meta:
         model = Infusion
         fields = [
@@ -205,7 +210,7 @@ class InfusionSerializer(serializers.ModelSerializer):
         return [vial.lot_number for vial in infusion.vial_lots.all()]
 
 
-class ChecklistSerializer(serializers.Serializer):
+class ChecklistSerializer(serializers.Serializer[Any]):
     patient_identity = serializers.BooleanField(required=False, default=False)
     iga_reviewed = serializers.BooleanField(required=False, default=False)
     cardiac_fluid_status = serializers.BooleanField(required=False, default=False)
@@ -216,13 +221,13 @@ class ChecklistSerializer(serializers.Serializer):
     dedicated_line = serializers.BooleanField(required=False, default=False)
 
 
-class VialSerializer(serializers.Serializer):
+class VialSerializer(serializers.Serializer[Any]):
     lot_number = serializers.CharField(max_length=64)
     expiry_date = serializers.DateField(required=False, allow_null=True)
     vial_size_g = serializers.DecimalField(max_digits=5, decimal_places=2, required=False, allow_null=True)
 
 
-class StartSerializer(serializers.Serializer):
+class StartSerializer(serializers.Serializer[Any]):
     started_at = serializers.DateTimeField(required=False, allow_null=True)
     checklist = ChecklistSerializer()
     lot_numbers = serializers.ListField(child=serializers.CharField(max_length=64), allow_empty=True)
@@ -232,7 +237,7 @@ class StartSerializer(serializers.Serializer):
     )
 
 
-class VitalsInputSerializer(serializers.Serializer):
+class VitalsInputSerializer(serializers.Serializer[Any]):
     taken_at = serializers.DateTimeField(required=False, allow_null=True)
     temperature_c = serializers.DecimalField(max_digits=3, decimal_places=1)
     heart_rate_bpm = serializers.IntegerField()
@@ -242,14 +247,14 @@ class VitalsInputSerializer(serializers.Serializer):
     spo2_percent = serializers.IntegerField()
 
 
-class AlertSerializer(serializers.Serializer):
+class AlertSerializer(serializers.Serializer[Any]):
     code = serializers.CharField()
     severity = serializers.CharField()
     message = serializers.CharField()
     suggested_action = serializers.CharField()
 
 
-class VitalsSerializer(serializers.Serializer):
+class VitalsSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     infusion = serializers.IntegerField(source="infusion_id")
     taken_at = serializers.DateTimeField()
@@ -263,16 +268,16 @@ class VitalsSerializer(serializers.Serializer):
     recorded_by = serializers.CharField(source="recorded_by.username")
 
 
-class RateSerializer(serializers.Serializer):
+class RateSerializer(serializers.Serializer[Any]):
     rate_ml_per_h = serializers.DecimalField(max_digits=7, decimal_places=1)
     changed_at = serializers.DateTimeField(required=False, allow_null=True)
 
 
-class PauseSerializer(serializers.Serializer):
+class PauseSerializer(serializers.Serializer[Any]):
     paused_at = serializers.DateTimeField(required=False, allow_null=True)
 
 
-class ResumeSerializer(serializers.Serializer):
+class ResumeSerializer(serializers.Serializer[Any]):
     rate_ml_per_h = serializers.DecimalField(
         max_digits=7,
         decimal_places=1,
@@ -286,14 +291,14 @@ class ResumeSerializer(serializers.Serializer):
     resumed_at = serializers.DateTimeField(required=False, allow_null=True)
 
 
-class ReactionInputSerializer(serializers.Serializer):
+class ReactionInputSerializer(serializers.Serializer[Any]):
     reaction = serializers.CharField(max_length=32)
     ctcae_grade = serializers.IntegerField(min_value=1, max_value=5)
     action_taken = serializers.CharField()
     noted_at = serializers.DateTimeField(required=False, allow_null=True)
 
 
-class ReactionSerializer(serializers.Serializer):
+class ReactionSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     infusion = serializers.IntegerField(source="infusion_id")
     reaction = serializers.CharField()
@@ -304,11 +309,11 @@ class ReactionSerializer(serializers.Serializer):
     stopped_infusion = serializers.BooleanField()
 
 
-class CompleteSerializer(serializers.Serializer):
+class CompleteSerializer(serializers.Serializer[Any]):
     completed_at = serializers.DateTimeField(required=False, allow_null=True)
     volume_infused_ml = serializers.DecimalField(max_digits=8, decimal_places=1, required=False, allow_null=True)
 
 
-class StopSerializer(serializers.Serializer):
+class StopSerializer(serializers.Serializer[Any]):
     reason = serializers.CharField()
     stopped_at = serializers.DateTimeField(required=False, allow_null=True)

@@ -34,7 +34,7 @@ from infusions.api.serializers import (
 from infusions.models import Infusion, Order, Product
 
 
-class ProductViewSet(viewsets.ReadOnlyModelViewSet):
+class ProductViewSet(viewsets.ReadOnlyModelViewSet[Product]):
     """The IVIG catalogue shipped with the application (read-only; pharmacy edits it in the admin)."""
 
     queryset = Product.objects.all()
@@ -44,7 +44,7 @@ class ProductViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_fields = ["iga_depleted", "itp_indication", "on_formulary"]
 
 
-class OrderViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class OrderViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Order]):
     serializer_class = OrderSerializer
     permission_classes = [HasActionPermission]
     action_permissions = {
@@ -104,7 +104,7 @@ class OrderViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         return OrderSerializer(self.get_queryset().get(pk=pk), context=self.get_serializer_context()).data
 
 
-class InfusionFilter(filters.FilterSet):
+class InfusionFilter(filters.FilterSet):  # type: ignore[misc]  # django-filter ships no type hints
     date = filters.DateFilter(field_name="scheduled_for", help_text="Infusions scheduled on this day.")
 
     class Meta:
@@ -112,7 +112,7 @@ class InfusionFilter(filters.FilterSet):
         fields = ["order", "status", "date"]
 
 
-class InfusionViewSet(viewsets.ReadOnlyModelViewSet):
+class InfusionViewSet(viewsets.ReadOnlyModelViewSet[Infusion]):
     """Infusions and the bedside actions (nurses): start, vitals, rate, pause/resume, reactions, complete, stop."""
 
     serializer_class = InfusionSerializer
@@ -148,7 +148,7 @@ class InfusionViewSet(viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(request=VitalsInputSerializer, responses={201: VitalsSerializer})
     @action(detail=True, methods=["post"])
-    def vitals(self, request: Request, pk: str | None = None) -> Response:
+    def vitals(self, request: Request, pk: str) -> Response:
         payload = VitalsInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         values = dict(payload.validated_data)

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.errors import Conflict
+from core.history import attribute_change
 from infusions import vitals_rules
 from infusions.models import (
     Infusion,
@@ -62,7 +63,7 @@ def _locked_infusion(infusion_id: int) -> Infusion:
     return Infusion.objects.select_for_update().select_related("order").get(pk=infusion_id)
 
 
-def _open_segment(infusion: Infusion) -> Any:
+def _open_segment(infusion: Infusion) -> RateSegment | None:
     return infusion.rate_segments.filter(ended_at__isnull=True).first()
 
 
@@ -70,10 +71,10 @@ def _open_rate_segment(infusion: Infusion, rate: Decimal, at: Any, reason: str, 
     current = _open_segment(infusion)
     if current is not None:
         current.ended_at = at
-        current._history_user = user
+        attribute_change(current, user)
         current.save(update_fields=["ended_at"])
     segment = RateSegment(infusion=infusion, rate_ml_per_h=rate, started_at=at, reason=reason, recorded_by=user)
-    segment._history_user = user
+    attribute_change(segment, user)
     segment.save()
     infusion.current_rate_ml_per_h = rate
 
@@ -152,7 +153,7 @@ def start_infusion(
         "confirmed_at": timezone.now().isoformat(),
     }
     _open_rate_segment(infusion, rate_ml_per_h, started_at, "start", user)
-    infusion._history_user = user
+    attribute_change(infusion, user)
     infusion.save()
     vial_details = {v["lot_number"]: v for v in (vials or [])}
     for lot in lots:
@@ -164,11 +165,11 @@ def start_infusion(
             vial_size_g=detail.get("vial_size_g"),
             recorded_by=user,
         )
-        vial._history_user = user
+        attribute_change(vial, user)
         vial.save()
     if order.status == OrderStatus.VERIFIED:
         order.status = OrderStatus.IN_PROGRESS
-        order._history_user = user
+        attribute_change(order, user)
         order.save(update_fields=["status", "updated_at"])
     return infusion
 
@@ -201,7 +202,7 @@ def record_vitals(*, infusion_id: int, user: Any, values: dict[str, Any], taken_
             highest_severity=vitals_rules.highest_severity(alerts),
             recorded_by=user,
         )
-        entry._history_user = user
+        attribute_change(entry, user)
         entry.save()
         if alerts:
             vitals_alert_raised.send(sender=VitalSignsEntry, entry=entry, alerts=entry.alerts, infusion=infusion)
@@ -238,7 +239,7 @@ def change_rate(*, infusion_id: int, user: Any, rate_ml_per_h: Decimal, changed_
     changed_at = _time_after_last_change(infusion, changed_at, "changed_at")
     _check_rate(infusion.order, rate_ml_per_h)
     _open_rate_segment(infusion, rate_ml_per_h, changed_at, "titration", user)
-    infusion._history_user = user
+    attribute_change(infusion, user)
     infusion.save(update_fields=["current_rate_ml_per_h", "updated_at"])
     return infusion
 
@@ -251,7 +252,7 @@ def pause_infusion(*, infusion_id: int, user: Any, paused_at: Any = None) -> Inf
     paused_at = _time_after_last_change(infusion, paused_at, "paused_at")
     _open_rate_segment(infusion, Decimal("0"), paused_at, "pause", user)
     infusion.status = InfusionStatus.PAUSED
-    infusion._history_user = user
+    attribute_change(infusion, user)
     infusion.save(update_fields=["status", "current_rate_ml_per_h", "updated_at"])
     return infusion
 
@@ -260,7 +261,11 @@ def suggested_resume_rate_ml_per_h(infusion: Infusion) -> Decimal | None:
     """After a reaction, restart at half the rate at which it occurred (A5); else the rate before the pause."""
     reaction = infusion.reactions.exclude(rate_at_reaction_ml_per_h=None).order_by("-noted_at", "-pk").first()
     last_running = infusion.rate_segments.filter(rate_ml_per_h__gt=0).order_by("-started_at", "-pk").first()
-    if reaction is not None and (last_running is None or reaction.noted_at >= last_running.started_at):
+    if (
+        reaction is not None
+        and reaction.rate_at_reaction_ml_per_h is not None  # excluded by the query; says so to the type checker
+        and (last_running is None or reaction.noted_at >= last_running.started_at)
+    ):
         return vitals_rules.restart_rate_ml_per_h(reaction.rate_at_reaction_ml_per_h)
     return last_running.rate_ml_per_h if last_running else None
 
@@ -273,6 +278,7 @@ def resume_infusion(
     if infusion.status != InfusionStatus.PAUSED:
         raise Conflict(f"This infusion is {infusion.get_status_display().lower()}; only a paused one resumes.")
     current = _open_segment(infusion)
+    assert current is not None, "pausing opens a zero-rate segment, which stays open until the resume"
     resumed_at = _event_time(resumed_at, field="resumed_at", not_before=current.started_at, what_before="the pause")
     rate = rate_ml_per_h if rate_ml_per_h is not None else suggested_resume_rate_ml_per_h(infusion)
     if rate is None:
@@ -280,7 +286,7 @@ def resume_infusion(
     _check_rate(infusion.order, rate)
     _open_rate_segment(infusion, rate, resumed_at, "resume", user)
     infusion.status = InfusionStatus.IN_PROGRESS
-    infusion._history_user = user
+    attribute_change(infusion, user)
     infusion.save(update_fields=["status", "current_rate_ml_per_h", "updated_at"])
     return infusion
 
@@ -329,7 +335,7 @@ def record_reaction(
         stopped_infusion=stops and infusion.status in RUNNING,
         recorded_by=user,
     )
-    entry._history_user = user
+    attribute_change(entry, user)
     entry.save()
     if entry.stopped_infusion:
         # Grade 3 or more, or anaphylaxis, ends this infusion for good (docs/clinical-rules.md §A5).
@@ -347,7 +353,7 @@ def _end_infusion(infusion: Infusion, user: Any, status: str, at: Any, reason: s
     segment = _open_segment(infusion)
     if segment is not None:
         segment.ended_at = at
-        segment._history_user = user
+        attribute_change(segment, user)
         segment.save(update_fields=["ended_at"])
     infusion.status = status
     infusion.current_rate_ml_per_h = None
@@ -358,7 +364,7 @@ def _end_infusion(infusion: Infusion, user: Any, status: str, at: Any, reason: s
         infusion.stopped_at = at
         infusion.stop_reason = reason
     infusion.volume_infused_ml = volume if volume is not None else volume_infused_ml(infusion, until=at)
-    infusion._history_user = user
+    attribute_change(infusion, user)
     infusion.save()
     order = infusion.order
     given = (
@@ -375,7 +381,7 @@ def _complete_order_when_no_day_is_left(order: Order, user: Any) -> None:
     """An order is completed once none of its days is still scheduled or running (given, stopped or withheld)."""
     if not order.infusions.filter(status__in=[InfusionStatus.SCHEDULED, *RUNNING]).exists():
         order.status = OrderStatus.COMPLETED
-        order._history_user = user
+        attribute_change(order, user)
         order.save(update_fields=["status", "updated_at"])
 
 
@@ -420,7 +426,7 @@ def withhold_infusion(*, infusion_id: int, user: Any, reason: str) -> Infusion:
     infusion.stopped_at = timezone.now()
     infusion.stop_reason = f"Withheld: {reason}"
     infusion.volume_infused_ml = Decimal("0")
-    infusion._history_user = user
+    attribute_change(infusion, user)
     infusion.save()
     _complete_order_when_no_day_is_left(infusion.order, user)
     return infusion

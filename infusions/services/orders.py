@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.errors import Conflict
+from core.history import attribute_change
 from infusions import dosing
 from infusions.models import Infusion, InfusionStatus, Order, OrderStatus, Product
 from infusions.signals import order_cancelled
@@ -232,7 +233,7 @@ def create_order(*, data: dict[str, Any], user: Any) -> Order:
     )
     order.iga_override_reason = (data.get("iga_override_reason") or "").strip()
     order.full_clean(exclude=["weight_measurement", "created_by"])
-    order._history_user = user
+    attribute_change(order, user)
     order.save()
     return order
 
@@ -247,8 +248,7 @@ def recalculate_order(*, order_id: int, user: Any) -> Order:
     calculation, weight, facts = calculate(data)
     for field, value in working_fields(calculation, weight, facts).items():
         setattr(order, field, value)
-    order._history_user = user
-    order._change_reason = "recalculated"
+    attribute_change(order, user, reason="recalculated")
     order.save()
     return order
 
@@ -269,7 +269,7 @@ def verify_order(*, order_id: int, user: Any) -> Order:
     order.status = OrderStatus.VERIFIED
     order.verified_by = user
     order.verified_at = timezone.now()
-    order._history_user = user
+    attribute_change(order, user)
     order.save()
     volume = order.volume_per_day_ml
     infusions = [
@@ -283,7 +283,7 @@ def verify_order(*, order_id: int, user: Any) -> Order:
         for day in range(1, order.days + 1)
     ]
     for infusion in infusions:
-        infusion._history_user = user
+        attribute_change(infusion, user)
         infusion.save()
     return order
 
@@ -303,13 +303,13 @@ def cancel_order(*, order_id: int, user: Any, reason: str) -> Order:
     order.cancel_reason = reason
     order.cancelled_by = user
     order.cancelled_at = timezone.now()
-    order._history_user = user
+    attribute_change(order, user)
     order.save()
     # The contract has no "cancelled" infusion status: infusions not yet given are stopped with the reason.
     for infusion in order.infusions.select_for_update().filter(status=InfusionStatus.SCHEDULED):
         infusion.status = InfusionStatus.STOPPED
         infusion.stop_reason = f"Order cancelled: {reason}"
-        infusion._history_user = user
+        attribute_change(infusion, user)
         infusion.save()
     order_cancelled.send(sender=Order, order=order)
     return order

@@ -23,6 +23,7 @@ from django.db.models import Min
 from django.utils import timezone
 
 from core.errors import Conflict
+from core.history import attribute_change, history_skipped
 from infusions.models import Order, OrderStatus
 from interop.hl7 import parse
 from interop.hl7.parse import HL7Error, Observation
@@ -145,7 +146,8 @@ def _apply_one(row: HL7Message, patient: Patient, obs: Observation, user: Any) -
         return Applied(obs.obx_index, "not_obtained", f"OBX {obs.obx_index}: result cannot be obtained (X)")
     if obs.status in (parse.DELETED, parse.WRONG):
         raise _withdrawal_refused(patient, obs)
-    assert obs.platelet_count is not None and obs.collected_at is not None
+    # parse sets the value, the count and the collection time together for every recorded status.
+    assert obs.platelet_count is not None and obs.collected_at is not None and obs.value_10e9_per_l is not None
     previous = _same_observation(patient, obs)
     target_check: PlateletCheck | None = None
     target_order: Order | None = None
@@ -360,7 +362,7 @@ def _finish(
     )
     row.error = error.text if error else ""
     row.processed_at = now
-    row._history_user = _user_or_none(user)
+    attribute_change(row, _user_or_none(user))
     row.save()
     return Ack(code=ack_code, text=row.ack_text, message_id=row.pk)
 
@@ -432,9 +434,8 @@ def _new_row(
         ack_code=parse.ERROR,
         processed_at=now,
     )
-    row.skip_history_when_saving = True
-    row.save()
-    del row.skip_history_when_saving
+    with history_skipped(row):
+        row.save()
     return row
 
 

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from infusions.api.serializers import OrderSerializer
 from monitoring.models import Notification, PlateletCheck, PlateletResult
 
 
-class PlateletCheckSerializer(serializers.ModelSerializer):
+class PlateletCheckSerializer(serializers.ModelSerializer[PlateletCheck]):
     class Meta:
         model = PlateletCheck
         fields = [
@@ -24,7 +26,7 @@ class PlateletCheckSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ResultInputSerializer(serializers.Serializer):
+class ResultInputSerializer(serializers.Serializer[Any]):
     platelet_count = serializers.IntegerField(min_value=0, max_value=2000, help_text="×10⁹/L")
     collected_at = serializers.DateTimeField()
     bleeding = serializers.BooleanField(
@@ -32,7 +34,7 @@ class ResultInputSerializer(serializers.Serializer):
     )
     bleeding_who_grade = serializers.IntegerField(min_value=0, max_value=4, required=False, allow_null=True)
 
-    def validate(self, data: dict) -> dict:
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
         if data.get("bleeding") is None and data.get("bleeding_who_grade") is None:
             raise serializers.ValidationError({"bleeding": ["Say whether there is new bleeding (WHO grade ≥ 2)."]})
         return data
@@ -42,7 +44,7 @@ class AdhocResultInputSerializer(ResultInputSerializer):
     order = serializers.IntegerField()
 
 
-class PlateletResultSerializer(serializers.ModelSerializer):
+class PlateletResultSerializer(serializers.ModelSerializer[PlateletResult]):
     class Meta:
         model = PlateletResult
         fields = [
@@ -62,7 +64,7 @@ class PlateletResultSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ResponseSerializer(serializers.Serializer):
+class ResponseSerializer(serializers.Serializer[Any]):
     category = serializers.CharField()
     baseline_platelet_count = serializers.IntegerField()
     best_platelet_count = serializers.IntegerField(allow_null=True)
@@ -75,19 +77,19 @@ class ResponseSerializer(serializers.Serializer):
     assessed_at = serializers.DateTimeField(allow_null=True)
 
 
-class RepeatDecisionSerializer(serializers.Serializer):
+class RepeatDecisionSerializer(serializers.Serializer[Any]):
     decision = serializers.ChoiceField(choices=["accept", "decline"])
     reason = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-class RepeatDecisionResultSerializer(serializers.Serializer):
+class RepeatDecisionResultSerializer(serializers.Serializer[Any]):
     decision = serializers.CharField()
     reason = serializers.CharField(allow_blank=True)
     response = ResponseSerializer()
     repeat_order = OrderSerializer(allow_null=True)
 
 
-class NotificationSerializer(serializers.ModelSerializer):
+class NotificationSerializer(serializers.ModelSerializer[Notification]):
     class Meta:
         model = Notification
         fields = ["id", "kind", "message", "created_at", "read_at", "order", "platelet_check"]

@@ -27,7 +27,7 @@ from monitoring.api.serializers import (
 from monitoring.models import Notification, PlateletCheck, PlateletResult
 
 
-class PlateletCheckViewSet(viewsets.ReadOnlyModelViewSet):
+class PlateletCheckViewSet(viewsets.ReadOnlyModelViewSet[PlateletCheck]):
     """The four platelet checks of each course; ``POST /{id}/result/`` records (or corrects) the count."""
 
     serializer_class = PlateletCheckSerializer
@@ -47,7 +47,7 @@ class PlateletCheckViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(PlateletCheckSerializer(PlateletCheck.objects.get(pk=check.pk)).data)
 
 
-class PlateletResultViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class PlateletResultViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[PlateletResult]):
     """Every platelet result, corrections included (``superseded_by``). POST records an ad hoc result."""
 
     serializer_class = PlateletResultSerializer
@@ -66,7 +66,7 @@ class PlateletResultViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewS
         return Response(PlateletResultSerializer(result).data, status=status.HTTP_201_CREATED)
 
 
-class NotificationViewSet(viewsets.ReadOnlyModelViewSet):
+class NotificationViewSet(viewsets.ReadOnlyModelViewSet[Notification]):
     """The signed-in user's inbox, newest first."""
 
     serializer_class = NotificationSerializer
@@ -74,9 +74,11 @@ class NotificationViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_fields = ["kind"]
 
     def get_queryset(self) -> QuerySet[Notification]:
-        if getattr(self, "swagger_fake_view", False):  # schema generation has no signed-in user
+        user = self.request.user
+        # Schema generation has no signed-in user; IsClinicalStaff refuses anonymous requests before this runs.
+        if getattr(self, "swagger_fake_view", False) or not user.is_authenticated:
             return Notification.objects.none()
-        return Notification.objects.filter(recipient=self.request.user).order_by("-created_at", "-pk")
+        return Notification.objects.filter(recipient=user).order_by("-created_at", "-pk")
 
     @extend_schema(request=None, responses={200: NotificationSerializer})
     @action(detail=True, methods=["post"])
@@ -87,7 +89,7 @@ class NotificationViewSet(viewsets.ReadOnlyModelViewSet):
         )
 
 
-class OrderResponseViewSet(viewsets.GenericViewSet):
+class OrderResponseViewSet(viewsets.GenericViewSet[Order]):
     """An order's response (docs/api.md "Response") and the repeat-dose decision, at ``/orders/{id}/response/``
     and ``/orders/{id}/repeat-decision/``. The API router registers it beside the infusions app's order
     endpoints: monitoring adds routes to orders without touching the infusions app."""
@@ -98,8 +100,9 @@ class OrderResponseViewSet(viewsets.GenericViewSet):
     serializer_class = ResponseSerializer
 
     @extend_schema(request=None, responses={200: ResponseSerializer})
-    @action(detail=True, methods=["get"])
-    def response(self, request: Request, pk: str | None = None) -> Response:
+    # Not named ``response``: APIView keeps the finished response in ``self.response``.
+    @action(detail=True, methods=["get"], url_path="response", url_name="response")
+    def order_response(self, request: Request, pk: str | None = None) -> Response:
         order = self.get_object()
         return Response(ResponseSerializer(selectors.response_body(order)).data)
 

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.errors import Conflict
+from core.history import attribute_change
 from infusions import services as infusion_services
 from infusions.models import Infusion, Order
 from monitoring import response_rules
@@ -60,7 +61,9 @@ def _first_infusion(order: Order) -> Infusion | None:
     return order.infusions.filter(started_at__isnull=False).order_by("day_number").first()
 
 
-def _validated_result(order: Order, count: Any, collected_at: datetime, bleeding: bool, who_grade: int | None) -> bool:
+def _validated_result(
+    order: Order, count: Any, collected_at: datetime, bleeding: bool | None, who_grade: int | None
+) -> bool:
     errors: dict[str, list[str]] = {}
     message = response_rules.implausible_count_message(count) if isinstance(count, int) else "Enter a whole number."
     if message:
@@ -68,7 +71,7 @@ def _validated_result(order: Order, count: Any, collected_at: datetime, bleeding
     if collected_at > timezone.now() + timedelta(seconds=5):
         errors["collected_at"] = ["A sample cannot be collected in the future."]
     first = _first_infusion(order)
-    if first is None:
+    if first is None or first.started_at is None:  # the query asks for a start; this tells the type checker
         raise Conflict("No infusion of this order has started: there is no response to measure yet.")
     if collected_at < first.started_at:
         errors["collected_at"] = ["The sample was collected before the first infusion started (use it as baseline)."]
@@ -187,8 +190,10 @@ def record_platelet_result(
         order = check.order
         if check.status == CheckStatus.CANCELLED:
             raise Conflict("This check was cancelled with its order; record the count as an ad hoc result.")
-    else:
+    elif order_id is not None:
         order = Order.objects.select_related("patient").get(pk=order_id)
+    else:
+        raise TypeError("record_platelet_result needs check_id or order_id")
     bleeding = _validated_result(order, platelet_count, collected_at, bleeding, bleeding_who_grade)
     category = response_rules.classify(platelet_count, order.baseline_platelet_count, bleeding)
     result = PlateletResult(
@@ -203,14 +208,14 @@ def record_platelet_result(
         source=source,
         entered_by=user if getattr(user, "is_authenticated", False) else None,
     )
-    result._history_user = user
+    attribute_change(result, user)
     result.save()
     if check is not None and not preliminary:
         # The final (or corrected) result replaces every current result of the check, a preliminary included.
         earlier = check.results.filter(superseded_by__isnull=True).exclude(pk=result.pk)
         for old in earlier:
             old.superseded_by = result
-            old._history_user = user
+            attribute_change(old, user)
             old.save(update_fields=["superseded_by"])
         close_check_with_result(
             check,
@@ -220,7 +225,7 @@ def record_platelet_result(
             category=category,
             at=timezone.now(),
         )
-        check._history_user = user
+        attribute_change(check, user)
         check.save()
     if not preliminary:
         reassess_response(order)
@@ -263,6 +268,6 @@ def decide_repeat_dose(*, order_id: int, user: Any, decision: str, reason: str =
     record.repeat_decided_by = user
     record.repeat_decided_at = timezone.now()
     record.repeat_dose_recommended = False
-    record._history_user = user
+    attribute_change(record, user)
     record.save()
     return record

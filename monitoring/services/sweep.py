@@ -64,7 +64,7 @@ def remind_batch(now: datetime, nurses: list[Any]) -> tuple[int, int]:
         )
         if not batch:
             return 0, 0
-        rows = []
+        rows: list[Notification] = []
         for check in batch:
             kind = (
                 NotificationKind.PLATELET_CHECK_OVERDUE

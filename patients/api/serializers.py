@@ -8,7 +8,7 @@ from patients.models import Patient
 from patients.validators import MAX_WEIGHT_KG, MIN_WEIGHT_KG, validate_weight_kg
 
 
-class PatientSerializer(serializers.ModelSerializer):
+class PatientSerializer(serializers.ModelSerializer[Patient]):
     """Shape and types only; the service validates and saves (docs/architecture.md, habit 3)."""
 
     weight_kg = serializers.DecimalField(

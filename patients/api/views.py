@@ -18,7 +18,7 @@ class PatientViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.UpdateModelMixin,
-    viewsets.GenericViewSet,
+    viewsets.GenericViewSet[Patient],
 ):
     """Patients: created and edited by nurses and hematologists, read by every role. Never deleted."""
 
