@@ -37,6 +37,19 @@ class Product(models.Model):
     at_risk_max_rate_mg_per_kg_min = models.DecimalField(max_digits=6, decimal_places=3, null=True, blank=True)
     discontinued = models.BooleanField(default=False)
     on_formulary = models.BooleanField(default=True, help_text="Offered to prescribers at this hospital.")
+    # Structured fields the safety stops read (docs/clinical-rules.md §A9).
+    itp_min_age_years = models.PositiveSmallIntegerField(
+        "label's lower age for ITP (years)", null=True, blank=True
+    )
+    contains_sorbitol = models.BooleanField(default=False)
+    contains_maltose = models.BooleanField(default=False)
+    contains_glucose = models.BooleanField(default=False)
+    reconstituted = models.BooleanField(
+        default=False, help_text="A powder prepared at 5 % or 10 %: the order names the prepared concentration."
+    )
+    # Values the label leaves unknown, recorded by pharmacy for this site: {field: {"value", "source", "by", "at"}}.
+    # The field itself holds the value; this says where it came from. A label value is never replaced.
+    site_values = models.JSONField(default=dict, blank=True)
     label_notes = models.TextField(blank=True)
     sources = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -53,13 +66,17 @@ class Product(models.Model):
     def orderable(self) -> bool:
         return self.on_formulary and not self.discontinued
 
+    def concentration_for(self, prepared_percent: Decimal | None) -> Decimal | None:
+        """The concentration the pump rates are worked out at: a reconstituted product's prepared one."""
+        return prepared_percent if self.reconstituted else self.concentration_percent
+
     def vial_sizes(self) -> tuple[Decimal, ...]:
         return tuple(sorted(Decimal(str(size)) for size in self.vial_sizes_g or ()))
 
-    def facts(self) -> ProductFacts:
+    def facts(self, prepared_percent: Decimal | None = None) -> ProductFacts:
         return ProductFacts(
             name=self.name,
-            concentration_percent=self.concentration_percent,
+            concentration_percent=self.concentration_for(prepared_percent),
             vial_sizes_g=self.vial_sizes(),
             iga_depleted=self.iga_depleted,
             itp_indication=self.itp_indication,
@@ -102,8 +119,27 @@ class Order(models.Model):
     previous_order = models.ForeignKey(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="repeat_orders"
     )
+    # An emergency order may replace an open order none of whose infusions has started (§A9 active_course).
+    replaces = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    prepared_concentration_percent = models.DecimalField(
+        "prepared concentration (%)", max_digits=3, decimal_places=1, null=True, blank=True
+    )
     notes = models.TextField(blank=True)
     status = models.CharField(max_length=16, choices=OrderStatus.choices, default=OrderStatus.DRAFT)
+    # Returned by the verifier to its prescriber, with the reason; cleared when the prescriber recalculates.
+    returned_reason = models.TextField(blank=True)
+    returned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    returned_at = models.DateTimeField(null=True, blank=True)
+    # A course on hold after a severe reaction, until a hematologist's review (§A10 course_on_hold).
+    hold_reason = models.TextField(blank=True)
+    hold_review_decision = models.CharField(max_length=20, blank=True)
+    hold_review_reason = models.TextField(blank=True)
+    hold_reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    hold_reviewed_at = models.DateTimeField(null=True, blank=True)
 
     # The working, frozen at creation (or at an explicit recalculation).
     weight_measurement = models.ForeignKey(WeightMeasurement, on_delete=models.PROTECT, related_name="+")
@@ -154,6 +190,7 @@ class Order(models.Model):
             ("verify_order", "Can verify an IVIG order (pharmacist or a second hematologist)"),
             ("cancel_order", "Can cancel an IVIG order"),
             ("recalculate_order", "Can recalculate a draft order's dose"),
+            ("review_hold", "Can review a course on hold after a severe reaction"),
         ]
         indexes = [
             models.Index(fields=["status", "-created_at"], name="order_status_queue_idx"),
@@ -177,6 +214,18 @@ class Order(models.Model):
             models.CheckConstraint(
                 condition=models.Q(baseline_platelet_count__lte=2000), name="order_baseline_plausible"
             ),
+            # §A9 active_course: one open course per patient, whatever path an order takes into the table.
+            models.UniqueConstraint(
+                fields=["patient"],
+                condition=models.Q(status__in=["draft", "verified", "in_progress"]),
+                name="order_one_open_course_per_patient",
+                violation_error_message="The patient already has an open course.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(prepared_concentration_percent__isnull=True)
+                | models.Q(prepared_concentration_percent__in=[Decimal("5"), Decimal("10")]),
+                name="order_prepared_concentration_5_or_10",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -185,6 +234,10 @@ class Order(models.Model):
     @property
     def warning_messages(self) -> list[str]:
         return [warning["message"] for warning in self.warnings]
+
+    @property
+    def on_hold(self) -> bool:
+        return bool(self.hold_reason) and not self.hold_review_decision
 
     @property
     def vials_text(self) -> str:
@@ -361,3 +414,42 @@ class Reaction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reaction} (CTCAE {self.ctcae_grade})"
+
+
+class SafetyRecordKind(models.TextChoices):
+    OVERRIDE = "override", "Override"
+    WARNING = "warning", "Warning"
+    DOCUMENTED_DEVIATION = "documented_deviation", "Documented deviation (recorded late)"
+
+
+class SafetyRecord(models.Model):
+    """A safety stop that did not refuse (docs/clinical-rules.md §A8): an override with its reason, a warning shown,
+    or what a late entry would have met. Bound to the order, and to the one infusion for a bedside event."""
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="safety_records")
+    infusion = models.ForeignKey(
+        Infusion, on_delete=models.PROTECT, null=True, blank=True, related_name="safety_records"
+    )
+    code = models.CharField(max_length=40)
+    kind = models.CharField(max_length=24, choices=SafetyRecordKind.choices)
+    stage = models.CharField(max_length=16)
+    message = models.TextField()
+    reason = models.TextField(blank=True)
+    role = models.CharField(max_length=16, blank=True, help_text="The role the override was given in.")
+    fingerprint = models.CharField(max_length=200, blank=True)
+    at = models.DateTimeField(help_text="The event's own time.")
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["at", "pk"]
+        indexes = [models.Index(fields=["order", "code"], name="safety_record_by_order_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(kind="override") | ~models.Q(reason=""), name="safety_override_has_reason"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.code} on order #{self.order_id}"

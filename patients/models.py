@@ -22,6 +22,12 @@ class Sex(models.TextChoices):
     MALE = "male", "Male"
 
 
+class AntiIgaAntibodies(models.TextChoices):
+    UNKNOWN = "unknown", "Unknown (not tested)"
+    NEGATIVE = "negative", "Negative"
+    POSITIVE = "positive", "Positive"
+
+
 class Patient(models.Model):
     mrn = models.CharField("MRN", max_length=32, unique=True)
     given_name = models.CharField(max_length=100)
@@ -45,8 +51,19 @@ class Patient(models.Model):
         "hyperviscosity or cardiovascular risk factors (IVIG boxed warning).",
     )
     thrombosis_risk_details = models.TextField(blank=True)
+    anti_iga_antibodies = models.CharField(
+        "anti-IgA antibodies", max_length=8, choices=AntiIgaAntibodies.choices, default=AntiIgaAntibodies.UNKNOWN
+    )
+    anti_iga_antibodies_on = models.DateField(
+        "anti-IgA antibodies tested on", null=True, blank=True, validators=[validate_not_in_future]
+    )
+    hereditary_fructose_intolerance = models.BooleanField(default=False)
+    diabetes = models.BooleanField(default=False)
+    on_insulin = models.BooleanField(default=False)
     allergies = models.TextField(blank=True)
-    previous_infusion_reactions = models.TextField(blank=True)
+    previous_infusion_reactions = models.TextField(
+        blank=True, help_text="Free text. Severe IVIG reactions belong in the structured IVIG reaction history."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     history = HistoricalRecords()
@@ -118,3 +135,41 @@ class WeightMeasurement(models.Model):
 
     def age_days(self, now: datetime | None = None) -> int:
         return ((now or timezone.now()) - self.measured_at).days
+
+
+class ReportedIvigReaction(models.Model):
+    """A reaction to IVIG given elsewhere (another hospital, or before this system), as reported: the structured
+    history the previous-severe-reaction stop reads beside this system's own reactions (docs/clinical-rules.md
+    §A9)."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="reported_ivig_reactions")
+    occurred_on = models.DateField(validators=[validate_not_in_future])
+    product = models.CharField(max_length=100, help_text="The IVIG brand, as reported.")
+    ctcae_grade = models.PositiveSmallIntegerField(null=True, blank=True)
+    anaphylaxis = models.BooleanField(default=False)
+    where = models.CharField(max_length=200, help_text="Where it was given (hospital, unit).")
+    details = models.TextField(blank=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-occurred_on", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ctcae_grade__isnull=True) | models.Q(ctcae_grade__gte=1, ctcae_grade__lte=5),
+                name="reported_reaction_ctcae_grade_1_to_5",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(ctcae_grade__isnull=False) | models.Q(anaphylaxis=True),
+                name="reported_reaction_graded_or_anaphylaxis",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        what = "anaphylaxis" if self.anaphylaxis else f"CTCAE grade {self.ctcae_grade}"
+        return f"{self.product} on {self.occurred_on:%Y-%m-%d}: {what} ({self.where})"
+
+    @property
+    def severe(self) -> bool:
+        return self.anaphylaxis or (self.ctcae_grade or 0) >= 3

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from infusions.models import Infusion, Order, Product
 from patients.models import WeightMeasurement
-from tests.factories import PatientFactory
+from tests.factories import PatientFactory, non_responding_order
 
 pytestmark = pytest.mark.db
 
@@ -134,8 +134,9 @@ def test_an_iga_deficient_patient_needs_a_depleted_product_or_an_override_reason
     assert Order.objects.count() == 0
     depleted = Product.objects.get(iga_depleted=True)
     assert client.post("/api/v1/orders/", order_payload(patient, depleted)).status_code == 201
+    another = PatientFactory(serum_iga_mg_dl=Decimal("3"))  # one open course per patient
     overridden = client.post(
-        "/api/v1/orders/", order_payload(patient, gamunex, iga_override_reason="anti-IgA antibodies negative")
+        "/api/v1/orders/", order_payload(another, gamunex, iga_override_reason="anti-IgA antibodies negative")
     )
     assert overridden.status_code == 201
     assert [w["code"] for w in overridden.json()["warning_details"]] == ["iga_override"]
@@ -151,12 +152,13 @@ def test_a_repeat_must_reference_an_earlier_order_of_the_same_patient(client_for
     )
     assert missing.status_code == wrong.status_code == 400
     assert "previous_order" in missing.json() and "previous_order" in wrong.json()
-    first = client.post("/api/v1/orders/", order_payload(patient, gamunex)).json()["id"]
+    first = non_responding_order(prescriber=hematologist)
     repeat = client.post(
-        "/api/v1/orders/", order_payload(patient, gamunex, regimen="repeat_1g_per_kg", previous_order=first)
+        "/api/v1/orders/",
+        order_payload(first.patient, gamunex, regimen="repeat_1g_per_kg", previous_order=first.pk),
     )
     assert repeat.status_code == 201
-    assert repeat.json()["previous_order"] == first
+    assert repeat.json()["previous_order"] == first.pk
 
 
 @pytest.mark.parametrize(
