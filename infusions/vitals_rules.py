@@ -426,8 +426,10 @@ class ChildVitalsThresholds:
             raise ValueError(f"the hypotension limits must not fall with age, got {limits}")
 
     def _check_bands(self) -> None:
-        if not isinstance(self.bands, tuple) or not self.bands:
-            raise TypeError("bands must be a non-empty tuple of ChildVitalsBand")
+        if not isinstance(self.bands, tuple):
+            raise TypeError(f"bands must be a tuple of ChildVitalsBand, got {type(self.bands).__name__}")
+        if not self.bands:
+            raise ValueError("bands must not be empty")
         for band in self.bands:
             if not isinstance(band, ChildVitalsBand):
                 raise TypeError(f"bands must hold ChildVitalsBand, got {type(band).__name__}")
