@@ -4,6 +4,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from infusions.models import Infusion, Order, RateSegment, Reaction, VitalSignsEntry
@@ -184,6 +185,18 @@ def test_a_sleeping_toddler_s_slow_heart_rate_is_stored_as_a_low_for_age_warning
     assert alert["message"].endswith("low for age: check whether the child is asleep and recount.")
     assert VitalSignsEntry.objects.get(pk=response.json()["id"]).alerts == [alert]
     assert not Notification.objects.exists()
+
+
+def test_the_bedside_page_shows_a_toddler_s_limits_for_age_and_no_limits_for_an_adult(
+    client, nurse, hematologist, infusion
+):
+    toddler = toddler_infusion(hematologist)
+    client.force_login(nurse)
+    html = client.get(reverse("infusion-bedside", args=[toddler.pk])).content.decode()
+    assert "Limits for age 2 to under 4 years: HR 60–140 /min · RR 24–40 /min · systolic 74 mmHg or above." in html
+    assert (
+        'data-testid="child-limits"' not in client.get(reverse("infusion-bedside", args=[infusion.pk])).content.decode()
+    )
 
 
 def test_a_set_dated_before_the_patient_was_born_is_refused_on_its_time(nurse_api, hematologist):
