@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
+from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 
@@ -185,6 +186,32 @@ def test_a_sleeping_toddler_s_slow_heart_rate_is_stored_as_a_low_for_age_warning
     assert alert["message"].endswith("low for age: check whether the child is asleep and recount.")
     assert VitalSignsEntry.objects.get(pk=response.json()["id"]).alerts == [alert]
     assert not Notification.objects.exists()
+
+
+@override_settings(TIME_ZONE="Pacific/Auckland")
+def test_a_heart_rate_of_59_stops_being_high_at_local_midnight_of_the_second_birthday_not_utc_midnight(
+    nurse_api, hematologist
+):
+    # Auckland's midnight is late morning of the day before in UTC: an age from the UTC date would be a day late.
+    today = timezone.localdate()
+    if (today.month, today.day) == (2, 29):
+        pytest.skip("no second birthday on 29 February two years ago")
+    toddler = PatientFactory(
+        birth_date=date(today.year - 2, today.month, today.day), weight_kg=Decimal("12.5"), height_cm=Decimal("88")
+    )
+    infusion = verified_order(prescriber=hematologist, patient=toddler).infusions.get()
+    midnight = timezone.make_aware(datetime.combine(today, time()))
+    slow = {**TODDLER_VITALS, "heart_rate_bpm": 59}
+
+    eve = nurse_api.post(
+        f"/api/v1/infusions/{infusion.pk}/vitals/", {**slow, "taken_at": iso(midnight - timedelta(minutes=1))}
+    )
+    birthday = nurse_api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", {**slow, "taken_at": iso(midnight)})
+
+    assert [(a["code"], a["severity"]) for a in eve.json()["alerts"]] == [("bradycardia", "high")]
+    assert [(a["code"], a["severity"], a.get("low_for_age")) for a in birthday.json()["alerts"]] == [
+        ("bradycardia", "warning", True)
+    ]
 
 
 def test_the_bedside_page_shows_a_toddler_s_limits_for_age_and_no_limits_for_an_adult(
