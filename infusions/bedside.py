@@ -108,6 +108,26 @@ def timeline(infusion: Infusion, vitals: list[Any], segments: list[Any], reactio
     return sorted(events, key=lambda event: event["at"], reverse=True)
 
 
+@dataclass(frozen=True)
+class ChildLimits:
+    """What the nurse reads beside the vitals form for a child under 12 (§A11): the band for today's age."""
+
+    band: vitals_rules.ChildVitalsBand
+    hypotension_below_mmhg: int
+
+
+def child_limits(birth_date: Any, now: datetime) -> ChildLimits | None:
+    """The §A11 limits for the patient's age on the hospital's date, or None from 12 years (§A5 applies)."""
+    today = timezone.localdate(now)
+    if today < birth_date:
+        return None
+    age = vitals_rules.AgeAtSet.on(birth_date, today)
+    band = vitals_rules.child_band(age)
+    if band is None:
+        return None
+    return ChildLimits(band=band, hypotension_below_mmhg=vitals_rules.child_hypotension_limit_mmhg(age)[0])
+
+
 def bedside_context(infusion_id: int, now: datetime | None = None) -> dict[str, Any]:
     now = now or timezone.now()
     infusion = (
@@ -123,6 +143,7 @@ def bedside_context(infusion_id: int, now: datetime | None = None) -> dict[str, 
         "infusion": infusion,
         "order": infusion.order,
         "patient": infusion.order.patient,
+        "child_limits": child_limits(infusion.order.patient.birth_date, now),
         "vitals": vitals,
         "latest_vitals": vitals[-1] if vitals else None,
         "baseline": vitals[0] if vitals else None,

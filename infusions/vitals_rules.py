@@ -1,8 +1,9 @@
 """Vital-sign rules for an IVIG infusion: alerts, plausibility, schedule and reaction helpers.
 
 Pure functions over plain values. Every clinical number is a default taken from
-docs/clinical-rules.md Part A, section A5 (where Part B 6.1-6.3 differs, A5 wins); a hospital changes
-them by passing its own ``VitalsThresholds``, ``PlausibilityBounds`` or ``VitalsSchedule``. Nothing here
+docs/clinical-rules.md Part A, sections A5 and A11 (children under 12; where Part B 6.1-6.3 differs, Part A
+wins); a hospital changes them by passing its own ``VitalsThresholds``, ``ChildVitalsThresholds``,
+``PlausibilityBounds`` or ``VitalsSchedule``. Nothing here
 reads the clock: the current time is always an argument. Not clinical advice: the defaults need sign-off
 by the deploying hospital's haematology, pharmacy and nursing leads.
 """
@@ -11,13 +12,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Any
 
 __all__ = [
+    "A11_BANDS",
     "ALERT_CODES",
+    "CHILD_ALERT_CODES",
+    "LOW_FOR_AGE_ADVICE",
+    "AgeAtSet",
+    "ChildVitalsBand",
+    "ChildVitalsThresholds",
     "CTCAE_GRADES",
     "REACTION_TYPES",
     "SUGGESTED_ACTION_TEXT",
@@ -31,6 +38,8 @@ __all__ = [
     "VitalsSchedule",
     "VitalsThresholds",
     "alert_records",
+    "child_band",
+    "child_hypotension_limit_mmhg",
     "evaluate_vitals",
     "extended_observation_required",
     "halved_rate_ml_per_h",
@@ -77,6 +86,12 @@ ALERT_CODES: tuple[str, ...] = (
     "tachypnea",
     "hypoxemia",
 )
+# Under 12 (A11) a respiratory rate below the child's band is a finding A5 has no code for: ``bradypnea``
+# (a design choice, A11 names no code), raised after ``tachypnea``.
+CHILD_ALERT_CODES: tuple[str, ...] = (*ALERT_CODES[:6], "bradypnea", *ALERT_CODES[6:])
+
+# A11: a heart or respiratory rate below the child's band is a warning only, with this advice.
+LOW_FOR_AGE_ADVICE = "low for age: check whether the child is asleep and recount"
 
 
 def _check_int(name: str, value: object) -> None:
@@ -130,23 +145,33 @@ class VitalsAlert:
     severity: Severity
     message: str
     suggested_action: str
+    # A11: a warning raised only because a child's heart or respiratory rate is below the band for age (it may
+    # be sleep). `step_during_alert` and `baseline_high_alert` must not count it; never set on a high alert.
+    low_for_age: bool = False
 
 
 # The names of a set's six observations, as the entry model and the API name them too.
 VITAL_SIGN_FIELDS: tuple[str, ...] = tuple(field.name for field in fields(VitalSigns))
 
 
-def alert_records(alerts: Iterable[VitalsAlert]) -> list[dict[str, str]]:
-    """Alerts as stored on a vitals entry and returned by the API: plain strings, in the order they were raised."""
-    return [
-        {
+def alert_records(alerts: Iterable[VitalsAlert]) -> list[dict[str, str | bool]]:
+    """Alerts as stored on a vitals entry and returned by the API: plain strings, in the order they were raised.
+
+    A low-for-age warning (A11) carries ``"low_for_age": true`` as well; no other alert has the key, so an
+    adult's alerts keep exactly the four keys of docs/api.md.
+    """
+    records: list[dict[str, str | bool]] = []
+    for alert in alerts:
+        record: dict[str, str | bool] = {
             "code": alert.code,
             "severity": str(alert.severity),
             "message": alert.message,
             "suggested_action": str(alert.suggested_action),
         }
-        for alert in alerts
-    ]
+        if alert.low_for_age:
+            record["low_for_age"] = True
+        records.append(record)
+    return records
 
 
 def highest_severity(alerts: Iterable[VitalsAlert]) -> str:
@@ -250,6 +275,206 @@ class PlausibilityBounds:
 
 
 # ----------------------------------------------------------------------------------------------------------
+# Children under 12 (A11)
+# ----------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AgeAtSet:
+    """The patient's exact age on the hospital's date of a set: whole years, and whole months since the last
+    birthday (0 to 11). Build it with ``AgeAtSet.on(birth_date, day)``.
+
+    Calendar arithmetic, as ``Patient.age_on``: a month (or year) of age is complete on the day of the month of
+    birth; a day of birth the month lacks (the 31st, 29 February) is reached on the first of the next month.
+    """
+
+    years: int
+    months: int = 0
+
+    def __post_init__(self) -> None:
+        _check_int("years", self.years)
+        _check_int("months", self.months)
+        if self.years < 0:
+            raise ValueError(f"years must not be negative, got {self.years}")
+        if not 0 <= self.months <= 11:
+            raise ValueError(f"months must be 0 to 11 (months since the last birthday), got {self.months}")
+
+    @classmethod
+    def on(cls, birth_date: date, day: date) -> AgeAtSet:
+        """The age on ``day`` (the hospital's date of the set, not a UTC date) of someone born on ``birth_date``."""
+        for name, value in (("birth_date", birth_date), ("day", day)):
+            # A datetime is a date, but which day it is depends on a zone: the caller converts first.
+            if isinstance(value, datetime) or not isinstance(value, date):
+                raise TypeError(f"{name} must be a date, got {type(value).__name__}")
+        if day < birth_date:
+            raise ValueError(f"{day} is before the birth date {birth_date}")
+        months = (day.year - birth_date.year) * 12 + day.month - birth_date.month
+        if day.day < birth_date.day:
+            months -= 1
+        years, months = divmod(months, 12)
+        return cls(years=years, months=months)
+
+    @property
+    def in_months(self) -> int:
+        """Whole months of age: 1 year and 6 months is 18."""
+        return self.years * 12 + self.months
+
+
+def _age_text(months: int) -> str:
+    if months % 12 == 0 and months > 0:
+        years = months // 12
+        return f"{years} year" if years == 1 else f"{years} years"
+    return f"{months} month" if months == 1 else f"{months} months"
+
+
+@dataclass(frozen=True)
+class ChildVitalsBand:
+    """One row of the A11 table: ages from ``from_months`` (included) to ``below_months`` (excluded), and the
+    PALS awake ranges for them. The limits are inclusive: a rate on a limit is within the range."""
+
+    from_months: int
+    below_months: int
+    heart_rate_min_bpm: int
+    heart_rate_max_bpm: int
+    respiratory_rate_min_per_min: int
+    respiratory_rate_max_per_min: int
+
+    def __post_init__(self) -> None:
+        _check_field_types(self)
+        if self.from_months < 0:
+            raise ValueError(f"from_months must not be negative, got {self.from_months}")
+        if self.below_months <= self.from_months:
+            raise ValueError(f"below_months ({self.below_months}) must be above from_months ({self.from_months})")
+        for low, high in (
+            ("heart_rate_min_bpm", "heart_rate_max_bpm"),
+            ("respiratory_rate_min_per_min", "respiratory_rate_max_per_min"),
+        ):
+            if getattr(self, low) <= 0:
+                raise ValueError(f"{low} must be positive, got {getattr(self, low)}")
+            if getattr(self, low) >= getattr(self, high):
+                raise ValueError(f"{low} ({getattr(self, low)}) must be below {high} ({getattr(self, high)})")
+
+    @property
+    def label(self) -> str:
+        """The band as A11 names it: "under 3 months", "3 months to under 1 year", "2 to under 4 years"."""
+        if self.from_months == 0:
+            return f"under {_age_text(self.below_months)}"
+        if self.from_months % 12 == 0 and self.below_months % 12 == 0:
+            return f"{self.from_months // 12} to under {_age_text(self.below_months)}"
+        return f"{_age_text(self.from_months)} to under {_age_text(self.below_months)}"
+
+
+# A11 table: PALS awake ranges as tabulated in Fleming et al. 2011, web appendix Box 1 [S65].
+A11_BANDS: tuple[ChildVitalsBand, ...] = (
+    ChildVitalsBand(0, 3, 85, 205, 30, 60),  # under 3 months
+    ChildVitalsBand(3, 12, 100, 190, 30, 60),  # 3 months to under 1 y
+    ChildVitalsBand(12, 24, 100, 190, 24, 40),  # 1 to under 2 y
+    ChildVitalsBand(24, 48, 60, 140, 24, 40),  # 2 to under 4 y
+    ChildVitalsBand(48, 72, 60, 140, 22, 34),  # 4 to under 6 y
+    ChildVitalsBand(72, 120, 60, 140, 18, 30),  # 6 to under 10 y
+    ChildVitalsBand(120, 144, 60, 100, 18, 30),  # 10 to under 12 y
+)
+
+
+@dataclass(frozen=True)
+class ChildVitalsThresholds:
+    """A11: the rules for children under ``applies_below_years``; from that age A5 applies unchanged.
+
+    A hospital may load its own PEWS chart as ``bands``: contiguous, from birth to ``applies_below_years``.
+    Temperature, SpO2, the systolic falls from baseline and bradycardia below 40 /min at any age stay A5's
+    (``VitalsThresholds``).
+    """
+
+    applies_below_years: int = 12
+    bands: tuple[ChildVitalsBand, ...] = A11_BANDS
+    # Above a band's upper limit is a warning; more than 20 % above it is high [D].
+    high_above_max_by_more_than_percent: Decimal = Decimal("20")
+    # Below a band's lower limit is a warning only, except a heart rate < 60 /min under 2 years [D] (high).
+    bradycardia_high_below_bpm_under_2_years: int = 60
+    # PALS hypotension [S66]: systolic < 60 under 1 month, < 70 under 1 year, < 70 + 2 x age in years from 1 to
+    # 10 years, < 90 from 10 years; each is high.
+    hypotension_high_below_mmhg_under_1_month: int = 60
+    hypotension_high_below_mmhg_under_1_year: int = 70
+    hypotension_high_below_mmhg_at_1_year: int = 70
+    hypotension_high_below_mmhg_added_per_year: int = 2
+    hypotension_high_below_mmhg_from_10_years: int = 90
+    # Hypertension: a warning on a systolic rise > 30 mmHg from baseline, high on a rise > 50 mmHg [D]; no
+    # absolute threshold under 12.
+    hypertension_warning_rise_above_mmhg: int = 30
+    hypertension_high_rise_above_mmhg: int = 50
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            if f.name == "bands":
+                continue
+            value = getattr(self, f.name)
+            (_check_decimal if f.type == "Decimal" else _check_int)(f.name, value)
+            if value < 0 or (value == 0 and f.name != "hypotension_high_below_mmhg_added_per_year"):
+                raise ValueError(f"{f.name} must be positive, got {value}")
+        self._check_bands()
+        if self.hypertension_high_rise_above_mmhg < self.hypertension_warning_rise_above_mmhg:
+            raise ValueError("hypertension_high_rise_above_mmhg must be >= hypertension_warning_rise_above_mmhg")
+        # The hypotension limit must never fall as a child grows, or a birthday could silence a high alert.
+        limits = (
+            self.hypotension_high_below_mmhg_under_1_month,
+            self.hypotension_high_below_mmhg_under_1_year,
+            self.hypotension_high_below_mmhg_at_1_year,
+            self.hypotension_high_below_mmhg_at_1_year + 9 * self.hypotension_high_below_mmhg_added_per_year,
+            self.hypotension_high_below_mmhg_from_10_years,
+        )
+        if any(older < younger for younger, older in zip(limits, limits[1:], strict=False)):
+            raise ValueError(f"the hypotension limits must not fall with age, got {limits}")
+
+    def _check_bands(self) -> None:
+        if not isinstance(self.bands, tuple):
+            raise TypeError(f"bands must be a tuple of ChildVitalsBand, got {type(self.bands).__name__}")
+        if not self.bands:
+            raise ValueError("bands must not be empty")
+        for band in self.bands:
+            if not isinstance(band, ChildVitalsBand):
+                raise TypeError(f"bands must hold ChildVitalsBand, got {type(band).__name__}")
+        if self.bands[0].from_months != 0:
+            raise ValueError(f"the first band must start at birth, not at {self.bands[0].from_months} months")
+        for younger, older in zip(self.bands, self.bands[1:], strict=False):
+            if older.from_months != younger.below_months:
+                raise ValueError(
+                    f"bands must be contiguous: one ends below {younger.below_months} months, "
+                    f"the next starts at {older.from_months}"
+                )
+        end = self.applies_below_years * 12
+        if self.bands[-1].below_months != end:
+            raise ValueError(
+                f"the last band must end at {self.applies_below_years} years ({end} months), "
+                f"not {self.bands[-1].below_months}"
+            )
+
+
+_DEFAULT_CHILD = ChildVitalsThresholds()
+
+
+def child_band(age: AgeAtSet, child: ChildVitalsThresholds = _DEFAULT_CHILD) -> ChildVitalsBand | None:
+    """The A11 band for this age, or None from ``applies_below_years`` (12), where A5 applies."""
+    months = age.in_months
+    for band in child.bands:
+        if band.from_months <= months < band.below_months:
+            return band
+    return None
+
+
+def child_hypotension_limit_mmhg(age: AgeAtSet, child: ChildVitalsThresholds = _DEFAULT_CHILD) -> tuple[int, str]:
+    """The PALS systolic limit for this age (a systolic pressure below it is high) and how it was reached."""
+    if age.in_months < 1:
+        return child.hypotension_high_below_mmhg_under_1_month, "the limit under 1 month"
+    if age.years < 1:
+        return child.hypotension_high_below_mmhg_under_1_year, "the limit under 1 year"
+    if age.years < 10:
+        base, per_year = child.hypotension_high_below_mmhg_at_1_year, child.hypotension_high_below_mmhg_added_per_year
+        limit = base + per_year * age.years
+        return limit, f"the limit at {_age_text(age.years * 12)}: {base} + {per_year} × age in years"
+    return child.hypotension_high_below_mmhg_from_10_years, "the limit from 10 years"
+
+
+# ----------------------------------------------------------------------------------------------------------
 # Plausibility
 # ----------------------------------------------------------------------------------------------------------
 
@@ -317,7 +542,9 @@ def _measure(label: str, value: str, unit: str, baseline: str | None) -> str:
     return f"{label} {value} {unit} (baseline {baseline} {unit})"
 
 
-def _alert(code: str, finding: str, measure: str, high: list[str], warning: list[str]) -> VitalsAlert | None:
+def _alert(
+    code: str, finding: str, measure: str, high: list[str], warning: list[str], *, low_for_age: bool = False
+) -> VitalsAlert | None:
     # At most one alert per code: the highest severity whose criteria are met, listing those criteria.
     if high:
         severity, reasons, action = Severity.HIGH, high, SuggestedAction.STOP
@@ -325,11 +552,17 @@ def _alert(code: str, finding: str, measure: str, high: list[str], warning: list
         severity, reasons, action = Severity.WARNING, warning, SuggestedAction.HALVE_RATE
     else:
         return None
+    # low_for_age marks a warning whose only criterion is a child's rate below the band (A11); a high alert
+    # raised on the same reading is never low for age.
+    low_for_age = low_for_age and severity == Severity.WARNING
+    if low_for_age:
+        reasons = [*reasons, LOW_FOR_AGE_ADVICE]
     return VitalsAlert(
         code=code,
         severity=severity,
         message=f"{measure}: {finding} - {'; '.join(reasons)}.",
         suggested_action=action,
+        low_for_age=low_for_age,
     )
 
 
@@ -361,11 +594,20 @@ def _fall_percent_text(fall: int, baseline: int) -> str:
 
 
 def _hypotension(cur: VitalSigns, base: VitalSigns | None, th: VitalsThresholds) -> VitalsAlert | None:
+    limit = th.hypotension_high_systolic_below_mmhg
+    return _hypotension_below(cur, base, th, limit, f"below {limit} mmHg")
+
+
+def _hypotension_below(
+    cur: VitalSigns, base: VitalSigns | None, th: VitalsThresholds, limit_mmhg: int, limit_text: str
+) -> VitalsAlert | None:
+    # High below an absolute limit (A5's 90 mmHg, or the child's PALS limit under A11), plus A5's falls from
+    # baseline, which apply at every age.
     s = cur.systolic_bp_mmhg
     high: list[str] = []
     warning: list[str] = []
-    if s < th.hypotension_high_systolic_below_mmhg:
-        high.append(f"below {th.hypotension_high_systolic_below_mmhg} mmHg")
+    if s < limit_mmhg:
+        high.append(limit_text)
     if base is not None:
         fall = base.systolic_bp_mmhg - s
         if fall >= th.hypotension_high_fall_at_or_above_mmhg:
@@ -464,18 +706,156 @@ def _hypoxemia(cur: VitalSigns, base: VitalSigns | None, th: VitalsThresholds) -
 _RULES = (_fever, _hypotension, _hypertension, _tachycardia, _bradycardia, _tachypnea, _hypoxemia)
 
 
+# Children under 12 (A11). Each rule takes the band for the child's age; temperature and SpO2 keep A5's rules.
+
+
+def _for_age(band: ChildVitalsBand) -> str:
+    return f"for age {band.label}"
+
+
+def _high_above(value: int, limit: int, percent: Decimal) -> bool:
+    # "more than 20 % above" the upper limit, compared exactly: value > limit x (100 + percent) / 100.
+    return Decimal(value) * 100 > Decimal(limit) * (100 + percent)
+
+
+def _high_above_text(limit: int, unit: str, band: ChildVitalsBand, ch: ChildVitalsThresholds) -> str:
+    percent = ch.high_above_max_by_more_than_percent
+    bound = (Decimal(limit) * (100 + percent) / 100).normalize()
+    return f"above {bound:f} {unit}, more than {percent.normalize():f} % above {limit} {unit} {_for_age(band)}"
+
+
+def _child_hypotension(
+    cur: VitalSigns, base: VitalSigns | None, th: VitalsThresholds, age: AgeAtSet, ch: ChildVitalsThresholds
+) -> VitalsAlert | None:
+    limit, how = child_hypotension_limit_mmhg(age, ch)
+    return _hypotension_below(cur, base, th, limit, f"below {limit} mmHg ({how})")
+
+
+def _child_hypertension(cur: VitalSigns, base: VitalSigns | None, ch: ChildVitalsThresholds) -> VitalsAlert | None:
+    # A11: under 12 only a rise from baseline counts; A5's absolute 160 and 180 mmHg are adult numbers.
+    if base is None:
+        return None
+    s = cur.systolic_bp_mmhg
+    rise = s - base.systolic_bp_mmhg
+    high: list[str] = []
+    warning: list[str] = []
+    if rise > ch.hypertension_high_rise_above_mmhg:
+        limit = ch.hypertension_high_rise_above_mmhg
+        high.append(_change("rise", f"{rise} mmHg", f"more than {limit} mmHg"))
+    if rise > ch.hypertension_warning_rise_above_mmhg:
+        limit = ch.hypertension_warning_rise_above_mmhg
+        warning.append(_change("rise", f"{rise} mmHg", f"more than {limit} mmHg"))
+    measure = _measure("Systolic BP", str(s), "mmHg", str(base.systolic_bp_mmhg))
+    return _alert("hypertension", "high blood pressure", measure, high, warning)
+
+
+def _child_tachycardia(
+    cur: VitalSigns, base: VitalSigns | None, band: ChildVitalsBand, ch: ChildVitalsThresholds
+) -> VitalsAlert | None:
+    # A5's rise of 20 /min does not apply under 12 (A11): a child's rate swings with crying and play.
+    hr, limit = cur.heart_rate_bpm, band.heart_rate_max_bpm
+    high: list[str] = []
+    warning: list[str] = []
+    if _high_above(hr, limit, ch.high_above_max_by_more_than_percent):
+        high.append(_high_above_text(limit, "/min", band, ch))
+    if hr > limit:
+        warning.append(f"above {limit} /min {_for_age(band)}")
+    measure = _measure("Heart rate", str(hr), "/min", None if base is None else str(base.heart_rate_bpm))
+    return _alert("tachycardia", "fast heart rate", measure, high, warning)
+
+
+def _child_bradycardia(
+    cur: VitalSigns,
+    base: VitalSigns | None,
+    th: VitalsThresholds,
+    age: AgeAtSet,
+    band: ChildVitalsBand,
+    ch: ChildVitalsThresholds,
+) -> VitalsAlert | None:
+    hr = cur.heart_rate_bpm
+    high: list[str] = []
+    warning: list[str] = []
+    if age.years < 2 and hr < ch.bradycardia_high_below_bpm_under_2_years:
+        high.append(f"below {ch.bradycardia_high_below_bpm_under_2_years} /min under 2 years")
+    if hr < th.bradycardia_high_below_bpm:
+        high.append(f"below {th.bradycardia_high_below_bpm} /min")
+    if hr < band.heart_rate_min_bpm:
+        warning.append(f"below {band.heart_rate_min_bpm} /min {_for_age(band)}")
+    measure = _measure("Heart rate", str(hr), "/min", None if base is None else str(base.heart_rate_bpm))
+    return _alert("bradycardia", "slow heart rate", measure, high, warning, low_for_age=True)
+
+
+def _respiratory_measure(cur: VitalSigns, base: VitalSigns | None) -> str:
+    baseline = None if base is None else str(base.respiratory_rate_per_min)
+    return _measure("Respiratory rate", str(cur.respiratory_rate_per_min), "/min", baseline)
+
+
+def _child_tachypnea(
+    cur: VitalSigns, base: VitalSigns | None, band: ChildVitalsBand, ch: ChildVitalsThresholds
+) -> VitalsAlert | None:
+    rr, limit = cur.respiratory_rate_per_min, band.respiratory_rate_max_per_min
+    high: list[str] = []
+    warning: list[str] = []
+    if _high_above(rr, limit, ch.high_above_max_by_more_than_percent):
+        high.append(_high_above_text(limit, "/min", band, ch))
+    if rr > limit:
+        warning.append(f"above {limit} /min {_for_age(band)}")
+    return _alert("tachypnea", "fast breathing", _respiratory_measure(cur, base), high, warning)
+
+
+def _child_bradypnea(cur: VitalSigns, base: VitalSigns | None, band: ChildVitalsBand) -> VitalsAlert | None:
+    # A11: a slow breathing rate for age is never high (a sleeping child breathes slowly); A5 has no such rule.
+    if cur.respiratory_rate_per_min >= band.respiratory_rate_min_per_min:
+        return None
+    warning = [f"below {band.respiratory_rate_min_per_min} /min {_for_age(band)}"]
+    return _alert("bradypnea", "slow breathing", _respiratory_measure(cur, base), [], warning, low_for_age=True)
+
+
+def _child_alerts(
+    cur: VitalSigns,
+    base: VitalSigns | None,
+    th: VitalsThresholds,
+    age: AgeAtSet,
+    band: ChildVitalsBand,
+    ch: ChildVitalsThresholds,
+) -> tuple[VitalsAlert | None, ...]:
+    # In CHILD_ALERT_CODES order.
+    return (
+        _fever(cur, base, th),
+        _child_hypotension(cur, base, th, age, ch),
+        _child_hypertension(cur, base, ch),
+        _child_tachycardia(cur, base, band, ch),
+        _child_bradycardia(cur, base, th, age, band, ch),
+        _child_tachypnea(cur, base, band, ch),
+        _child_bradypnea(cur, base, band),
+        _hypoxemia(cur, base, th),
+    )
+
+
 def evaluate_vitals(
     current: VitalSigns,
     baseline: VitalSigns | None,
     thresholds: VitalsThresholds = VitalsThresholds(),
+    *,
+    age: AgeAtSet | None = None,
+    child_thresholds: ChildVitalsThresholds = _DEFAULT_CHILD,
 ) -> tuple[VitalsAlert, ...]:
     """Alerts for one set of vital signs, in A5 table order, at most one per code (the highest severity met).
 
     ``baseline`` is the first set recorded for the infusion (A5); pass None when ``current`` is that first
     set, and only the absolute thresholds apply. Values are not checked for plausibility here: callers refuse
     impossible values with ``implausible_fields`` before storing or evaluating them.
+
+    ``age`` is the patient's age on the hospital's date of ``current``. Under 12 years (``child_thresholds``)
+    A11 applies: heart and respiratory rates against the band for age, the PALS hypotension limit, hypertension
+    only as a rise from baseline, and ``bradypnea`` for a slow breathing rate (order ``CHILD_ALERT_CODES``).
+    From 12 years, or with no age, the result is exactly A5's.
     """
-    alerts = (rule(current, baseline, thresholds) for rule in _RULES)
+    band = None if age is None else child_band(age, child_thresholds)
+    if age is None or band is None:
+        alerts = tuple(rule(current, baseline, thresholds) for rule in _RULES)
+    else:
+        alerts = _child_alerts(current, baseline, thresholds, age, band, child_thresholds)
     return tuple(alert for alert in alerts if alert is not None)
 
 

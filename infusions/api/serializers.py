@@ -252,6 +252,9 @@ class AlertSerializer(serializers.Serializer[Any]):
     severity = serializers.CharField()
     message = serializers.CharField()
     suggested_action = serializers.CharField()
+    # §A11: only on a child's low-for-age warning (a rate below the band, "check whether asleep and recount");
+    # absent from every other alert, so an adult's alerts keep their four keys.
+    low_for_age = serializers.BooleanField(required=False)
 
 
 class VitalsSerializer(serializers.Serializer[Any]):

@@ -1,14 +1,16 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
+from django.test import override_settings
+from django.urls import reverse
 from django.utils import timezone
 
 from infusions.models import Infusion, Order, RateSegment, Reaction, VitalSignsEntry
 from monitoring.models import Notification, PlateletCheck
-from tests.factories import FULL_CHECKLIST, NORMAL_VITALS, verified_order
+from tests.factories import FULL_CHECKLIST, NORMAL_VITALS, PatientFactory, verified_order
 
 pytestmark = pytest.mark.db
 
@@ -141,6 +143,97 @@ def test_a_high_alert_notifies_the_ordering_hematologist_once(nurse_api, infusio
     notification = Notification.objects.get()
     assert (notification.recipient, notification.kind) == (hematologist, "vitals_alert")
     assert "85" in notification.message
+
+
+# A calm toddler: normal for 2 to under 4 years (§A11: HR 60-140, RR 24-40), fast for an adult (§A5).
+TODDLER_VITALS = {
+    "temperature_c": "36.9",
+    "heart_rate_bpm": 130,
+    "systolic_bp_mmhg": 96,
+    "diastolic_bp_mmhg": 58,
+    "respiratory_rate_per_min": 28,
+    "spo2_percent": 98,
+}
+
+
+def toddler_infusion(hematologist):
+    today = timezone.localdate()
+    toddler = PatientFactory(
+        birth_date=date(today.year - 2, today.month, 1), weight_kg=Decimal("12.5"), height_cm=Decimal("88")
+    )
+    return verified_order(prescriber=hematologist, patient=toddler).infusions.get()
+
+
+def test_a_normal_toddler_set_raises_no_alert_and_the_same_set_in_an_adult_raises_tachycardia(
+    nurse_api, hematologist, infusion
+):
+    toddler = toddler_infusion(hematologist)
+    response = nurse_api.post(f"/api/v1/infusions/{toddler.pk}/vitals/", TODDLER_VITALS)
+    assert response.status_code == 201
+    assert response.json()["alerts"] == []
+    assert VitalSignsEntry.objects.get(pk=response.json()["id"]).highest_severity == ""
+
+    adult = nurse_api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", TODDLER_VITALS).json()["alerts"]
+    assert [(a["code"], a["severity"]) for a in adult] == [("tachycardia", "warning"), ("tachypnea", "warning")]
+    assert all(set(a) == {"code", "severity", "message", "suggested_action"} for a in adult)
+
+
+def test_a_sleeping_toddler_s_slow_heart_rate_is_stored_as_a_low_for_age_warning(nurse_api, hematologist):
+    toddler = toddler_infusion(hematologist)
+    response = nurse_api.post(f"/api/v1/infusions/{toddler.pk}/vitals/", {**TODDLER_VITALS, "heart_rate_bpm": 55})
+    (alert,) = response.json()["alerts"]
+    assert (alert["code"], alert["severity"], alert["low_for_age"]) == ("bradycardia", "warning", True)
+    assert alert["message"].endswith("low for age: check whether the child is asleep and recount.")
+    assert VitalSignsEntry.objects.get(pk=response.json()["id"]).alerts == [alert]
+    assert not Notification.objects.exists()
+
+
+@override_settings(TIME_ZONE="Pacific/Auckland")
+def test_a_heart_rate_of_59_stops_being_high_at_local_midnight_of_the_second_birthday_not_utc_midnight(
+    nurse_api, hematologist
+):
+    # Auckland's midnight is late morning of the day before in UTC: an age from the UTC date would be a day late.
+    today = timezone.localdate()
+    if (today.month, today.day) == (2, 29):
+        pytest.skip("no second birthday on 29 February two years ago")
+    toddler = PatientFactory(
+        birth_date=date(today.year - 2, today.month, today.day), weight_kg=Decimal("12.5"), height_cm=Decimal("88")
+    )
+    infusion = verified_order(prescriber=hematologist, patient=toddler).infusions.get()
+    midnight = timezone.make_aware(datetime.combine(today, time()))
+    slow = {**TODDLER_VITALS, "heart_rate_bpm": 59}
+
+    eve = nurse_api.post(
+        f"/api/v1/infusions/{infusion.pk}/vitals/", {**slow, "taken_at": iso(midnight - timedelta(minutes=1))}
+    )
+    birthday = nurse_api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", {**slow, "taken_at": iso(midnight)})
+
+    assert [(a["code"], a["severity"]) for a in eve.json()["alerts"]] == [("bradycardia", "high")]
+    assert [(a["code"], a["severity"], a.get("low_for_age")) for a in birthday.json()["alerts"]] == [
+        ("bradycardia", "warning", True)
+    ]
+
+
+def test_the_bedside_page_shows_a_toddler_s_limits_for_age_and_no_limits_for_an_adult(
+    client, nurse, hematologist, infusion
+):
+    toddler = toddler_infusion(hematologist)
+    client.force_login(nurse)
+    html = client.get(reverse("infusion-bedside", args=[toddler.pk])).content.decode()
+    assert "Limits for age 2 to under 4 years: HR 60–140 /min · RR 24–40 /min · systolic 74 mmHg or above." in html
+    assert (
+        'data-testid="child-limits"' not in client.get(reverse("infusion-bedside", args=[infusion.pk])).content.decode()
+    )
+
+
+def test_a_set_dated_before_the_patient_was_born_is_refused_on_its_time(nurse_api, hematologist):
+    newborn = PatientFactory(birth_date=timezone.localdate(), weight_kg=Decimal("3.4"), height_cm=Decimal("51"))
+    infusion = verified_order(prescriber=hematologist, patient=newborn).infusions.get()
+    yesterday = {**TODDLER_VITALS, "taken_at": iso(timezone.now() - timedelta(days=1))}
+    response = nurse_api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", yesterday)
+    assert response.status_code == 400
+    assert response.json()["taken_at"] == ["This time is before the patient's date of birth."]
+    assert not VitalSignsEntry.objects.exists()
 
 
 def test_each_vitals_set_keeps_an_audit_row_naming_the_nurse_who_recorded_it(nurse_api, infusion, nurse):
