@@ -38,9 +38,7 @@ class Product(models.Model):
     discontinued = models.BooleanField(default=False)
     on_formulary = models.BooleanField(default=True, help_text="Offered to prescribers at this hospital.")
     # Structured fields the safety stops read (docs/clinical-rules.md §A9).
-    itp_min_age_years = models.PositiveSmallIntegerField(
-        "label's lower age for ITP (years)", null=True, blank=True
-    )
+    itp_min_age_years = models.PositiveSmallIntegerField("label's lower age for ITP (years)", null=True, blank=True)
     contains_sorbitol = models.BooleanField(default=False)
     contains_maltose = models.BooleanField(default=False)
     contains_glucose = models.BooleanField(default=False)
