@@ -632,6 +632,10 @@ class RatePlan:
     max_rate_ml_per_h: Decimal
     at_risk_capped: bool
     basis_weight_kg: Decimal  # the dosing weight (docs/clinical-rules.md reference §4.2 [D])
+    # The ceiling a label sets (the ITP maximum, or the label's own at-risk cap): never exceeded (§A10 rate_above_max).
+    label_max_rate_ml_per_h: Decimal
+    # Where an at-risk cap comes from: "label" (Octagam 10 %, Panzyga), "design" (half the ITP maximum, A4), or None.
+    at_risk_cap_source: str | None
 
 
 def missing_rate_fields(product: ProductFacts) -> tuple[str, ...]:
@@ -687,12 +691,18 @@ def rate_plan(
     rates.append(maximum)  # no step ever exceeds the effective maximum
     steps = tuple(step(value) for value in rates)
     interval = product.step_up_interval_min or config.default_step_up_interval_min
+    label_cap = product.at_risk_max_rate_mg_per_kg_min
+    label_capped = capped and label_cap is not None and label_cap > 0
+    itp_max = product.itp_max_rate_mg_per_kg_min
+    assert itp_max is not None  # checked by missing_rate_fields
     return RatePlan(
         steps=steps,
         step_up_interval_min=interval,
         max_rate_ml_per_h=steps[-1].rate_ml_per_h,
         at_risk_capped=capped,
         basis_weight_kg=weight,
+        label_max_rate_ml_per_h=steps[-1].rate_ml_per_h if label_capped else step(itp_max).rate_ml_per_h,
+        at_risk_cap_source=("label" if label_capped else "design") if capped else None,
     )
 
 

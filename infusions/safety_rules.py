@@ -36,6 +36,7 @@ __all__ = [
     "first_infusion_date",
     "fructose_intolerance",
     "glucose_load",
+    "height_missing",
     "high_dose",
     "iga_conflict",
     "iga_result_missing",
@@ -56,6 +57,7 @@ __all__ = [
     "step_without_vitals",
     "too_soon_after_previous_day",
     "volume_mismatch",
+    "weight_missing",
     "weight_stale",
 ]
 
@@ -123,6 +125,28 @@ def iga_result_missing(*, iga_known: bool, emergency: bool) -> list[Stop]:
     ]
 
 
+def weight_missing() -> list[Stop]:
+    return [
+        Stop(
+            "weight_missing",
+            Kind.HARD,
+            "The patient has no weight on record: weigh the patient first.",
+            field="patient",
+        )
+    ]
+
+
+def height_missing() -> list[Stop]:
+    return [
+        Stop(
+            "height_missing",
+            Kind.HARD,
+            "The patient has no height on record: measure the height first.",
+            field="patient",
+        )
+    ]
+
+
 def order_not_verified(*, order_status: str) -> list[Stop]:
     if order_status in ("verified", "in_progress"):
         return []
@@ -167,11 +191,12 @@ def checklist_incomplete(*, missing_items: Sequence[str]) -> list[Stop]:
 
 def active_course(*, other_open_orders: Sequence[int], replaces: int | None) -> list[Stop]:
     """Create: one open course per patient. An emergency order may replace an open order none of whose
-    infusions has started (the service checks that and cancels it in the same transaction)."""
+    infusions has started (the service checks that and cancels it in the same transaction). An order number of 0
+    stands for one being created at this moment."""
     others = [number for number in other_open_orders if number != replaces]
     if not others:
         return []
-    listed = ", ".join(f"#{number}" for number in others)
+    listed = ", ".join(f"#{number}" for number in others if number) or "being created now"
     return [
         Stop(
             "active_course",
@@ -283,7 +308,8 @@ def iga_conflict(
             f"The patient is IgA-deficient and {product_name} is not IgA-depleted: choose an IgA-depleted product, "
             "or a hematologist records the reason (for example anti-IgA antibodies negative).",
             overrider=Overrider.HEMATOLOGIST,
-            field="product",
+            # v1 asked for this reason in iga_override_reason; it is still the field a client fills in.
+            field="iga_override_reason",
             fingerprint=fingerprint,
         )
     ]

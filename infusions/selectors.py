@@ -1,14 +1,14 @@
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 
-from infusions.models import Order, OrderStatus
+from infusions.models import Order, OrderStatus, SafetyRecord
 
 
 def orders_with_related() -> QuerySet[Order]:
     return Order.objects.select_related(
         "patient", "product", "created_by", "verified_by", "weight_measurement", "previous_order"
-    )
+    ).prefetch_related(Prefetch("safety_records", queryset=SafetyRecord.objects.select_related("recorded_by")))
 
 
 def orders_awaiting_verification() -> QuerySet[Order]:

@@ -22,3 +22,16 @@ order_cancelled = Signal()
 # and infusion=. Receiver: monitoring.receivers.on_vitals_alert notifies the prescriber of a high alert, with its
 # email and webhook deliveries (enqueued after commit).
 vitals_alert_raised = Signal()
+
+# Sent by safety.record when a late entry is stored with the stops it would have met, with order= and records= (the
+# SafetyRecord rows of kind documented_deviation). Receiver: monitoring.receivers.on_safety_deviation_documented
+# notifies the ordering hematologist, once per record.
+safety_deviation_documented = Signal()
+
+# Sent by bedside.record_reaction when a reaction puts the course on hold (CTCAE grade >= 3 or anaphylaxis with days
+# left), with order=. Receiver: monitoring.receivers.on_course_on_hold notifies the ordering hematologist.
+course_put_on_hold = Signal()
+
+# Sent by orders.return_order when a verifier returns a draft, with order=. Receiver:
+# monitoring.receivers.on_order_returned notifies the prescriber with the reason.
+order_returned = Signal()

@@ -12,6 +12,8 @@ urlpatterns = [
     path("<int:pk>/verify/", views.order_verify, name="order-verify"),
     path("<int:pk>/cancel/", views.order_cancel, name="order-cancel"),
     path("<int:pk>/recalculate/", views.order_recalculate, name="order-recalculate"),
+    path("<int:pk>/return/", views.order_return, name="order-return"),
+    path("<int:pk>/hold-review/", views.order_hold_review, name="order-hold-review"),
     path("for-patient/<int:patient_id>/", views.patient_orders, name="patient-orders"),
     path("infusions/<int:pk>/", views.infusion_bedside, name="infusion-bedside"),
     path(

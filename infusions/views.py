@@ -11,12 +11,13 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_POST
 
-from core.errors import Conflict
-from core.forms import apply_validation_error, error_messages
+from core.errors import Conflict, SafetyStopped
+from core.forms import apply_validation_error, error_messages, overrides_from_post
 from core.roles import Role, has_role, is_clinical_staff
 from infusions import bedside, selectors, services
 from infusions.forms import OrderForm
 from infusions.models import Infusion, Order
+from infusions.services import safety
 from patients.models import Patient
 
 VITALS_FIELDS = (
@@ -44,16 +45,27 @@ def order_create(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied("Only hematologists order IVIG.")
     initial = {"patient": request.GET.get("patient")} if request.GET.get("patient") else {}
     form = OrderForm(request.POST or None, initial=initial)
+    stops: list[dict[str, Any]] = []
     if request.method == "POST" and form.is_valid():
         try:
-            order = services.create_order(data=dict(form.cleaned_data), user=request.user)
+            order = services.create_order(
+                data=dict(form.cleaned_data), user=request.user, overrides=overrides_from_post(request.POST)
+            )
+        except SafetyStopped as exc:
+            stops = safety.stopped_rows(exc, user=request.user, order=None)
+            for stop in exc.stops:
+                if stop.field in form.fields and stop.kind == "hard":
+                    form.add_error(stop.field, stop.message)
         except ValidationError as exc:
             apply_validation_error(form, exc)
         else:
             messages.success(request, f"Order #{order.pk} drafted; it now awaits verification.")
             return redirect("order-detail", pk=order.pk)
     patient = _patient_from(form)
-    return render(request, "infusions/order_form.html", {"form": form, "patient": patient, **_preview(form)})
+    context = {"form": form, "patient": patient, **_preview(form, request.user)}
+    if stops:
+        context["stops"] = stops
+    return render(request, "infusions/order_form.html", context)
 
 
 def _patient_from(form: OrderForm) -> Patient | None:
@@ -63,16 +75,24 @@ def _patient_from(form: OrderForm) -> Patient | None:
     return None
 
 
-def _preview(form: OrderForm) -> dict[str, Any]:
-    """Work the dose out from whatever the form holds so far; field problems become messages, not a 500."""
+def _preview(form: OrderForm, user: Any) -> dict[str, Any]:
+    """Work the dose out from whatever the form holds so far, with the stops and warnings the order would meet
+    before the prescriber taps; field problems become messages, not a 500."""
     if not form.is_bound or not form.is_valid():
         return {"working": None, "preview_errors": []}
     try:
-        calculation, weight, facts = services.calculate(dict(form.cleaned_data))
+        working, dry = services.preview_order(dict(form.cleaned_data), user)
+    except SafetyStopped as exc:
+        return {"working": None, "preview_errors": error_messages(exc)}
     except ValidationError as exc:
         return {"working": None, "preview_errors": exc.messages}
-    working = services.working_fields(calculation, weight, facts)
-    return {"working": working, "preview_errors": []}
+    return {
+        "working": working,
+        "preview_errors": [],
+        "stops": safety.stop_rows(dry["stops"], user=user, order=None),
+        "safety_warnings": dry["warnings"],
+        "form_id": "order-form",
+    }
 
 
 def order_preview(request: HttpRequest) -> HttpResponse:
@@ -80,7 +100,7 @@ def order_preview(request: HttpRequest) -> HttpResponse:
     if not request.user.has_perm("infusions.add_order"):
         raise PermissionDenied("Only hematologists order IVIG.")
     form = OrderForm(request.POST or None)
-    context = {"patient": _patient_from(form), **_preview(form)}
+    context = {"patient": _patient_from(form), **_preview(form, request.user)}
     if not context["working"] and not context["preview_errors"] and form.is_bound:
         context["preview_errors"] = [
             f"{form[name].label if name in form.fields else 'Order'}: {' '.join(errors)}"
@@ -104,9 +124,22 @@ def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
         and order.created_by_id != user.pk,
         "can_cancel": order.status not in {"completed", "cancelled"} and user.has_perm("infusions.cancel_order"),
         "can_recalculate": order.status == "draft" and user.has_perm("infusions.recalculate_order"),
+        "can_review_hold": order.on_hold and user.has_perm("infusions.review_hold"),
         "newer_weight": _newer_weight(order),
     }
+    context["can_return"] = context["can_verify"]
+    if context["can_verify"]:
+        # Before the tap: what verification would meet now, with the reason fields the verifier may fill in.
+        dry = services.verification_dry_run(order_id=order.pk, user=user)
+        context["stops"] = safety.stop_rows(dry["stops"], user=user, order=order)
+        context["safety_warnings"] = dry["warnings"]
+        context["action_blocked"] = _blocked(context["stops"])
     return render(request, "infusions/order_detail.html", context)
+
+
+def _blocked(stops: list[dict[str, Any]]) -> bool:
+    """An action the user cannot take even with reasons: a hard stop, or an override only another role may give."""
+    return any(stop["kind"] == "hard" or not stop["may_override"] for stop in stops)
 
 
 def _newer_weight(order: Order) -> Any:
@@ -119,6 +152,9 @@ def _newer_weight(order: Order) -> Any:
 def _transition(request: HttpRequest, pk: int, action: Any, success: str) -> HttpResponse:
     try:
         action()
+    except SafetyStopped as exc:
+        for line in error_messages(exc):
+            messages.error(request, line)
     except (Conflict, PermissionDenied) as exc:
         messages.error(request, str(exc))
     except ValidationError as exc:
@@ -135,8 +171,34 @@ def order_verify(request: HttpRequest, pk: int) -> HttpResponse:
     return _transition(
         request,
         pk,
-        lambda: services.verify_order(order_id=pk, user=request.user),
+        lambda: services.verify_order(order_id=pk, user=request.user, overrides=overrides_from_post(request.POST)),
         "Order verified; its infusions are scheduled.",
+    )
+
+
+@require_POST
+def order_return(request: HttpRequest, pk: int) -> HttpResponse:
+    if not request.user.has_perm("infusions.verify_order"):
+        raise PermissionDenied("Only a verifier returns an order to its prescriber.")
+    reason = request.POST.get("reason", "")
+    return _transition(
+        request,
+        pk,
+        lambda: services.return_order(order_id=pk, user=request.user, reason=reason),
+        "Order returned to its prescriber with your reason.",
+    )
+
+
+@require_POST
+def order_hold_review(request: HttpRequest, pk: int) -> HttpResponse:
+    if not request.user.has_perm("infusions.review_hold"):
+        raise PermissionDenied("Only a hematologist reviews a course on hold.")
+    decision, reason = request.POST.get("decision", ""), request.POST.get("reason", "")
+    return _transition(
+        request,
+        pk,
+        lambda: services.review_hold(order_id=pk, user=request.user, decision=decision, reason=reason),
+        "Review recorded." if decision == "continue" else "Remaining days cancelled.",
     )
 
 
@@ -186,11 +248,44 @@ def infusion_bedside(request: HttpRequest, pk: int) -> HttpResponse:
     get_object_or_404(Infusion, pk=pk)
     context = bedside.bedside_context(pk)
     context["can_administer"] = request.user.has_perm("infusions.administer_infusion")
+    if context["can_administer"]:
+        context.update(_before_the_tap(context, request.user))
     return render(request, "infusions/bedside.html", context)
 
 
-def _bedside_response(request: HttpRequest, pk: int, errors: list[str] | None = None, notice: str = "") -> HttpResponse:
-    """htmx gets the panel back in place (no page load); a plain form post is redirected to the page."""
+def _before_the_tap(context: dict[str, Any], user: Any) -> dict[str, Any]:
+    """The stops the bedside's main controls would meet now, from the same dry runs the API offers: the start,
+    stepping up to the plan's next step, and resuming at the suggested rate (docs/clinical-rules.md §A8)."""
+    infusion = context["infusion"]
+    checks: dict[str, dict[str, Any]] = {}
+    if infusion.status == "scheduled":
+        checks["start"] = {"action": "start", "checklist": dict.fromkeys(services.CHECKLIST_ITEMS, True)}
+    elif infusion.status == "in_progress" and context["position"].next_step:
+        checks["rate"] = {
+            "action": "rate",
+            "rate_ml_per_h": Decimal(str(context["position"].next_step["rate_ml_per_h"])),
+        }
+    elif infusion.status == "paused":
+        checks["resume"] = {"action": "resume"}
+    found: dict[str, Any] = {}
+    for name, body in checks.items():
+        dry = services.bedside_dry_run(infusion_id=infusion.pk, user=user, **body)
+        rows = safety.stop_rows(dry["stops"], user=user, order=infusion.order)
+        found[f"{name}_stops"] = rows
+        found[f"{name}_blocked"] = _blocked(rows)
+        found[f"{name}_warnings"] = dry["warnings"]
+    return found
+
+
+def _bedside_response(
+    request: HttpRequest,
+    pk: int,
+    errors: list[str] | None = None,
+    notice: str = "",
+    refused: tuple[str, list[dict[str, Any]]] | None = None,
+) -> HttpResponse:
+    """htmx gets the panel back in place (no page load); a plain form post is redirected to the page. A refused
+    action comes back with its stops beside its own control, each with the reason field where one may be given."""
     if not request.htmx:
         for error in errors or []:
             messages.error(request, error)
@@ -199,6 +294,11 @@ def _bedside_response(request: HttpRequest, pk: int, errors: list[str] | None = 
         return redirect("infusion-bedside", pk=pk)
     context = bedside.bedside_context(pk)
     context.update(can_administer=True, errors=errors or [], notice=notice)
+    context.update(_before_the_tap(context, request.user))
+    if refused is not None:
+        action, rows = refused
+        context[f"{action}_stops"] = rows
+        context[f"{action}_blocked"] = _blocked(rows)
     return render(request, "infusions/partials/bedside_panel.html", context)
 
 
@@ -228,6 +328,7 @@ def bedside_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     get_object_or_404(Infusion, pk=pk)
     post = request.POST
     user = request.user
+    overrides = overrides_from_post(post)
     try:
         if action == "vitals":
             entry = services.record_vitals(
@@ -244,18 +345,25 @@ def bedside_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
                 checklist={code: post.get(code) == "on" for code in services.CHECKLIST_ITEMS},
                 lot_numbers=[lot for lot in post.get("lot_numbers", "").replace(",", "\n").splitlines()],
                 started_at=_local_time(post.get("started_at"), "started_at"),
+                rate_ml_per_h=_decimal(post.get("rate_ml_per_h")),
+                overrides=overrides,
             )
             notice = "Infusion started."
         elif action == "rate":
             services.change_rate(
-                infusion_id=pk, user=user, rate_ml_per_h=_decimal(post.get("rate_ml_per_h")) or Decimal("0")
+                infusion_id=pk,
+                user=user,
+                rate_ml_per_h=_decimal(post.get("rate_ml_per_h")) or Decimal("0"),
+                overrides=overrides,
             )
-            notice = "Rate changed: take a set of vital signs before each increase (A5)."
+            notice = "Rate changed: take a set of vital signs before each increase."
         elif action == "pause":
             services.pause_infusion(infusion_id=pk, user=user)
             notice = "Infusion paused."
         elif action == "resume":
-            services.resume_infusion(infusion_id=pk, user=user, rate_ml_per_h=_decimal(post.get("rate_ml_per_h")))
+            services.resume_infusion(
+                infusion_id=pk, user=user, rate_ml_per_h=_decimal(post.get("rate_ml_per_h")), overrides=overrides
+            )
             notice = "Infusion resumed."
         elif action == "reaction":
             grade = post.get("ctcae_grade", "")
@@ -269,7 +377,10 @@ def bedside_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
             notice = "Reaction recorded."
         elif action == "complete":
             services.complete_infusion(
-                infusion_id=pk, user=user, volume_infused_ml=_decimal(post.get("volume_infused_ml"))
+                infusion_id=pk,
+                user=user,
+                volume_infused_ml=_decimal(post.get("volume_infused_ml")),
+                overrides=overrides,
             )
             notice = "Infusion completed. Observation vitals are still due."
         elif action == "stop":
@@ -277,6 +388,10 @@ def bedside_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
             notice = "Infusion stopped."
         else:
             raise Http404("Unknown bedside action.")
+    except SafetyStopped as exc:
+        infusion = Infusion.objects.select_related("order").get(pk=pk)
+        rows = safety.stopped_rows(exc, user=user, order=infusion.order)
+        return _bedside_response(request, pk, errors=error_messages(exc), refused=(action, rows))
     except (ValidationError, Conflict) as exc:
         return _bedside_response(request, pk, errors=error_messages(exc))
     return _bedside_response(request, pk, notice=notice)

@@ -169,21 +169,20 @@ class DemoOrder:
     verify: bool
     # Hours ago the first infusion completed (late entry through the same services), or None if not given.
     completed_hours_ago: float | None = None
-    days_ago: int = 0
     # Platelet counts entered for the 24h, 48h, 72h checks (a responder and a non-responder).
     counts: tuple[int, ...] = ()
 
 
 # Courses at different stages: given yesterday (24 h check now due), awaiting verification, scheduled today.
 DEMO_ORDERS = [
-    DemoOrder("DEMO-0001", "one_dose_1g_per_kg", "Gamunex-C", 12, True, completed_hours_ago=25, days_ago=1),
+    DemoOrder("DEMO-0001", "one_dose_1g_per_kg", "Gamunex-C", 12, True, completed_hours_ago=25),
     DemoOrder("DEMO-0002", "two_days_1g_per_kg", "Privigen", 8, False),
     DemoOrder("DEMO-0003", "five_days_0_4g_per_kg", "Gamunex-C", 15, False),
-    DemoOrder("DEMO-0004", "one_dose_1g_per_kg", "Gammagard S/D", 9, True),
+    # Awaiting pharmacy: Gammagard S/D's label gives no ITP rates, so it is not verified until the site's values are
+    # recorded in the catalogue (the rate_plan_incomplete stop).
+    DemoOrder("DEMO-0004", "one_dose_1g_per_kg", "Gammagard S/D", 9, False),
     DemoOrder("DEMO-0005", "one_dose_0_8g_per_kg", "Gamunex-C", 11, True),
-    DemoOrder(
-        "DEMO-0006", "one_dose_1g_per_kg", "Gamunex-C", 6, True, completed_hours_ago=80, days_ago=4, counts=(8, 10, 12)
-    ),
+    DemoOrder("DEMO-0006", "one_dose_1g_per_kg", "Gamunex-C", 6, True, completed_hours_ago=80, counts=(8, 10, 12)),
     DemoOrder(
         "DEMO-0007",
         "one_dose_1g_per_kg",
@@ -191,23 +190,29 @@ DEMO_ORDERS = [
         14,
         True,
         completed_hours_ago=100,
-        days_ago=5,
         counts=(45, 90, 130),
     ),
 ]
 
 
+def _first_infusion_times(completed_hours_ago: float) -> tuple[Any, Any]:
+    completed_at = timezone.now() - timedelta(hours=completed_hours_ago)
+    return completed_at - timedelta(hours=3), completed_at
+
+
 def _give_first_infusion(order: Any, nurse: Any, completed_hours_ago: float) -> None:
     infusion = order.infusions.order_by("day_number").first()
-    completed_at = timezone.now() - timedelta(hours=completed_hours_ago)
-    started_at = completed_at - timedelta(hours=3)
+    started_at, completed_at = _first_infusion_times(completed_hours_ago)
     order_services.record_vitals(
         infusion_id=infusion.pk, user=nurse, values=NORMAL_VITALS, taken_at=started_at - timedelta(minutes=10)
     )
     order_services.start_infusion(
         infusion_id=infusion.pk, user=nurse, checklist=ALL_CONFIRMED, lot_numbers=["DEMO-LOT-1"], started_at=started_at
     )
-    order_services.complete_infusion(infusion_id=infusion.pk, user=nurse, completed_at=completed_at)
+    # The pump's total volume, as the nurse reads it at completion.
+    order_services.complete_infusion(
+        infusion_id=infusion.pk, user=nurse, completed_at=completed_at, volume_infused_ml=infusion.volume_ml
+    )
     order_services.record_vitals(
         infusion_id=infusion.pk, user=nurse, values=NORMAL_VITALS, taken_at=completed_at + timedelta(minutes=20)
     )
@@ -219,19 +224,24 @@ def ensure_demo_orders(users: dict[str, Any], patients: dict[str, Patient]) -> i
         patient = patients[spec.mrn]
         if patient.orders.exists():
             continue
+        # A course given in the past was written and verified an hour before its first infusion started.
+        written = timezone.now()
+        if spec.completed_hours_ago is not None:
+            written = _first_infusion_times(spec.completed_hours_ago)[0] - timedelta(hours=1)
         order = order_services.create_order(
             data={
                 "patient": patient,
                 "regimen": spec.regimen,
                 "product": Product.objects.get(name=spec.product),
                 "baseline_platelet_count": spec.baseline,
-                "first_infusion_on": timezone.localdate() - timedelta(days=spec.days_ago),
+                "first_infusion_on": timezone.localtime(written).date(),
                 "notes": "Demo order",
             },
             user=users["hematologist"],
+            now=written,
         )
         if spec.verify:
-            order_services.verify_order(order_id=order.pk, user=users["pharmacist"])
+            order_services.verify_order(order_id=order.pk, user=users["pharmacist"], now=written)
         if spec.completed_hours_ago is not None:
             _give_first_infusion(order, users["nurse"], spec.completed_hours_ago)
         for label, count in zip(("24h", "48h", "72h"), spec.counts, strict=False):

@@ -14,6 +14,11 @@ class MonitoringConfig(AppConfig):
         signals.infusion_ended.connect(receivers.on_infusion_ended, dispatch_uid="monitoring.infusion_ended")
         signals.order_cancelled.connect(receivers.on_order_cancelled, dispatch_uid="monitoring.order_cancelled")
         signals.vitals_alert_raised.connect(receivers.on_vitals_alert, dispatch_uid="monitoring.vitals_alert")
+        signals.safety_deviation_documented.connect(
+            receivers.on_safety_deviation_documented, dispatch_uid="monitoring.safety_deviation_documented"
+        )
+        signals.course_put_on_hold.connect(receivers.on_course_on_hold, dispatch_uid="monitoring.course_on_hold")
+        signals.order_returned.connect(receivers.on_order_returned, dispatch_uid="monitoring.order_returned")
 
         from datetime import timedelta
 

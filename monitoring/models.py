@@ -158,6 +158,9 @@ class NotificationKind(models.TextChoices):
     PLATELET_CHECK_OVERDUE = "platelet_check_overdue", "Platelet check overdue"
     NON_RESPONSE = "non_response", "No response: repeat dose recommended"
     VITALS_ALERT = "vitals_alert", "Vital signs alert"
+    DOCUMENTED_DEVIATION = "documented_deviation", "Recorded late past a safety stop"
+    COURSE_ON_HOLD = "course_on_hold", "Course on hold: review needed"
+    ORDER_RETURNED = "order_returned", "Order returned by the verifier"
 
 
 class Notification(models.Model):

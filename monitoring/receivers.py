@@ -38,3 +38,41 @@ def on_vitals_alert(sender: Any, entry: Any, alerts: list[dict[str, Any]], infus
         dedupe_key=f"vitals_alert:entry{entry.pk}",
         order=order,
     )
+
+
+def on_safety_deviation_documented(sender: Any, order: Any, records: list[Any], **kwargs: Any) -> None:
+    # A8: an event recorded late is never refused; the stops it would have met go to the ordering hematologist.
+    for record in records:
+        services.notify(
+            recipients=[order.created_by],
+            kind=NotificationKind.DOCUMENTED_DEVIATION,
+            message=(
+                f"Recorded late for {order.patient} (order #{order.pk}): {record.message} "
+                f"({record.code}, {timezone.localtime(record.at):%Y-%m-%d %H:%M})"
+            ),
+            dedupe_key=f"documented_deviation:record{record.pk}",
+            order=order,
+        )
+
+
+def on_course_on_hold(sender: Any, order: Any, **kwargs: Any) -> None:
+    services.notify(
+        recipients=[order.created_by],
+        kind=NotificationKind.COURSE_ON_HOLD,
+        message=(
+            f"The course of {order.patient} (order #{order.pk}) is on hold: {order.hold_reason}. Review it on the "
+            "order: continue with a reason, or cancel the remaining days."
+        ),
+        dedupe_key=f"course_on_hold:order{order.pk}:{order.hold_reason[:40]}",
+        order=order,
+    )
+
+
+def on_order_returned(sender: Any, order: Any, **kwargs: Any) -> None:
+    services.notify(
+        recipients=[order.created_by],
+        kind=NotificationKind.ORDER_RETURNED,
+        message=f"Order #{order.pk} for {order.patient} was returned by {order.returned_by}: {order.returned_reason}",
+        dedupe_key=f"order_returned:order{order.pk}:{order.returned_at:%Y%m%d%H%M%S%f}",
+        order=order,
+    )

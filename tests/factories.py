@@ -73,17 +73,27 @@ def verified_order(
     prescriber = prescriber or UserFactory(role="hematologist")
     verifier = verifier or UserFactory(role="pharmacist")
     patient = patient or PatientFactory(**patient_kwargs)
+    first_infusion_on = first_infusion_on or timezone.localdate()
+    # A course in the past is written and verified on the morning of its first day, as it would have been.
+    written = min(timezone.now(), written_on_the_morning_of(first_infusion_on))
     order = services.create_order(
         data={
             "patient": patient,
             "regimen": regimen,
             "product": Product.objects.get(name=product_name),
             "baseline_platelet_count": 12,
-            "first_infusion_on": first_infusion_on or timezone.localdate(),
+            "first_infusion_on": first_infusion_on,
         },
         user=prescriber,
+        now=written,
     )
-    return services.verify_order(order_id=order.pk, user=verifier)
+    return services.verify_order(order_id=order.pk, user=verifier, now=written)
+
+
+def written_on_the_morning_of(day: Any) -> Any:
+    from datetime import datetime, time
+
+    return timezone.make_aware(datetime.combine(day, time(7, 0)))
 
 
 NORMAL_VITALS = {
@@ -117,16 +127,20 @@ def given_order(
 
     from infusions import services
 
+    completed_at = timezone.now() - timedelta(hours=completed_hours_ago)
+    started_at = completed_at - timedelta(hours=2)
+    kwargs.setdefault("first_infusion_on", timezone.localtime(started_at).date())
     order = verified_order(regimen=regimen, **kwargs)
     nurse = nurse or UserFactory(role="nurse")
     infusion = order.infusions.order_by("day_number").first()
-    completed_at = timezone.now() - timedelta(hours=completed_hours_ago)
-    started_at = completed_at - timedelta(hours=2)
     services.record_vitals(infusion_id=infusion.pk, user=nurse, values=NORMAL_VITALS, taken_at=started_at)
     services.start_infusion(
         infusion_id=infusion.pk, user=nurse, checklist=FULL_CHECKLIST, lot_numbers=["L1"], started_at=started_at
     )
-    services.complete_infusion(infusion_id=infusion.pk, user=nurse, completed_at=completed_at)
+    # The pump's total: the planned volume (the two-hour run above is shorter than a real titration).
+    services.complete_infusion(
+        infusion_id=infusion.pk, user=nurse, completed_at=completed_at, volume_infused_ml=infusion.volume_ml
+    )
     order.refresh_from_db()
     return order
 

@@ -9,7 +9,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from core.errors import Conflict
+from core.errors import Conflict, SafetyStopped
 
 
 def validation_error_body(exc: DjangoValidationError) -> dict[str, list[str]]:
@@ -21,7 +21,20 @@ def validation_error_body(exc: DjangoValidationError) -> dict[str, list[str]]:
     return {"non_field_errors": [str(m) for m in exc.messages]}
 
 
+def safety_stopped_response(exc: SafetyStopped) -> Response:
+    """403 for an override from the wrong role; 400 with field errors when the stops concern values sent in the
+    request (or an override reason was blank); else 409. Every body lists the stops (docs/api.md "Safety stops")."""
+    stops = [stop.as_dict() for stop in exc.stops]
+    if exc.forbidden:
+        return Response({"detail": exc.detail, "stops": stops}, status=status.HTTP_403_FORBIDDEN)
+    if exc.blank_reasons or exc.concerns_sent_values:
+        return Response({**exc.field_errors(), "stops": stops}, status=status.HTTP_400_BAD_REQUEST)
+    return Response({"detail": exc.detail, "stops": stops}, status=status.HTTP_409_CONFLICT)
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, SafetyStopped):
+        return safety_stopped_response(exc)
     if isinstance(exc, Conflict):
         return Response({"detail": exc.detail}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, DjangoValidationError):

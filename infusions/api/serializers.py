@@ -4,8 +4,9 @@ from typing import TYPE_CHECKING, Any
 
 from rest_framework import serializers
 
+from core.stops import OVERRIDE_REASON_MAX_LENGTH
 from infusions.dosing import REGIMENS
-from infusions.models import Infusion, Order, Product
+from infusions.models import Infusion, Order, Product, SafetyRecord, SafetyRecordKind
 from patients.models import Patient
 
 if TYPE_CHECKING:
@@ -64,6 +65,57 @@ class RatePlanSerializer(serializers.Serializer[Any]):
     basis_weight_kg = serializers.FloatField()
 
 
+def overrides_field() -> serializers.DictField:
+    """``{"<code>": "<reason>"}``: the reasons for overriding the stops this request raises (docs/api.md "Safety
+    stops"). A blank reason is refused by the service for a stop the request raises; others are ignored."""
+    return serializers.DictField(
+        child=serializers.CharField(max_length=OVERRIDE_REASON_MAX_LENGTH, allow_blank=True, trim_whitespace=True),
+        required=False,
+        default=dict,
+    )
+
+
+class SafetyStopSerializer(serializers.Serializer[Any]):
+    code = serializers.CharField()
+    kind = serializers.CharField()
+    message = serializers.CharField()
+    role = serializers.CharField(allow_null=True)
+    field = serializers.CharField(allow_null=True)
+
+
+class DryRunSerializer(serializers.Serializer[Any]):
+    stops = SafetyStopSerializer(many=True)
+    warnings = SafetyStopSerializer(many=True)
+
+
+class SafetyOverrideSerializer(serializers.Serializer[Any]):
+    reason = serializers.CharField()
+    by = serializers.CharField()
+    at = serializers.DateTimeField()
+
+
+class SafetyEntrySerializer(serializers.Serializer[Any]):
+    """One entry of an order's or infusion's ``safety`` list (docs/api.md)."""
+
+    code = serializers.CharField()
+    kind = serializers.CharField()
+    message = serializers.CharField()
+    stage = serializers.CharField()
+    infusion = serializers.IntegerField(source="infusion_id", allow_null=True)
+    at = serializers.DateTimeField()
+    override = serializers.SerializerMethodField()
+
+    def get_override(self, record: SafetyRecord) -> dict[str, Any] | None:
+        if record.kind != SafetyRecordKind.OVERRIDE:
+            return None
+        return {
+            "reason": record.reason,
+            "by": record.recorded_by.get_username(),
+            "role": record.role,
+            "at": serializers.DateTimeField().to_representation(record.created_at),
+        }
+
+
 class OrderInputSerializer(serializers.Serializer[Any]):
     """What a prescriber writes (docs/api.md "Written on create"), shape and types only."""
 
@@ -80,6 +132,13 @@ class OrderInputSerializer(serializers.Serializer[Any]):
         max_digits=6, decimal_places=2, required=False, allow_null=True, min_value=0
     )
     dosing_weight_override_reason = serializers.CharField(required=False, allow_blank=True, default="")
+    prepared_concentration_percent = serializers.DecimalField(
+        max_digits=3, decimal_places=1, required=False, allow_null=True, help_text="5 or 10, for Gammagard S/D."
+    )
+    replaces = serializers.PrimaryKeyRelatedField(
+        queryset=Order.objects.all(), required=False, allow_null=True, help_text="Emergency orders only."
+    )
+    overrides = overrides_field()
 
 
 class OrderSerializer(serializers.ModelSerializer[Order]):
@@ -92,6 +151,8 @@ class OrderSerializer(serializers.ModelSerializer[Order]):
     warning_details = WarningSerializer(source="warnings", many=True, read_only=True)
     rate_plan = RatePlanSerializer(read_only=True, allow_null=True)
     weight_measured_at = serializers.DateTimeField(source="weight_measurement.measured_at", read_only=True)
+    safety = SafetyEntrySerializer(source="safety_records", many=True, read_only=True)
+    on_hold = serializers.BooleanField(read_only=True)
 
     class Meta:
         model = Order
@@ -140,11 +201,24 @@ class OrderSerializer(serializers.ModelSerializer[Order]):
             "cancel_reason",
             "cancelled_at",
             "calculated_at",
+            "prepared_concentration_percent",
+            "replaces",
+            "safety",
+            "on_hold",
+            "hold_reason",
+            "hold_review_decision",
+            "hold_review_reason",
+            "returned_reason",
+            "returned_at",
         ]
         read_only_fields = fields
 
     def get_warnings(self, order: Order) -> list[str]:
-        return order.warning_messages
+        """v1 clients see every warning here: the working's and the safety stops' (docs/api.md)."""
+        safety_warnings = [r.message for r in order.safety_records.all() if r.kind == SafetyRecordKind.WARNING]
+        return order.warning_messages + [
+            message for message in safety_warnings if message not in order.warning_messages
+        ]
 
 
 class DoseWorkingSerializer(serializers.Serializer[Any]):
@@ -201,10 +275,12 @@ class InfusionSerializer(serializers.ModelSerializer[Infusion]):
             "stopped_at",
             "volume_infused_ml",
             "lot_numbers",
+            "safety",
         ]
         read_only_fields = fields
 
     lot_numbers = serializers.SerializerMethodField()
+    safety = SafetyEntrySerializer(source="safety_records", many=True, read_only=True)
 
     def get_lot_numbers(self, infusion: Infusion) -> list[str]:
         return [vial.lot_number for vial in infusion.vial_lots.all()]
@@ -235,6 +311,7 @@ class StartSerializer(serializers.Serializer[Any]):
     rate_ml_per_h = serializers.DecimalField(
         max_digits=7, decimal_places=1, required=False, allow_null=True, help_text="Defaults to the plan's first step."
     )
+    overrides = overrides_field()
 
 
 class VitalsInputSerializer(serializers.Serializer[Any]):
@@ -274,6 +351,7 @@ class VitalsSerializer(serializers.Serializer[Any]):
 class RateSerializer(serializers.Serializer[Any]):
     rate_ml_per_h = serializers.DecimalField(max_digits=7, decimal_places=1)
     changed_at = serializers.DateTimeField(required=False, allow_null=True)
+    overrides = overrides_field()
 
 
 class PauseSerializer(serializers.Serializer[Any]):
@@ -292,6 +370,7 @@ class ResumeSerializer(serializers.Serializer[Any]):
         ),
     )
     resumed_at = serializers.DateTimeField(required=False, allow_null=True)
+    overrides = overrides_field()
 
 
 class ReactionInputSerializer(serializers.Serializer[Any]):
@@ -312,11 +391,36 @@ class ReactionSerializer(serializers.Serializer[Any]):
     stopped_infusion = serializers.BooleanField()
 
 
+class VerifySerializer(serializers.Serializer[Any]):
+    overrides = overrides_field()
+
+
 class CompleteSerializer(serializers.Serializer[Any]):
     completed_at = serializers.DateTimeField(required=False, allow_null=True)
     volume_infused_ml = serializers.DecimalField(max_digits=8, decimal_places=1, required=False, allow_null=True)
+    overrides = overrides_field()
 
 
 class StopSerializer(serializers.Serializer[Any]):
     reason = serializers.CharField()
     stopped_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class ReasonSerializer(serializers.Serializer[Any]):
+    reason = serializers.CharField(allow_blank=False, trim_whitespace=True)
+
+
+class HoldReviewSerializer(serializers.Serializer[Any]):
+    decision = serializers.ChoiceField(choices=["continue", "cancel_remaining"])
+    reason = serializers.CharField(allow_blank=False, trim_whitespace=True)
+
+
+class SafetyTrySerializer(serializers.Serializer[Any]):
+    """The dry run of a bedside action: the action's name and its body (docs/api.md "Dry runs")."""
+
+    action = serializers.ChoiceField(choices=["start", "rate", "resume", "complete"])
+    at = serializers.DateTimeField(required=False, allow_null=True, help_text="The event's time; default now.")
+    rate_ml_per_h = serializers.DecimalField(max_digits=7, decimal_places=1, required=False, allow_null=True)
+    volume_infused_ml = serializers.DecimalField(max_digits=8, decimal_places=1, required=False, allow_null=True)
+    checklist = ChecklistSerializer(required=False)
+    overrides = overrides_field()

@@ -4,10 +4,10 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -17,6 +17,8 @@ from infusions.api.serializers import (
     CancelSerializer,
     CompleteSerializer,
     DoseWorkingSerializer,
+    DryRunSerializer,
+    HoldReviewSerializer,
     InfusionSerializer,
     OrderInputSerializer,
     OrderSerializer,
@@ -25,9 +27,12 @@ from infusions.api.serializers import (
     RateSerializer,
     ReactionInputSerializer,
     ReactionSerializer,
+    ReasonSerializer,
     ResumeSerializer,
+    SafetyTrySerializer,
     StartSerializer,
     StopSerializer,
+    VerifySerializer,
     VitalsInputSerializer,
     VitalsSerializer,
 )
@@ -53,6 +58,9 @@ class OrderViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Order]
         "verify": "infusions.verify_order",
         "cancel": "infusions.cancel_order",
         "recalculate": "infusions.recalculate_order",
+        "safety": "infusions.view_order",
+        "return_to_prescriber": "infusions.verify_order",
+        "hold_review": "infusions.review_hold",
     }
     filterset_fields = ["patient", "status", "regimen", "product", "emergency"]
     ordering_fields = ["created_at", "first_infusion_on"]
@@ -64,23 +72,66 @@ class OrderViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Order]
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         payload = OrderInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        order = services.create_order(data=dict(payload.validated_data), user=request.user)
+        data = dict(payload.validated_data)
+        overrides = data.pop("overrides", {})
+        order = services.create_order(data=data, user=request.user, overrides=overrides)
         return Response(self._read(order.pk), status=status.HTTP_201_CREATED)
 
     @extend_schema(request=OrderInputSerializer, responses={200: DoseWorkingSerializer})
     @action(detail=False, methods=["post"])
     def preview(self, request: Request) -> Response:
-        """The dose an order would get, worked out without saving anything."""
+        """The dry run of creation: the dose the order would get, with the stops and warnings it would meet (its
+        ``stops`` and ``warnings``); nothing is saved."""
         payload = OrderInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        calculation, weight, facts = services.calculate(dict(payload.validated_data))
-        return Response(DoseWorkingSerializer(services.working_fields(calculation, weight, facts)).data)
+        data = dict(payload.validated_data)
+        data.pop("overrides", None)
+        working, dry = services.preview_order(data, request.user)
+        body = DoseWorkingSerializer(working).data
+        # v1's warnings stay a list of messages; the stops and the safety warnings come with their codes.
+        body["warnings"] = body["warnings"] + [w["message"] for w in dry["warnings"]]
+        return Response({**body, "stops": dry["stops"], "safety_warnings": dry["warnings"]})
 
-    @extend_schema(request=None, responses={200: OrderSerializer})
+    @extend_schema(
+        request=None,
+        responses={200: DryRunSerializer},
+        parameters=[OpenApiParameter("action", str, enum=["verify"], description="The action to try.")],
+    )
+    @action(detail=True, methods=["get"])
+    def safety(self, request: Request, pk: str | None = None) -> Response:
+        """The dry run of verification: the stops and warnings it would meet now; nothing changes."""
+        order = self.get_object()
+        if request.query_params.get("action", "verify") != "verify":
+            raise ValidationError({"action": ["Only verify can be tried on an order."]})
+        return Response(services.verification_dry_run(order_id=order.pk, user=request.user))
+
+    @extend_schema(request=VerifySerializer, responses={200: OrderSerializer})
     @action(detail=True, methods=["post"])
     def verify(self, request: Request, pk: str | None = None) -> Response:
         order = self.get_object()
-        services.verify_order(order_id=order.pk, user=request.user)
+        payload = VerifySerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        services.verify_order(order_id=order.pk, user=request.user, overrides=payload.validated_data["overrides"])
+        return Response(self._read(order.pk))
+
+    @extend_schema(request=ReasonSerializer, responses={200: OrderSerializer})
+    @action(detail=True, methods=["post"], url_path="return", url_name="return")
+    def return_to_prescriber(self, request: Request, pk: str | None = None) -> Response:
+        """The verifier sends a draft back to its prescriber with the reason, instead of verifying it."""
+        order = self.get_object()
+        payload = ReasonSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        services.return_order(order_id=order.pk, user=request.user, reason=payload.validated_data["reason"])
+        return Response(self._read(order.pk))
+
+    @extend_schema(request=HoldReviewSerializer, responses={200: OrderSerializer})
+    @action(detail=True, methods=["post"], url_path="hold-review", url_name="hold-review")
+    def hold_review(self, request: Request, pk: str | None = None) -> Response:
+        """A hematologist's review of a course on hold: continue with a reason, or cancel the remaining days."""
+        order = self.get_object()
+        payload = HoldReviewSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        services.review_hold(order_id=order.pk, user=request.user, **payload.validated_data)
         return Response(self._read(order.pk))
 
     @extend_schema(request=CancelSerializer, responses={200: OrderSerializer})
@@ -119,7 +170,7 @@ class InfusionViewSet(viewsets.ReadOnlyModelViewSet[Infusion]):
     permission_classes = [HasActionPermission]
     action_permissions = {
         action_name: "infusions.administer_infusion"
-        for action_name in ("start", "vitals", "rate", "pause", "resume", "reactions", "complete", "stop")
+        for action_name in ("start", "vitals", "rate", "pause", "resume", "reactions", "complete", "stop", "safety")
     }
     filterset_class = InfusionFilter
     queryset = Infusion.objects.prefetch_related("vial_lots")
@@ -143,8 +194,19 @@ class InfusionViewSet(viewsets.ReadOnlyModelViewSet[Infusion]):
             started_at=data.get("started_at"),
             rate_ml_per_h=data.get("rate_ml_per_h"),
             vials=data.get("vials"),
+            overrides=data["overrides"],
         )
         return self._respond(infusion.pk)
+
+    @extend_schema(request=SafetyTrySerializer, responses={200: DryRunSerializer})
+    @action(detail=True, methods=["post"])
+    def safety(self, request: Request, pk: str | None = None) -> Response:
+        """The dry run of a bedside action (start, rate, resume, complete) with that action's body: the stops and
+        warnings it would meet now; nothing changes."""
+        infusion = self.get_object()
+        payload = SafetyTrySerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        return Response(services.bedside_dry_run(infusion_id=infusion.pk, user=request.user, **payload.validated_data))
 
     @extend_schema(request=VitalsInputSerializer, responses={201: VitalsSerializer})
     @action(detail=True, methods=["post"])
@@ -171,6 +233,7 @@ class InfusionViewSet(viewsets.ReadOnlyModelViewSet[Infusion]):
             user=request.user,
             rate_ml_per_h=payload.validated_data["rate_ml_per_h"],
             changed_at=payload.validated_data.get("changed_at"),
+            overrides=payload.validated_data["overrides"],
         )
         return self._respond(infusion.pk)
 
@@ -196,6 +259,7 @@ class InfusionViewSet(viewsets.ReadOnlyModelViewSet[Infusion]):
             user=request.user,
             rate_ml_per_h=payload.validated_data.get("rate_ml_per_h"),
             resumed_at=payload.validated_data.get("resumed_at"),
+            overrides=payload.validated_data["overrides"],
         )
         return self._respond(infusion.pk)
 

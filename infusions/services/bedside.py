@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from core.errors import Conflict
 from core.history import attribute_change
+from core.stops import Stage
 from infusions import vitals_rules
 from infusions.models import (
     Infusion,
@@ -24,7 +25,8 @@ from infusions.models import (
     VialLot,
     VitalSignsEntry,
 )
-from infusions.signals import infusion_ended, vitals_alert_raised
+from infusions.services import safety
+from infusions.signals import course_put_on_hold, infusion_ended, vitals_alert_raised
 
 CHECKLIST_ITEMS = {
     "patient_identity": "Patient identity confirmed (two identifiers)",
@@ -84,15 +86,10 @@ def max_rate_ml_per_h(order: Order) -> Decimal | None:
     return Decimal(str(plan["max_rate_ml_per_h"])) if plan else None
 
 
-def _check_rate(order: Order, rate: Decimal) -> None:
+def _check_rate_positive(rate: Decimal) -> None:
+    """Validation; how high a rate may go is the safety stops' question (§A10)."""
     if rate <= 0:
         raise ValidationError({"rate_ml_per_h": ["The rate must be above 0 mL/h (use pause to stop the pump)."]})
-    maximum = max_rate_ml_per_h(order)
-    if maximum is not None and rate > maximum:
-        capped = " (the at-risk cap)" if order.rate_plan and order.rate_plan.get("at_risk_capped") else ""
-        raise ValidationError(
-            {"rate_ml_per_h": [f"{rate} mL/h is above the plan's maximum of {maximum} mL/h{capped}."]}
-        )
 
 
 @transaction.atomic
@@ -105,11 +102,12 @@ def start_infusion(
     started_at: Any = None,
     rate_ml_per_h: Decimal | None = None,
     vials: list[dict[str, Any]] | None = None,
+    overrides: dict[str, str] | None = None,
 ) -> Infusion:
+    """Start a scheduled day: the checklist, the lots, the baseline and the starting rate, against every start
+    stop of §A10 (and the order stops §A9 checks again at each start)."""
     errors: dict[str, list[str]] = {}
     missing = [label for code, label in CHECKLIST_ITEMS.items() if (checklist or {}).get(code) is not True]
-    if missing:
-        errors["checklist"] = ["Confirm every item before starting: " + "; ".join(missing) + "."]
     lots = [str(lot).strip() for lot in (lot_numbers or []) if str(lot).strip()]
     if not lots:
         errors["lot_numbers"] = ["Record the lot number of at least one vial (plasma product traceability)."]
@@ -125,30 +123,21 @@ def start_infusion(
     order = infusion.order
     if infusion.status != InfusionStatus.SCHEDULED:
         raise Conflict(f"This infusion is {infusion.get_status_display().lower()}; only a scheduled one can start.")
-    if order.status not in (OrderStatus.VERIFIED, OrderStatus.IN_PROGRESS):
-        raise Conflict(f"The order is {order.get_status_display().lower()}; only a verified order is given.")
-    earlier = order.infusions.filter(
-        day_number__lt=infusion.day_number, status__in=[InfusionStatus.SCHEDULED, *RUNNING]
-    )
-    if earlier.exists():
-        raise Conflict("An earlier day of this course has not been completed or stopped yet.")
-    baseline = infusion.vitals.order_by("taken_at", "pk").first()
-    if baseline is None:
-        raise Conflict("Take a baseline set of vital signs before starting the infusion.")
-    started_at = _event_time(
-        started_at, field="started_at", not_before=baseline.taken_at, what_before="the baseline vital signs"
-    )
-    if rate_ml_per_h is None:
-        if not order.rate_plan:
-            raise ValidationError({"rate_ml_per_h": ["This product has no rate plan: enter the starting rate."]})
+    started_at = _event_time(started_at, field="started_at")
+    if rate_ml_per_h is None and order.rate_plan:
         rate_ml_per_h = Decimal(str(order.rate_plan["steps"][0]["rate_ml_per_h"]))
-    _check_rate(order, rate_ml_per_h)
+    if rate_ml_per_h is not None:
+        _check_rate_positive(rate_ml_per_h)
+    stops = safety.start_stops(infusion, start_at=started_at, rate_ml_per_h=rate_ml_per_h, missing_checklist=missing)
+    outcome = safety.enforce(stops, order=order, user=user, stage=Stage.START, overrides=overrides, at=started_at)
+    if rate_ml_per_h is None:  # only reachable when a late entry documents a start the plan could not rate
+        raise ValidationError({"rate_ml_per_h": ["Enter the rate the infusion was started at."]})
 
     infusion.status = InfusionStatus.IN_PROGRESS
     infusion.started_at = started_at
     infusion.started_by = user
     infusion.checklist = {
-        **{code: True for code in CHECKLIST_ITEMS},
+        **{code: (checklist or {}).get(code) is True for code in CHECKLIST_ITEMS},
         "confirmed_by": user.get_username(),
         "confirmed_at": timezone.now().isoformat(),
     }
@@ -171,6 +160,7 @@ def start_infusion(
         order.status = OrderStatus.IN_PROGRESS
         attribute_change(order, user)
         order.save(update_fields=["status", "updated_at"])
+    safety.record(outcome, order=order, infusion=infusion, user=user, stage=Stage.START, at=started_at)
     return infusion
 
 
@@ -245,15 +235,27 @@ def _vital_signs_of(entry: VitalSignsEntry) -> vitals_rules.VitalSigns:
 
 
 @transaction.atomic
-def change_rate(*, infusion_id: int, user: Any, rate_ml_per_h: Decimal, changed_at: Any = None) -> Infusion:
+def change_rate(
+    *,
+    infusion_id: int,
+    user: Any,
+    rate_ml_per_h: Decimal,
+    changed_at: Any = None,
+    overrides: dict[str, str] | None = None,
+) -> Infusion:
     infusion = _locked_infusion(infusion_id)
     if infusion.status != InfusionStatus.IN_PROGRESS:
         raise Conflict(f"This infusion is {infusion.get_status_display().lower()}; the rate changes while it runs.")
     changed_at = _time_after_last_change(infusion, changed_at, "changed_at")
-    _check_rate(infusion.order, rate_ml_per_h)
+    _check_rate_positive(rate_ml_per_h)
+    stops = safety.rate_change_stops(infusion, rate_ml_per_h=rate_ml_per_h, at=changed_at)
+    outcome = safety.enforce(
+        stops, order=infusion.order, user=user, stage=Stage.RATE, overrides=overrides, at=changed_at
+    )
     _open_rate_segment(infusion, rate_ml_per_h, changed_at, "titration", user)
     attribute_change(infusion, user)
     infusion.save(update_fields=["current_rate_ml_per_h", "updated_at"])
+    safety.record(outcome, order=infusion.order, infusion=infusion, user=user, stage=Stage.RATE, at=changed_at)
     return infusion
 
 
@@ -272,20 +274,21 @@ def pause_infusion(*, infusion_id: int, user: Any, paused_at: Any = None) -> Inf
 
 def suggested_resume_rate_ml_per_h(infusion: Infusion) -> Decimal | None:
     """After a reaction, restart at half the rate at which it occurred (A5); else the rate before the pause."""
-    reaction = infusion.reactions.exclude(rate_at_reaction_ml_per_h=None).order_by("-noted_at", "-pk").first()
+    half = safety.half_rate_after_reaction(infusion)
+    if half is not None:
+        return half
     last_running = infusion.rate_segments.filter(rate_ml_per_h__gt=0).order_by("-started_at", "-pk").first()
-    if (
-        reaction is not None
-        and reaction.rate_at_reaction_ml_per_h is not None  # excluded by the query; says so to the type checker
-        and (last_running is None or reaction.noted_at >= last_running.started_at)
-    ):
-        return vitals_rules.restart_rate_ml_per_h(reaction.rate_at_reaction_ml_per_h)
     return last_running.rate_ml_per_h if last_running else None
 
 
 @transaction.atomic
 def resume_infusion(
-    *, infusion_id: int, user: Any, rate_ml_per_h: Decimal | None = None, resumed_at: Any = None
+    *,
+    infusion_id: int,
+    user: Any,
+    rate_ml_per_h: Decimal | None = None,
+    resumed_at: Any = None,
+    overrides: dict[str, str] | None = None,
 ) -> Infusion:
     infusion = _locked_infusion(infusion_id)
     if infusion.status != InfusionStatus.PAUSED:
@@ -296,15 +299,24 @@ def resume_infusion(
     rate = rate_ml_per_h if rate_ml_per_h is not None else suggested_resume_rate_ml_per_h(infusion)
     if rate is None:
         raise ValidationError({"rate_ml_per_h": ["Enter the rate to resume at."]})
-    _check_rate(infusion.order, rate)
+    _check_rate_positive(rate)
+    stops = safety.resume_stops(infusion, rate_ml_per_h=rate)
+    outcome = safety.enforce(
+        stops, order=infusion.order, user=user, stage=Stage.RESUME, overrides=overrides, at=resumed_at
+    )
     _open_rate_segment(infusion, rate, resumed_at, "resume", user)
     infusion.status = InfusionStatus.IN_PROGRESS
     attribute_change(infusion, user)
     infusion.save(update_fields=["status", "current_rate_ml_per_h", "updated_at"])
+    safety.record(outcome, order=infusion.order, infusion=infusion, user=user, stage=Stage.RESUME, at=resumed_at)
     return infusion
 
 
 def volume_infused_ml(infusion: Infusion, until: Any = None) -> Decimal:
+    return _volume_from_segments(infusion, until)
+
+
+def _volume_from_segments(infusion: Infusion, until: Any = None) -> Decimal:
     """mL given so far: each segment's rate times its duration (a pause counts nothing)."""
     until = until or timezone.now()
     total = Decimal("0")
@@ -359,7 +371,28 @@ def record_reaction(
             noted_at,
             reason=f"Reaction: {dict(vitals_rules.REACTION_TYPES)[reaction]}, CTCAE grade {ctcae_grade}",
         )
+    if stops:
+        _hold_course(
+            infusion.order,
+            user,
+            f"{dict(vitals_rules.REACTION_TYPES)[reaction]}, CTCAE grade {ctcae_grade} on day {infusion.day_number}",
+        )
     return entry
+
+
+def _hold_course(order: Order, user: Any, why: str) -> None:
+    """§A10 course_on_hold: after a reaction of CTCAE grade >= 3 or anaphylaxis, the course's days not yet started
+    wait for a hematologist's review. With no day left there is nothing to hold."""
+    if not order.infusions.filter(status=InfusionStatus.SCHEDULED).exists():
+        return
+    order.hold_reason = why
+    order.hold_review_decision = ""
+    order.hold_review_reason = ""
+    order.hold_reviewed_by = None
+    order.hold_reviewed_at = None
+    attribute_change(order, user, reason="course on hold")
+    order.save()
+    course_put_on_hold.send(sender=Order, order=order)
 
 
 def _end_infusion(infusion: Infusion, user: Any, status: str, at: Any, reason: str = "", volume: Any = None) -> None:
@@ -400,7 +433,12 @@ def _complete_order_when_no_day_is_left(order: Order, user: Any) -> None:
 
 @transaction.atomic
 def complete_infusion(
-    *, infusion_id: int, user: Any, completed_at: Any = None, volume_infused_ml: Decimal | None = None
+    *,
+    infusion_id: int,
+    user: Any,
+    completed_at: Any = None,
+    volume_infused_ml: Decimal | None = None,
+    overrides: dict[str, str] | None = None,
 ) -> Infusion:
     infusion = _locked_infusion(infusion_id)
     if infusion.status not in RUNNING:
@@ -408,7 +446,13 @@ def complete_infusion(
     completed_at = _time_after_last_change(infusion, completed_at, "completed_at")
     if volume_infused_ml is not None and volume_infused_ml < 0:
         raise ValidationError({"volume_infused_ml": ["The volume cannot be negative."]})
-    _end_infusion(infusion, user, InfusionStatus.COMPLETED, completed_at, volume=volume_infused_ml)
+    volume = volume_infused_ml if volume_infused_ml is not None else _volume_from_segments(infusion, completed_at)
+    stops = safety.completion_stops(infusion, volume_infused_ml=volume)
+    outcome = safety.enforce(
+        stops, order=infusion.order, user=user, stage=Stage.COMPLETE, overrides=overrides, at=completed_at
+    )
+    _end_infusion(infusion, user, InfusionStatus.COMPLETED, completed_at, volume=volume)
+    safety.record(outcome, order=infusion.order, infusion=infusion, user=user, stage=Stage.COMPLETE, at=completed_at)
     return infusion
 
 
@@ -443,3 +487,46 @@ def withhold_infusion(*, infusion_id: int, user: Any, reason: str) -> Infusion:
     infusion.save()
     _complete_order_when_no_day_is_left(infusion.order, user)
     return infusion
+
+
+def bedside_dry_run(
+    *,
+    infusion_id: int,
+    user: Any,
+    action: str,
+    at: Any = None,
+    rate_ml_per_h: Decimal | None = None,
+    volume_infused_ml: Decimal | None = None,
+    checklist: dict[str, Any] | None = None,
+    overrides: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """What a bedside action would meet now, with the same defaults the action takes (the plan's first step, the
+    resume rate, the volume from the segments); nothing changes (docs/api.md "Dry runs")."""
+    infusion = Infusion.objects.select_related("order__patient", "order__product", "order__weight_measurement").get(
+        pk=infusion_id
+    )
+    order = infusion.order
+    moment = at or timezone.now()
+    stops: list[Any]
+    if action == "start":
+        if rate_ml_per_h is None and order.rate_plan:
+            rate_ml_per_h = Decimal(str(order.rate_plan["steps"][0]["rate_ml_per_h"]))
+        missing = (
+            [label for code, label in CHECKLIST_ITEMS.items() if checklist.get(code) is not True] if checklist else []
+        )
+        stops = safety.start_stops(infusion, start_at=moment, rate_ml_per_h=rate_ml_per_h, missing_checklist=missing)
+        stage = Stage.START
+    elif action == "rate":
+        if rate_ml_per_h is None:
+            raise ValidationError({"rate_ml_per_h": ["Enter the new rate."]})
+        stops, stage = safety.rate_change_stops(infusion, rate_ml_per_h=rate_ml_per_h, at=moment), Stage.RATE
+    elif action == "resume":
+        rate = rate_ml_per_h if rate_ml_per_h is not None else suggested_resume_rate_ml_per_h(infusion)
+        stops = safety.resume_stops(infusion, rate_ml_per_h=rate) if rate is not None else []
+        stage = Stage.RESUME
+    elif action == "complete":
+        volume = volume_infused_ml if volume_infused_ml is not None else _volume_from_segments(infusion, moment)
+        stops, stage = safety.completion_stops(infusion, volume_infused_ml=volume), Stage.COMPLETE
+    else:
+        raise ValidationError({"action": ["Choose start, rate, resume or complete."]})
+    return safety.dry_run(stops, order=order, user=user, stage=stage, overrides=overrides)

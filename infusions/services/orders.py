@@ -4,20 +4,22 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from core.errors import Conflict
+from core.errors import Conflict, SafetyStopped
 from core.history import attribute_change
-from infusions import dosing
+from core.stops import Stage
+from infusions import dosing, safety_rules
 from infusions.models import Infusion, InfusionStatus, Order, OrderStatus, Product
-from infusions.signals import order_cancelled
+from infusions.services import safety
+from infusions.signals import order_cancelled, order_returned
 from patients.models import Patient, WeightMeasurement
 
 ORDER_INPUT_FIELDS = (
@@ -32,6 +34,8 @@ ORDER_INPUT_FIELDS = (
     "notes",
     "dosing_weight_override_kg",
     "dosing_weight_override_reason",
+    "prepared_concentration_percent",
+    "replaces",
 )
 
 
@@ -42,26 +46,17 @@ def dosing_config() -> dosing.DosingConfig:
 # --- Working out a dose (shared by the preview, creation and recalculation) ------------------------------
 
 
-def _current_weight(patient: Patient, on: date) -> WeightMeasurement:
+def _current_weight(patient: Patient) -> WeightMeasurement:
+    """The most recent weight (A2). How old it may be is the weight_stale stop's question (§A9)."""
     weight = patient.current_weight
     if weight is None:
-        raise ValidationError({"patient": ["The patient has no weight on record: weigh the patient first."]})
-    max_age = timedelta(days=settings.IVIG_MAX_WEIGHT_AGE_DAYS)
-    if timezone.now() - weight.measured_at > max_age:
-        raise ValidationError(
-            {
-                "patient": [
-                    f"The latest weight ({weight.weight_kg} kg, {timezone.localtime(weight.measured_at):%Y-%m-%d}) "
-                    f"is older than {settings.IVIG_MAX_WEIGHT_AGE_DAYS} days: record a current weight."
-                ]
-            }
-        )
+        raise SafetyStopped(safety_rules.weight_missing())
     return weight
 
 
 def patient_facts(patient: Patient, weight: WeightMeasurement, on: date) -> dosing.PatientFacts:
     if patient.height_cm is None:
-        raise ValidationError({"patient": ["The patient has no height on record: measure the height first."]})
+        raise SafetyStopped(safety_rules.height_missing())
     return dosing.PatientFacts(
         sex=patient.sex,
         age_years=patient.age_on(on),
@@ -89,14 +84,21 @@ def _check_order_inputs(data: dict[str, Any]) -> None:
         errors["previous_order"] = ["A repeat dose must reference the patient's earlier order."]
     if previous is not None and previous.patient_id != patient.pk:
         errors["previous_order"] = ["The previous order belongs to another patient."]
-    if previous is not None and previous.status == OrderStatus.CANCELLED:
-        errors["previous_order"] = ["The previous order was cancelled."]
-    iga_override_reason = (data.get("iga_override_reason") or "").strip()
-    if dosing.iga_product_conflict(patient.iga_deficient, product.facts()) and not iga_override_reason:
-        errors["iga_override_reason"] = [
-            f"The patient is IgA-deficient and {product.name} is not IgA-depleted: choose an IgA-depleted product "
-            "or record the reason for overriding (for example anti-IgA antibodies negative)."
-        ]
+    replaces: Order | None = data.get("replaces")
+    if replaces is not None:
+        if not data.get("emergency"):
+            errors["replaces"] = ["Only an emergency order may replace an open order."]
+        elif replaces.patient_id != patient.pk:
+            errors["replaces"] = ["The order to replace belongs to another patient."]
+        elif replaces.status not in safety.OPEN_STATUSES:
+            errors["replaces"] = [f"Order #{replaces.pk} is not open ({replaces.get_status_display().lower()})."]
+        elif replaces.infusions.filter(started_at__isnull=False).exists():
+            errors["replaces"] = [f"An infusion of order #{replaces.pk} has started: it cannot be replaced."]
+    prepared = data.get("prepared_concentration_percent")
+    if prepared is not None and not product.reconstituted:
+        errors["prepared_concentration_percent"] = [f"{product.name} is not reconstituted: leave this empty."]
+    elif prepared is not None and Decimal(prepared) not in (Decimal("5"), Decimal("10")):
+        errors["prepared_concentration_percent"] = ["Prepare at 5 % or 10 %."]
     override = data.get("dosing_weight_override_kg")
     if override is not None and not (data.get("dosing_weight_override_reason") or "").strip():
         errors["dosing_weight_override_reason"] = ["Give the reason for overriding the dosing weight."]
@@ -114,12 +116,12 @@ def calculate(data: dict[str, Any]) -> tuple[dosing.DoseCalculation, WeightMeasu
     _check_order_inputs(data)
     patient: Patient = data["patient"]
     on = data.get("first_infusion_on") or timezone.localdate()
-    weight = _current_weight(patient, on)
+    weight = _current_weight(patient)
     facts = patient_facts(patient, weight, on)
     try:
         calculation = dosing.calculate_dose(
             facts,
-            data["product"].facts(),
+            data["product"].facts(data.get("prepared_concentration_percent")),
             data["regimen"],
             dosing_config(),
             emergency=bool(data.get("emergency")),
@@ -206,6 +208,8 @@ def rate_plan_json(plan: dosing.RatePlan | None) -> dict[str, Any] | None:
         "step_up_interval_min": data["step_up_interval_min"],
         "max_rate_ml_per_h": float(data["max_rate_ml_per_h"]),
         "at_risk_capped": data["at_risk_capped"],
+        "label_max_rate_ml_per_h": float(data["label_max_rate_ml_per_h"]),
+        "at_risk_cap_source": data["at_risk_cap_source"],
         "basis_weight_kg": float(_q(data["basis_weight_kg"], "0.01") or 0),
         "steps": [
             {
@@ -221,20 +225,59 @@ def rate_plan_json(plan: dosing.RatePlan | None) -> dict[str, Any] | None:
 # --- Transitions -----------------------------------------------------------------------------------------
 
 
-@transaction.atomic
-def create_order(*, data: dict[str, Any], user: Any) -> Order:
-    """Draft an order with its working frozen (docs/api.md Orders; docs/clinical-rules.md §A1–A4)."""
+def _overrides(data: dict[str, Any], overrides: dict[str, str] | None) -> dict[str, str]:
+    """The request's overrides; v1's iga_override_reason is the same as overrides.iga_conflict (docs/api.md)."""
+    merged = dict(overrides or {})
+    iga_reason = (data.get("iga_override_reason") or "").strip()
+    if iga_reason and "iga_conflict" not in merged:
+        merged["iga_conflict"] = iga_reason
+    return merged
+
+
+def preview_order(data: dict[str, Any], user: Any) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    """The dry run of creation: the working the order would get, and the stops and warnings it would meet. Nothing
+    is saved; a stop is reported, not raised (docs/api.md "Dry runs")."""
     calculation, weight, facts = calculate(data)
+    stops = safety.creation_stops(data, calculation, weight, facts.age_years, now=timezone.now())
+    dry = safety.dry_run(stops, order=None, user=user, stage=Stage.CREATE, overrides=_overrides(data, None))
+    return working_fields(calculation, weight, facts), dry
+
+
+@transaction.atomic
+def create_order(
+    *, data: dict[str, Any], user: Any, overrides: dict[str, str] | None = None, now: datetime | None = None
+) -> Order:
+    """Draft an order with its working frozen (docs/api.md Orders; docs/clinical-rules.md §A1–A4, §A9).
+
+    ``now`` is when the order is written: the present, except when a course is loaded after the fact (the demo
+    data, tests), where the stops are judged as of that moment as every other event is as of its own time."""
+    now = now or timezone.now()
+    calculation, weight, facts = calculate(data)
+    overrides = _overrides(data, overrides)
+    stops = safety.creation_stops(data, calculation, weight, facts.age_years, now=now)
+    outcome = safety.enforce(stops, order=None, user=user, stage=Stage.CREATE, overrides=overrides)
+    replaces: Order | None = data.get("replaces")
+    if replaces is not None:
+        _cancel(Order.objects.select_for_update().get(pk=replaces.pk), user, "Superseded by an emergency order.")
     order = Order(
         **{field: data[field] for field in ORDER_INPUT_FIELDS if field in data and data[field] is not None},
         status=OrderStatus.DRAFT,
         created_by=user,
         **working_fields(calculation, weight, facts),
     )
-    order.iga_override_reason = (data.get("iga_override_reason") or "").strip()
-    order.full_clean(exclude=["weight_measurement", "created_by"])
+    order.iga_override_reason = overrides.get("iga_conflict", "").strip()
+    # The one-open-course constraint is the database's: validated at the insert, so two creations at once cannot
+    # both pass (the active_course stop has already answered the ordinary case in clinical words).
+    order.full_clean(exclude=["weight_measurement", "created_by"], validate_constraints=False)
     attribute_change(order, user)
-    order.save()
+    try:
+        with transaction.atomic():
+            order.save()
+    except IntegrityError as exc:
+        if "order_one_open_course_per_patient" not in str(exc):
+            raise
+        raise SafetyStopped(safety_rules.active_course(other_open_orders=[0], replaces=None)) from exc
+    safety.record(outcome, order=order, user=user, stage=Stage.CREATE, at=now)
     return order
 
 
@@ -254,21 +297,27 @@ def recalculate_order(*, order_id: int, user: Any) -> Order:
 
 
 @transaction.atomic
-def verify_order(*, order_id: int, user: Any) -> Order:
-    """A pharmacist or a second hematologist verifies; verification schedules one infusion per course day."""
-    order = Order.objects.select_for_update().select_related("patient").get(pk=order_id)
+def verify_order(
+    *, order_id: int, user: Any, overrides: dict[str, str] | None = None, now: datetime | None = None
+) -> Order:
+    """A pharmacist or a second hematologist verifies, against the patient's record as it is now (§A9);
+    verification schedules one infusion per course day."""
+    order = (
+        Order.objects.select_for_update(of=("self",))
+        .select_related("patient", "product", "weight_measurement", "previous_order")
+        .get(pk=order_id)
+    )
     if order.created_by_id == user.pk:
         raise PermissionDenied("An order is verified by a pharmacist or a second hematologist, never its prescriber.")
     if order.status != OrderStatus.DRAFT:
         raise Conflict(f"This order is {order.get_status_display().lower()}; only a draft can be verified.")
-    if not order.emergency and order.patient.serum_iga_mg_dl is None:
-        raise Conflict(
-            "The patient has no serum IgA result: record it before verifying (only emergency orders may go ahead "
-            "without it)."
-        )
+    now = now or timezone.now()
+    outcome = safety.enforce(
+        safety.verification_stops(order, now=now), order=order, user=user, stage=Stage.VERIFY, overrides=overrides
+    )
     order.status = OrderStatus.VERIFIED
     order.verified_by = user
-    order.verified_at = timezone.now()
+    order.verified_at = now
     attribute_change(order, user)
     order.save()
     volume = order.volume_per_day_ml
@@ -285,6 +334,7 @@ def verify_order(*, order_id: int, user: Any) -> Order:
     for infusion in infusions:
         attribute_change(infusion, user)
         infusion.save()
+    safety.record(outcome, order=order, user=user, stage=Stage.VERIFY, at=order.verified_at)
     return order
 
 
@@ -299,6 +349,11 @@ def cancel_order(*, order_id: int, user: Any, reason: str) -> Order:
     running = order.infusions.filter(status__in=[InfusionStatus.IN_PROGRESS, InfusionStatus.PAUSED])
     if running.exists():
         raise Conflict("An infusion of this order is running: stop it at the bedside before cancelling the order.")
+    _cancel(order, user, reason)
+    return order
+
+
+def _cancel(order: Order, user: Any, reason: str) -> None:
     order.status = OrderStatus.CANCELLED
     order.cancel_reason = reason
     order.cancelled_by = user
@@ -312,4 +367,75 @@ def cancel_order(*, order_id: int, user: Any, reason: str) -> Order:
         attribute_change(infusion, user)
         infusion.save()
     order_cancelled.send(sender=Order, order=order)
+
+
+def verification_dry_run(*, order_id: int, user: Any) -> dict[str, Any]:
+    """What verifying the order would meet now (docs/api.md "Dry runs"); nothing changes."""
+    order = Order.objects.select_related("patient", "product", "weight_measurement", "previous_order").get(pk=order_id)
+    return safety.dry_run(
+        safety.verification_stops(order, now=timezone.now()), order=order, user=user, stage=Stage.VERIFY
+    )
+
+
+@transaction.atomic
+def return_order(*, order_id: int, user: Any, reason: str) -> Order:
+    """The verifier sends a draft back to its prescriber with the reason instead of verifying it; the prescriber
+    sees it on the order and in the inbox, and recalculating or verifying clears it."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": ["Give the reason for returning the order to its prescriber."]})
+    order = Order.objects.select_for_update(of=("self",)).get(pk=order_id)
+    if order.created_by_id == user.pk:
+        raise PermissionDenied("The prescriber does not return their own order: recalculate or cancel it.")
+    if order.status != OrderStatus.DRAFT:
+        raise Conflict(f"This order is {order.get_status_display().lower()}; only a draft is returned.")
+    order.returned_reason = reason
+    order.returned_by = user
+    order.returned_at = timezone.now()
+    attribute_change(order, user, reason="returned to the prescriber")
+    order.save()
+    order_returned.send(sender=Order, order=order)
+    return order
+
+
+HOLD_DECISIONS = ("continue", "cancel_remaining")
+
+
+@transaction.atomic
+def review_hold(*, order_id: int, user: Any, decision: str, reason: str) -> Order:
+    """A hematologist's review of a course on hold (§A10 course_on_hold): ``continue`` with a reason (it also
+    answers previous_severe_reaction for the course's remaining days), or ``cancel_remaining``, which withholds
+    every day not yet started."""
+    reason = (reason or "").strip()
+    errors: dict[str, list[str]] = {}
+    if decision not in HOLD_DECISIONS:
+        errors["decision"] = ["Choose continue or cancel_remaining."]
+    if not reason:
+        errors["reason"] = ["Give the reason for the decision."]
+    if errors:
+        raise ValidationError(errors)
+    order = Order.objects.select_for_update(of=("self",)).select_related("patient").get(pk=order_id)
+    if not order.on_hold:
+        raise Conflict("This course is not on hold.")
+    now = timezone.now()
+    order.hold_review_decision = decision
+    order.hold_review_reason = reason
+    order.hold_reviewed_by = user
+    order.hold_reviewed_at = now
+    attribute_change(order, user, reason=f"hold reviewed: {decision}")
+    order.save()
+    if decision == "continue":
+        safety.record_hold_continued(order, user=user, reason=reason, at=now)
+    else:
+        for infusion in order.infusions.select_for_update().filter(status=InfusionStatus.SCHEDULED):
+            infusion.status = InfusionStatus.STOPPED
+            infusion.stopped_at = now
+            infusion.stop_reason = f"Withheld after review of the hold: {reason}"
+            infusion.volume_infused_ml = Decimal("0")
+            attribute_change(infusion, user)
+            infusion.save()
+        if not order.infusions.filter(status__in=[InfusionStatus.IN_PROGRESS, InfusionStatus.PAUSED]).exists():
+            order.status = OrderStatus.COMPLETED
+            attribute_change(order, user)
+            order.save(update_fields=["status", "updated_at"])
     return order

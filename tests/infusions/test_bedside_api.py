@@ -76,7 +76,10 @@ def test_completing_the_first_infusion_creates_the_four_checks_due_in_elapsed_ho
         {**NORMAL_VITALS, "taken_at": iso(completed_at - timedelta(hours=2))},
     )
     start(nurse_api, infusion, started_at=iso(completed_at - timedelta(hours=1)))
-    nurse_api.post(f"/api/v1/infusions/{infusion.pk}/complete/", {"completed_at": iso(completed_at)})
+    nurse_api.post(
+        f"/api/v1/infusions/{infusion.pk}/complete/",
+        {"completed_at": iso(completed_at), "volume_infused_ml": str(infusion.volume_ml)},
+    )
     checks = {c.label: c.due_at - completed_at for c in PlateletCheck.objects.filter(order=order)}
     assert checks == {
         "24h": timedelta(hours=24),
@@ -295,15 +298,19 @@ def test_a_rate_above_the_plan_maximum_is_refused(nurse_api, infusion):
     assert RateSegment.objects.filter(infusion=infusion).count() == 1
 
 
-def test_an_at_risk_patient_is_capped_at_half_the_itp_maximum(client_for, nurse):
+def test_above_an_at_risk_patients_cap_of_half_the_itp_maximum_only_a_hematologist_may_go(client_for, nurse):
     order = verified_order(renal_impairment=True)
     infusion = order.infusions.get()
     api = client_for(nurse)
     api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", NORMAL_VITALS)
     start(api, infusion)
-    assert order.rate_plan["at_risk_capped"] is True
-    assert api.post(f"/api/v1/infusions/{infusion.pk}/rate/", {"rate_ml_per_h": "200"}).status_code == 400
-    assert api.post(f"/api/v1/infusions/{infusion.pk}/rate/", {"rate_ml_per_h": "184.1"}).status_code == 200
+    assert (order.rate_plan["at_risk_capped"], order.rate_plan["at_risk_cap_source"]) == (True, "design")
+    refused = api.post(
+        f"/api/v1/infusions/{infusion.pk}/rate/", {"rate_ml_per_h": "200", "overrides": {"rate_above_at_risk_cap": "x"}}
+    )
+    assert refused.status_code == 403  # a nurse may not give this reason
+    assert {s["code"]: s["role"] for s in refused.json()["stops"]} == {"rate_above_at_risk_cap": "hematologist"}
+    assert RateSegment.objects.filter(infusion=infusion).count() == 1
 
 
 def test_a_time_before_the_previous_event_is_refused(nurse_api, infusion):
@@ -327,9 +334,18 @@ def test_pause_and_resume_open_segments_and_a_pause_infuses_nothing(nurse_api, i
     assert resumed.json()["status"] == "in_progress"
     assert resumed.json()["current_rate_ml_per_h"] == 60
     done = nurse_api.post(
-        f"/api/v1/infusions/{infusion.pk}/complete/", {"completed_at": iso(t0 + timedelta(minutes=120))}
+        f"/api/v1/infusions/{infusion.pk}/complete/",
+        {
+            "completed_at": iso(t0 + timedelta(minutes=120)),
+            "overrides": {"volume_mismatch": "stopped early: the bag was changed for a new lot"},
+        },
     )
     assert done.json()["volume_infused_ml"] == 60.0  # 30 min + 30 min at 60 mL/h; the hour's pause gave nothing
+    safety = {(s["code"], s["kind"]): s["override"] for s in done.json()["safety"]}
+    # The start two hours ago, above the initial rate, is a late entry: documented, not refused.
+    assert safety[("start_above_initial", "documented_deviation")] is None
+    # The completion, recorded as it happens, goes ahead on the nurse's reason, which is kept.
+    assert safety[("volume_mismatch", "override")]["reason"] == "stopped early: the bag was changed for a new lot"
     assert list(RateSegment.objects.filter(infusion=infusion).values_list("reason", "rate_ml_per_h")) == [
         ("start", Decimal("60.0")),
         ("pause", Decimal("0.0")),
@@ -400,8 +416,9 @@ def test_bad_reactions_are_400_and_stored_nowhere(nurse_api, infusion, body, fie
 def test_completing_a_completed_infusion_is_409(nurse_api, infusion):
     nurse_api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", NORMAL_VITALS)
     start(nurse_api, infusion)
-    assert nurse_api.post(f"/api/v1/infusions/{infusion.pk}/complete/", {}).status_code == 200
-    assert nurse_api.post(f"/api/v1/infusions/{infusion.pk}/complete/", {}).status_code == 409
+    pump_total = {"volume_infused_ml": str(infusion.volume_ml)}
+    assert nurse_api.post(f"/api/v1/infusions/{infusion.pk}/complete/", pump_total).status_code == 200
+    assert nurse_api.post(f"/api/v1/infusions/{infusion.pk}/complete/", pump_total).status_code == 409
     assert nurse_api.post(f"/api/v1/infusions/{infusion.pk}/stop/", {"reason": "x"}).status_code == 409
 
 
@@ -414,12 +431,14 @@ def test_day_two_cannot_start_before_day_one_is_given(client_for, nurse):
 
 
 def test_the_second_day_completes_the_order_and_creates_no_new_checks(client_for, nurse):
-    order = verified_order(regimen="two_days_1g_per_kg")
+    yesterday = timezone.now() - timedelta(days=1)
+    order = verified_order(regimen="two_days_1g_per_kg", first_infusion_on=timezone.localtime(yesterday).date())
     api = client_for(nurse)
-    for infusion in order.infusions.order_by("day_number"):
-        api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", NORMAL_VITALS)
-        start(api, infusion)
-        api.post(f"/api/v1/infusions/{infusion.pk}/complete/", {})
+    for infusion, started in zip(order.infusions.order_by("day_number"), [yesterday, timezone.now()], strict=True):
+        api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", {**NORMAL_VITALS, "taken_at": iso(started)})
+        assert start(api, infusion, started_at=iso(started)).status_code == 200
+        done = {"completed_at": iso(min(started + timedelta(hours=3), timezone.now())), "volume_infused_ml": "750"}
+        assert api.post(f"/api/v1/infusions/{infusion.pk}/complete/", done).status_code == 200
         assert PlateletCheck.objects.filter(order=order).count() == 4
     assert Order.objects.get(pk=order.pk).status == "completed"
 

@@ -178,11 +178,17 @@ def test_a_patient_without_height_or_weight_cannot_be_ordered_for(
     assert Order.objects.count() == 0
 
 
-def test_a_weight_older_than_30_days_is_refused(client_for, hematologist, gamunex):
+def test_a_weight_older_than_30_days_warns_at_creation_and_is_refused_at_verification(
+    client_for, hematologist, pharmacist, gamunex
+):
     patient = PatientFactory(weight_kg__measured_at=timezone.now() - timedelta(days=31))
-    response = client_for(hematologist).post("/api/v1/orders/", order_payload(patient, gamunex))
-    assert response.status_code == 400
-    assert "older than 30 days" in " ".join(response.json()["patient"])
+    created = client_for(hematologist).post("/api/v1/orders/", order_payload(patient, gamunex))
+    assert created.status_code == 201
+    assert [s["code"] for s in created.json()["safety"] if s["kind"] == "warning"] == ["weight_stale"]
+    refused = client_for(pharmacist).post(f"/api/v1/orders/{created.json()['id']}/verify/")
+    assert refused.status_code == 409
+    assert [s["code"] for s in refused.json()["stops"]] == ["weight_stale"]
+    assert Order.objects.get().status == "draft"
 
 
 @pytest.mark.parametrize(
