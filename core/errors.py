@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from core.stops import OVERRIDE_REASON_MAX_LENGTH, Stop
 
@@ -34,10 +34,10 @@ class SafetyStopped(Exception):
             return "Your role may not override: " + " ".join(stop.message for stop in self.stops)
         return " ".join(stop.message for stop in self.stops) or "Give a reason for each override."
 
-    @property
-    def concerns_sent_values(self) -> bool:
-        """400 when every stop concerns a value sent in the request (it names a field), 409 otherwise."""
-        return all(stop.field for stop in self.stops)
+    def concerns_sent_values(self, sent: Collection[str]) -> bool:
+        """400 when every stop concerns a value sent in this request (its field is among ``sent``), 409 otherwise
+        (docs/api.md "Safety stops")."""
+        return all(stop.field is not None and stop.field in sent for stop in self.stops)
 
     def field_errors(self) -> dict[str, list[str]]:
         errors: dict[str, list[str]] = {}

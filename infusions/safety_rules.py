@@ -308,8 +308,7 @@ def iga_conflict(
             f"The patient is IgA-deficient and {product_name} is not IgA-depleted: choose an IgA-depleted product, "
             "or a hematologist records the reason (for example anti-IgA antibodies negative).",
             overrider=Overrider.HEMATOLOGIST,
-            # v1 asked for this reason in iga_override_reason; it is still the field a client fills in.
-            field="iga_override_reason",
+            field="product",
             fingerprint=fingerprint,
         )
     ]

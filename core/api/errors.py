@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -21,20 +22,23 @@ def validation_error_body(exc: DjangoValidationError) -> dict[str, list[str]]:
     return {"non_field_errors": [str(m) for m in exc.messages]}
 
 
-def safety_stopped_response(exc: SafetyStopped) -> Response:
+def safety_stopped_response(exc: SafetyStopped, sent: Collection[str]) -> Response:
     """403 for an override from the wrong role; 400 with field errors when the stops concern values sent in the
     request (or an override reason was blank); else 409. Every body lists the stops (docs/api.md "Safety stops")."""
     stops = [stop.as_dict() for stop in exc.stops]
     if exc.forbidden:
         return Response({"detail": exc.detail, "stops": stops}, status=status.HTTP_403_FORBIDDEN)
-    if exc.blank_reasons or exc.concerns_sent_values:
+    if exc.blank_reasons or exc.concerns_sent_values(sent):
         return Response({**exc.field_errors(), "stops": stops}, status=status.HTTP_400_BAD_REQUEST)
     return Response({"detail": exc.detail, "stops": stops}, status=status.HTTP_409_CONFLICT)
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, SafetyStopped):
-        return safety_stopped_response(exc)
+        request = context.get("request")
+        data = getattr(request, "data", None)
+        sent = set(data.keys()) if hasattr(data, "keys") else set()
+        return safety_stopped_response(exc, sent)
     if isinstance(exc, Conflict):
         return Response({"detail": exc.detail}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, DjangoValidationError):

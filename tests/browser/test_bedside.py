@@ -46,9 +46,14 @@ def test_a_nurse_runs_a_whole_infusion_on_a_tablet(tablet, login, screenshot, nu
     assert tablet.evaluate("window.__noReload") is True  # still the same document: no full reload
     screenshot(tablet, "bedside-fever-alert")
 
+    # Stepping up straight after a fever (and within the product's step interval) needs the nurse's reasons.
+    assert "Override" in tablet.inner_text("[data-testid=step-up]")
+    for field in tablet.locator("[data-testid^=override-]").all():
+        field.fill("fever settled with paracetamol; the prescriber agreed")
     tablet.click("[data-testid=step-up]")
     tablet.wait_for_function("document.querySelector('[data-testid=current-rate]').innerText.includes('92.1')")
     assert_no_horizontal_scroll(tablet)
+    tablet.fill("#volume", str(infusion.volume_ml))  # the pump's total
     tablet.click("[data-testid=complete]")
     tablet.wait_for_selector("[data-testid=platelet-checks]")
     assert "Completed" in tablet.inner_text("[data-testid=infusion-status]")
@@ -67,3 +72,40 @@ def test_an_impossible_value_shows_an_error_and_stores_nothing(tablet, login, nu
     tablet.wait_for_selector("[data-testid=bedside-error]")
     assert "spo2" in tablet.inner_text("[data-testid=bedside-error]").lower()
     assert infusion.vitals.count() == 0
+
+
+def test_step_up_cannot_be_tapped_during_a_stop_alert_without_a_reason(tablet, login, screenshot, nurse):
+    order = verified_order()
+    login(tablet, "nurse1")
+    tablet.goto(f"/orders/infusions/{order.infusions.get().pk}/")
+    fill_vitals(tablet)
+    tablet.wait_for_selector("text=baseline taken")
+    for checkbox in tablet.locator("[data-testid=start-form] input[type=checkbox]").all():
+        checkbox.check()
+    tablet.fill("#lots", "LOT-0042")
+    tablet.click("[data-testid=start-form] button[type=submit]")
+    tablet.wait_for_selector("[data-testid=current-rate]")
+
+    fill_vitals(tablet, systolic="85")  # hypotension: a high alert, STOP
+    tablet.wait_for_selector("[data-alert=hypotension]")
+    assert "STOP" in tablet.inner_text("[data-alert=hypotension]")
+    step_up = tablet.locator("[data-testid=step-up]")
+    # No longer the big blue button: it asks for the nurse's reasons, one field per stop.
+    assert "primary" not in (step_up.get_attribute("class") or "")
+    assert "Override" in step_up.inner_text()
+    assert tablet.locator("[data-testid=override-step_during_alert]").count() == 1
+    screenshot(tablet, "bedside-step-up-during-stop-alert")
+
+    step_up.click()  # without a reason: refused, the rate stays
+    tablet.wait_for_selector("[data-testid=bedside-error]")
+    assert "46.0 mL/h" in tablet.inner_text("[data-testid=current-rate]")
+    assert order.infusions.get().rate_segments.count() == 1
+
+    for field in tablet.locator("[data-testid^=override-]").all():
+        field.fill("manual BP 118/70 on repeat; the prescriber agreed")
+    tablet.click("[data-testid=step-up]")
+    tablet.wait_for_function("document.querySelector('[data-testid=current-rate]').innerText.includes('92.1')")
+    infusion = order.infusions.get()
+    assert infusion.safety_records.get(code="step_during_alert").reason == (
+        "manual BP 118/70 on repeat; the prescriber agreed"
+    )

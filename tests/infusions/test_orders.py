@@ -130,7 +130,8 @@ def test_an_iga_deficient_patient_needs_a_depleted_product_or_an_override_reason
     client = client_for(hematologist)
     refused = client.post("/api/v1/orders/", order_payload(patient, gamunex))
     assert refused.status_code == 400
-    assert "iga_override_reason" in refused.json()
+    assert "product" in refused.json()
+    assert [stop["code"] for stop in refused.json()["stops"]] == ["iga_conflict"]
     assert Order.objects.count() == 0
     depleted = Product.objects.get(iga_depleted=True)
     assert client.post("/api/v1/orders/", order_payload(patient, depleted)).status_code == 201
