@@ -166,6 +166,9 @@ class Order(models.Model):
     volume_per_day_ml = models.DecimalField(max_digits=8, decimal_places=1, null=True, blank=True)
     rate_plan = models.JSONField(null=True, blank=True)
     warnings = models.JSONField(default=list, blank=True)
+    # The record's safety status when the dose was worked out ({"iga_conflict", "fructose_intolerance",
+    # "below_label_age"}), so record_changed can tell a change of status from a standing one (§A9).
+    record_flags = models.JSONField(default=dict, blank=True)
     calculated_at = models.DateTimeField()
 
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders_created")

@@ -43,7 +43,9 @@ __all__ = [
     "label_age",
     "maltose_interference",
     "order_not_verified",
+    "WorkingSummary",
     "previous_severe_reaction",
+    "record_changed",
     "rate_above_limits",
     "rate_plan_incomplete",
     "repeat_chain",
@@ -75,6 +77,7 @@ class SafetyConfig:
     vitals_before_increase_minutes: int = 15  # A10 step_without_vitals [D]
     volume_mismatch_percent: Decimal = Decimal("10")  # A10 volume_mismatch
     first_ever_gap_weeks: int = 8  # A5 / A10 start_above_initial: "more than 8 weeks since the last IVIG"
+    rate_step_material_percent: Decimal = Decimal("5")  # A9 record_changed: "any rate step more than 5 % higher"
     sorbitol_min_age_years: int = 2  # A9 sorbitol_under_2
     late_documentation_minutes: int = 15  # A8 [D]
 
@@ -809,3 +812,123 @@ def volume_mismatch(
             field="volume_infused_ml",
         )
     ]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# record_changed (A9): the stored working against the one the current record gives
+# ----------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkingSummary:
+    """What record_changed compares of an order's working."""
+
+    rounded_dose_per_day_g: Decimal
+    vials: tuple[tuple[Decimal, int], ...]  # (size in g, count), sorted
+    days: int
+    dosing_weight_basis: str
+    iga_conflict: bool
+    fructose_intolerance: bool
+    below_label_age: bool
+    at_risk_capped: bool
+    rate_steps_ml_per_h: tuple[Decimal, ...]
+    max_rate_ml_per_h: Decimal | None
+
+
+@dataclass(frozen=True)
+class RecordChange:
+    """The stops record_changed raises, and whether the stored rate plan should take the current, safer one."""
+
+    stops: tuple[Stop, ...]
+    apply_safer_plan: bool
+
+
+def record_changed(
+    *, stored: WorkingSummary, current: WorkingSummary, course_started: bool, config: SafetyConfig = DEFAULT_CONFIG
+) -> RecordChange:
+    """Before the first infusion has started, a material difference refuses until a hematologist recalculates; a
+    change that only makes the rate plan safer is applied to the stored plan with a warning. After the first start
+    the daily dose is fixed: a difference is the warning record_changed_mid_course, and a new at-risk cap still
+    applies (a new IgA conflict or fructose intolerance refuse the next start through their own stops)."""
+    material = _material_differences(stored, current, config)
+    safer = _plan_is_safer(stored, current)
+    stops: list[Stop] = []
+    if course_started:
+        if material:
+            stops.append(
+                Stop(
+                    "record_changed_mid_course",
+                    Kind.WARNING,
+                    "The record changed during the course (" + "; ".join(material) + "): the daily dose stays as "
+                    "verified.",
+                )
+            )
+        return RecordChange(tuple(stops), apply_safer_plan=safer)
+    if material:
+        stops.append(
+            Stop(
+                "record_changed",
+                Kind.HARD,
+                "The patient's record, the catalogue or the settings changed since this dose was worked out ("
+                + "; ".join(material)
+                + "): a hematologist recalculates the order.",
+            )
+        )
+    elif safer:
+        stops.append(
+            Stop(
+                "record_changed",
+                Kind.WARNING,
+                "The record changed and the rate plan is now more cautious: the safer plan was applied.",
+            )
+        )
+    return RecordChange(tuple(stops), apply_safer_plan=safer and not material)
+
+
+def _material_differences(stored: WorkingSummary, current: WorkingSummary, config: SafetyConfig) -> list[str]:
+    found = []
+    if stored.rounded_dose_per_day_g != current.rounded_dose_per_day_g:
+        found.append(f"daily dose {_g(stored.rounded_dose_per_day_g)} g now {_g(current.rounded_dose_per_day_g)} g")
+    elif stored.vials != current.vials:
+        found.append("another vial list")
+    if stored.days != current.days:
+        found.append(f"{stored.days} days now {current.days}")
+    if stored.dosing_weight_basis != current.dosing_weight_basis:
+        found.append(f"dosing weight basis {stored.dosing_weight_basis} now {current.dosing_weight_basis}")
+    for label, before, after in (
+        ("IgA conflict", stored.iga_conflict, current.iga_conflict),
+        ("hereditary fructose intolerance", stored.fructose_intolerance, current.fructose_intolerance),
+        ("below the label's age", stored.below_label_age, current.below_label_age),
+    ):
+        if before != after:
+            found.append(f"{label} {'now' if after else 'no longer'}")
+    if stored.at_risk_capped and not current.at_risk_capped:
+        found.append("the at-risk cap would be lifted")
+    if _any_step_higher(stored, current, config.rate_step_material_percent):
+        found.append(f"a rate step more than {_g(config.rate_step_material_percent)} % higher")
+    return found
+
+
+def _any_step_higher(stored: WorkingSummary, current: WorkingSummary, percent: Decimal) -> bool:
+    """Step by step (a plan may gain or lose steps), and the maximum itself."""
+    limit = 1 + percent / 100
+    pairs = zip(stored.rate_steps_ml_per_h, current.rate_steps_ml_per_h, strict=False)
+    if any(after > before * limit for before, after in pairs):
+        return True
+    before_max, after_max = stored.max_rate_ml_per_h, current.max_rate_ml_per_h
+    return before_max is not None and after_max is not None and after_max > before_max * limit
+
+
+def _plan_is_safer(stored: WorkingSummary, current: WorkingSummary) -> bool:
+    """The current plan is more cautious: the at-risk cap now applies, a lower maximum, or lower steps."""
+    if current.rate_steps_ml_per_h == stored.rate_steps_ml_per_h and current.at_risk_capped == stored.at_risk_capped:
+        return False
+    cap_now = current.at_risk_capped and not stored.at_risk_capped
+    lower_max = (
+        current.max_rate_ml_per_h is not None
+        and stored.max_rate_ml_per_h is not None
+        and current.max_rate_ml_per_h < stored.max_rate_ml_per_h
+    )
+    pairs = zip(stored.rate_steps_ml_per_h, current.rate_steps_ml_per_h, strict=False)
+    no_step_higher = all(after <= before for before, after in pairs)
+    return (cap_now or lower_max) and no_step_higher

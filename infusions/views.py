@@ -123,7 +123,9 @@ def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
         and user.has_perm("infusions.verify_order")
         and order.created_by_id != user.pk,
         "can_cancel": order.status not in {"completed", "cancelled"} and user.has_perm("infusions.cancel_order"),
-        "can_recalculate": order.status == "draft" and user.has_perm("infusions.recalculate_order"),
+        "can_recalculate": order.status in {"draft", "verified"}
+        and not order.infusions.filter(started_at__isnull=False).exists()
+        and user.has_perm("infusions.recalculate_order"),
         "can_review_hold": order.on_hold and user.has_perm("infusions.review_hold"),
         "newer_weight": _newer_weight(order),
     }
@@ -219,7 +221,12 @@ def order_recalculate(request: HttpRequest, pk: int) -> HttpResponse:
     return _transition(
         request,
         pk,
-        lambda: services.recalculate_order(order_id=pk, user=request.user),
+        lambda: services.recalculate_order(
+            order_id=pk,
+            user=request.user,
+            reason=request.POST.get("reason", ""),
+            overrides=overrides_from_post(request.POST),
+        ),
         "Dose recalculated with the current weight, catalogue and policy; the earlier working is in the history.",
     )
 

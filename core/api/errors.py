@@ -36,8 +36,8 @@ def safety_stopped_response(exc: SafetyStopped, sent: Collection[str]) -> Respon
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, SafetyStopped):
         request = context.get("request")
-        data = getattr(request, "data", None)
-        sent = set(data.keys()) if hasattr(data, "keys") else set()
+        data: Any = getattr(request, "data", None)
+        sent: set[str] = set(data.keys()) if data is not None and hasattr(data, "keys") else set()
         return safety_stopped_response(exc, sent)
     if isinstance(exc, Conflict):
         return Response({"detail": exc.detail}, status=status.HTTP_409_CONFLICT)

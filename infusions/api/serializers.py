@@ -424,3 +424,19 @@ class SafetyTrySerializer(serializers.Serializer[Any]):
     volume_infused_ml = serializers.DecimalField(max_digits=8, decimal_places=1, required=False, allow_null=True)
     checklist = ChecklistSerializer(required=False)
     overrides = overrides_field()
+
+
+class RecalculateSerializer(serializers.Serializer[Any]):
+    """What a hematologist may change when recalculating; every field optional (docs/api.md "Orders")."""
+
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+    first_infusion_on = serializers.DateField(required=False)
+    product = serializers.PrimaryKeyRelatedField(queryset=Product.objects.all(), required=False)
+    prepared_concentration_percent = serializers.DecimalField(
+        max_digits=3, decimal_places=1, required=False, allow_null=True
+    )
+    dosing_weight_override_kg = serializers.DecimalField(
+        max_digits=7, decimal_places=2, required=False, allow_null=True
+    )
+    dosing_weight_override_reason = serializers.CharField(required=False, allow_blank=True)
+    overrides = overrides_field()

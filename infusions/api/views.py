@@ -28,6 +28,7 @@ from infusions.api.serializers import (
     ReactionInputSerializer,
     ReactionSerializer,
     ReasonSerializer,
+    RecalculateSerializer,
     ResumeSerializer,
     SafetyTrySerializer,
     StartSerializer,
@@ -143,12 +144,19 @@ class OrderViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Order]
         services.cancel_order(order_id=order.pk, user=request.user, reason=payload.validated_data["reason"])
         return Response(self._read(order.pk))
 
-    @extend_schema(request=None, responses={200: OrderSerializer})
+    @extend_schema(request=RecalculateSerializer, responses={200: OrderSerializer})
     @action(detail=True, methods=["post"])
     def recalculate(self, request: Request, pk: str | None = None) -> Response:
-        """Work a draft's dose out again with the current weight, catalogue and policy (kept in history)."""
+        """Work the order out again from the current record, catalogue and settings, with the hematologist's changes
+        (kept in history); before any infusion has started. A verified order goes back to draft."""
         order = self.get_object()
-        services.recalculate_order(order_id=order.pk, user=request.user)
+        payload = RecalculateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = dict(payload.validated_data)
+        reason, overrides = data.pop("reason", ""), data.pop("overrides", {})
+        services.recalculate_order(
+            order_id=order.pk, user=request.user, reason=reason, changes=data, overrides=overrides
+        )
         return Response(self._read(order.pk))
 
     def _read(self, pk: int) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from infusions.models import (
     VialLot,
     VitalSignsEntry,
 )
-from infusions.services import safety
+from infusions.services import orders, safety
 from infusions.signals import course_put_on_hold, infusion_ended, vitals_alert_raised
 
 CHECKLIST_ITEMS = {
@@ -124,11 +124,19 @@ def start_infusion(
     if infusion.status != InfusionStatus.SCHEDULED:
         raise Conflict(f"This infusion is {infusion.get_status_display().lower()}; only a scheduled one can start.")
     started_at = _event_time(started_at, field="started_at")
+    rate_given = rate_ml_per_h
     if rate_ml_per_h is None and order.rate_plan:
         rate_ml_per_h = Decimal(str(order.rate_plan["steps"][0]["rate_ml_per_h"]))
     if rate_ml_per_h is not None:
         _check_rate_positive(rate_ml_per_h)
+    change, safer_plan = orders.record_changed(order, now=started_at)
+    if safer_plan is not None:
+        # Applied before the start is judged, so the start meets the safer plan's ceiling.
+        orders.apply_safer_plan(order, safer_plan, user)
+        if rate_given is None:
+            rate_ml_per_h = Decimal(str(safer_plan["steps"][0]["rate_ml_per_h"]))
     stops = safety.start_stops(infusion, start_at=started_at, rate_ml_per_h=rate_ml_per_h, missing_checklist=missing)
+    stops += list(change.stops)
     outcome = safety.enforce(stops, order=order, user=user, stage=Stage.START, overrides=overrides, at=started_at)
     if rate_ml_per_h is None:  # only reachable when a late entry documents a start the plan could not rate
         raise ValidationError({"rate_ml_per_h": ["Enter the rate the infusion was started at."]})
@@ -515,6 +523,7 @@ def bedside_dry_run(
             [label for code, label in CHECKLIST_ITEMS.items() if checklist.get(code) is not True] if checklist else []
         )
         stops = safety.start_stops(infusion, start_at=moment, rate_ml_per_h=rate_ml_per_h, missing_checklist=missing)
+        stops += list(orders.record_changed(order, now=moment)[0].stops)
         stage = Stage.START
     elif action == "rate":
         if rate_ml_per_h is None:

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from core.errors import Conflict, SafetyStopped
 from core.history import attribute_change
-from core.stops import Stage
+from core.stops import Kind, Stage, Stop
 from infusions import dosing, safety_rules
 from infusions.models import Infusion, InfusionStatus, Order, OrderStatus, Product
 from infusions.services import safety
@@ -263,6 +263,7 @@ def create_order(
         **{field: data[field] for field in ORDER_INPUT_FIELDS if field in data and data[field] is not None},
         status=OrderStatus.DRAFT,
         created_by=user,
+        record_flags=record_flags(data["patient"], data["product"], data.get("first_infusion_on") or now.date()),
         **working_fields(calculation, weight, facts),
     )
     order.iga_override_reason = overrides.get("iga_conflict", "").strip()
@@ -281,18 +282,58 @@ def create_order(
     return order
 
 
-@transaction.atomic
-def recalculate_order(*, order_id: int, user: Any) -> Order:
-    """Work the dose out again with today's weight, catalogue and policy; the old working stays in history."""
-    order = Order.objects.select_for_update().select_related("patient", "product").get(pk=order_id)
-    if order.status != OrderStatus.DRAFT:
-        raise Conflict(f"Only a draft order can be recalculated; this one is {order.get_status_display().lower()}.")
-    data = {field: getattr(order, field) for field in ORDER_INPUT_FIELDS}
-    calculation, weight, facts = calculate(data)
-    for field, value in working_fields(calculation, weight, facts).items():
-        setattr(order, field, value)
-    attribute_change(order, user, reason="recalculated")
-    order.save()
+# What a hematologist may change when recalculating (docs/api.md "Orders": POST /{id}/recalculate/).
+RECALCULATION_CHANGES = (
+    "first_infusion_on",
+    "product",
+    "prepared_concentration_percent",
+    "dosing_weight_override_kg",
+    "dosing_weight_override_reason",
+)
+
+
+def recalculate_order(
+    *,
+    order_id: int,
+    user: Any,
+    reason: str = "",
+    changes: dict[str, Any] | None = None,
+    overrides: dict[str, str] | None = None,
+) -> Order:
+    """Work the dose out again from the current record, catalogue and settings, with the hematologist's changes
+    (§A9 record_changed): explicit and kept in history. Before any infusion has started only; a verified order goes
+    back to draft and is verified again (its scheduled days are kept and updated then). The creation stops apply
+    to the new working; a return to the prescriber is answered by it."""
+    now = timezone.now()
+    with transaction.atomic():
+        order = (
+            Order.objects.select_for_update(of=("self",))
+            .select_related("patient", "product", "previous_order")
+            .get(pk=order_id)
+        )
+        if order.status not in (OrderStatus.DRAFT, OrderStatus.VERIFIED):
+            raise Conflict(f"This order is {order.get_status_display().lower()}: it is no longer recalculated.")
+        if order.infusions.filter(started_at__isnull=False).exists():
+            raise Conflict("An infusion of this order has started: the daily dose is fixed for the course.")
+        for field, value in (changes or {}).items():
+            if field in RECALCULATION_CHANGES:
+                setattr(order, field, value)
+        data = {field: getattr(order, field) for field in ORDER_INPUT_FIELDS}
+        calculation, weight, facts = calculate(data)
+        stops = safety.creation_stops(data, calculation, weight, facts.age_years, now=now, order=order)
+        outcome = safety.enforce(stops, order=order, user=user, stage=Stage.CREATE, overrides=overrides)
+        for field, value in working_fields(calculation, weight, facts).items():
+            setattr(order, field, value)
+        order.record_flags = record_flags(order.patient, order.product, order.first_infusion_on)
+        if order.status == OrderStatus.VERIFIED:
+            order.status = OrderStatus.DRAFT
+            order.verified_by = None
+            order.verified_at = None
+        order.returned_reason, order.returned_by, order.returned_at = "", None, None
+        attribute_change(order, user, reason=f"recalculated: {(reason or '').strip() or 'with the current record'}")
+        order.full_clean(exclude=["weight_measurement", "created_by"], validate_constraints=False)
+        order.save()
+        safety.record(outcome, order=order, user=user, stage=Stage.CREATE, at=now)
     return order
 
 
@@ -312,30 +353,39 @@ def verify_order(
     if order.status != OrderStatus.DRAFT:
         raise Conflict(f"This order is {order.get_status_display().lower()}; only a draft can be verified.")
     now = now or timezone.now()
-    outcome = safety.enforce(
-        safety.verification_stops(order, now=now), order=order, user=user, stage=Stage.VERIFY, overrides=overrides
-    )
+    change, safer_plan = record_changed(order, now=now)
+    stops = safety.verification_stops(order, now=now) + list(change.stops)
+    outcome = safety.enforce(stops, order=order, user=user, stage=Stage.VERIFY, overrides=overrides)
+    if safer_plan is not None:
+        apply_safer_plan(order, safer_plan, user)
     order.status = OrderStatus.VERIFIED
     order.verified_by = user
     order.verified_at = now
+    order.returned_reason, order.returned_by, order.returned_at = "", None, None
     attribute_change(order, user)
     order.save()
-    volume = order.volume_per_day_ml
-    infusions = [
-        Infusion(
-            order=order,
-            day_number=day,
-            scheduled_for=order.first_infusion_on + timedelta(days=day - 1),
-            dose_g=order.rounded_dose_per_day_g,
-            volume_ml=volume,
-        )
-        for day in range(1, order.days + 1)
-    ]
-    for infusion in infusions:
-        attribute_change(infusion, user)
-        infusion.save()
+    _schedule_days(order, user)
     safety.record(outcome, order=order, user=user, stage=Stage.VERIFY, at=order.verified_at)
     return order
+
+
+def _schedule_days(order: Order, user: Any) -> None:
+    """One infusion per course day. At a re-verification after recalculation the days kept from the first
+    verification are updated (their vitals stay with them), days no longer in the course are withheld."""
+    existing = {infusion.day_number: infusion for infusion in order.infusions.select_for_update()}
+    for day in range(1, order.days + 1):
+        infusion = existing.pop(day, None) or Infusion(order=order, day_number=day)
+        infusion.scheduled_for = order.first_infusion_on + timedelta(days=day - 1)
+        infusion.dose_g = order.rounded_dose_per_day_g
+        infusion.volume_ml = order.volume_per_day_ml
+        attribute_change(infusion, user)
+        infusion.save()
+    for infusion in existing.values():
+        infusion.status = InfusionStatus.STOPPED
+        infusion.stop_reason = "Withheld: no longer in the recalculated course."
+        infusion.volume_infused_ml = Decimal("0")
+        attribute_change(infusion, user)
+        infusion.save()
 
 
 @transaction.atomic
@@ -372,9 +422,9 @@ def _cancel(order: Order, user: Any, reason: str) -> None:
 def verification_dry_run(*, order_id: int, user: Any) -> dict[str, Any]:
     """What verifying the order would meet now (docs/api.md "Dry runs"); nothing changes."""
     order = Order.objects.select_related("patient", "product", "weight_measurement", "previous_order").get(pk=order_id)
-    return safety.dry_run(
-        safety.verification_stops(order, now=timezone.now()), order=order, user=user, stage=Stage.VERIFY
-    )
+    now = timezone.now()
+    stops = safety.verification_stops(order, now=now) + list(record_changed(order, now=now)[0].stops)
+    return safety.dry_run(stops, order=order, user=user, stage=Stage.VERIFY)
 
 
 @transaction.atomic
@@ -439,3 +489,78 @@ def review_hold(*, order_id: int, user: Any, decision: str, reason: str) -> Orde
             attribute_change(order, user)
             order.save(update_fields=["status", "updated_at"])
     return order
+
+
+# --- record_changed (§A9): the stored working against the one the current record gives ----------------------
+
+
+def record_flags(patient: Patient, product: Product, on: date) -> dict[str, bool]:
+    """The record's safety status for this product, stored with the working (§A9 record_changed)."""
+    age = patient.age_on(on)
+    return {
+        "iga_conflict": bool(patient.iga_deficient) and not product.iga_depleted,
+        "fructose_intolerance": patient.hereditary_fructose_intolerance and product.contains_sorbitol,
+        "below_label_age": product.itp_min_age_years is not None and age < product.itp_min_age_years,
+    }
+
+
+def _summary(
+    working: dict[str, Any], *, iga_conflict: bool, fructose: bool, below_label_age: bool
+) -> safety_rules.WorkingSummary:
+    plan = working.get("rate_plan") or {}
+    return safety_rules.WorkingSummary(
+        rounded_dose_per_day_g=Decimal(str(working["rounded_dose_per_day_g"])).quantize(Decimal("0.01")),
+        vials=tuple(sorted((Decimal(str(v["size_g"])), int(v["count"])) for v in working["vials_per_day"])),
+        days=int(working["days"]),
+        dosing_weight_basis=str(working["dosing_weight_basis"]),
+        iga_conflict=iga_conflict,
+        fructose_intolerance=fructose,
+        below_label_age=below_label_age,
+        at_risk_capped=bool(plan.get("at_risk_capped")),
+        rate_steps_ml_per_h=tuple(Decimal(str(step["rate_ml_per_h"])) for step in plan.get("steps", [])),
+        max_rate_ml_per_h=Decimal(str(plan["max_rate_ml_per_h"])) if plan else None,
+    )
+
+
+def record_changed(order: Order, *, now: datetime) -> tuple[safety_rules.RecordChange, dict[str, Any] | None]:
+    """Work the order out again from the current record, catalogue and settings and compare (§A9 record_changed).
+    Returns the stops and, when the plan only became safer, the plan to apply."""
+    started = order.infusions.filter(started_at__isnull=False).exists()
+    data = {field: getattr(order, field) for field in ORDER_INPUT_FIELDS}
+    try:
+        calculation, weight, facts = calculate(data)
+    except (SafetyStopped, ValidationError) as exc:
+        messages = [stop.message for stop in exc.stops] if isinstance(exc, SafetyStopped) else exc.messages
+        stop = Stop(
+            "record_changed",
+            Kind.WARNING if started else Kind.HARD,
+            "The dose can no longer be worked out from the record: " + " ".join(messages),
+        )
+        return safety_rules.RecordChange((stop,), apply_safer_plan=False), None
+    current = working_fields(calculation, weight, facts)
+    now_flags = record_flags(order.patient, order.product, order.first_infusion_on)
+    # An order worked out before the flags were stored compares with today's: no change is invented for it.
+    then_flags = {**now_flags, **(order.record_flags or {})}
+    stored_summary = _summary(
+        {field: getattr(order, field) for field in WORKING_FIELDS},
+        iga_conflict=then_flags["iga_conflict"],
+        fructose=then_flags["fructose_intolerance"],
+        below_label_age=then_flags["below_label_age"],
+    )
+    current_summary = _summary(
+        current,
+        iga_conflict=now_flags["iga_conflict"],
+        fructose=now_flags["fructose_intolerance"],
+        below_label_age=now_flags["below_label_age"],
+    )
+    change = safety_rules.record_changed(
+        stored=stored_summary, current=current_summary, course_started=started, config=safety.safety_config()
+    )
+    return change, current["rate_plan"] if change.apply_safer_plan else None
+
+
+def apply_safer_plan(order: Order, plan: dict[str, Any], user: Any) -> None:
+    """A change of record that only makes the rate plan safer is applied to the stored plan, kept in history."""
+    order.rate_plan = plan
+    attribute_change(order, user, reason="safer rate plan applied: the record changed")
+    order.save(update_fields=["rate_plan", "updated_at"])

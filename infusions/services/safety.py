@@ -315,9 +315,16 @@ def _patient_stops(patient: Patient, product: Product, *, age_years: int, stage:
 
 
 def creation_stops(
-    data: dict[str, Any], calculation: dosing.DoseCalculation, weight: Any, age_years: int, *, now: datetime
+    data: dict[str, Any],
+    calculation: dosing.DoseCalculation,
+    weight: Any,
+    age_years: int,
+    *,
+    now: datetime,
+    order: Order | None = None,
 ) -> list[Stop]:
-    """The stops of a new order, from the form's or the API's values and the worked-out dose, as of ``now``."""
+    """The stops of a new order (or of an order being recalculated: ``order``), from the form's or the API's values
+    and the worked-out dose, as of ``now``."""
     config = safety_config()
     today = timezone.localdate(now)
     patient: Patient = data["patient"]
@@ -325,7 +332,10 @@ def creation_stops(
     emergency = bool(data.get("emergency"))
     replaces: Order | None = data.get("replaces")
     first_on = data.get("first_infusion_on") or today
-    other_open = list(Order.objects.filter(patient=patient, status__in=OPEN_STATUSES).values_list("pk", flat=True))
+    open_orders = Order.objects.filter(patient=patient, status__in=OPEN_STATUSES)
+    if order is not None:
+        open_orders = open_orders.exclude(pk=order.pk)
+    other_open = list(open_orders.values_list("pk", flat=True))
     previous = previous_course(data.get("previous_order"))
     dw = calculation.dosing_weight
     stops = safety_rules.active_course(other_open_orders=other_open, replaces=replaces.pk if replaces else None)

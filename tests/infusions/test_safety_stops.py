@@ -168,8 +168,11 @@ def test_a_privigen_order_is_not_verified_after_the_iga_came_back_deficient_with
     patient.save()
     refused = client_for(pharmacist).post(f"/api/v1/orders/{created.json()['id']}/verify/")
     assert refused.status_code == 409
-    assert codes(refused) == ["iga_conflict"]
-    assert refused.json()["stops"][0]["role"] == "hematologist"
+    # The IgA status changed since the dose was worked out: a hematologist recalculates, and gives the reason.
+    assert {s["code"]: s["role"] for s in refused.json()["stops"]} == {
+        "iga_conflict": "hematologist",
+        "record_changed": None,
+    }
     # The pharmacist may not give a hematologist's reason: 403, nothing stored.
     forbidden = client_for(pharmacist).post(
         f"/api/v1/orders/{created.json()['id']}/verify/", {"overrides": {"iga_conflict": "seems fine"}}
@@ -393,3 +396,52 @@ def test_an_override_reason_of_blank_is_a_field_error(nurse_api, hematologist):
     response = start(nurse_api, infusion, overrides={"before_scheduled_day": "   "})
     assert response.status_code == 400
     assert "overrides" in response.json()
+
+
+def test_once_the_hematologist_recalculates_with_a_reason_for_the_iga_conflict_the_order_can_be_verified(
+    client_for, hematologist, pharmacist
+):
+    privigen = Product.objects.get(name="Privigen")
+    patient = PatientFactory(serum_iga_mg_dl=Decimal("80"))
+    order_id = client_for(hematologist).post("/api/v1/orders/", order_payload(patient, privigen)).json()["id"]
+    patient.serum_iga_mg_dl = Decimal("2")
+    patient.anti_iga_antibodies = "negative"
+    patient.save()
+    recalculated = client_for(hematologist).post(
+        f"/api/v1/orders/{order_id}/recalculate/", {"reason": "IgA result 2 mg/dL, anti-IgA antibodies negative"}
+    )
+    assert recalculated.status_code == 200, recalculated.json()
+    verified = client_for(pharmacist).post(f"/api/v1/orders/{order_id}/verify/")
+    assert verified.status_code == 200, verified.json()
+    assert [s["code"] for s in verified.json()["safety"] if s["kind"] == "warning"].count("iga_conflict") >= 1
+
+
+def test_a_cardiac_flag_added_after_the_draft_caps_the_rate_plan_automatically_at_verification(
+    client_for, hematologist, pharmacist, gamunex
+):
+    patient = PatientFactory()
+    order_id = client_for(hematologist).post("/api/v1/orders/", order_payload(patient, gamunex)).json()["id"]
+    uncapped = Order.objects.get(pk=order_id).rate_plan["max_rate_ml_per_h"]
+    patient.cardiac_dysfunction = True
+    patient.save()
+    verified = client_for(pharmacist).post(f"/api/v1/orders/{order_id}/verify/")
+    assert verified.status_code == 200, verified.json()
+    plan = verified.json()["rate_plan"]
+    assert plan["at_risk_capped"] is True
+    assert plan["max_rate_ml_per_h"] < uncapped
+    assert "record_changed" in [s["code"] for s in verified.json()["safety"]]
+    assert Order.history.filter(id=order_id, history_change_reason__startswith="safer rate plan").exists()
+
+
+def test_a_verified_order_recalculated_before_its_start_goes_back_to_draft_and_keeps_its_scheduled_day(
+    client_for, hematologist
+):
+    order = verified_order(prescriber=hematologist)
+    infusion = order.infusions.get()
+    response = client_for(hematologist).post(
+        f"/api/v1/orders/{order.pk}/recalculate/",
+        {"reason": "new weight", "first_infusion_on": str(timezone.localdate() + timedelta(days=2))},
+    )
+    assert response.status_code == 200, response.json()
+    assert response.json()["status"] == "draft"
+    assert Infusion.objects.get(pk=infusion.pk).status == "scheduled"
