@@ -128,6 +128,13 @@ def child_limits(birth_date: Any, now: datetime) -> ChildLimits | None:
     return ChildLimits(band=band, hypotension_below_mmhg=vitals_rules.child_hypotension_limit_mmhg(age)[0])
 
 
+def baseline_of(infusion: Infusion, vitals: list[Any]) -> Any:
+    """The latest set at or before the start (§A10); before the start, the latest set so far (the one a start now
+    would be judged on)."""
+    before = [v for v in vitals if infusion.started_at is None or v.taken_at <= infusion.started_at]
+    return before[-1] if before else None
+
+
 def bedside_context(infusion_id: int, now: datetime | None = None) -> dict[str, Any]:
     now = now or timezone.now()
     infusion = (
@@ -146,7 +153,7 @@ def bedside_context(infusion_id: int, now: datetime | None = None) -> dict[str, 
         "child_limits": child_limits(infusion.order.patient.birth_date, now),
         "vitals": vitals,
         "latest_vitals": vitals[-1] if vitals else None,
-        "baseline": vitals[0] if vitals else None,
+        "baseline": baseline_of(infusion, vitals),
         "position": position,
         "next_step_ready": position.next_step_allowed_at is not None and position.next_step_allowed_at <= now,
         "vitals_due": vitals_due(infusion, vitals, position, now),

@@ -173,29 +173,34 @@ def start_infusion(
 
 
 def record_vitals(*, infusion_id: int, user: Any, values: dict[str, Any], taken_at: Any = None) -> VitalSignsEntry:
-    """Store a set of vital signs with the alerts it raises against the infusion's baseline (§A5), judged for the
-    patient's age on the hospital's date of ``taken_at`` (§A11: children under 12 have their own bands).
+    """Store a set of vital signs with the alerts it raises, judged for the patient's age on the hospital's date of
+    ``taken_at`` (§A11: children under 12 have their own bands). The baseline is the latest set at or before the
+    start (§A10 amends §A5): a set before the start meets the absolute thresholds only, a set after it the baseline
+    too.
 
     One short transaction with a fixed number of queries whatever the history length: lock the infusion row (its
-    order and patient joined in), read the baseline (the earliest set, from the index), evaluate, save; history
-    through simple_history, and a high alert's notification (the ``vitals_alert_raised`` receiver) commits with
-    the entry.
+    order and patient joined in), read the baseline (one index entry), evaluate, save; history through
+    simple_history, and a high alert's notification (the ``vitals_alert_raised`` receiver) commits with the entry.
     """
     taken_at = _event_time(taken_at, field="taken_at")
     current = _vital_signs(values)
     with transaction.atomic():
-        # Sets for one infusion are evaluated one after another, so a set never misses the baseline that a
-        # concurrent first set has just become; both land. NO KEY: the vitals' own inserts, which reference this
-        # row, are not blocked by it. of=("self",): the order and patient rows are read, not locked.
+        # Sets for one infusion are evaluated one after another, and never beside a start being recorded: a set
+        # always sees the start it comes after. Concurrent sets both land. NO KEY: the vitals' own inserts, which
+        # reference this row, are not blocked by it. of=("self",): the order and patient rows are read, not locked.
         infusion = (
             Infusion.objects.select_for_update(no_key=True, of=("self",))
             .select_related("order__patient")
             .get(pk=infusion_id)
         )
         age = _age_at(infusion.order.patient, taken_at)
-        baseline = infusion.vitals.order_by("taken_at", "pk").first()
-        # A late entry taken before the first set is itself the earliest: it has no baseline to compare with.
-        compared_with = _vital_signs_of(baseline) if baseline is not None and baseline.taken_at <= taken_at else None
+        started = infusion.started_at
+        baseline = (
+            infusion.vitals.filter(taken_at__lte=started).order_by("-taken_at", "-pk").first()
+            if started is not None and taken_at > started
+            else None
+        )
+        compared_with = _vital_signs_of(baseline) if baseline is not None else None
         alerts = vitals_rules.evaluate_vitals(current, compared_with, age=age)
         entry = VitalSignsEntry(
             infusion=infusion,

@@ -246,14 +246,23 @@ def test_each_vitals_set_keeps_an_audit_row_naming_the_nurse_who_recorded_it(nur
     assert audit.heart_rate_bpm == NORMAL_VITALS["heart_rate_bpm"]
 
 
-def test_a_late_set_taken_before_the_baseline_becomes_the_baseline_and_is_compared_with_nothing(nurse_api, infusion):
-    nurse_api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", {**NORMAL_VITALS, "systolic_bp_mmhg": 150})
-    # Entered late: taken half an hour before the first set recorded. Against 150 it would be a fall of 30 mmHg.
-    late = {**NORMAL_VITALS, "systolic_bp_mmhg": 120, "taken_at": iso(timezone.now() - timedelta(minutes=30))}
-    assert nurse_api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", late).json()["alerts"] == []
-    # 125 is a fall of 25 from 150 (a warning), but a rise from 120, the earliest set now.
-    response = nurse_api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", {**NORMAL_VITALS, "systolic_bp_mmhg": 125})
-    assert response.json()["alerts"] == []
+def test_sets_before_the_start_meet_the_absolute_thresholds_only_and_later_sets_the_last_one_before_the_start(
+    nurse_api, infusion
+):
+    began = timezone.now() - timedelta(minutes=30)
+    nurse_api.post(
+        f"/api/v1/infusions/{infusion.pk}/vitals/",
+        {**NORMAL_VITALS, "systolic_bp_mmhg": 150, "taken_at": iso(began - timedelta(minutes=20))},
+    )
+    # 120 before the start is a fall of 30 from 150, yet a set before the start is not compared with another.
+    before = {**NORMAL_VITALS, "systolic_bp_mmhg": 120, "taken_at": iso(began - timedelta(minutes=5))}
+    assert nurse_api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", before).json()["alerts"] == []
+    assert start(nurse_api, infusion, started_at=iso(began)).status_code == 200
+    # After the start: 125 would be a fall of 25 from 150 (a warning), but the baseline is 120, the last set before it.
+    after = nurse_api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", {**NORMAL_VITALS, "systolic_bp_mmhg": 125})
+    assert after.json()["alerts"] == []
+    fall = nurse_api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", {**NORMAL_VITALS, "systolic_bp_mmhg": 100})
+    assert [(a["code"], a["severity"]) for a in fall.json()["alerts"]] == [("hypotension", "warning")]
 
 
 @pytest.mark.parametrize(
@@ -459,6 +468,7 @@ def test_recording_vitals_runs_a_fixed_number_of_queries_whatever_the_history(
             f"/api/v1/infusions/{infusion.pk}/vitals/",
             {**NORMAL_VITALS, "taken_at": iso(timezone.now() - timedelta(minutes=200 - minutes))},
         )
+    assert start(nurse_api, infusion, started_at=iso(timezone.now() - timedelta(minutes=150))).status_code == 200
     # The same count at 1 and 40 earlier sets: the token with its user, the user's groups and permissions, then in
     # one transaction (a savepoint inside the test's own) the infusion locked, the baseline, the entry, its history.
     with django_assert_num_queries(9):
