@@ -178,7 +178,18 @@ class InfusionViewSet(viewsets.ReadOnlyModelViewSet[Infusion]):
     permission_classes = [HasActionPermission]
     action_permissions = {
         action_name: "infusions.administer_infusion"
-        for action_name in ("start", "vitals", "rate", "pause", "resume", "reactions", "complete", "stop", "safety")
+        for action_name in (
+            "start",
+            "vitals",
+            "rate",
+            "pause",
+            "resume",
+            "reactions",
+            "complete",
+            "stop",
+            "safety",
+            "withhold",
+        )
     }
     filterset_class = InfusionFilter
     queryset = Infusion.objects.prefetch_related("vial_lots")
@@ -296,4 +307,14 @@ class InfusionViewSet(viewsets.ReadOnlyModelViewSet[Infusion]):
         payload = StopSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         services.stop_infusion(infusion_id=infusion.pk, user=request.user, **payload.validated_data)
+        return self._respond(infusion.pk)
+
+    @extend_schema(request=ReasonSerializer, responses={200: InfusionSerializer})
+    @action(detail=True, methods=["post"])
+    def withhold(self, request: Request, pk: str | None = None) -> Response:
+        """Withhold a later day of a course (the day-2 dose when the 24 h count shows response), with the reason."""
+        infusion = self.get_object()
+        payload = ReasonSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        services.withhold_infusion(infusion_id=infusion.pk, user=request.user, reason=payload.validated_data["reason"])
         return self._respond(infusion.pk)

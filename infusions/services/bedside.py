@@ -492,6 +492,8 @@ def withhold_infusion(*, infusion_id: int, user: Any, reason: str) -> Infusion:
     infusion = _locked_infusion(infusion_id)
     if infusion.status != InfusionStatus.SCHEDULED:
         raise Conflict(f"This infusion is {infusion.get_status_display().lower()}; only a scheduled dose is withheld.")
+    if infusion.day_number == 1:
+        raise Conflict("Day 1 is not withheld: cancel the order instead.")
     infusion.status = InfusionStatus.STOPPED
     infusion.stopped_at = timezone.now()
     infusion.stop_reason = f"Withheld: {reason}"

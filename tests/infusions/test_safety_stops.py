@@ -445,3 +445,14 @@ def test_a_verified_order_recalculated_before_its_start_goes_back_to_draft_and_k
     assert response.status_code == 200, response.json()
     assert response.json()["status"] == "draft"
     assert Infusion.objects.get(pk=infusion.pk).status == "scheduled"
+
+
+def test_day_two_is_withheld_through_the_api_with_its_reason_and_day_one_never_is(client_for, nurse):
+    order = verified_order(regimen="two_days_1g_per_kg")
+    day1, day2 = order.infusions.order_by("day_number")
+    api = client_for(nurse)
+    assert api.post(f"/api/v1/infusions/{day1.pk}/withhold/", {"reason": "x"}).status_code == 409
+    withheld = api.post(f"/api/v1/infusions/{day2.pk}/withhold/", {"reason": "24 h count 95: responded"})
+    assert withheld.status_code == 200
+    assert withheld.json()["stop_reason"] == "Withheld: 24 h count 95: responded"
+    assert Infusion.objects.get(pk=day1.pk).status == "scheduled"
