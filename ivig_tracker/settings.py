@@ -7,6 +7,8 @@ SECRET_KEY and ALLOWED_HOSTS.
 
 from __future__ import annotations
 
+import os
+from dataclasses import fields as dataclass_fields
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ from typing import Any
 import django_stubs_ext
 
 from core.env import Env, SettingsError
+from infusions.safety_rules import SafetyConfig
 
 # Lets Django's generic classes be subscripted at run time as django-stubs types them (admin.ModelAdmin[Heartbeat]).
 django_stubs_ext.monkeypatch()
@@ -259,6 +262,19 @@ if IVIG_DOSING_WEIGHT_POLICY not in {"adjusted_above_ideal", "adjusted_if_bmi_ov
     )
 IVIG_IGA_DEFICIENCY_CUTOFF_MG_DL = env.decimal("IVIG_IGA_DEFICIENCY_CUTOFF_MG_DL", Decimal("7"))
 IVIG_MAX_WEIGHT_AGE_DAYS = env.int("IVIG_MAX_WEIGHT_AGE_DAYS", 30, minimum=1)
+
+# Safety stops (docs/clinical-rules.md §A8-A10): every number of infusions.safety_rules.SafetyConfig may be set as
+# IVIG_SAFETY_<NAME>, e.g. IVIG_SAFETY_HIGH_DOSE_ABOVE_G=120. The weight's maximum age keeps its older name.
+IVIG_SAFETY: dict[str, object] = {"weight_max_age_days": IVIG_MAX_WEIGHT_AGE_DAYS}
+for _field in dataclass_fields(SafetyConfig):
+    _name = f"IVIG_SAFETY_{_field.name.upper()}"
+    if _name in os.environ:
+        _default = getattr(SafetyConfig(), _field.name)
+        IVIG_SAFETY[_field.name] = env.decimal(_name) if isinstance(_default, Decimal) else env.int(_name, minimum=1)
+try:
+    SafetyConfig(**IVIG_SAFETY)  # type: ignore[arg-type]  # values are typed by the loop above
+except ValueError as exc:
+    raise SettingsError(f"IVIG_SAFETY_*: {exc}") from exc
 
 # --- Health ----------------------------------------------------------------------------------------------
 HEALTH_BROKER_TIMEOUT_SECONDS = env.int("HEALTH_BROKER_TIMEOUT_SECONDS", 3, minimum=1)
