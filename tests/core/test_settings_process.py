@@ -49,3 +49,23 @@ def test_production_settings_pass_check_deploy_without_warnings() -> None:
     )
     assert result.returncode == 0, result.stderr + result.stdout
     assert "System check identified no issues" in result.stdout
+
+
+def test_a_safety_stop_number_out_of_range_stops_start_up_with_its_name() -> None:
+    result = run_check({"DJANGO_DEBUG": "true", "IVIG_SAFETY_MIN_HOURS_BETWEEN_DAYS": "0"})
+    assert result.returncode != 0
+    assert "IVIG_SAFETY_MIN_HOURS_BETWEEN_DAYS=0 is below the minimum 1" in result.stderr
+
+
+def test_a_hospital_sets_a_safety_stop_number_from_the_environment() -> None:
+    env = {"DJANGO_DEBUG": "true", "IVIG_SAFETY_HIGH_DOSE_ABOVE_G": "120"}
+    script = "from infusions.services.safety import safety_config; print(safety_config().high_dose_above_g)"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", script],
+        cwd=ROOT,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.stdout.strip() == "120", result.stderr
