@@ -111,6 +111,7 @@ class Order(models.Model):
     baseline_platelet_count = models.PositiveIntegerField(
         "baseline platelet count (×10⁹/L)", validators=[MinValueValidator(0), MaxValueValidator(2000)]
     )
+    baseline_collected_at = models.DateTimeField("baseline count collected at", null=True, blank=True)
     first_infusion_on = models.DateField()
     emergency = models.BooleanField(default=False)
     iga_override_reason = models.TextField(blank=True)

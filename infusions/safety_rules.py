@@ -25,6 +25,7 @@ __all__ = [
     "SafetyConfig",
     "SevereReaction",
     "active_course",
+    "baseline_count_age",
     "baseline_high_alert",
     "baseline_missing",
     "baseline_stale",
@@ -78,6 +79,8 @@ class SafetyConfig:
     volume_mismatch_percent: Decimal = Decimal("10")  # A10 volume_mismatch
     first_ever_gap_weeks: int = 8  # A5 / A10 start_above_initial: "more than 8 weeks since the last IVIG"
     rate_step_material_percent: Decimal = Decimal("5")  # A9 record_changed: "any rate step more than 5 % higher"
+    baseline_count_max_age_hours: int = 72  # A9 baseline_count_age
+    itp_count_below_10e9_per_l: int = 100  # A9 baseline_count_age: ">= 100 is not ITP by IWG" (reference §5.1)
     sorbitol_min_age_years: int = 2  # A9 sorbitol_under_2
     late_documentation_minutes: int = 15  # A8 [D]
 
@@ -530,6 +533,30 @@ def glucose_load(*, product: ProductSafety, diabetes: bool) -> list[Stop]:
             "glucose_load",
             Kind.WARNING,
             f"{product.name} contains glucose and the patient has diabetes: monitor glucose, consider another product.",
+        )
+    ]
+
+
+def baseline_count_age(
+    *, count: int, collected_at: datetime | None, reference: datetime, config: SafetyConfig = DEFAULT_CONFIG
+) -> list[Stop]:
+    """Create, verify, start of day 1: a warning when the baseline platelet count is old (more than 72 h before
+    ``reference``), has no recorded time, or is not an ITP count (>= 100 x10^9/L by IWG)."""
+    reasons = []
+    if collected_at is None:
+        reasons.append("its collection time is not recorded")
+    elif reference - collected_at > timedelta(hours=config.baseline_count_max_age_hours):
+        hours = int((reference - collected_at).total_seconds() // 3600)
+        reasons.append(f"it was collected {hours} h ago (more than {config.baseline_count_max_age_hours} h)")
+    if count >= config.itp_count_below_10e9_per_l:
+        reasons.append(f"{count} x10^9/L is not ITP by the IWG definition (below {config.itp_count_below_10e9_per_l})")
+    if not reasons:
+        return []
+    return [
+        Stop(
+            "baseline_count_age",
+            Kind.WARNING,
+            "The baseline platelet count needs a look: " + "; ".join(reasons) + ". The response is measured from it.",
         )
     ]
 

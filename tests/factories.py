@@ -82,6 +82,7 @@ def verified_order(
             "regimen": regimen,
             "product": Product.objects.get(name=product_name),
             "baseline_platelet_count": 12,
+            "baseline_collected_at": written - timedelta(hours=1),
             "first_infusion_on": first_infusion_on,
         },
         user=prescriber,

@@ -135,6 +135,9 @@ class OrderInputSerializer(serializers.Serializer[Any]):
     prepared_concentration_percent = serializers.DecimalField(
         max_digits=3, decimal_places=1, required=False, allow_null=True, help_text="5 or 10, for Gammagard S/D."
     )
+    baseline_collected_at = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="When the baseline count was collected."
+    )
     replaces = serializers.PrimaryKeyRelatedField(
         queryset=Order.objects.all(), required=False, allow_null=True, help_text="Emergency orders only."
     )
@@ -202,6 +205,7 @@ class OrderSerializer(serializers.ModelSerializer[Order]):
             "cancelled_at",
             "calculated_at",
             "prepared_concentration_percent",
+            "baseline_collected_at",
             "replaces",
             "safety",
             "on_hold",

@@ -36,6 +36,7 @@ ORDER_INPUT_FIELDS = (
     "dosing_weight_override_reason",
     "prepared_concentration_percent",
     "replaces",
+    "baseline_collected_at",
 )
 
 

@@ -357,6 +357,12 @@ def creation_stops(
     stops += safety_rules.repeat_chain(regimen=data["regimen"], previous=previous)
     stops += safety_rules.previous_severe_reaction(reactions=severe_reactions(patient))
     stops += safety_rules.high_dose(rounded_dose_per_day_g=calculation.rounded_dose_per_day_g, config=config)
+    stops += safety_rules.baseline_count_age(
+        count=data["baseline_platelet_count"],
+        collected_at=data.get("baseline_collected_at"),
+        reference=now,
+        config=config,
+    )
     stops += _patient_stops(patient, product, age_years=age_years, stage=Stage.CREATE)
     return stops
 
@@ -383,6 +389,9 @@ def verification_stops(order: Order, *, now: datetime) -> list[Stop]:
     stops += safety_rules.repeat_not_indicated(regimen=order.regimen, previous=previous)
     stops += safety_rules.previous_severe_reaction(reactions=severe_reactions(patient))
     stops += safety_rules.high_dose(rounded_dose_per_day_g=order.rounded_dose_per_day_g, config=config)
+    stops += safety_rules.baseline_count_age(
+        count=order.baseline_platelet_count, collected_at=order.baseline_collected_at, reference=now, config=config
+    )
     stops += safety_rules.rate_plan_incomplete(
         product=product_safety(order.product), prepared_concentration_percent=order.prepared_concentration_percent
     )
@@ -498,6 +507,12 @@ def start_stops(
             config=config,
         )
         stops += safety_rules.previous_severe_reaction(reactions=severe_reactions(patient))
+        stops += safety_rules.baseline_count_age(
+            count=order.baseline_platelet_count,
+            collected_at=order.baseline_collected_at,
+            reference=start_at,
+            config=config,
+        )
     return stops
 
 

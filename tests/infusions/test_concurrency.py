@@ -71,7 +71,8 @@ def test_two_nurses_posting_vitals_at_the_same_moment_both_land(live_server, run
 def test_two_completions_at_once_one_succeeds_and_the_other_gets_409(live_server, running_infusion):
     tokens = nurse_tokens(2)
     url = f"{live_server.url}/api/v1/infusions/{running_infusion.pk}/complete/"
-    statuses = post_all_at_once(url, [({}, tokens[0]), ({}, tokens[1])])
+    pump_total = {"volume_infused_ml": str(running_infusion.volume_ml)}
+    statuses = post_all_at_once(url, [(pump_total, tokens[0]), (pump_total, tokens[1])])
     assert sorted(statuses) == [200, 409]
     assert Infusion.objects.get(pk=running_infusion.pk).status == "completed"
     assert PlateletCheck.objects.filter(order_id=running_infusion.order_id).count() == 4

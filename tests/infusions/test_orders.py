@@ -30,6 +30,7 @@ def order_payload(patient, product, **extra):
         "regimen": "one_dose_1g_per_kg",
         "product": product.pk,
         "baseline_platelet_count": 12,
+        "baseline_collected_at": (timezone.now() - timedelta(hours=2)).isoformat(),
         "first_infusion_on": str(timezone.localdate()),
         **extra,
     }

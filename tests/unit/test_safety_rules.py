@@ -438,3 +438,13 @@ def test_the_configuration_refuses_nonsense() -> None:
         rules.SafetyConfig(min_hours_between_days=0)
     with pytest.raises(ValueError):
         rules.SafetyConfig(volume_mismatch_percent=D("100"))
+
+
+@pytest.mark.parametrize(
+    ("collected_hours_ago", "count", "warned"),
+    [(72, 99, False), (73, 99, True), (None, 20, True), (1, 100, True), (1, 99, False)],
+)
+def test_an_old_untimed_or_non_itp_baseline_count_is_a_warning(collected_hours_ago, count, warned) -> None:
+    collected = None if collected_hours_ago is None else NOON - timedelta(hours=collected_hours_ago)
+    stops = rules.baseline_count_age(count=count, collected_at=collected, reference=NOON)
+    assert codes(stops) == ([("baseline_count_age", "warning")] if warned else [])
