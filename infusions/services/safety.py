@@ -373,13 +373,19 @@ def verification_stops(order: Order, *, now: datetime) -> list[Stop]:
     stops += safety_rules.repeat_not_indicated(regimen=order.regimen, previous=previous)
     stops += safety_rules.previous_severe_reaction(reactions=severe_reactions(patient))
     stops += safety_rules.high_dose(rounded_dose_per_day_g=order.rounded_dose_per_day_g, config=config)
-    stops += safety_rules.rate_plan_incomplete(
-        product=product_safety(order.product), prepared_concentration_percent=order.prepared_concentration_percent
-    )
+    stops += _rate_plan_incomplete(order)
     stops += _patient_stops(
         patient, order.product, age_years=patient.age_on(order.first_infusion_on), stage=Stage.VERIFY
     )
     return stops
+
+
+def _rate_plan_incomplete(order: Order) -> list[Stop]:
+    return safety_rules.rate_plan_incomplete(
+        product=product_safety(order.product),
+        prepared_concentration_percent=order.prepared_concentration_percent,
+        order_has_rate_plan=bool(order.rate_plan),
+    )
 
 
 # --- Bedside stages (A10) -----------------------------------------------------------------------------------
@@ -467,9 +473,7 @@ def start_stops(
         stops += safety_rules.baseline_stale(baseline_taken_at=baseline.taken_at, start_at=start_at, config=config)
         high = [a["code"] for a in baseline.alerts if a["severity"] == "high" and not a.get("low_for_age")]
         stops += safety_rules.baseline_high_alert(baseline_alert_codes=high)
-    stops += safety_rules.rate_plan_incomplete(
-        product=product_safety(order.product), prepared_concentration_percent=order.prepared_concentration_percent
-    )
+    stops += _rate_plan_incomplete(order)
     plan = bedside_rate(order)
     if plan is not None and rate_ml_per_h is not None:
         stops += safety_rules.rate_above_limits(rate_ml_per_h=rate_ml_per_h, plan=plan)
