@@ -285,7 +285,10 @@ def previous_course(previous: Order | None) -> PreviousCourse | None:
 
 
 def _iga_fingerprint(patient: Patient, product: Product) -> str:
-    return f"iga{patient.serum_iga_mg_dl}:product{product.pk}"
+    # The value as a number, not as typed: 5 from a form and 5.00 read back from the database are the same result.
+    iga = patient.serum_iga_mg_dl
+    shown = "none" if iga is None else format(Decimal(str(iga)).normalize(), "f")
+    return f"iga{shown}:product{product.pk}"
 
 
 def _patient_stops(patient: Patient, product: Product, *, age_years: int, stage: Stage) -> list[Stop]:
