@@ -27,6 +27,9 @@ class ProductAdmin(ClinicalRecordAdmin):
     ]
     list_filter = ["iga_depleted", "itp_indication", "on_formulary", "discontinued"]
     search_fields = ["name", "manufacturer"]
+    # Where each site-entered value came from: written only by services.record_site_values (the catalogue page and
+    # the API), which also refuses to replace a label value.
+    readonly_fields = ["site_values"]
 
 
 class InfusionInline(admin.TabularInline):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -7,6 +8,7 @@ from django.utils import timezone
 
 from infusions.dosing import REGIMENS
 from infusions.models import Order, Product
+from infusions.services.catalogue import SITE_FIELD_LABELS, SITE_FIELDS, label_gives
 from patients.models import Patient
 
 
@@ -29,6 +31,14 @@ class OrderForm(forms.Form):
     patient = forms.ModelChoiceField(queryset=Patient.objects.all())
     regimen = forms.ChoiceField(choices=[(code, regimen.label) for code, regimen in REGIMENS.items()])
     product = ProductChoiceField(queryset=Product.objects.filter(on_formulary=True, discontinued=False))
+    prepared_concentration_percent = forms.TypedChoiceField(
+        choices=[("", "—"), ("5", "5 %"), ("10", "10 %")],
+        coerce=Decimal,
+        empty_value=None,
+        required=False,
+        label="Prepared concentration",
+        help_text="Only for a product reconstituted by pharmacy (Gammagard S/D): the pump rates are worked out at it.",
+    )
     baseline_platelet_count = forms.IntegerField(label="Baseline platelet count (×10⁹/L)", min_value=0, max_value=2000)
     first_infusion_on = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
     emergency = forms.BooleanField(required=False, label="Emergency (life-threatening bleeding or urgent surgery)")
@@ -56,3 +66,56 @@ class OrderForm(forms.Form):
             self.fields["previous_order"].queryset = Order.objects.filter(patient_id=patient_id).exclude(
                 status="cancelled"
             )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        product: Product | None = cleaned.get("product")
+        prepared = cleaned.get("prepared_concentration_percent")
+        if product is not None and product.reconstituted and prepared is None:
+            self.add_error(
+                "prepared_concentration_percent",
+                f"{product.name} is reconstituted: choose the concentration pharmacy prepares it at (5 % or 10 %).",
+            )
+        return cleaned
+
+
+class SiteValuesForm(forms.Form):
+    """The site's values for one product: a field for each value its label does not give (a site value already
+    recorded may be corrected), and the source. Every value is typed as text and checked by the service, so an
+    error is shown beside its field with what was typed."""
+
+    source = forms.CharField(
+        max_length=300,
+        label="Source of these values",
+        help_text="The site protocol, the SmPC section... Required.",
+        required=False,
+    )
+
+    def __init__(self, product: Product, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("prefix", f"product{product.pk}")
+        super().__init__(*args, **kwargs)
+        self.product = product
+        for name in SITE_FIELDS:
+            if label_gives(product, name):
+                continue
+            label = SITE_FIELD_LABELS[name]
+            field: forms.Field
+            if name.startswith("contains_"):
+                field = forms.BooleanField(required=False, label=label)
+            else:
+                field = forms.CharField(required=False, label=label)
+            current = getattr(product, name)
+            if name in (product.site_values or {}):
+                entry = product.site_values[name]
+                field.help_text = f"Site value from {entry['source']} ({entry['by']})."
+                field.initial = ", ".join(str(v) for v in current) if isinstance(current, list) else current
+            self.fields[name] = field
+        self.order_fields([*SITE_FIELDS, "source"])
+
+    def values(self) -> dict[str, Any]:
+        """What was filled in: an empty field or an unticked sugar records nothing."""
+        return {
+            name: value
+            for name, value in self.cleaned_data.items()
+            if name in SITE_FIELDS and value not in ("", None, False)
+        }

@@ -453,22 +453,34 @@ class ProductSafety:
     needs_prepared_concentration: bool  # a powder reconstituted at 5 % or 10 % (Gammagard S/D)
 
 
-def rate_plan_incomplete(*, product: ProductSafety, prepared_concentration_percent: Decimal | None) -> list[Stop]:
+def rate_plan_incomplete(
+    *, product: ProductSafety, prepared_concentration_percent: Decimal | None, order_has_rate_plan: bool = True
+) -> list[Stop]:
     """Verify and every start: a product without a known initial rate or ITP maximum is not given until pharmacy
-    records the site's value with its source."""
+    records the site's value with its source. Once the catalogue is complete, an order still needs its prepared
+    concentration (a reconstituted product) and a stored rate plan: one drafted before the site's values were
+    recorded has none until a hematologist recalculates it."""
     missing = list(product.missing_rate_values)
-    if product.needs_prepared_concentration and prepared_concentration_percent is None:
-        missing.append("the prepared concentration on the order (5 % or 10 %)")
-    if not missing:
-        return []
-    return [
-        Stop(
-            "rate_plan_incomplete",
-            Kind.HARD,
+    if missing:
+        if product.needs_prepared_concentration and prepared_concentration_percent is None:
+            missing.append("the prepared concentration on the order (5 % or 10 %)")
+        message = (
             f"{product.name} has no complete rate plan: " + ", ".join(missing) + " unknown. Pharmacy records the "
-            "site's value with its source in the catalogue before this order is verified or started.",
+            "site's value with its source in the catalogue before this order is verified or started."
         )
-    ]
+    elif product.needs_prepared_concentration and prepared_concentration_percent is None:
+        message = (
+            f"{product.name} is reconstituted: the order names no prepared concentration (5 % or 10 %), so its pump "
+            "rates cannot be worked out. A hematologist recalculates the order with the concentration."
+        )
+    elif not order_has_rate_plan:
+        message = (
+            f"This order has no rate plan: it was worked out before {product.name}'s rate values were in the "
+            "catalogue. A hematologist recalculates it."
+        )
+    else:
+        return []
+    return [Stop("rate_plan_incomplete", Kind.HARD, message)]
 
 
 def label_age(*, product: ProductSafety, age_years: int) -> list[Stop]:

@@ -14,6 +14,8 @@ urlpatterns = [
     path("<int:pk>/recalculate/", views.order_recalculate, name="order-recalculate"),
     path("<int:pk>/return/", views.order_return, name="order-return"),
     path("<int:pk>/hold-review/", views.order_hold_review, name="order-hold-review"),
+    path("catalogue/", views.catalogue, name="product-catalogue"),
+    path("catalogue/<int:pk>/", views.catalogue_record, name="product-site-values"),
     path("for-patient/<int:patient_id>/", views.patient_orders, name="patient-orders"),
     path("infusions/<int:pk>/", views.infusion_bedside, name="infusion-bedside"),
     path(

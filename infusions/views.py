@@ -5,19 +5,22 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_POST
 
 from core.errors import Conflict, SafetyStopped
 from core.forms import apply_validation_error, error_messages, overrides_from_post
-from core.roles import Role, has_role, is_clinical_staff
+from core.roles import Role, has_permission, has_role, is_clinical_staff
 from infusions import bedside, selectors, services
-from infusions.forms import OrderForm
-from infusions.models import Infusion, Order
+from infusions.forms import OrderForm, SiteValuesForm
+from infusions.models import Infusion, Order, Product
 from infusions.services import safety
+from infusions.services.catalogue import SITE_FIELD_LABELS, unknown_fields
 from patients.models import Patient
 
 VITALS_FIELDS = (
@@ -402,3 +405,62 @@ def bedside_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     except (ValidationError, Conflict) as exc:
         return _bedside_response(request, pk, errors=error_messages(exc))
     return _bedside_response(request, pk, notice=notice)
+
+
+# --- The site's catalogue values (pharmacy) ------------------------------------------------------------------
+
+
+def _require_catalogue_permission(request: HttpRequest) -> None:
+    if not has_permission(request.user, "infusions.change_product"):
+        raise PermissionDenied("Only pharmacy records the site's catalogue values.")
+
+
+def catalogue(request: HttpRequest) -> HttpResponse:
+    """Each product with the values its label leaves unknown, and a form to record the site's values."""
+    _require_catalogue_permission(request)
+    return _catalogue_page(request, bound=None)
+
+
+@require_POST
+def catalogue_record(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_catalogue_permission(request)
+    product = get_object_or_404(Product, pk=pk)
+    form = SiteValuesForm(product, request.POST)
+    if form.is_valid():
+        try:
+            services.record_site_values(
+                product_id=product.pk, user=request.user, values=form.values(), source=form.cleaned_data["source"]
+            )
+        except ValidationError as exc:
+            apply_validation_error(form, exc)
+        else:
+            messages.success(
+                request,
+                f"Site values recorded for {product.name}. New orders use them; orders already drafted keep their "
+                "working until a hematologist recalculates them.",
+            )
+            return redirect(f"{reverse('product-catalogue')}#product-{product.pk}")
+    return _catalogue_page(request, bound=form, status=400)
+
+
+def _catalogue_page(request: HttpRequest, *, bound: SiteValuesForm | None, status: int = 200) -> HttpResponse:
+    products = Product.objects.annotate(drafts=Count("orders", filter=Q(orders__status="draft"))).order_by(
+        "-on_formulary", "discontinued", "name"
+    )
+    entries = []
+    for product in products:
+        form = bound if bound is not None and bound.product.pk == product.pk else SiteValuesForm(product)
+        entries.append(
+            {
+                "product": product,
+                "form": form,
+                "unknown": [SITE_FIELD_LABELS[name] for name in unknown_fields(product)],
+                "rate_plan_missing": bool(safety.product_safety(product).missing_rate_values),
+                "site_values": [
+                    {"label": SITE_FIELD_LABELS.get(name, name), **entry}
+                    for name, entry in (product.site_values or {}).items()
+                ],
+                "drafts": product.drafts,
+            }
+        )
+    return render(request, "infusions/catalogue.html", {"entries": entries}, status=status)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import fields as dataclass_fields
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,19 @@ from infusions.safety_rules import SafetyConfig
 django_stubs_ext.monkeypatch()
 
 env = Env()
+
+
+def _aware_datetime(name: str, raw: str | None) -> datetime | None:
+    if raw is None:
+        return None
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be an ISO 8601 date-time, got {raw!r}") from exc
+    if value.tzinfo is None:
+        raise SettingsError(f"{name} must carry its offset (e.g. +01:00 or Z), got {raw!r}")
+    return value
+
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Runtime files of the embedded default (SQLite, the filesystem broker, beat's schedule, collected static).
@@ -262,6 +276,10 @@ if IVIG_DOSING_WEIGHT_POLICY not in {"adjusted_above_ideal", "adjusted_if_bmi_ov
     )
 IVIG_IGA_DEFICIENCY_CUTOFF_MG_DL = env.decimal("IVIG_IGA_DEFICIENCY_CUTOFF_MG_DL", Decimal("7"))
 IVIG_MAX_WEIGHT_AGE_DAYS = env.int("IVIG_MAX_WEIGHT_AGE_DAYS", 30, minimum=1)
+# The moment the v2 safety stops were switched on: orders verified before it were verified under v1, and a start stop
+# caused only by data v1 did not collect is a warning for them (docs/clinical-rules.md §A8 "Upgrade"). Unset: every
+# order is a v2 order. An ISO 8601 date-time with its offset, e.g. 2026-12-01T06:00:00+01:00.
+IVIG_SAFETY_STOPS_SINCE = _aware_datetime("IVIG_SAFETY_STOPS_SINCE", env.str("IVIG_SAFETY_STOPS_SINCE", None))
 
 # Safety stops (docs/clinical-rules.md §A8-A10): every number of infusions.safety_rules.SafetyConfig may be set as
 # IVIG_SAFETY_<NAME>, e.g. IVIG_SAFETY_HIGH_DOSE_ABOVE_G=120. The weight's maximum age keeps its older name.

@@ -37,8 +37,23 @@ class ProductSerializer(serializers.ModelSerializer[Product]):
             "discontinued",
             "on_formulary",
             "label_notes",
+            "itp_min_age_years",
+            "contains_sorbitol",
+            "contains_maltose",
+            "contains_glucose",
+            "reconstituted",
+            "site_values",
         ]
         read_only_fields = fields
+
+
+class SiteValuesInputSerializer(serializers.Serializer[Any]):
+    """``{"values": {"<field>": <value>, ...}, "source": "..."}``: the site's values for what the label leaves
+    unknown (docs/api.md "Products"); the service checks each value."""
+
+    values = serializers.DictField(child=serializers.JSONField())
+    # The contract's name; it shadows Field.source only in the stubs (DRF keeps declared fields apart).
+    source = serializers.CharField(allow_blank=True, trim_whitespace=True)  # type: ignore[assignment]
 
 
 class VialCountSerializer(serializers.Serializer[Any]):

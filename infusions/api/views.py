@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -11,7 +12,8 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from core.permissions import HasActionPermission, IsClinicalStaff
+from core.api.errors import validation_error_body
+from core.permissions import HasActionPermission
 from infusions import selectors, services
 from infusions.api.serializers import (
     CancelSerializer,
@@ -31,6 +33,7 @@ from infusions.api.serializers import (
     RecalculateSerializer,
     ResumeSerializer,
     SafetyTrySerializer,
+    SiteValuesInputSerializer,
     StartSerializer,
     StopSerializer,
     VerifySerializer,
@@ -41,13 +44,34 @@ from infusions.models import Infusion, Order, Product
 
 
 class ProductViewSet(viewsets.ReadOnlyModelViewSet[Product]):
-    """The IVIG catalogue shipped with the application (read-only; pharmacy edits it in the admin)."""
+    """The IVIG catalogue shipped with the application. Pharmacy records the site's values for what a label leaves
+    unknown, each with its source (``site-values``); a label value is never replaced."""
 
     queryset = Product.objects.all()
     serializer_class = ProductSerializer
-    permission_classes = [IsClinicalStaff]
+    permission_classes = [HasActionPermission]
+    action_permissions = {"site_values": "infusions.change_product"}
     search_fields = ["name", "manufacturer"]
     filterset_fields = ["iga_depleted", "itp_indication", "on_formulary"]
+
+    @extend_schema(request=SiteValuesInputSerializer, responses={200: ProductSerializer})
+    @action(detail=True, methods=["post"], url_path="site-values", url_name="site-values")
+    def site_values(self, request: Request, pk: str | None = None) -> Response:
+        product = self.get_object()
+        payload = SiteValuesInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            services.record_site_values(product_id=product.pk, user=request.user, **payload.validated_data)
+        except DjangoValidationError as exc:
+            # A value's error is reported under "values", as DRF reports a dict's entries.
+            errors = validation_error_body(exc)
+            top = {"source", "values", "non_field_errors"}
+            body: dict[str, Any] = {field: messages for field, messages in errors.items() if field in top}
+            values = {field: messages for field, messages in errors.items() if field not in top}
+            if values:
+                body["values"] = values
+            raise ValidationError(body) from exc
+        return Response(ProductSerializer(Product.objects.get(pk=product.pk)).data)
 
 
 class OrderViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Order]):

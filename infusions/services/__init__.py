@@ -1,7 +1,8 @@
 """Every state change of orders and infusions, one function each (docs/architecture.md "The domain apps").
 
-Split by sub-domain: ``orders`` (working out a dose, draft → verified, cancelled) and ``bedside`` (giving an
-infusion). Callers import this package and write ``services.verify_order``.
+Split by sub-domain: ``orders`` (working out a dose, draft → verified, cancelled), ``bedside`` (giving an
+infusion) and ``catalogue`` (the site's values for what a label leaves unknown). Callers import this package and
+write ``services.verify_order``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from infusions.services.bedside import (
     volume_infused_ml,
     withhold_infusion,
 )
+from infusions.services.catalogue import SITE_FIELDS, record_site_values
 from infusions.services.orders import (
     ORDER_INPUT_FIELDS,
     WORKING_FIELDS,
@@ -45,6 +47,7 @@ __all__ = [
     "CHECKLIST_ITEMS",
     "ORDER_INPUT_FIELDS",
     "RUNNING",
+    "SITE_FIELDS",
     "WORKING_FIELDS",
     "bedside_dry_run",
     "calculate",
@@ -60,6 +63,7 @@ __all__ = [
     "rate_plan_json",
     "recalculate_order",
     "record_reaction",
+    "record_site_values",
     "record_vitals",
     "resume_infusion",
     "return_order",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, fields
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -285,7 +285,10 @@ def previous_course(previous: Order | None) -> PreviousCourse | None:
 
 
 def _iga_fingerprint(patient: Patient, product: Product) -> str:
-    return f"iga{patient.serum_iga_mg_dl}:product{product.pk}"
+    # The value as a number, not as typed: 5 from a form and 5.00 read back from the database are the same result.
+    iga = patient.serum_iga_mg_dl
+    shown = "none" if iga is None else format(Decimal(str(iga)).normalize(), "f")
+    return f"iga{shown}:product{product.pk}"
 
 
 def _patient_stops(patient: Patient, product: Product, *, age_years: int, stage: Stage) -> list[Stop]:
@@ -392,13 +395,110 @@ def verification_stops(order: Order, *, now: datetime) -> list[Stop]:
     stops += safety_rules.baseline_count_age(
         count=order.baseline_platelet_count, collected_at=order.baseline_collected_at, reference=now, config=config
     )
-    stops += safety_rules.rate_plan_incomplete(
-        product=product_safety(order.product), prepared_concentration_percent=order.prepared_concentration_percent
-    )
+    stops += _rate_plan_incomplete(order)
     stops += _patient_stops(
         patient, order.product, age_years=patient.age_on(order.first_infusion_on), stage=Stage.VERIFY
     )
     return stops
+
+
+def _rate_plan_incomplete(order: Order) -> list[Stop]:
+    return safety_rules.rate_plan_incomplete(
+        product=product_safety(order.product),
+        prepared_concentration_percent=order.prepared_concentration_percent,
+        order_has_rate_plan=bool(order.rate_plan),
+    )
+
+
+# --- The v2 upgrade (A8 "Upgrade") --------------------------------------------------------------------------
+
+
+def verified_before_upgrade(order: Order) -> bool:
+    """An order verified under v1: verified before ``IVIG_SAFETY_STOPS_SINCE`` (the moment the hospital switched the
+    v2 safety stops on; unset means every order is a v2 order)."""
+    since: datetime | None = getattr(settings, "IVIG_SAFETY_STOPS_SINCE", None)
+    return since is not None and order.verified_at is not None and order.verified_at < since
+
+
+def _caused_only_by_data_v1_did_not_collect(order: Order, stop: Stop) -> bool:
+    """The start stops a v1 order can meet only because v1 did not ask for the data: the prepared concentration and
+    the stored rate plan of an order whose product's catalogue values are now complete (v1 verified an order without
+    a rate plan), and the IgA conflict asked again because the anti-IgA antibody status is unknown, when the order
+    carries v1's IgA override reason."""
+    if stop.code == "rate_plan_incomplete":
+        return not product_safety(order.product).missing_rate_values
+    if stop.code == "iga_conflict":
+        return stop.kind is Kind.OVERRIDE and bool(order.iga_override_reason.strip())
+    return False
+
+
+def as_v1_order(order: Order, stops: list[Stop]) -> list[Stop]:
+    """A8 "Upgrade": an order verified under v1 meets v2 rules at its next start, but a stop caused only by data v1
+    did not collect is a warning for it."""
+    if not verified_before_upgrade(order):
+        return stops
+    return [
+        Stop(
+            stop.code,
+            Kind.WARNING,
+            f"Verified before the v2 safety rules, so a warning for this order: {stop.message}",
+            fingerprint=stop.fingerprint,
+        )
+        if stop.kind is not Kind.WARNING and _caused_only_by_data_v1_did_not_collect(order, stop)
+        else stop
+        for stop in stops
+    ]
+
+
+# The start stops that do not depend on the moment of the start: what a course's next day would meet now.
+STANDING_START_CODES = ("rate_plan_incomplete", "iga_conflict", "fructose_intolerance", "course_on_hold")
+
+
+def standing_start_stops(order: Order, *, on: date) -> list[Stop]:
+    """The start stops of STANDING_START_CODES for a day of ``order`` given on ``on`` (as v1 order where it is one)."""
+    patient = order.patient
+    stops = safety_rules.course_on_hold(hold_reason=_hold_reason(order))
+    stops += _rate_plan_incomplete(order)
+    stops += [
+        stop
+        for stop in _patient_stops(patient, order.product, age_years=patient.age_on(on), stage=Stage.START)
+        if stop.code in STANDING_START_CODES
+    ]
+    return as_v1_order(order, stops)
+
+
+@dataclass(frozen=True)
+class OpenOrderStop:
+    """One line of the go-live report: an open order and a stop it would meet now."""
+
+    order: Order
+    stage: Stage
+    stop: Stop
+
+
+def open_order_stops(*, now: datetime) -> list[OpenOrderStop]:
+    """Every open order that would meet a stop now (A8 "Upgrade": the go-live report): drafts and verified orders
+    the verification stops, running courses the standing start stops of their next scheduled day; an order verified
+    before the upgrade is judged as its next start will judge it (``as_v1_order``). Stops overridden earlier for the
+    same facts are not listed; warnings are not stops."""
+    found: list[OpenOrderStop] = []
+    nobody = Actor(roles=frozenset())
+    orders = (
+        Order.objects.filter(status__in=OPEN_STATUSES)
+        .select_related("patient", "product", "weight_measurement", "previous_order")
+        .order_by("pk")
+    )
+    for order in orders:
+        if order.status == OrderStatus.IN_PROGRESS:
+            next_day = order.infusions.filter(status=InfusionStatus.SCHEDULED).order_by("day_number").first()
+            if next_day is None:
+                continue
+            stage, stops = Stage.START, standing_start_stops(order, on=next_day.scheduled_for)
+        else:
+            stage, stops = Stage.VERIFY, as_v1_order(order, verification_stops(order, now=now))
+        settlement = settle(stops, overrides={}, actor=nobody, stage=stage, settled_before=settled_overrides(order))
+        found += [OpenOrderStop(order=order, stage=stage, stop=stop) for stop in settlement.refused]
+    return found
 
 
 # --- Bedside stages (A10) -----------------------------------------------------------------------------------
@@ -486,9 +586,7 @@ def start_stops(
         stops += safety_rules.baseline_stale(baseline_taken_at=baseline.taken_at, start_at=start_at, config=config)
         high = [a["code"] for a in baseline.alerts if a["severity"] == "high" and not a.get("low_for_age")]
         stops += safety_rules.baseline_high_alert(baseline_alert_codes=high)
-    stops += safety_rules.rate_plan_incomplete(
-        product=product_safety(order.product), prepared_concentration_percent=order.prepared_concentration_percent
-    )
+    stops += _rate_plan_incomplete(order)
     plan = bedside_rate(order)
     if plan is not None and rate_ml_per_h is not None:
         stops += safety_rules.rate_above_limits(rate_ml_per_h=rate_ml_per_h, plan=plan)
@@ -513,7 +611,7 @@ def start_stops(
             reference=start_at,
             config=config,
         )
-    return stops
+    return as_v1_order(order, stops)
 
 
 def _open_segment(infusion: Infusion) -> RateSegment | None:

@@ -29,7 +29,15 @@ from html import escape
 from typing import Any
 
 from infusions.dosing import REGIMENS
-from infusions.models import InfusionStatus, Order, RateSegment, VitalSignsEntry
+from infusions.models import (
+    Infusion,
+    InfusionStatus,
+    Order,
+    RateSegment,
+    SafetyRecord,
+    SafetyRecordKind,
+    VitalSignsEntry,
+)
 from monitoring.models import CheckStatus, OrderResponse, PlateletCheck, PlateletResult
 from patients.models import Patient, WeightMeasurement
 
@@ -311,6 +319,33 @@ def _dose_rate_type(code: str, display: str) -> dict[str, Any]:
     return {"coding": [{"system": DOSE_RATE_TYPE, "code": code, "display": display}]}
 
 
+# docs/clinical-rules.md §A8: overrides and documented deviations are exported. As R4 Annotations in ``note``: the
+# author, the time and the text are all an Annotation holds, and every reader shows notes.
+EXPORTED_SAFETY_KINDS = (SafetyRecordKind.OVERRIDE, SafetyRecordKind.DOCUMENTED_DEVIATION)
+# The attribute the FHIR loaders prefetch the exported records into (interop/fhir/search.py).
+EXPORTED_SAFETY_ATTR = "fhir_safety_records"
+
+
+def exported_safety_records(owner: Order | Infusion) -> list[SafetyRecord]:
+    """The owner's overrides and documented deviations: the order's own (not bound to one infusion), or the
+    infusion's. Prefetched into EXPORTED_SAFETY_ATTR by the loaders; read here when a caller did not."""
+    prefetched = getattr(owner, EXPORTED_SAFETY_ATTR, None)
+    if prefetched is not None:
+        return list(prefetched)
+    records = SafetyRecord.objects.filter(kind__in=EXPORTED_SAFETY_KINDS).select_related("recorded_by")
+    if isinstance(owner, Order):
+        return list(records.filter(order=owner, infusion__isnull=True).order_by("at", "pk"))
+    return list(records.filter(infusion=owner).order_by("at", "pk"))
+
+
+def safety_note(record: SafetyRecord) -> dict[str, Any]:
+    if record.kind == SafetyRecordKind.OVERRIDE:
+        text = f"override {record.code}: {record.reason}"
+    else:
+        text = f"documented deviation {record.code}: {record.message}"
+    return {"authorString": record.recorded_by.get_username(), "time": instant(record.at), "text": text}
+
+
 def medication_request(order: Order) -> dict[str, Any]:
     """The order as prescribed, with its frozen working. ``patient``, ``product``, ``created_by`` should be
     select_related. The product is text only: no RxNorm/SNOMED code is invented for it."""
@@ -325,6 +360,7 @@ def medication_request(order: Order) -> dict[str, Any]:
     notes = [{"text": order.notes}] if order.notes else []
     if order.verified_by_id is not None:
         notes.append({"text": f"Verified by {person_display(order.verified_by)} at {instant(order.verified_at)}."})
+    notes += [safety_note(record) for record in exported_safety_records(order)]
     return _drop_empty(
         {
             "resourceType": "MedicationRequest",
@@ -399,8 +435,9 @@ def medication_administration(segment: RateSegment) -> dict[str, Any]:
     with ``batch.lotNumber`` (and ``expirationDate``), referenced from ``supportingInformation``, and the lots
     are repeated in ``note`` for readers that ignore contained resources.
 
-    ``infusion__order__{patient,product}`` and ``recorded_by`` should be select_related and
-    ``infusion__vial_lots`` prefetched.
+    The infusion's overrides and documented deviations are notes (each of the infusion's administrations carries
+    them all). ``infusion__order__{patient,product}`` and ``recorded_by`` should be select_related and
+    ``infusion__vial_lots`` and the exported safety records prefetched.
     """
     infusion = segment.infusion
     order = infusion.order
@@ -434,7 +471,8 @@ def medication_administration(segment: RateSegment) -> dict[str, Any]:
             "effectivePeriod": _drop_empty({"start": instant(segment.started_at), "end": instant(segment.ended_at)}),
             "performer": [{"actor": {"display": person_display(segment.recorded_by)}}],
             "request": reference("MedicationRequest", order.pk),
-            "note": [{"text": f"Lots: {lot_text}"}] if lot_text else None,
+            "note": ([{"text": f"Lots: {lot_text}"}] if lot_text else [])
+            + [safety_note(record) for record in exported_safety_records(infusion)],
             "dosage": {
                 "text": (
                     f"Day {infusion.day_number} of {order.days} of order #{order.pk}: "

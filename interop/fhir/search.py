@@ -25,7 +25,7 @@ from django.db.models import CharField, Exists, F, OuterRef, Prefetch, Q, Subque
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from infusions.models import Order, RateSegment, VitalSignsEntry
+from infusions.models import Order, RateSegment, SafetyRecord, VitalSignsEntry
 from interop.fhir import resources as fhir
 from monitoring.models import Notification, NotificationKind, OrderResponse, PlateletCheck, PlateletResult
 from patients.models import Patient, WeightMeasurement
@@ -406,6 +406,14 @@ OBSERVATION = ResourceType(
 # MedicationRequest ---------------------------------------------------------------------------------------
 
 
+def _exported_safety_records(lookup: str, *, order_level: bool = False) -> Prefetch:
+    """Overrides and documented deviations for the resources' notes, in one query per page."""
+    records = SafetyRecord.objects.filter(kind__in=fhir.EXPORTED_SAFETY_KINDS).select_related("recorded_by")
+    if order_level:
+        records = records.filter(infusion__isnull=True)
+    return Prefetch(lookup, queryset=records.order_by("at", "pk"), to_attr=fhir.EXPORTED_SAFETY_ATTR)
+
+
 def _statuses_from(mapping: dict[str, str], field_name: str = "status") -> dict[str, Q]:
     """Invert a model → FHIR status map into FHIR status → Q."""
     inverted: dict[str, list[str]] = defaultdict(list)
@@ -418,7 +426,11 @@ ORDER_SOURCE = Source(
     kind="order",
     model=Order,
     base=lambda: Order.objects.all(),
-    load=_load(lambda: Order.objects.select_related("patient", "product", "created_by", "verified_by")),
+    load=_load(
+        lambda: Order.objects.select_related("patient", "product", "created_by", "verified_by").prefetch_related(
+            _exported_safety_records("safety_records", order_level=True)
+        )
+    ),
     render=fhir.medication_request,
     make_id=str,
     patient_field="patient",
@@ -449,7 +461,7 @@ def _segments() -> models.QuerySet:
     return (
         RateSegment.objects.filter(rate_ml_per_h__gt=0)
         .select_related("infusion__order__patient", "infusion__order__product", "recorded_by")
-        .prefetch_related("infusion__vial_lots")
+        .prefetch_related("infusion__vial_lots", _exported_safety_records("infusion__safety_records"))
     )
 
 

@@ -302,3 +302,25 @@ def test_a_calculation_and_a_stored_order_carry_the_same_working_fields(case1_pa
         "first_infusion_on": timezone.localdate(),
     }
     assert tuple(services.working_fields(*services.calculate(data))) == services.WORKING_FIELDS
+
+
+def test_an_iga_override_given_at_creation_is_not_asked_again_at_verification(hematologist, pharmacist, gamunex):
+    # The IgA typed as 5 is read back from the database as 5.00: the same facts, so the override still holds.
+    from infusions import services
+    from infusions.models import SafetyRecord
+
+    patient = PatientFactory(serum_iga_mg_dl=Decimal("5"))
+    order = services.create_order(
+        data={
+            "patient": patient,
+            "regimen": "one_dose_1g_per_kg",
+            "product": gamunex,
+            "baseline_platelet_count": 12,
+            "first_infusion_on": timezone.localdate(),
+            "iga_override_reason": "Anti-IgA antibodies negative at the referring hospital",
+        },
+        user=hematologist,
+    )
+    assert services.verify_order(order_id=order.pk, user=pharmacist).status == "verified"
+    overrides = SafetyRecord.objects.filter(order=order, kind="override")
+    assert list(overrides.values_list("code", "stage")) == [("iga_conflict", "create")]

@@ -300,7 +300,7 @@ def test_each_running_rate_segment_is_an_administration(api, db, hematologist, p
         ("lot2", {"lotNumber": "LOT-B2"}),
     ]
     assert first["supportingInformation"] == [{"reference": "#lot1"}, {"reference": "#lot2"}]
-    assert first["note"] == [{"text": f"Lots: LOT-A1 (expires {expiry:%Y-%m-%d}), LOT-B2"}]
+    assert first["note"][0] == {"text": f"Lots: LOT-A1 (expires {expiry:%Y-%m-%d}), LOT-B2"}
     assert [a["id"] for a in resources(api, "MedicationAdministration?status=in-progress")] == [current["id"]]
 
     infusion_services.stop_infusion(
@@ -397,3 +397,59 @@ def test_patients_without_orders_are_served(api, db) -> None:
     body = get(api, f"Patient/{patient.pk}")
     assert (body["gender"], body["name"][0]["given"]) == ("female", ["Ann"])
     assert resources(api, f"MedicationRequest?patient={patient.pk}") == []
+
+
+def test_overrides_and_documented_deviations_are_notes_of_the_request_and_the_administrations(
+    api, db, hematologist, pharmacist, nurse
+) -> None:
+    from infusions.models import Product
+
+    patient = PatientFactory(serum_iga_mg_dl=Decimal("5"))
+    order = infusion_services.create_order(
+        data={
+            "patient": patient,
+            "regimen": "one_dose_1g_per_kg",
+            "product": Product.objects.get(name="Gamunex-C"),
+            "baseline_platelet_count": 12,
+            "first_infusion_on": timezone.localdate(),
+        },
+        user=hematologist,
+        overrides={"iga_conflict": "Anti-IgA antibodies negative at the referring hospital"},
+    )
+    order = infusion_services.verify_order(order_id=order.pk, user=pharmacist)
+    override = order.safety_records.get(code="iga_conflict")
+    request = get(api, f"MedicationRequest/{order.pk}")
+    assert request["note"][-1] == {
+        "authorString": "haem1",
+        "time": utc(override.at),
+        "text": "override iga_conflict: Anti-IgA antibodies negative at the referring hospital",
+    }
+
+    # Documented an hour late, with no vital signs in the 15 min before the increase: a documented deviation.
+    infusion = order.infusions.get()
+    t0 = timezone.now() - timedelta(hours=3)
+    infusion_services.record_vitals(infusion_id=infusion.pk, user=nurse, values=NORMAL_VITALS, taken_at=t0)
+    infusion_services.start_infusion(
+        infusion_id=infusion.pk,
+        user=nurse,
+        checklist=FULL_CHECKLIST,
+        lot_numbers=["LOT-A1"],
+        started_at=t0 + timedelta(minutes=5),
+    )
+    changed_at = t0 + timedelta(minutes=35)
+    infusion_services.change_rate(
+        infusion_id=infusion.pk, user=nurse, rate_ml_per_h=Decimal("92.1"), changed_at=changed_at
+    )
+    deviation = infusion.safety_records.get(kind="documented_deviation")
+    note = {
+        "authorString": "nurse1",
+        "time": utc(changed_at),
+        "text": f"documented deviation {deviation.code}: {deviation.message}",
+    }
+    administrations = resources(api, f"MedicationAdministration?patient={order.patient_id}")
+    assert len(administrations) == 2
+    assert all(note in administration["note"] for administration in administrations)
+    # The infusion's own records are not the order's: the request keeps only its own override.
+    assert [
+        n["text"].split(":")[0] for n in get(api, f"MedicationRequest/{order.pk}")["note"] if "authorString" in n
+    ] == ["override iga_conflict"]

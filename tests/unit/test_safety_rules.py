@@ -247,6 +247,15 @@ def test_gammagard_sd_needs_its_prepared_concentration_on_the_order() -> None:
     assert rules.rate_plan_incomplete(product=needs, prepared_concentration_percent=D("5")) == []
 
 
+def test_an_order_drafted_before_the_site_values_were_recorded_is_not_verified_until_recalculated() -> None:
+    [stop] = rules.rate_plan_incomplete(
+        product=product(), prepared_concentration_percent=None, order_has_rate_plan=False
+    )
+    assert (stop.code, stop.kind) == ("rate_plan_incomplete", Kind.HARD)
+    assert "recalculates" in stop.message
+    assert rules.rate_plan_incomplete(product=product(), prepared_concentration_percent=None) == []
+
+
 @pytest.mark.parametrize(("age", "warned"), [(17, True), (18, False)])
 def test_below_the_labels_lower_age_for_itp_is_a_warning(age, warned) -> None:
     stops = rules.label_age(product=product(itp_min_age_years=18), age_years=age)
