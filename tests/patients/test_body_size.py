@@ -303,3 +303,30 @@ def test_on_the_page_a_65_cm_adult_is_refused_until_confirmed(client, nurse) -> 
     patient = Patient.objects.get()
     assert patient.height_confirmation_reason == "Achondroplasia."
     assert "Achondroplasia." in saved.content.decode()
+
+
+def test_a_weight_tripping_both_stops_needs_both_reasons_and_keeps_both(client_for, nurse) -> None:
+    patient = PatientFactory(height_cm=Decimal("150"), weight_kg=Decimal("70"))
+    client = client_for(nurse)
+
+    one_reason = client.post(
+        f"/api/v1/patients/{patient.pk}/weights/",
+        {"weight_kg": 154, "overrides": {"weight_change": "Checked twice."}},
+        format="json",
+    )
+
+    assert one_reason.status_code == 400
+    assert [stop["code"] for stop in one_reason.json()["stops"]] == ["implausible_body_size"]
+    assert weights_of(patient) == [Decimal("70.0")]
+
+    both = client.post(
+        f"/api/v1/patients/{patient.pk}/weights/",
+        {"weight_kg": 154, "overrides": {"weight_change": "Checked twice.", "implausible_body_size": "Obese."}},
+        format="json",
+    )
+
+    assert both.status_code == 201
+    assert both.json()["confirmation"] == {
+        "code": "weight_change, implausible_body_size",
+        "reason": "weight_change: Checked twice.\nimplausible_body_size: Obese.",
+    }
