@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 
 from core.admin_base import ClinicalRecordAdmin
@@ -21,8 +22,27 @@ class WeightInline(admin.TabularInline):
         return False  # weighings are added through the patient form so the history keeps who and when
 
 
+class PatientAdminForm(forms.ModelForm):
+    """The admin has no reason field: a height that trips a body-size stop (§A9) is refused here and recorded on the
+    patient page, where the reason is asked and kept."""
+
+    class Meta:
+        model = Patient
+        fields = list(services.PATIENT_FIELDS)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        height = cleaned.get("height_cm")
+        if self.instance.pk is not None and "height_cm" in self.changed_data and height is not None:
+            self.instance.height_cm = height
+            for stop in services.body_size_stops(self.instance, None, height_sent=True, previous=None):
+                self.add_error("height_cm", f"{stop.message} Record this height on the patient page, with a reason.")
+        return cleaned
+
+
 @admin.register(Patient)
 class PatientAdmin(ClinicalRecordAdmin):
+    form = PatientAdminForm
     list_display = [
         "mrn",
         "family_name",
@@ -38,7 +58,7 @@ class PatientAdmin(ClinicalRecordAdmin):
     search_fields = ["mrn", "family_name", "given_name"]
     list_filter = ["sex", "cardiac_dysfunction", "renal_impairment", "pregnant", "thrombosis_risk"]
     inlines = [WeightInline]
-    readonly_fields = ["created_at", "updated_at"]
+    readonly_fields = ["created_at", "updated_at", "height_confirmation_reason"]
 
     def save_model(self, request: Any, obj: Patient, form: Any, change: bool) -> None:
         data = {field: getattr(obj, field) for field in services.PATIENT_FIELDS}

@@ -10,6 +10,7 @@ from simple_history.models import HistoricalRecords
 
 from patients.rules import is_iga_deficient
 from patients.validators import (
+    validate_birth_date,
     validate_height_cm,
     validate_iga_mg_dl,
     validate_not_in_future,
@@ -32,11 +33,14 @@ class Patient(models.Model):
     mrn = models.CharField("MRN", max_length=32, unique=True)
     given_name = models.CharField(max_length=100)
     family_name = models.CharField(max_length=100)
-    birth_date = models.DateField(validators=[validate_not_in_future])
+    birth_date = models.DateField(validators=[validate_birth_date])
     sex = models.CharField(max_length=6, choices=Sex.choices)
     height_cm = models.DecimalField(
         max_digits=5, decimal_places=1, null=True, blank=True, validators=[validate_height_cm]
     )
+    # The reason given when the current height tripped implausible_body_size (§A9), blank otherwise. It belongs to
+    # the height value: cleared when the height changes without a stop, and kept per value in the history.
+    height_confirmation_reason = models.TextField(blank=True)
     serum_iga_mg_dl = models.DecimalField(
         "serum IgA (mg/dL)", max_digits=7, decimal_places=2, null=True, blank=True, validators=[validate_iga_mg_dl]
     )
@@ -123,6 +127,10 @@ class WeightMeasurement(models.Model):
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    # A weight that tripped weight_change or implausible_body_size (§A9) is kept with the stop's code and the
+    # recording user's reason; both blank for an ordinary weighing.
+    confirmation_code = models.CharField(max_length=64, blank=True)
+    confirmation_reason = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
 

@@ -1,11 +1,29 @@
-"""Pure patient rules (no Django): the IgA-deficiency test of docs/clinical-rules.md §A4."""
+"""Pure patient rules (no Django): the IgA-deficiency test of docs/clinical-rules.md §A4, and the body-size stops of
+§A9 "Recording body size" (a weight or height that is probably a kg/lb or cm/in slip needs a confirmation reason)."""
 
 from __future__ import annotations
 
-from decimal import Decimal
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from core.stops import Kind, Overrider, Stop
 
 # docs/clinical-rules.md §A4: serum IgA below 7 mg/dL (0.07 g/L) is IgA-deficient; the lab's own cut-off is a setting.
 DEFAULT_IGA_DEFICIENCY_CUTOFF_MG_DL = Decimal("7")
+
+# Exact conversions, used to name the likely slip.
+KG_PER_LB = Decimal("0.45359237")
+CM_PER_IN = Decimal("2.54")
+
+WEIGHT_CHANGE = "weight_change"
+IMPLAUSIBLE_BODY_SIZE = "implausible_body_size"
+
+# A height typed in inches is named as the likely slip only when it converts to a height a person can have.
+TALLEST_CM = Decimal("250")
+
+# §A9 "Birth dates give an age of 0-120 years".
+MAX_AGE_YEARS = 120
 
 
 def is_iga_deficient(
@@ -18,3 +36,162 @@ def is_iga_deficient(
     if level < 0:
         raise ValueError("serum IgA must not be negative")
     return level < Decimal(cutoff_mg_dl)
+
+
+def age_in_years(birth_date: date, on: date) -> int:
+    """Completed years on ``on`` (a birthday on 29 February counts on 1 March in other years)."""
+    years = on.year - birth_date.year
+    if (on.month, on.day) < (birth_date.month, birth_date.day):
+        years -= 1
+    return years
+
+
+def birth_date_problem(birth_date: date, today: date) -> str | None:
+    """§A9: a birth date gives an age of 0-120 years; the message to show when it does not."""
+    if birth_date > today:
+        return "This date is in the future."
+    if age_in_years(birth_date, today) > MAX_AGE_YEARS:
+        return f"This birth date gives an age over {MAX_AGE_YEARS} years: check the year."
+    return None
+
+
+@dataclass(frozen=True)
+class BodySizeConfig:
+    """§A9 "Recording body size" **[D]**: each number a setting with this default."""
+
+    weight_change_percent: Decimal = Decimal("10")
+    weight_change_window_days: int = 90
+    infant_under_years: int = 2
+    infant_loss_percent: Decimal = Decimal("10")
+    infant_gain_percent: Decimal = Decimal("25")
+    adult_from_years: int = 18
+    adult_bmi_min: Decimal = Decimal("13")
+    adult_bmi_max: Decimal = Decimal("60")
+    child_bmi_min: Decimal = Decimal("10")
+    child_bmi_max: Decimal = Decimal("40")
+
+
+DEFAULT_BODY_SIZE = BodySizeConfig()
+
+
+def _shown(value: Decimal, places: str = "0.1") -> str:
+    """A number as a clinician writes it: 70 rather than 70.0, 70.5 kept."""
+    text = f"{Decimal(value).quantize(Decimal(places), rounding=ROUND_HALF_UP):f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _override(code: str, message: str, field: str, fingerprint: str) -> Stop:
+    return Stop(
+        code=code, kind=Kind.OVERRIDE, message=message, overrider=Overrider.ANY, field=field, fingerprint=fingerprint
+    )
+
+
+def weight_change(
+    new_kg: Decimal,
+    previous_kg: Decimal | None,
+    *,
+    previous_within_90_days: bool,
+    age_years: int,
+    previous_on: date | None = None,
+    config: BodySizeConfig = DEFAULT_BODY_SIZE,
+) -> list[Stop]:
+    """§A9 ``weight_change``: a weight more than 10 % away from the previous one recorded within 90 days; under 2
+    years more than 10 % below or more than 25 % above (infants gain weight fast). Override, by the user recording.
+
+    ``previous_within_90_days`` says whether the previous weight was measured within the window before the new one
+    (the caller knows both times); an older or missing previous weight raises nothing."""
+    if previous_kg is None or not previous_within_90_days:
+        return []
+    new = Decimal(new_kg)
+    previous = Decimal(previous_kg)
+    if new <= 0 or previous <= 0:
+        raise ValueError("weights must be positive")
+    change_percent = (new - previous) / previous * 100
+    if age_years < config.infant_under_years:
+        too_low, too_high = -config.infant_loss_percent, config.infant_gain_percent
+    else:
+        too_low, too_high = -config.weight_change_percent, config.weight_change_percent
+    if too_low <= change_percent <= too_high:
+        return []
+    direction = "more" if change_percent > 0 else "less"
+    when = f" on {previous_on.isoformat()}" if previous_on is not None else ""
+    message = (
+        f"{_shown(new)} kg is {_shown(abs(change_percent), '1')} % {direction} than {_shown(previous)} kg{when}: "
+        f"{_weight_slip(new, previous)}"
+    )
+    return [_override(WEIGHT_CHANGE, message, "weight_kg", f"{_shown(previous)}->{_shown(new)}")]
+
+
+def previous_within_window(previous_at: datetime, new_at: datetime, config: BodySizeConfig = DEFAULT_BODY_SIZE) -> bool:
+    """§A9: the previous weight counts when measured at most 90 days before the new one."""
+    return timedelta(0) <= new_at - previous_at <= timedelta(days=config.weight_change_window_days)
+
+
+def _near(value: Decimal, target: Decimal, percent: Decimal) -> bool:
+    return abs(value - target) <= target * percent / 100
+
+
+def _weight_slip(new: Decimal, previous: Decimal) -> str:
+    """Name the likely slip: the new weight typed in pounds, or the previous one."""
+    if _near(new * KG_PER_LB, previous, Decimal("10")):
+        return f"was it typed in pounds ({_shown(new)} lb is {_shown(new * KG_PER_LB)} kg)?"
+    if _near(previous * KG_PER_LB, new, Decimal("10")):
+        return f"was the earlier weight typed in pounds ({_shown(previous)} lb is {_shown(previous * KG_PER_LB)} kg)?"
+    return "check the scale and the entry, and confirm with a reason."
+
+
+def body_mass_index(weight_kg: Decimal, height_cm: Decimal) -> Decimal:
+    """kg / m^2, full precision."""
+    weight = Decimal(weight_kg)
+    height_m = Decimal(height_cm) / 100
+    if weight <= 0 or height_m <= 0:
+        raise ValueError("weight and height must be positive")
+    return weight / (height_m * height_m)
+
+
+def bmi_bounds(age_years: int, config: BodySizeConfig = DEFAULT_BODY_SIZE) -> tuple[Decimal, Decimal]:
+    if age_years >= config.adult_from_years:
+        return config.adult_bmi_min, config.adult_bmi_max
+    return config.child_bmi_min, config.child_bmi_max
+
+
+def implausible_body_size(
+    weight_kg: Decimal,
+    height_cm: Decimal,
+    age_years: int,
+    *,
+    sent: frozenset[str] = frozenset({"weight_kg", "height_cm"}),
+    config: BodySizeConfig = DEFAULT_BODY_SIZE,
+) -> list[Stop]:
+    """§A9 ``implausible_body_size``: a BMI below 13 or above 60 from 18 years, below 10 or above 40 under 18.
+    Override, by the user recording.
+
+    ``sent`` names the values the request brings (``weight_kg``, ``height_cm``): the stop names the field of the
+    likely slip among them (a weight in pounds, a height in inches), else the first one sent."""
+    bmi = body_mass_index(weight_kg, height_cm)
+    low, high = bmi_bounds(age_years, config)
+    if low <= bmi <= high:
+        return []
+    weight, height = Decimal(weight_kg), Decimal(height_cm)
+    slips: list[tuple[str, str]] = []
+    if low <= body_mass_index(weight * KG_PER_LB, height) <= high:
+        slips.append(
+            ("weight_kg", f"was the weight typed in pounds ({_shown(weight)} lb is {_shown(weight * KG_PER_LB)} kg)?")
+        )
+    if height * CM_PER_IN <= TALLEST_CM and low <= body_mass_index(weight, height * CM_PER_IN) <= high:
+        slips.append(
+            ("height_cm", f"was the height typed in inches ({_shown(height)} in is {_shown(height * CM_PER_IN)} cm)?")
+        )
+    likely = [(field, hint) for field, hint in slips if field in sent]
+    order = [name for name in ("weight_kg", "height_cm") if name in sent] or ["weight_kg"]
+    field = likely[0][0] if likely else order[0]
+    hint = (
+        " or ".join(hint for _field, hint in (likely or slips))
+        or "check the weight and the height, and confirm with a reason."
+    )
+    who = "an adult" if age_years >= config.adult_from_years else f"a {age_years}-year-old"
+    message = (
+        f"{_shown(weight)} kg and {_shown(height)} cm give a BMI of {_shown(bmi)}, "
+        f"outside {_shown(low)}–{_shown(high)} for {who}: {hint}"
+    )
+    return [_override(IMPLAUSIBLE_BODY_SIZE, message, field, f"{_shown(weight)}kg:{_shown(height)}cm")]

@@ -3,15 +3,21 @@ admin."""
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from core.errors import SafetyStopped
 from core.history import attribute_change
+from core.roles import roles_of
+from core.stops import OVERRIDE_REASON_MAX_LENGTH, Actor, Settlement, Stage, Stop, settle
+from patients import rules
 from patients.models import Patient, WeightMeasurement
 
 PATIENT_FIELDS = (
@@ -48,16 +54,34 @@ def _checked_measured_at(measured_at: datetime | None) -> datetime:
 
 @transaction.atomic
 def create_patient(
-    *, data: dict[str, Any], user: Any, weight_kg: Decimal | None = None, weight_measured_at: datetime | None = None
+    *,
+    data: dict[str, Any],
+    user: Any,
+    weight_kg: Decimal | None = None,
+    weight_measured_at: datetime | None = None,
+    overrides: dict[str, str] | None = None,
 ) -> Patient:
+    """Create a patient, with a first weighing when ``weight_kg`` is given. An implausible BMI (§A9) refuses it
+    with SafetyStopped unless ``overrides`` carries a reason; nothing is saved on a refusal."""
     patient = Patient(**{field: data[field] for field in PATIENT_FIELDS if field in data})
     patient.full_clean()
     _validate_iga_pair(patient)
     measured_at = _checked_measured_at(weight_measured_at) if weight_kg is not None else None
+    weight = _new_weight(patient, weight_kg, measured_at, user) if weight_kg is not None else None
+    settlement = _settle_body_size(
+        patient,
+        weight,
+        height_sent=patient.height_cm is not None,
+        previous=None,
+        overrides=overrides,
+        user=user,
+    )
+    _confirm(patient, weight, settlement, height_changed=True)
     attribute_change(patient, user)
     patient.save()
-    if weight_kg is not None:
-        _add_weight(patient, weight_kg, measured_at, user)
+    if weight is not None:
+        weight.patient = patient
+        _save_weight(weight, user)
     return patient
 
 
@@ -69,33 +93,70 @@ def update_patient(
     user: Any,
     weight_kg: Decimal | None = None,
     weight_measured_at: datetime | None = None,
+    overrides: dict[str, str] | None = None,
 ) -> Patient:
+    """Change a patient; a ``weight_kg`` different from the current one is a new weighing. A new weight or height
+    that trips weight_change or implausible_body_size (§A9) refuses the whole change with SafetyStopped unless
+    ``overrides`` carries a reason."""
     patient = Patient.objects.select_for_update().get(pk=patient_id)
+    height_before = patient.height_cm
     for field in PATIENT_FIELDS:
         if field in data:
             setattr(patient, field, data[field])
     patient.full_clean()
     _validate_iga_pair(patient)
-    measured_at = _checked_measured_at(weight_measured_at) if weight_kg is not None else None
-    attribute_change(patient, user)
-    patient.save()
+    height_changed = patient.height_cm != height_before
+    weight = None
     if weight_kg is not None:
+        measured_at = _checked_measured_at(weight_measured_at)
         current = patient.current_weight
         # The API sends the current weight back on every PATCH; only a different value is a new weighing.
         if current is None or current.weight_kg != Decimal(weight_kg) or weight_measured_at is not None:
-            _add_weight(patient, weight_kg, measured_at, user)
+            weight = _new_weight(patient, weight_kg, measured_at, user)
+    settlement = _settle_body_size(
+        patient,
+        weight,
+        height_sent=height_changed,
+        previous=_previous_weight(patient, weight.measured_at if weight else None),
+        overrides=overrides,
+        user=user,
+    )
+    _confirm(patient, weight, settlement, height_changed=height_changed)
+    attribute_change(patient, user)
+    patient.save()
+    if weight is not None:
+        _save_weight(weight, user)
     return patient
 
 
 def record_weight(
-    *, patient_id: int, weight_kg: Decimal, user: Any, measured_at: datetime | None = None
+    *,
+    patient_id: int,
+    weight_kg: Decimal,
+    user: Any,
+    measured_at: datetime | None = None,
+    overrides: dict[str, str] | None = None,
 ) -> WeightMeasurement:
+    """A new weighing; one that trips weight_change or implausible_body_size (§A9) is refused with SafetyStopped
+    unless ``overrides`` carries a reason, which is kept with the weight."""
     with transaction.atomic():
         patient = Patient.objects.select_for_update().get(pk=patient_id)
-        return _add_weight(patient, weight_kg, _checked_measured_at(measured_at), user)
+        weight = _new_weight(patient, weight_kg, _checked_measured_at(measured_at), user)
+        settlement = _settle_body_size(
+            patient,
+            weight,
+            height_sent=False,
+            previous=_previous_weight(patient, weight.measured_at),
+            overrides=overrides,
+            user=user,
+        )
+        _confirm(patient, weight, settlement, height_changed=False)
+        _save_weight(weight, user)
+        return weight
 
 
-def _add_weight(patient: Patient, weight_kg: Decimal, measured_at: datetime | None, user: Any) -> WeightMeasurement:
+def _new_weight(patient: Patient, weight_kg: Decimal, measured_at: datetime | None, user: Any) -> WeightMeasurement:
+    """A validated, unsaved weighing (saved only once the body-size stops are settled)."""
     weight = WeightMeasurement(
         patient=patient,
         weight_kg=Decimal(weight_kg),
@@ -106,6 +167,102 @@ def _add_weight(patient: Patient, weight_kg: Decimal, measured_at: datetime | No
         weight.full_clean(exclude=["patient", "recorded_by"])
     except ValidationError as exc:
         raise ValidationError({"weight_kg": exc.message_dict.get("weight_kg", exc.messages)}) from exc
+    return weight
+
+
+def _save_weight(weight: WeightMeasurement, user: Any) -> None:
     attribute_change(weight, user)
     weight.save()
-    return weight
+
+
+# --- Body size (docs/clinical-rules.md §A9 "Recording body size") ----------------------------------------------
+
+
+def body_size_config() -> rules.BodySizeConfig:
+    """The hospital's numbers: IVIG_BODY_SIZE in settings overrides any default of BodySizeConfig."""
+    names = {field.name for field in fields(rules.BodySizeConfig)}
+    chosen = {name: value for name, value in getattr(settings, "IVIG_BODY_SIZE", {}).items() if name in names}
+    return rules.BodySizeConfig(**chosen)
+
+
+def _previous_weight(patient: Patient, measured_at: datetime | None) -> WeightMeasurement | None:
+    """The weighing a new one is compared with: the latest measured at or before it."""
+    if measured_at is None or patient.pk is None:
+        return None
+    return patient.weights.filter(measured_at__lte=measured_at).order_by("-measured_at", "-pk").first()
+
+
+def body_size_stops(
+    patient: Patient,
+    weight: WeightMeasurement | None,
+    *,
+    height_sent: bool,
+    previous: WeightMeasurement | None,
+) -> list[Stop]:
+    """The §A9 stops a new weight (``weight``, unsaved) or a changed height (``height_sent``) raises."""
+    config = body_size_config()
+    stops: list[Stop] = []
+    at = weight.measured_at if weight is not None else timezone.now()
+    age = patient.age_on(timezone.localdate(at))
+    if weight is not None and previous is not None:
+        stops += rules.weight_change(
+            weight.weight_kg,
+            previous.weight_kg,
+            previous_within_90_days=rules.previous_within_window(previous.measured_at, weight.measured_at, config),
+            age_years=age,
+            previous_on=timezone.localdate(previous.measured_at),
+            config=config,
+        )
+    bmi_weight = weight if weight is not None else (patient.current_weight if height_sent and patient.pk else None)
+    if bmi_weight is not None and patient.height_cm is not None and (weight is not None or height_sent):
+        sent = frozenset({"weight_kg"} if weight is not None else set()) | frozenset(
+            {"height_cm"} if height_sent else set()
+        )
+        stops += rules.implausible_body_size(bmi_weight.weight_kg, patient.height_cm, age, sent=sent, config=config)
+    return stops
+
+
+def _settle_body_size(
+    patient: Patient,
+    weight: WeightMeasurement | None,
+    *,
+    height_sent: bool,
+    previous: WeightMeasurement | None,
+    overrides: dict[str, str] | None,
+    user: Any,
+) -> Settlement:
+    """Refuse (SafetyStopped, nothing saved) or return the overrides to keep. The body-size stops are overridden
+    by the user recording (A9: "any"), so no role is refused here."""
+    given = overrides or {}
+    too_long = [code for code, reason in given.items() if len(reason.strip()) > OVERRIDE_REASON_MAX_LENGTH]
+    if too_long:
+        raise ValidationError(
+            {"overrides": [f"A reason has at most {OVERRIDE_REASON_MAX_LENGTH} characters ({', '.join(too_long)})."]}
+        )
+    stops = body_size_stops(patient, weight, height_sent=height_sent, previous=previous)
+    actor = Actor(
+        roles=frozenset(str(role) for role in roles_of(user)),
+        superuser=bool(getattr(user, "is_superuser", False)),
+    )
+    settlement = settle(stops, overrides=given, actor=actor, stage=Stage.CREATE)
+    if settlement.forbidden:
+        raise SafetyStopped(settlement.forbidden, forbidden=True)
+    if settlement.blocked:
+        raise SafetyStopped(settlement.refused, blank_reasons=settlement.blank_reasons)
+    return settlement
+
+
+def _confirm(
+    patient: Patient, weight: WeightMeasurement | None, settlement: Settlement, *, height_changed: bool
+) -> None:
+    """Keep each reason with the value its stop names: the weighing, or the patient's height."""
+    on_weight = [(stop, reason) for stop, reason in settlement.overridden if stop.field == "weight_kg"]
+    on_height = [reason for stop, reason in settlement.overridden if stop.field == "height_cm"]
+    if weight is not None and on_weight:
+        weight.confirmation_code = ", ".join(stop.code for stop, _reason in on_weight)
+        reasons = {reason for _stop, reason in on_weight}
+        weight.confirmation_reason = (
+            on_weight[0][1] if len(reasons) == 1 else "\n".join(f"{stop.code}: {reason}" for stop, reason in on_weight)
+        )
+    if height_changed:
+        patient.height_confirmation_reason = on_height[0] if on_height else ""

@@ -9,6 +9,8 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from patients.rules import birth_date_problem
+
 MIN_WEIGHT_KG = Decimal("0.5")
 MAX_WEIGHT_KG = Decimal("350")
 MIN_HEIGHT_CM = Decimal("40")
@@ -29,6 +31,12 @@ def validate_height_cm(value: Decimal) -> None:
             f"A height of {value} cm is implausible (allowed {MIN_HEIGHT_CM}–{MAX_HEIGHT_CM} cm).",
             code="implausible_height",
         )
+
+
+def validate_birth_date(value: date) -> None:
+    """§A9: a birth date gives an age of 0-120 years."""
+    if value is not None and (problem := birth_date_problem(value, timezone.localdate())):
+        raise ValidationError(problem, code="implausible_birth_date")
 
 
 def validate_not_in_future(value: date) -> None:

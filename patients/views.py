@@ -1,13 +1,17 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
-from core.forms import apply_validation_error
-from core.roles import is_clinical_staff
+from core.errors import SafetyStopped
+from core.forms import apply_validation_error, overrides_from_post
+from core.roles import is_clinical_staff, roles_of
+from core.stops import Actor, Kind, Overrider, may_override
 from patients import selectors, services
 from patients.forms import PatientForm
 
@@ -15,6 +19,28 @@ from patients.forms import PatientForm
 def _require_staff(request: HttpRequest) -> None:
     if not is_clinical_staff(request.user):
         raise PermissionDenied("Your account has no clinical role.")
+
+
+def _stop_rows(exc: SafetyStopped, request: HttpRequest) -> list[dict[str, Any]]:
+    """The body-size stops as the form shows them, beside their field, each with the reason typed so far."""
+    actor = Actor(
+        roles=frozenset(str(role) for role in roles_of(request.user)),
+        superuser=bool(getattr(request.user, "is_superuser", False)),
+    )
+    return [
+        {
+            **stop.as_dict(),
+            "may_override": stop.kind is Kind.OVERRIDE and may_override(actor, stop.overrider or Overrider.ANY),
+            "reason": request.POST.get(f"override__{stop.code}", ""),
+        }
+        for stop in exc.stops
+    ]
+
+
+def _refused(form: PatientForm, exc: SafetyStopped, request: HttpRequest) -> list[dict[str, Any]]:
+    for message in exc.field_errors().get("overrides", []):
+        form.add_error(None, message)
+    return _stop_rows(exc, request)
 
 
 def patient_list(request: HttpRequest) -> HttpResponse:
@@ -41,16 +67,24 @@ def patient_create(request: HttpRequest) -> HttpResponse:
     if not request.user.has_perm("patients.add_patient"):
         raise PermissionDenied("Only nurses and hematologists create patients.")
     form = PatientForm(request.POST or None)
+    stops: list[dict[str, Any]] = []
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         try:
-            patient = services.create_patient(data=data, user=request.user, weight_kg=data.pop("weight_kg", None))
+            patient = services.create_patient(
+                data=data,
+                user=request.user,
+                weight_kg=data.pop("weight_kg", None),
+                overrides=overrides_from_post(request.POST),
+            )
+        except SafetyStopped as exc:
+            stops = _refused(form, exc, request)
         except ValidationError as exc:
             apply_validation_error(form, exc)
         else:
             messages.success(request, f"Patient {patient} created.")
             return redirect("patient-detail", pk=patient.pk)
-    return render(request, "patients/patient_form.html", {"form": form, "creating": True})
+    return render(request, "patients/patient_form.html", {"form": form, "creating": True, "stops": stops})
 
 
 def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
@@ -58,14 +92,24 @@ def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
         raise PermissionDenied("Only nurses and hematologists edit patients.")
     patient = get_object_or_404(selectors.patients_with_weights(), pk=pk)
     form = PatientForm(request.POST or None, instance=patient, initial={"weight_kg": patient.weight_kg})
+    stops: list[dict[str, Any]] = []
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         weight = data.pop("weight_kg", None)
         try:
-            services.update_patient(patient_id=patient.pk, data=data, user=request.user, weight_kg=weight)
+            services.update_patient(
+                patient_id=patient.pk,
+                data=data,
+                user=request.user,
+                weight_kg=weight,
+                overrides=overrides_from_post(request.POST),
+            )
+        except SafetyStopped as exc:
+            stops = _refused(form, exc, request)
         except ValidationError as exc:
             apply_validation_error(form, exc)
         else:
             messages.success(request, "Patient updated.")
             return redirect("patient-detail", pk=patient.pk)
-    return render(request, "patients/patient_form.html", {"form": form, "patient": patient, "creating": False})
+    context = {"form": form, "patient": patient, "creating": False, "stops": stops}
+    return render(request, "patients/patient_form.html", context)

@@ -23,6 +23,23 @@ def kg(value: Any) -> str:
     return "—" if value in (None, "") else f"{_plain(value, 1)} kg"
 
 
+# Exact by definition: the international pound (1959) and inch.
+KG_PER_LB = Decimal("0.45359237")
+CM_PER_IN = Decimal("2.54")
+
+
+@register.filter
+def lb(value: Any) -> str:
+    """A weight in kg shown in pounds, to 0.1 lb: 70 -> "154.3 lb"."""
+    return "—" if value in (None, "") else f"{_plain(Decimal(str(value)) / KG_PER_LB, 1)} lb"
+
+
+@register.filter
+def inches(value: Any) -> str:
+    """A height in cm shown in inches, to 0.1 in: 165 -> "65 in"."""
+    return "—" if value in (None, "") else f"{_plain(Decimal(str(value)) / CM_PER_IN, 1)} in"
+
+
 @register.filter
 def grams(value: Any) -> str:
     return "—" if value in (None, "") else f"{_plain(value, 2)} g"

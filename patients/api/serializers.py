@@ -4,8 +4,54 @@ from typing import Any
 
 from rest_framework import serializers
 
-from patients.models import Patient
+from core.stops import OVERRIDE_REASON_MAX_LENGTH
+from patients.models import Patient, WeightMeasurement
+from patients.rules import IMPLAUSIBLE_BODY_SIZE
 from patients.validators import MAX_WEIGHT_KG, MIN_WEIGHT_KG, validate_weight_kg
+
+
+def overrides_field() -> serializers.DictField:
+    """``{"<code>": "<reason>"}``: the reasons confirming a weight or height that trips ``weight_change`` or
+    ``implausible_body_size`` (docs/api.md "Safety stops"). A blank reason for a raised stop is refused by the
+    service; a reason for a stop the request does not raise is ignored."""
+    return serializers.DictField(
+        child=serializers.CharField(max_length=OVERRIDE_REASON_MAX_LENGTH, allow_blank=True, trim_whitespace=True),
+        required=False,
+        default=dict,
+        write_only=True,
+    )
+
+
+def weight_confirmation(weight: WeightMeasurement | None) -> dict[str, str] | None:
+    if weight is None or not weight.confirmation_code:
+        return None
+    return {"code": weight.confirmation_code, "reason": weight.confirmation_reason}
+
+
+class WeightSerializer(serializers.ModelSerializer[WeightMeasurement]):
+    """One weighing: ``measured_at`` defaults to now; ``confirmation`` is the §A9 stop it was confirmed past."""
+
+    weight_kg = serializers.DecimalField(
+        max_digits=5,
+        decimal_places=1,
+        min_value=MIN_WEIGHT_KG,
+        max_value=MAX_WEIGHT_KG,
+        validators=[validate_weight_kg],
+        coerce_to_string=False,
+    )
+    measured_at = serializers.DateTimeField(required=False, allow_null=True)
+    recorded_by: serializers.StringRelatedField[Any] = serializers.StringRelatedField(read_only=True)
+    overrides = overrides_field()
+
+    class Meta:
+        model = WeightMeasurement
+        fields = ["id", "weight_kg", "measured_at", "recorded_by", "created_at", "overrides"]
+        read_only_fields = ["created_at"]
+
+    def to_representation(self, instance: WeightMeasurement) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        data["confirmation"] = weight_confirmation(instance)
+        return data
 
 
 class PatientSerializer(serializers.ModelSerializer[Patient]):
@@ -24,6 +70,7 @@ class PatientSerializer(serializers.ModelSerializer[Patient]):
     weight_measured_at = serializers.DateTimeField(
         required=False, allow_null=True, help_text="When the weight was measured (defaults to now)."
     )
+    overrides = overrides_field()
     iga_deficient = serializers.BooleanField(read_only=True, allow_null=True)
     age_years = serializers.IntegerField(read_only=True)
 
@@ -39,6 +86,7 @@ class PatientSerializer(serializers.ModelSerializer[Patient]):
             "height_cm",
             "weight_kg",
             "weight_measured_at",
+            "overrides",
             "serum_iga_mg_dl",
             "iga_measured_on",
             "iga_deficient",
@@ -61,5 +109,11 @@ class PatientSerializer(serializers.ModelSerializer[Patient]):
         data["weight_kg"] = float(current.weight_kg) if current else None
         data["weight_measured_at"] = (
             serializers.DateTimeField().to_representation(current.measured_at) if current else None
+        )
+        data["weight_confirmation"] = weight_confirmation(current)
+        data["height_confirmation"] = (
+            {"code": IMPLAUSIBLE_BODY_SIZE, "reason": instance.height_confirmation_reason}
+            if instance.height_confirmation_reason
+            else None
         )
         return data

@@ -4,12 +4,15 @@ from typing import Any
 
 from django.db.models import QuerySet
 from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.permissions import HasActionPermission
+from core.roles import has_permission
 from patients import selectors, services
-from patients.api.serializers import PatientSerializer
+from patients.api.serializers import PatientSerializer, WeightSerializer
 from patients.models import Patient
 
 
@@ -46,6 +49,7 @@ class PatientViewSet(
             user=request.user,
             weight_kg=data.pop("weight_kg", None),
             weight_measured_at=data.pop("weight_measured_at", None),
+            overrides=data.pop("overrides", {}),
         )
         return Response(self.get_serializer(self._reload(patient.pk)).data, status=status.HTTP_201_CREATED)
 
@@ -60,8 +64,31 @@ class PatientViewSet(
             user=request.user,
             weight_kg=data.pop("weight_kg", None),
             weight_measured_at=data.pop("weight_measured_at", None),
+            overrides=data.pop("overrides", {}),
         )
         return Response(self.get_serializer(self._reload(patient.pk)).data)
+
+    @action(detail=True, methods=["get", "post"], serializer_class=WeightSerializer)
+    def weights(self, request: Request, pk: str | None = None) -> Response:
+        """The weight history, newest first, each with its confirmation; POST records a new weighing (nurses and
+        hematologists), refused by weight_change or implausible_body_size until ``overrides`` confirms it."""
+        patient = self.get_object()
+        if request.method == "POST":
+            if not has_permission(request.user, "patients.change_patient"):
+                raise PermissionDenied("Your role may not do this.")
+            serializer = WeightSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            data = serializer.validated_data
+            weight = services.record_weight(
+                patient_id=patient.pk,
+                weight_kg=data["weight_kg"],
+                measured_at=data.get("measured_at"),
+                user=request.user,
+                overrides=data.get("overrides", {}),
+            )
+            return Response(WeightSerializer(weight).data, status=status.HTTP_201_CREATED)
+        weights = patient.weights.select_related("recorded_by").order_by("-measured_at", "-pk")
+        return Response(WeightSerializer(weights, many=True).data)
 
     def _reload(self, pk: int) -> Patient:
         return self.get_queryset().get(pk=pk)
