@@ -283,15 +283,24 @@ def create_order(
 
 @transaction.atomic
 def recalculate_order(*, order_id: int, user: Any) -> Order:
-    """Work the dose out again with today's weight, catalogue and policy; the old working stays in history."""
-    order = Order.objects.select_for_update().select_related("patient", "product").get(pk=order_id)
+    """Work the dose out again with today's weight, catalogue and policy; the old working stays in history.
+
+    Recalculating is the prescriber's answer to an order returned by the verifier: the return is cleared (who
+    returned it, when and why stay in the order's history) and the draft goes back to the verification queue."""
+    order = Order.objects.select_for_update(of=("self",)).select_related("patient", "product").get(pk=order_id)
     if order.status != OrderStatus.DRAFT:
         raise Conflict(f"Only a draft order can be recalculated; this one is {order.get_status_display().lower()}.")
     data = {field: getattr(order, field) for field in ORDER_INPUT_FIELDS}
     calculation, weight, facts = calculate(data)
     for field, value in working_fields(calculation, weight, facts).items():
         setattr(order, field, value)
-    attribute_change(order, user, reason="recalculated")
+    reason = "recalculated"
+    if order.returned_at is not None:
+        order.returned_reason = ""
+        order.returned_by = None
+        order.returned_at = None
+        reason = "recalculated after its return to the prescriber"
+    attribute_change(order, user, reason=reason)
     order.save()
     return order
 
@@ -375,6 +384,24 @@ def verification_dry_run(*, order_id: int, user: Any) -> dict[str, Any]:
     return safety.dry_run(
         safety.verification_stops(order, now=timezone.now()), order=order, user=user, stage=Stage.VERIFY
     )
+
+
+def verification_dry_runs(orders: list[Order], *, user: Any) -> dict[int, dict[str, Any]]:
+    """``verification_dry_run`` for a list of orders (the verification queue) in a fixed number of queries: the
+    facts of all of them are read together (``safety.verification_facts``), then each order's stops are worked out
+    without a query. The orders come from ``selectors.orders_awaiting_verification``."""
+    now = timezone.now()
+    facts = safety.verification_facts(orders)
+    return {
+        order.pk: safety.dry_run(
+            safety.verification_stops(order, now=now, facts=facts[order.pk]),
+            order=order,
+            user=user,
+            stage=Stage.VERIFY,
+            settled_before=facts[order.pk].settled_before,
+        )
+        for order in orders
+    }
 
 
 @transaction.atomic
