@@ -47,6 +47,7 @@ def hematologist_dashboard(request: HttpRequest) -> HttpResponse:
     unfiltered = selectors.active_courses(request.user, selectors.CourseFilters(mine=filters.mine))
     context = {
         "page": page,
+        "returned": [] if request.htmx else list(selectors.returned_to(request.user)[:50]),
         "filters": filters,
         "counts": selectors.category_counts(unfiltered),
         "now": timezone.now(),
