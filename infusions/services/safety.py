@@ -307,7 +307,11 @@ def previous_course(previous: Order | None, *, any_infusion_given: bool | None =
 
 
 def _iga_fingerprint(patient: Patient, product: Product) -> str:
-    return f"iga{patient.serum_iga_mg_dl}:product{product.pk}"
+    # At the field's two places, as the database returns it: a patient object whose IgA was set in Python (2, not
+    # 2.00) must give the same fingerprint, or an override given at creation is asked again at verification.
+    iga = patient.serum_iga_mg_dl
+    shown = None if iga is None else Decimal(iga).quantize(Decimal("0.01"))
+    return f"iga{shown}:product{product.pk}"
 
 
 def _patient_stops(patient: Patient, product: Product, *, age_years: int, stage: Stage) -> list[Stop]:
