@@ -12,6 +12,7 @@ from django.utils import timezone
 from core.roles import Role, has_role
 from dashboards import charts, selectors
 from infusions import bedside
+from infusions import selectors as order_selectors
 from infusions.models import Infusion, Order
 from infusions.views import verification_queue_page
 from monitoring.models import OrderResponse, PlateletResult
@@ -122,6 +123,7 @@ def patient_response(request: HttpRequest, patient_id: int) -> HttpResponse:
                 if infusion.vitals.all()
             ],
             can_decide=request.user.has_perm("monitoring.decide_repeat_dose"),
+            overrides=list(order_selectors.overrides_of_order(order.pk)),
         )
     return render(request, "dashboards/patient_response.html", context)
 

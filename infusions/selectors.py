@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
-from infusions.models import Order, OrderStatus, SafetyRecord
+from infusions.models import Order, OrderStatus, SafetyRecord, SafetyRecordKind
 
 
 def orders_with_related() -> QuerySet[Order]:
@@ -28,3 +28,15 @@ def orders_awaiting_verification() -> QuerySet[Order]:
 
 def orders_of_patient(patient_id: int) -> QuerySet[Order]:
     return orders_with_related().filter(patient_id=patient_id)
+
+
+OVERRIDE_KINDS = (SafetyRecordKind.OVERRIDE, SafetyRecordKind.DOCUMENTED_DEVIATION)
+
+
+def overrides_of_order(order_id: int, *, infusion_id: int | None = None) -> QuerySet[SafetyRecord]:
+    """The overrides and documented deviations shown wherever the order is shown (docs/clinical-rules.md §A8). With
+    ``infusion_id`` (the bedside): the order's own and that infusion's, not the other days'."""
+    records = SafetyRecord.objects.filter(order_id=order_id, kind__in=OVERRIDE_KINDS)
+    if infusion_id is not None:
+        records = records.filter(Q(infusion__isnull=True) | Q(infusion_id=infusion_id))
+    return records.select_related("recorded_by", "infusion").order_by("at", "pk")
