@@ -234,3 +234,13 @@ def orders_for_export() -> QuerySet[Order]:
     return Order.objects.select_related("patient", "product", "created_by", "verified_by").order_by(
         "-created_at", "-pk"
     )
+
+
+def returned_to(user: Any) -> QuerySet[Order]:
+    """The user's draft orders a verifier sent back with a reason (the hematologist's "returned to you"), oldest
+    return first; recalculating or cancelling takes an order off the list."""
+    return (
+        Order.objects.filter(created_by=user, status=OrderStatus.DRAFT, returned_at__isnull=False)
+        .select_related("patient", "product", "returned_by")
+        .order_by("returned_at", "pk")
+    )

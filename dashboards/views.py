@@ -12,12 +12,11 @@ from django.utils import timezone
 from core.roles import Role, has_role
 from dashboards import charts, selectors
 from infusions import bedside
+from infusions import selectors as order_selectors
 from infusions.models import Infusion, Order
-from infusions.views import order_working
+from infusions.views import verification_queue_page
 from monitoring.models import OrderResponse, PlateletResult
 from patients.models import Patient
-
-QUEUE_PAGE_SIZE = 20
 
 
 def _forbidden(request: HttpRequest) -> HttpResponse:
@@ -49,6 +48,7 @@ def hematologist_dashboard(request: HttpRequest) -> HttpResponse:
     unfiltered = selectors.active_courses(request.user, selectors.CourseFilters(mine=filters.mine))
     context = {
         "page": page,
+        "returned": [] if request.htmx else list(selectors.returned_to(request.user)[:50]),
         "filters": filters,
         "counts": selectors.category_counts(unfiltered),
         "now": timezone.now(),
@@ -123,6 +123,7 @@ def patient_response(request: HttpRequest, patient_id: int) -> HttpResponse:
                 if infusion.vitals.all()
             ],
             can_decide=request.user.has_perm("monitoring.decide_repeat_dose"),
+            overrides=list(order_selectors.overrides_of_order(order.pk)),
         )
     return render(request, "dashboards/patient_response.html", context)
 
@@ -148,18 +149,9 @@ def nurse_worklist(request: HttpRequest) -> HttpResponse:
 def pharmacist_dashboard(request: HttpRequest) -> HttpResponse:
     if not has_role(request.user, Role.PHARMACIST):
         return _forbidden(request)
-    from infusions import selectors as order_selectors
-
-    # A page of cards at a time: each shows the whole working to check, and nobody verifies fifty at once.
-    page = Paginator(
-        order_selectors.orders_awaiting_verification().prefetch_related("patient__weights"), QUEUE_PAGE_SIZE
-    ).get_page(request.GET.get("page"))
-    entries = [{"order": order, "working": order_working(order)} for order in page]
-    return render(
-        request,
-        "dashboards/pharmacist.html",
-        {"entries": entries, "page": page, "months": selectors.monthly_use_cached()},
-    )
+    # The verification queue (one row per draft order with its stops; the working opens on demand).
+    context = verification_queue_page(request)
+    return render(request, "dashboards/pharmacist.html", {**context, "months": selectors.monthly_use_cached()})
 
 
 class _Echo:

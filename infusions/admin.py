@@ -8,7 +8,16 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from core.admin_base import ClinicalRecordAdmin
 from core.errors import Conflict
 from infusions import services
-from infusions.models import Infusion, Order, Product, RateSegment, Reaction, VialLot, VitalSignsEntry
+from infusions.models import (
+    Infusion,
+    Order,
+    Product,
+    RateSegment,
+    Reaction,
+    SafetyRecord,
+    VialLot,
+    VitalSignsEntry,
+)
 
 
 @admin.register(Product)
@@ -149,3 +158,14 @@ class VialLotAdmin(ReadOnlyClinicalAdmin):
     list_display = ["lot_number", "expiry_date", "vial_size_g", "infusion", "created_at"]
     search_fields = ["lot_number", "infusion__order__patient__mrn"]
     list_filter = ["expiry_date"]
+
+
+@admin.register(SafetyRecord)
+class SafetyRecordAdmin(ReadOnlyClinicalAdmin):
+    """Overrides, warnings and documented deviations, as the services stored them (docs/clinical-rules.md §A8)."""
+
+    list_display = ["at", "order", "infusion", "code", "kind", "stage", "reason", "recorded_by", "role"]
+    list_filter = ["kind", "code", "stage"]
+    search_fields = ["order__patient__mrn", "code", "reason"]
+    date_hierarchy = "at"
+    list_select_related = ["order__patient", "order__product", "infusion", "recorded_by"]

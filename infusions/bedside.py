@@ -10,7 +10,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from infusions import services, vitals_rules
+from infusions import selectors, services, vitals_rules
 from infusions.models import Infusion, InfusionStatus
 
 
@@ -162,6 +162,7 @@ def bedside_context(infusion_id: int, now: datetime | None = None) -> dict[str, 
         "checklist_items": services.CHECKLIST_ITEMS,
         "reaction_types": vitals_rules.REACTION_TYPES,
         "ctcae_grades": vitals_rules.CTCAE_GRADES,
+        "overrides": list(selectors.overrides_of_order(infusion.order_id, infusion_id=infusion.pk)),
         "suggested_resume_rate": services.suggested_resume_rate_ml_per_h(infusion)
         if infusion.status == InfusionStatus.PAUSED
         else None,

@@ -9,6 +9,7 @@ urlpatterns = [
     path("preview/", views.order_preview, name="order-preview"),
     path("verify/", views.verification_queue, name="verification-queue"),
     path("<int:pk>/", views.order_detail, name="order-detail"),
+    path("<int:pk>/working/", views.order_working_fragment, name="order-working"),
     path("<int:pk>/verify/", views.order_verify, name="order-verify"),
     path("<int:pk>/cancel/", views.order_cancel, name="order-cancel"),
     path("<int:pk>/recalculate/", views.order_recalculate, name="order-recalculate"),

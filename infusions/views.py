@@ -5,6 +5,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -240,14 +241,47 @@ def patient_orders(request: HttpRequest, patient_id: int) -> HttpResponse:
     return render(request, "infusions/partials/patient_orders.html", {"orders": orders, "patient_id": patient_id})
 
 
+QUEUE_PAGE_SIZE = 25
+
+
+def verification_queue_page(request: HttpRequest) -> dict[str, Any]:
+    """One page of the verification queue: a row per draft order with what verifying it would meet now (the same
+    dry run as the order page), its overrides so far and its return, if any. The full working of an order is a
+    fragment opened on demand (``order_working_fragment``), not rendered for every row.
+
+    Queries are fixed whatever the page holds: the page of orders with their joins and prefetches, then
+    ``services.verification_dry_runs`` reads every row's facts together."""
+    page = Paginator(selectors.orders_awaiting_verification(), QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
+    orders = list(page)
+    dry_runs = services.verification_dry_runs(orders, user=request.user)
+    rows = []
+    for order in orders:
+        stops = safety.stop_rows(dry_runs[order.pk]["stops"], user=request.user, order=order)
+        rows.append(
+            {
+                "order": order,
+                "stops": stops,
+                "warnings": dry_runs[order.pk]["warnings"],
+                "blocked": _blocked(stops),
+                "overrides": [record for record in order.safety_records.all() if record.kind == "override"],
+                "newer_weight": _newer_weight(order),
+            }
+        )
+    return {"rows": rows, "page": page}
+
+
 def verification_queue(request: HttpRequest) -> HttpResponse:
     if not has_role(request.user, Role.PHARMACIST, Role.HEMATOLOGIST):
         return render(request, "core/no_role.html", status=403)
-    orders = [
-        {"order": order, "working": order_working(order), "newer_weight": _newer_weight(order)}
-        for order in selectors.orders_awaiting_verification().prefetch_related("patient__weights")
-    ]
-    return render(request, "infusions/verification_queue.html", {"entries": orders})
+    return render(request, "infusions/verification_queue.html", verification_queue_page(request))
+
+
+def order_working_fragment(request: HttpRequest, pk: int) -> HttpResponse:
+    """The order's stored working, opened from a row of the verification queue (htmx)."""
+    _require_staff(request)
+    order = get_object_or_404(selectors.orders_with_related().prefetch_related("patient__weights"), pk=pk)
+    context = {"order": order, "patient": order.patient, "working": order_working(order)}
+    return render(request, "infusions/partials/order_working.html", context)
 
 
 # --- Bedside --------------------------------------------------------------------------------------------

@@ -110,6 +110,29 @@ DEMO_PATIENTS: list[dict[str, Any]] = [
         "serum_iga_mg_dl": Decimal("110"),
         "pregnant": True,
     },
+    {
+        # IgA-deficient, anti-IgA antibodies not tested: her course goes ahead on the prescriber's recorded reason
+        # (an iga_conflict override).
+        "mrn": "DEMO-0008",
+        "given_name": "Hannah",
+        "family_name": "Hart",
+        "birth_date": date(1984, 4, 22),
+        "sex": "female",
+        "height_cm": Decimal("170"),
+        "weight_kg": Decimal("66"),
+        "serum_iga_mg_dl": Decimal("4"),
+    },
+    {
+        # A two-day course whose day 1 ended with a grade-3 reaction: day 2 waits for the hematologist's review.
+        "mrn": "DEMO-0009",
+        "given_name": "Isaac",
+        "family_name": "Irving",
+        "birth_date": date(1962, 10, 5),
+        "sex": "male",
+        "height_cm": Decimal("181"),
+        "weight_kg": Decimal("79"),
+        "serum_iga_mg_dl": Decimal("150"),
+    },
 ]
 
 
@@ -234,6 +257,7 @@ def ensure_demo_orders(users: dict[str, Any], patients: dict[str, Patient]) -> i
                 "regimen": spec.regimen,
                 "product": Product.objects.get(name=spec.product),
                 "baseline_platelet_count": spec.baseline,
+                "baseline_collected_at": written - timedelta(hours=2),
                 "first_infusion_on": timezone.localtime(written).date(),
                 "notes": "Demo order",
             },
@@ -257,9 +281,82 @@ def ensure_demo_orders(users: dict[str, Any], patients: dict[str, Patient]) -> i
     return created
 
 
+IGA_OVERRIDE_REASON = (
+    "No IgA-depleted product in stock today and bleeding risk is high: anti-IgA antibodies requested, slow start "
+    "with premedication."
+)
+
+
+def _demo_order(patient: Patient, regimen: str, product: str, user: Any, written: Any, **kwargs: Any) -> Any:
+    return order_services.create_order(
+        data={
+            "patient": patient,
+            "regimen": regimen,
+            "product": Product.objects.get(name=product),
+            "baseline_platelet_count": 10,
+            "baseline_collected_at": written - timedelta(hours=2),
+            "first_infusion_on": timezone.localdate(written),
+            "notes": "Demo order",
+        },
+        user=user,
+        now=written,
+        **kwargs,
+    )
+
+
+def ensure_overridden_course(users: dict[str, Any], patients: dict[str, Patient]) -> bool:
+    """A course verified after the prescriber overrode iga_conflict with a reason (shown on the queue, the bedside
+    and the response page)."""
+    patient = patients["DEMO-0008"]
+    if patient.orders.exists():
+        return False
+    written = timezone.now()
+    order = _demo_order(
+        patient,
+        "one_dose_1g_per_kg",
+        "Gamunex-C",
+        users["hematologist"],
+        written,
+        overrides={"iga_conflict": IGA_OVERRIDE_REASON},
+    )
+    order_services.verify_order(order_id=order.pk, user=users["pharmacist"], now=written)
+    return True
+
+
+def ensure_course_on_hold(users: dict[str, Any], patients: dict[str, Patient]) -> bool:
+    """A two-day course whose day 1 stopped on a grade-3 reaction (recorded through the bedside service), so day 2
+    is on hold until a hematologist records a review."""
+    patient = patients["DEMO-0009"]
+    if patient.orders.exists():
+        return False
+    started_at = timezone.now() - timedelta(hours=20)
+    written = started_at - timedelta(hours=1)
+    order = _demo_order(patient, "two_days_1g_per_kg", "Privigen", users["hematologist"], written)
+    order_services.verify_order(order_id=order.pk, user=users["pharmacist"], now=written)
+    day1 = order.infusions.get(day_number=1)
+    nurse = users["nurse"]
+    order_services.record_vitals(
+        infusion_id=day1.pk, user=nurse, values=NORMAL_VITALS, taken_at=started_at - timedelta(minutes=10)
+    )
+    order_services.start_infusion(
+        infusion_id=day1.pk, user=nurse, checklist=ALL_CONFIRMED, lot_numbers=["DEMO-LOT-2"], started_at=started_at
+    )
+    order_services.record_reaction(
+        infusion_id=day1.pk,
+        user=nurse,
+        reaction="hypotension",
+        ctcae_grade=3,
+        action_taken="Infusion stopped; fluid bolus; hematologist called",
+        noted_at=started_at + timedelta(minutes=50),
+    )
+    return True
+
+
 @transaction.atomic
 def load_demo_data() -> dict[str, int]:
     users = ensure_demo_users()
     patients = ensure_demo_patients(users["nurse"])
     ensure_demo_orders(users, patients)
+    ensure_overridden_course(users, patients)
+    ensure_course_on_hold(users, patients)
     return {"users": len(users), "patients": len(patients)}

@@ -7,7 +7,7 @@ from django.contrib import admin
 
 from core.admin_base import ClinicalRecordAdmin
 from patients import services
-from patients.models import Patient, WeightMeasurement
+from patients.models import Patient, ReportedIvigReaction, WeightMeasurement
 
 
 class WeightInline(admin.TabularInline):
@@ -75,6 +75,22 @@ class WeightMeasurementAdmin(ClinicalRecordAdmin):
     search_fields = ["patient__mrn", "patient__family_name"]
     list_filter = ["measured_at"]
     readonly_fields = ["patient", "weight_kg", "measured_at", "recorded_by", "created_at"]
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False
+
+
+@admin.register(ReportedIvigReaction)
+class ReportedIvigReactionAdmin(ClinicalRecordAdmin):
+    """Reactions to IVIG given elsewhere, as reported. Added on the patient page or through the API (the service
+    checks them); the admin lists them with their history."""
+
+    list_display = ["patient", "occurred_on", "product", "ctcae_grade", "anaphylaxis", "where", "recorded_by"]
+    list_filter = ["anaphylaxis", "ctcae_grade", "occurred_on"]
+    search_fields = ["patient__mrn", "patient__family_name", "product", "where"]
+
+    def get_readonly_fields(self, request: Any, obj: Any = None) -> list[str]:
+        return [field.name for field in ReportedIvigReaction._meta.fields]
 
     def has_add_permission(self, request: Any) -> bool:
         return False

@@ -28,3 +28,21 @@ class PatientForm(forms.ModelForm):
             "previous_infusion_reactions": forms.Textarea(attrs={"rows": 2}),
         }
         labels = {"height_cm": "Height (cm)"}
+
+
+class ReportedIvigReactionForm(forms.Form):
+    """A reaction to IVIG given elsewhere: shape and types only; the service says what is clinically wrong (no
+    grade and no anaphylaxis, a future date) in words, not as a violated constraint."""
+
+    occurred_on = forms.DateField(label="Date", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    product = forms.CharField(label="Product", max_length=100, help_text="The IVIG brand, as reported.")
+    ctcae_grade = forms.TypedChoiceField(
+        label="CTCAE grade",
+        choices=[("", "not graded")] + [(str(g), str(g)) for g in range(1, 6)],
+        coerce=int,
+        empty_value=None,
+        required=False,
+    )
+    anaphylaxis = forms.BooleanField(label="Anaphylaxis", required=False)
+    where = forms.CharField(label="Where it was given", max_length=200)
+    details = forms.CharField(label="Details", required=False, widget=forms.Textarea(attrs={"rows": 2}))

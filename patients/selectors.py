@@ -1,8 +1,26 @@
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from datetime import date
+from typing import TypedDict
 
-from patients.models import Patient
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from patients.models import Patient, ReportedIvigReaction
+
+THIS_HOSPITAL = "this hospital"
+
+
+class IvigReaction(TypedDict):
+    """One entry of a patient's IVIG reaction history (docs/api.md Patients ``ivig_reactions``)."""
+
+    date: date
+    product: str
+    ctcae_grade: int | None
+    anaphylaxis: bool
+    where: str
+    details: str
+    reported: bool
 
 
 def patients_with_weights() -> QuerySet[Patient]:
@@ -18,3 +36,57 @@ def search_patients(query: str) -> QuerySet[Patient]:
     for term in query.split():
         condition |= Q(mrn__icontains=term) | Q(given_name__icontains=term) | Q(family_name__icontains=term)
     return patients.filter(condition)
+
+
+def ivig_reactions_of_patients(patient_ids: list[int]) -> dict[int, list[IvigReaction]]:
+    """Each patient's IVIG reaction history, newest first, in two queries whatever the number of patients: the
+    severe reactions recorded here (CTCAE grade >= 3 or anaphylaxis, from the patient's infusions; "where" is
+    "this hospital") and every reaction reported from elsewhere.
+
+    This system's reactions live in infusions, which sits above patients: they are read through the reverse
+    relations (orders -> infusions -> reactions) by name, never by importing infusions (docs/architecture.md)."""
+    found: dict[int, list[IvigReaction]] = {pk: [] for pk in patient_ids}
+    reaction = "orders__infusions__reactions__"
+    here = (
+        Patient.objects.filter(pk__in=patient_ids)
+        .filter(Q(**{f"{reaction}ctcae_grade__gte": 3}) | Q(**{f"{reaction}reaction": "anaphylaxis"}))
+        .values_list(
+            "pk",
+            "orders__product__name",
+            f"{reaction}noted_at",
+            f"{reaction}ctcae_grade",
+            f"{reaction}reaction",
+            f"{reaction}action_taken",
+        )
+    )
+    for patient_id, product, noted_at, grade, kind, action_taken in here:
+        found[patient_id].append(
+            IvigReaction(
+                date=timezone.localtime(noted_at).date(),
+                product=product,
+                ctcae_grade=grade,
+                anaphylaxis=kind == "anaphylaxis",
+                where=THIS_HOSPITAL,
+                details=f"{kind.replace('_', ' ')}; {action_taken}",
+                reported=False,
+            )
+        )
+    for report in ReportedIvigReaction.objects.filter(patient_id__in=patient_ids):
+        found[report.patient_id].append(
+            IvigReaction(
+                date=report.occurred_on,
+                product=report.product,
+                ctcae_grade=report.ctcae_grade,
+                anaphylaxis=report.anaphylaxis,
+                where=report.where,
+                details=report.details,
+                reported=True,
+            )
+        )
+    for reactions in found.values():
+        reactions.sort(key=lambda r: r["date"], reverse=True)
+    return found
+
+
+def ivig_reactions(patient: Patient) -> list[IvigReaction]:
+    return ivig_reactions_of_patients([patient.pk])[patient.pk]

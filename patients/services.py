@@ -4,7 +4,7 @@ admin."""
 from __future__ import annotations
 
 from dataclasses import fields
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -18,7 +18,7 @@ from core.history import attribute_change
 from core.roles import roles_of
 from core.stops import OVERRIDE_REASON_MAX_LENGTH, Actor, Settlement, Stage, Stop, settle
 from patients import rules
-from patients.models import Patient, WeightMeasurement
+from patients.models import Patient, ReportedIvigReaction, WeightMeasurement
 
 PATIENT_FIELDS = (
     "mrn",
@@ -266,3 +266,50 @@ def _confirm(
         )
     if height_changed:
         patient.height_confirmation_reason = on_height[0] if on_height else ""
+
+
+@transaction.atomic
+def record_reported_ivig_reaction(
+    *,
+    patient_id: int,
+    user: Any,
+    occurred_on: date | None,
+    product: str,
+    ctcae_grade: int | None,
+    anaphylaxis: bool,
+    where: str,
+    details: str = "",
+) -> ReportedIvigReaction:
+    """Add a reaction to IVIG given elsewhere to the patient's structured history (docs/clinical-rules.md §A9
+    previous_severe_reaction). A severe one (CTCAE grade >= 3 or anaphylaxis) raises that stop at the next
+    verification and start of day 1 of any open course."""
+    errors: dict[str, list[str]] = {}
+    if occurred_on is None:
+        errors["occurred_on"] = ["Give the date of the reaction."]
+    elif occurred_on > timezone.localdate():
+        errors["occurred_on"] = ["A reaction cannot be dated in the future."]
+    if ctcae_grade is not None and not 1 <= ctcae_grade <= 5:
+        errors["ctcae_grade"] = ["A CTCAE grade is 1 to 5."]
+    if ctcae_grade is None and not anaphylaxis:
+        errors["ctcae_grade"] = ["Give the CTCAE grade, or record the reaction as anaphylaxis."]
+    if not (product or "").strip():
+        errors["product"] = ["Name the IVIG product, as reported (or 'unknown')."]
+    if not (where or "").strip():
+        errors["where"] = ["Say where it was given (hospital, unit)."]
+    if errors or occurred_on is None:
+        raise ValidationError(errors)
+    patient = Patient.objects.select_for_update().get(pk=patient_id)
+    report = ReportedIvigReaction(
+        patient=patient,
+        occurred_on=occurred_on,
+        product=product.strip(),
+        ctcae_grade=ctcae_grade,
+        anaphylaxis=anaphylaxis,
+        where=where.strip(),
+        details=(details or "").strip(),
+        recorded_by=user,
+    )
+    report.full_clean(exclude=["patient", "recorded_by"])
+    attribute_change(report, user)
+    report.save()
+    return report

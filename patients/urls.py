@@ -9,4 +9,5 @@ urlpatterns = [
     path("new/", views.patient_create, name="patient-create"),
     path("<int:pk>/", views.patient_detail, name="patient-detail"),
     path("<int:pk>/edit/", views.patient_edit, name="patient-edit"),
+    path("<int:pk>/ivig-reactions/", views.ivig_reaction_add, name="patient-ivig-reaction-add"),
 ]

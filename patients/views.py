@@ -7,13 +7,15 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
 from core.errors import SafetyStopped
 from core.forms import apply_validation_error, overrides_from_post
 from core.roles import is_clinical_staff, roles_of
 from core.stops import Actor, Kind, Overrider, may_override
 from patients import selectors, services
-from patients.forms import PatientForm
+from patients.forms import PatientForm, ReportedIvigReactionForm
+from patients.models import Patient
 
 
 def _require_staff(request: HttpRequest) -> None:
@@ -51,16 +53,49 @@ def patient_list(request: HttpRequest) -> HttpResponse:
     return render(request, template, {"page": page, "query": query})
 
 
-def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def patient_detail(
+    request: HttpRequest, pk: int, reaction_form: ReportedIvigReactionForm | None = None, status: int = 200
+) -> HttpResponse:
     _require_staff(request)
     patient = get_object_or_404(selectors.patients_with_weights(), pk=pk)
+    can_edit = request.user.has_perm("patients.change_patient")
     context = {
         "patient": patient,
         "weights": patient.weights.select_related("recorded_by")[:20],
         "history": patient.history.select_related("history_user")[:20],
-        "can_edit": request.user.has_perm("patients.change_patient"),
+        "can_edit": can_edit,
+        "ivig_reactions": selectors.ivig_reactions(patient),
+        "reaction_form": reaction_form or (ReportedIvigReactionForm() if can_edit else None),
     }
-    return render(request, "patients/patient_detail.html", context)
+    return render(request, "patients/patient_detail.html", context, status=status)
+
+
+@require_POST
+def ivig_reaction_add(request: HttpRequest, pk: int) -> HttpResponse:
+    """Add a reaction to IVIG given elsewhere (nurses and hematologists)."""
+    if not request.user.has_perm("patients.change_patient"):
+        raise PermissionDenied("Only nurses and hematologists record a patient's reaction history.")
+    patient = get_object_or_404(Patient, pk=pk)
+    form = ReportedIvigReactionForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.record_reported_ivig_reaction(
+                patient_id=patient.pk,
+                user=request.user,
+                occurred_on=data["occurred_on"],
+                product=data["product"],
+                ctcae_grade=data["ctcae_grade"],
+                anaphylaxis=data["anaphylaxis"],
+                where=data["where"],
+                details=data["details"],
+            )
+        except ValidationError as exc:
+            apply_validation_error(form, exc)
+        else:
+            messages.success(request, "Reaction added to the patient's IVIG reaction history.")
+            return redirect("patient-detail", pk=patient.pk)
+    return patient_detail(request, patient.pk, reaction_form=form, status=400)
 
 
 def patient_create(request: HttpRequest) -> HttpResponse:

@@ -39,6 +39,7 @@ from infusions.services.orders import (
     return_order,
     review_hold,
     verification_dry_run,
+    verification_dry_runs,
     verify_order,
     working_fields,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "stop_infusion",
     "suggested_resume_rate_ml_per_h",
     "verification_dry_run",
+    "verification_dry_runs",
     "verify_order",
     "volume_infused_ml",
     "withhold_infusion",

@@ -330,8 +330,11 @@ def recalculate_order(
             order.status = OrderStatus.DRAFT
             order.verified_by = None
             order.verified_at = None
+        # A return is answered by the recalculation: who returned it, when and why stay in the order's history.
+        change = "recalculated after its return to the prescriber" if order.returned_at else "recalculated"
         order.returned_reason, order.returned_by, order.returned_at = "", None, None
-        attribute_change(order, user, reason=f"recalculated: {(reason or '').strip() or 'with the current record'}")
+        why = (reason or "").strip()
+        attribute_change(order, user, reason=f"{change}: {why}" if why else change)
         order.full_clean(exclude=["weight_measurement", "created_by"], validate_constraints=False)
         order.save()
         safety.record(outcome, order=order, user=user, stage=Stage.CREATE, at=now)
@@ -426,6 +429,24 @@ def verification_dry_run(*, order_id: int, user: Any) -> dict[str, Any]:
     now = timezone.now()
     stops = safety.verification_stops(order, now=now) + list(record_changed(order, now=now)[0].stops)
     return safety.dry_run(stops, order=order, user=user, stage=Stage.VERIFY)
+
+
+def verification_dry_runs(orders: list[Order], *, user: Any) -> dict[int, dict[str, Any]]:
+    """``verification_dry_run`` for a list of orders (the verification queue) in a fixed number of queries: the
+    facts of all of them are read together (``safety.verification_facts``), then each order's stops are worked out
+    without a query. The orders come from ``selectors.orders_awaiting_verification``."""
+    now = timezone.now()
+    facts = safety.verification_facts(orders)
+    return {
+        order.pk: safety.dry_run(
+            safety.verification_stops(order, now=now, facts=facts[order.pk]),
+            order=order,
+            user=user,
+            stage=Stage.VERIFY,
+            settled_before=facts[order.pk].settled_before,
+        )
+        for order in orders
+    }
 
 
 @transaction.atomic

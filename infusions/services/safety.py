@@ -37,7 +37,7 @@ from infusions.models import (
 )
 from infusions.safety_rules import AntiIgaAntibodies, BedsideRate, PreviousCourse, ProductSafety, SevereReaction
 from infusions.signals import safety_deviation_documented
-from patients.models import Patient
+from patients.models import Patient, ReportedIvigReaction
 
 logger = logging.getLogger(__name__)
 
@@ -73,16 +73,23 @@ def settled_overrides(order: Order | None) -> dict[str, str]:
 
 
 def dry_run(
-    stops: list[Stop], *, order: Order | None, user: Any, stage: Stage, overrides: dict[str, str] | None = None
+    stops: list[Stop],
+    *,
+    order: Order | None,
+    user: Any,
+    stage: Stage,
+    overrides: dict[str, str] | None = None,
+    settled_before: dict[str, str] | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
     """What the action would meet, without doing it: the stops that would refuse it and the warnings it would show
-    (docs/api.md "Dry runs"). A stop awaiting the verifier's reason is shown among the warnings."""
+    (docs/api.md "Dry runs"). A stop awaiting the verifier's reason is shown among the warnings. A list passes the
+    order's ``settled_before`` overrides it has already read (``verification_facts``)."""
     settlement = settle(
         stops,
         overrides=overrides or {},
         actor=actor_of(user, order),
         stage=stage,
-        settled_before=settled_overrides(order),
+        settled_before=settled_overrides(order) if settled_before is None else settled_before,
     )
     awaiting = [
         {**stop.as_dict(), "message": f"Verifier's reason needed: {stop.message}"}
@@ -242,52 +249,68 @@ def product_safety(product: Product) -> ProductSafety:
     )
 
 
+SEVERE_REACTION = Q(ctcae_grade__gte=3) | Q(reaction="anaphylaxis")
+SEVERE_REPORT = Q(ctcae_grade__gte=3) | Q(anaphylaxis=True)
+
+
 def severe_reactions(patient: Patient) -> list[SevereReaction]:
     """Reactions of CTCAE grade >= 3 or anaphylaxis to any IVIG: this system's and those reported from elsewhere."""
-    found = [
-        SevereReaction(
-            key=f"reaction{reaction.pk}",
-            on=timezone.localtime(reaction.noted_at).date(),
-            product=reaction.infusion.order.product.name,
-            ctcae_grade=reaction.ctcae_grade,
-            anaphylaxis=reaction.reaction == "anaphylaxis",
-        )
-        for reaction in Reaction.objects.filter(infusion__order__patient=patient)
-        .filter(Q(ctcae_grade__gte=3) | Q(reaction="anaphylaxis"))
+    return severe_reactions_of_patients([patient.pk]).get(patient.pk, [])
+
+
+def severe_reactions_of_patients(patient_ids: list[int]) -> dict[int, list[SevereReaction]]:
+    """``severe_reactions`` for many patients in two queries (the verification queue)."""
+    found: dict[int, list[SevereReaction]] = {}
+    reactions = (
+        Reaction.objects.filter(infusion__order__patient_id__in=patient_ids)
+        .filter(SEVERE_REACTION)
         .select_related("infusion__order__product")
-    ]
-    found += [
-        SevereReaction(
-            key=f"history{report.pk}",
-            on=report.occurred_on,
-            product=report.product,
-            ctcae_grade=report.ctcae_grade,
-            anaphylaxis=report.anaphylaxis,
+    )
+    for reaction in reactions:
+        found.setdefault(reaction.infusion.order.patient_id, []).append(
+            SevereReaction(
+                key=f"reaction{reaction.pk}",
+                on=timezone.localtime(reaction.noted_at).date(),
+                product=reaction.infusion.order.product.name,
+                ctcae_grade=reaction.ctcae_grade,
+                anaphylaxis=reaction.reaction == "anaphylaxis",
+            )
         )
-        for report in patient.reported_ivig_reactions.filter(Q(ctcae_grade__gte=3) | Q(anaphylaxis=True))
-    ]
+    for report in ReportedIvigReaction.objects.filter(patient_id__in=patient_ids).filter(SEVERE_REPORT):
+        found.setdefault(report.patient_id, []).append(
+            SevereReaction(
+                key=f"history{report.pk}",
+                on=report.occurred_on,
+                product=report.product,
+                ctcae_grade=report.ctcae_grade,
+                anaphylaxis=report.anaphylaxis,
+            )
+        )
     return found
 
 
-def previous_course(previous: Order | None) -> PreviousCourse | None:
+def previous_course(previous: Order | None, *, any_infusion_given: bool | None = None) -> PreviousCourse | None:
     if previous is None:
         return None
     # The response lives in monitoring; read through the relation, never by importing it (monitoring sits above).
     response = getattr(previous, "response", None)
     flag = bool(response and (response.repeat_dose_recommended or response.repeat_decision == "accept"))
+    if any_infusion_given is None:
+        any_infusion_given = previous.infusions.filter(started_at__isnull=False).exists()
     return PreviousCourse(
         order_id=previous.pk,
         status=previous.status,
-        any_infusion_given=previous.infusions.filter(started_at__isnull=False).exists(),
+        any_infusion_given=any_infusion_given,
         non_response_flag=flag,
         is_repeat=previous.regimen == "repeat_1g_per_kg",
     )
 
 
 def _iga_fingerprint(patient: Patient, product: Product) -> str:
-    # The value as a number, not as typed: 5 from a form and 5.00 read back from the database are the same result.
+    # At the field's two places, as the database returns it: a patient object whose IgA was set in Python (2, not
+    # 2.00) must give the same fingerprint, or an override given at creation is asked again at verification.
     iga = patient.serum_iga_mg_dl
-    shown = "none" if iga is None else format(Decimal(str(iga)).normalize(), "f")
+    shown = None if iga is None else Decimal(iga).quantize(Decimal("0.01"))
     return f"iga{shown}:product{product.pk}"
 
 
@@ -370,7 +393,47 @@ def creation_stops(
     return stops
 
 
-def verification_stops(order: Order, *, now: datetime) -> list[Stop]:
+@dataclass(frozen=True)
+class VerificationFacts:
+    """What verification reads beyond the order's own row, gathered for many orders at once (the queue)."""
+
+    severe_reactions: list[SevereReaction]
+    previous: PreviousCourse | None
+    settled_before: dict[str, str]
+
+
+def verification_facts(orders: list[Order]) -> dict[int, VerificationFacts]:
+    """The facts of every order in a list in a fixed number of queries, whatever its length: the patients' severe
+    reactions (two), the previous courses' started infusions (one) and the orders' overrides given earlier (one).
+    The orders come with patient, product, weight_measurement and previous_order (and its response) joined."""
+    reactions = severe_reactions_of_patients(sorted({order.patient_id for order in orders}))
+    previous_ids = {order.previous_order_id for order in orders if order.previous_order_id}
+    given = (
+        set(
+            Infusion.objects.filter(order_id__in=previous_ids, started_at__isnull=False).values_list(
+                "order_id", flat=True
+            )
+        )
+        if previous_ids
+        else set()
+    )
+    settled: dict[int, dict[str, str]] = {}
+    rows = SafetyRecord.objects.filter(
+        order__in=[order.pk for order in orders], infusion__isnull=True, kind=SafetyRecordKind.OVERRIDE
+    )
+    for order_id, code, fingerprint in rows.order_by("at", "pk").values_list("order_id", "code", "fingerprint"):
+        settled.setdefault(order_id, {})[code] = fingerprint
+    return {
+        order.pk: VerificationFacts(
+            severe_reactions=reactions.get(order.patient_id, []),
+            previous=previous_course(order.previous_order, any_infusion_given=order.previous_order_id in given),
+            settled_before=settled.get(order.pk, {}),
+        )
+        for order in orders
+    }
+
+
+def verification_stops(order: Order, *, now: datetime, facts: VerificationFacts | None = None) -> list[Stop]:
     """Verification looks at the patient again: the record as it is now, not as it was at the draft."""
     config = safety_config()
     patient = order.patient
@@ -388,9 +451,10 @@ def verification_stops(order: Order, *, now: datetime) -> list[Stop]:
         stage=Stage.VERIFY,
         config=config,
     )
-    previous = previous_course(order.previous_order)
+    previous = facts.previous if facts is not None else previous_course(order.previous_order)
     stops += safety_rules.repeat_not_indicated(regimen=order.regimen, previous=previous)
-    stops += safety_rules.previous_severe_reaction(reactions=severe_reactions(patient))
+    reactions = facts.severe_reactions if facts is not None else severe_reactions(patient)
+    stops += safety_rules.previous_severe_reaction(reactions=reactions)
     stops += safety_rules.high_dose(rounded_dose_per_day_g=order.rounded_dose_per_day_g, config=config)
     stops += safety_rules.baseline_count_age(
         count=order.baseline_platelet_count, collected_at=order.baseline_collected_at, reference=now, config=config

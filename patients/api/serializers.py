@@ -2,12 +2,39 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.stops import OVERRIDE_REASON_MAX_LENGTH
+from patients import selectors
 from patients.models import Patient, WeightMeasurement
 from patients.rules import IMPLAUSIBLE_BODY_SIZE
 from patients.validators import MAX_WEIGHT_KG, MIN_WEIGHT_KG, validate_weight_kg
+
+IVIG_REACTION_KEYS = ("date", "product", "ctcae_grade", "anaphylaxis", "where")
+
+
+class IvigReactionSerializer(serializers.Serializer[dict[str, Any]]):
+    """One entry of ``ivig_reactions``; as input, a reaction reported from elsewhere (shape and types only: the
+    service refuses a future date, a grade outside 1-5, and neither grade nor anaphylaxis)."""
+
+    date = serializers.DateField()
+    product = serializers.CharField(max_length=100)
+    ctcae_grade = serializers.IntegerField(required=False, allow_null=True, default=None)
+    anaphylaxis = serializers.BooleanField(required=False, default=False)
+    where = serializers.CharField(max_length=200)
+    details = serializers.CharField(required=False, allow_blank=True, default="", write_only=True)
+
+
+class PatientListSerializer(serializers.ListSerializer[Patient]):
+    """Reads the reaction history of a whole page of patients in two queries, not two per patient."""
+
+    def to_representation(self, data: Any) -> list[Any]:
+        patients = list(data.all() if hasattr(data, "all") else data)
+        self.child.reactions_by_patient = selectors.ivig_reactions_of_patients(  # type: ignore[union-attr]
+            [patient.pk for patient in patients]
+        )
+        return super().to_representation(patients)
 
 
 def overrides_field() -> serializers.DictField:
@@ -73,6 +100,11 @@ class PatientSerializer(serializers.ModelSerializer[Patient]):
     overrides = overrides_field()
     iga_deficient = serializers.BooleanField(read_only=True, allow_null=True)
     age_years = serializers.IntegerField(read_only=True)
+    ivig_reactions = serializers.SerializerMethodField(
+        help_text='IVIG reaction history: the severe reactions recorded here (where "this hospital") and those '
+        "reported from elsewhere, newest first."
+    )
+    reactions_by_patient: dict[int, list[selectors.IvigReaction]] | None = None
 
     class Meta:
         model = Patient
@@ -97,11 +129,22 @@ class PatientSerializer(serializers.ModelSerializer[Patient]):
             "thrombosis_risk_details",
             "allergies",
             "previous_infusion_reactions",
+            "ivig_reactions",
             "age_years",
             "created_at",
             "updated_at",
         ]
         read_only_fields = ["created_at", "updated_at"]
+        list_serializer_class = PatientListSerializer
+
+    @extend_schema_field(IvigReactionSerializer(many=True))
+    def get_ivig_reactions(self, instance: Patient) -> list[dict[str, Any]]:
+        known = self.reactions_by_patient
+        reactions = known[instance.pk] if known is not None else selectors.ivig_reactions(instance)
+        return [
+            {key: reaction[key] for key in IVIG_REACTION_KEYS} | {"date": reaction["date"].isoformat()}  # type: ignore[literal-required]
+            for reaction in reactions
+        ]
 
     def to_representation(self, instance: Patient) -> dict[str, Any]:
         data = super().to_representation(instance)

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
@@ -12,7 +14,7 @@ from rest_framework.response import Response
 from core.permissions import HasActionPermission
 from core.roles import has_permission
 from patients import selectors, services
-from patients.api.serializers import PatientSerializer, WeightSerializer
+from patients.api.serializers import IVIG_REACTION_KEYS, IvigReactionSerializer, PatientSerializer, WeightSerializer
 from patients.models import Patient
 
 
@@ -31,6 +33,7 @@ class PatientViewSet(
         "create": "patients.add_patient",
         "partial_update": "patients.change_patient",
         "update": "patients.change_patient",
+        "ivig_reactions": "patients.change_patient",
     }
     http_method_names = ["get", "post", "patch", "head", "options"]
     search_fields = ["mrn", "given_name", "family_name"]
@@ -92,3 +95,31 @@ class PatientViewSet(
 
     def _reload(self, pk: int) -> Patient:
         return self.get_queryset().get(pk=pk)
+
+    @extend_schema(request=IvigReactionSerializer, responses={201: IvigReactionSerializer})
+    @action(detail=True, methods=["post"], url_path="ivig-reactions")
+    def ivig_reactions(self, request: Request, pk: str | None = None) -> Response:
+        """Add a reaction to IVIG given elsewhere to the patient's structured history (nurses, hematologists)."""
+        patient = self.get_object()
+        serializer = IvigReactionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            report = services.record_reported_ivig_reaction(
+                patient_id=patient.pk,
+                user=request.user,
+                occurred_on=data["date"],
+                product=data["product"],
+                ctcae_grade=data["ctcae_grade"],
+                anaphylaxis=data["anaphylaxis"],
+                where=data["where"],
+                details=data["details"],
+            )
+        except ValidationError as exc:
+            # The service speaks the model's names; the API says "date" for occurred_on.
+            errors = {("date" if field == "occurred_on" else field): m for field, m in exc.message_dict.items()}
+            raise ValidationError(errors) from exc
+        body = {key: getattr(report, key) for key in IVIG_REACTION_KEYS if key != "date"}
+        return Response(
+            {"date": report.occurred_on.isoformat(), **body, "details": report.details}, status=status.HTTP_201_CREATED
+        )

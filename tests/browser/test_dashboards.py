@@ -63,6 +63,10 @@ def test_the_nurse_sees_the_worklist_with_the_demo_data(tablet, screenshot, demo
 def test_the_pharmacist_sees_orders_to_verify_and_monthly_use(tablet, screenshot, demo):
     sign_in(tablet, "pharmacist")
     assert tablet.url.endswith("/pharmacy/")
-    assert tablet.locator("[data-testid=queue-entry]").count() == 2
+    # Three demo drafts; Gammagard S/D's awaits the site's rate values (a red rate_plan_incomplete badge).
+    assert tablet.locator("[data-testid=queue-entry]").count() == 3
+    assert tablet.locator("[data-testid=queue-entry] .badge.high[data-stop=rate_plan_incomplete]").count() == 1
+    tablet.locator("[data-testid=queue-entry] details summary").first.click()
+    tablet.wait_for_selector("[data-testid=queue-entry] details [data-testid=rounded-dose]")
     assert tablet.locator("[data-testid=monthly-use] tbody tr").count() >= 1
     screenshot(tablet, "dashboard-pharmacist")

@@ -4,14 +4,14 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from infusions.models import Infusion, Order
+from infusions.models import Infusion, Order, Reaction, SafetyRecord
 from patients.models import Patient, WeightMeasurement
 
 pytestmark = pytest.mark.db
 
 
 def table_counts() -> tuple[int, ...]:
-    models = [get_user_model(), Patient, WeightMeasurement, Order, Infusion]
+    models = [get_user_model(), Patient, WeightMeasurement, Order, Infusion, Reaction, SafetyRecord]
     return tuple(model.objects.count() for model in models)
 
 
@@ -29,3 +29,21 @@ def test_running_the_demo_loader_twice_adds_nothing(db) -> None:
     first = table_counts()
     call_command("load_demo_data")
     assert table_counts() == first
+
+
+def test_the_demo_has_a_course_verified_on_an_iga_conflict_override(db) -> None:
+    call_command("load_demo_data")
+    order = Order.objects.get(patient__mrn="DEMO-0008")
+    assert order.status == "verified"
+    override = order.safety_records.get(code="iga_conflict", kind="override")
+    assert override.reason.startswith("No IgA-depleted product in stock")
+    assert override.recorded_by.username == "hematologist"
+
+
+def test_the_demo_has_a_course_on_hold_after_a_grade_3_reaction_on_day_1(db) -> None:
+    call_command("load_demo_data")
+    order = Order.objects.get(patient__mrn="DEMO-0009")
+    assert order.on_hold and "CTCAE grade 3 on day 1" in order.hold_reason
+    day1, day2 = order.infusions.order_by("day_number")
+    assert (day1.status, day2.status) == ("stopped", "scheduled")
+    assert day1.reactions.get().ctcae_grade == 3
