@@ -55,6 +55,7 @@ __all__ = [
     "sorbitol_under_2",
     "start_above_initial",
     "step_during_alert",
+    "step_interval_default",
     "step_skips",
     "step_too_early",
     "step_without_vitals",
@@ -451,6 +452,7 @@ class ProductSafety:
     contains_glucose: bool
     missing_rate_values: tuple[str, ...]  # "initial rate", "ITP maximum" not known to the catalogue or the site
     needs_prepared_concentration: bool  # a powder reconstituted at 5 % or 10 % (Gammagard S/D)
+    step_interval_known: bool = True  # the label's (or the site's) step-up interval
 
 
 def rate_plan_incomplete(
@@ -481,6 +483,21 @@ def rate_plan_incomplete(
     else:
         return []
     return [Stop("rate_plan_incomplete", Kind.HARD, message)]
+
+
+def step_interval_default(*, product: ProductSafety, default_minutes: int) -> list[Stop]:
+    """Verify and every start: without the label's (or the site's) step-up interval the plan steps up every
+    ``default_minutes`` (30 by default, as version 1): said, never silent."""
+    if product.step_interval_known:
+        return []
+    return [
+        Stop(
+            "step_interval_default",
+            Kind.WARNING,
+            f"{product.name}'s label gives no step-up interval: the plan steps up every {default_minutes} min, the "
+            "site default. Pharmacy may record the site's interval in the catalogue.",
+        )
+    ]
 
 
 def label_age(*, product: ProductSafety, age_years: int) -> list[Stop]:

@@ -168,8 +168,24 @@ def start_infusion(
         order.status = OrderStatus.IN_PROGRESS
         attribute_change(order, user)
         order.save(update_fields=["status", "updated_at"])
+    _move_later_days(infusion, started_at, user)
     safety.record(outcome, order=order, infusion=infusion, user=user, stage=Stage.START, at=started_at)
     return infusion
+
+
+def _move_later_days(infusion: Infusion, started_at: Any, user: Any) -> None:
+    """A day started later than scheduled moves the course's later days by as many days, kept in history
+    (docs/clinical-rules.md §A10 before_scheduled_day)."""
+    late_by = (timezone.localtime(started_at).date() - infusion.scheduled_for).days
+    if late_by <= 0:
+        return
+    later = infusion.order.infusions.select_for_update().filter(
+        day_number__gt=infusion.day_number, status=InfusionStatus.SCHEDULED
+    )
+    for day in later:
+        day.scheduled_for += timedelta(days=late_by)
+        attribute_change(day, user, reason=f"moved {late_by} day(s): day {infusion.day_number} started late")
+        day.save(update_fields=["scheduled_for", "updated_at"])
 
 
 def record_vitals(*, infusion_id: int, user: Any, values: dict[str, Any], taken_at: Any = None) -> VitalSignsEntry:

@@ -246,6 +246,7 @@ def product_safety(product: Product) -> ProductSafety:
         contains_glucose=product.contains_glucose,
         missing_rate_values=tuple(missing),
         needs_prepared_concentration=product.reconstituted,
+        step_interval_known=bool(product.step_up_interval_min),
     )
 
 
@@ -467,11 +468,16 @@ def verification_stops(order: Order, *, now: datetime, facts: VerificationFacts 
 
 
 def _rate_plan_incomplete(order: Order) -> list[Stop]:
-    return safety_rules.rate_plan_incomplete(
-        product=product_safety(order.product),
+    """The order's rate plan: refused while incomplete (rate_plan_incomplete), a warning when it steps up on the
+    site default interval (step_interval_default)."""
+    product = product_safety(order.product)
+    stops = safety_rules.rate_plan_incomplete(
+        product=product,
         prepared_concentration_percent=order.prepared_concentration_percent,
         order_has_rate_plan=bool(order.rate_plan),
     )
+    default = dosing.DosingConfig().default_step_up_interval_min
+    return stops + safety_rules.step_interval_default(product=product, default_minutes=default)
 
 
 # --- The v2 upgrade (A8 "Upgrade") --------------------------------------------------------------------------

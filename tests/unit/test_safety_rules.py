@@ -457,3 +457,10 @@ def test_an_old_untimed_or_non_itp_baseline_count_is_a_warning(collected_hours_a
     collected = None if collected_hours_ago is None else NOON - timedelta(hours=collected_hours_ago)
     stops = rules.baseline_count_age(count=count, collected_at=collected, reference=NOON)
     assert codes(stops) == ([("baseline_count_age", "warning")] if warned else [])
+
+
+def test_a_plan_on_the_site_default_step_interval_says_so() -> None:
+    assert codes(rules.step_interval_default(product=product(step_interval_known=False), default_minutes=30)) == [
+        ("step_interval_default", "warning")
+    ]
+    assert rules.step_interval_default(product=product(), default_minutes=30) == []
