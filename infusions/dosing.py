@@ -7,6 +7,7 @@ the vials of an order sum exactly to its dose (A3) and so that results are repro
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Callable, Iterable, Sequence
@@ -35,6 +36,8 @@ __all__ = [
     "EXCLUSION_AGE_UNDER_18",
     "EXCLUSION_BMI_NOT_OVER_30",
     "EXCLUSION_HEIGHT_UNDER_152_4_CM",
+    "NEAR_AGE_YEARS",
+    "NEAR_HEIGHT_CM",
     "EXCLUSION_POLICY_ACTUAL",
     "EXCLUSION_PREGNANT",
     "EXCLUSION_PRESCRIBER_OVERRIDE",
@@ -62,6 +65,7 @@ __all__ = [
     "iga_product_conflict",
     "ideal_body_weight_kg",
     "is_at_risk",
+    "threshold_neighbours",
     "missing_rate_fields",
     "rate_plan",
     "round_daily_dose",
@@ -908,3 +912,32 @@ def calculate_dose(
             plan=plan,
         ),
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# Near an A2 threshold (A9 near_policy_threshold)
+# --------------------------------------------------------------------------------------------------
+
+# [D] How near a threshold a patient must be for the other side to be worked out: clinical.md names the thresholds
+# (152.4 cm; 18 years) but not the distance. One inch of height, a typical measuring error, and the year either side
+# of the 18th birthday.
+NEAR_HEIGHT_CM = Decimal("2.54")
+NEAR_AGE_YEARS = 1
+
+
+def threshold_neighbours(
+    patient: PatientFacts, config: DosingConfig = DEFAULT_CONFIG
+) -> tuple[tuple[str, PatientFacts], ...]:
+    """The patient as they would be on the other side of an A2 threshold they are near: ("height", facts) for a
+    height within NEAR_HEIGHT_CM of 152.4 cm, ("age", facts) for an age within NEAR_AGE_YEARS of 18."""
+    found: list[tuple[str, PatientFacts]] = []
+    if abs(patient.height_cm - DEVINE_MIN_HEIGHT_CM) <= NEAR_HEIGHT_CM:
+        other = (
+            DEVINE_MIN_HEIGHT_CM - Decimal("0.1") if patient.height_cm >= DEVINE_MIN_HEIGHT_CM else DEVINE_MIN_HEIGHT_CM
+        )
+        found.append(("height", dataclasses.replace(patient, height_cm=other)))
+    adult = config.adult_age_years
+    if abs(patient.age_years - adult) <= NEAR_AGE_YEARS:
+        other_age = adult - 1 if patient.age_years >= adult else adult
+        found.append(("age", dataclasses.replace(patient, age_years=other_age)))
+    return tuple(found)

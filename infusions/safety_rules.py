@@ -43,6 +43,7 @@ __all__ = [
     "iga_result_missing",
     "label_age",
     "maltose_interference",
+    "near_policy_threshold",
     "order_not_verified",
     "WorkingSummary",
     "previous_severe_reaction",
@@ -483,6 +484,32 @@ def rate_plan_incomplete(
     else:
         return []
     return [Stop("rate_plan_incomplete", Kind.HARD, message)]
+
+
+def near_policy_threshold(
+    *, rounded_dose_per_day_g: Decimal, other_side: Sequence[tuple[str, Decimal]], percent: Decimal = Decimal("10")
+) -> list[Stop]:
+    """Create: a warning when working the dose with the height or age on the other side of an A2 threshold changes
+    the rounded daily dose by more than 10 % (``other_side``: what was moved, and the dose it gives)."""
+    changes = [
+        (what, dose)
+        for what, dose in other_side
+        if rounded_dose_per_day_g and abs(dose - rounded_dose_per_day_g) / rounded_dose_per_day_g * 100 > percent
+    ]
+    if not changes:
+        return []
+    told = "; ".join(
+        f"{'a height' if what == 'height' else 'an age'} on the other side of the threshold gives {_g(dose)} g"
+        for what, dose in changes
+    )
+    return [
+        Stop(
+            "near_policy_threshold",
+            Kind.WARNING,
+            f"The patient is near a dosing-weight threshold (152.4 cm, 18 years): {told}, against "
+            f"{_g(rounded_dose_per_day_g)} g. Check the height and the date of birth.",
+        )
+    ]
 
 
 def step_interval_default(*, product: ProductSafety, default_minutes: int) -> list[Stop]:

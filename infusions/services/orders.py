@@ -134,6 +134,24 @@ def calculate(data: dict[str, Any]) -> tuple[dosing.DoseCalculation, WeightMeasu
     return calculation, weight, facts
 
 
+def other_side_doses(data: dict[str, Any], facts: dosing.PatientFacts) -> list[tuple[str, Decimal]]:
+    """The rounded daily dose with the height or the age moved across an A2 threshold the patient is near (§A9
+    near_policy_threshold). A prescriber's dosing-weight override settles the weight: it has no other side."""
+    if data.get("dosing_weight_override_kg") is not None:
+        return []
+    product = data["product"].facts(data.get("prepared_concentration_percent"))
+    found = []
+    for what, moved in dosing.threshold_neighbours(facts, dosing_config()):
+        try:
+            other = dosing.calculate_dose(
+                moved, product, data["regimen"], dosing_config(), emergency=bool(data.get("emergency"))
+            )
+        except dosing.DosingError:
+            continue  # the other side cannot be worked out either: nothing to compare
+        found.append((what, other.rounded_dose_per_day_g))
+    return found
+
+
 def _q(value: Decimal | None, places: str) -> Decimal | None:
     return None if value is None else Decimal(value).quantize(Decimal(places))
 
@@ -239,7 +257,9 @@ def preview_order(data: dict[str, Any], user: Any) -> tuple[dict[str, Any], dict
     """The dry run of creation: the working the order would get, and the stops and warnings it would meet. Nothing
     is saved; a stop is reported, not raised (docs/api.md "Dry runs")."""
     calculation, weight, facts = calculate(data)
-    stops = safety.creation_stops(data, calculation, weight, facts.age_years, now=timezone.now())
+    stops = safety.creation_stops(
+        data, calculation, weight, facts.age_years, now=timezone.now(), other_side=other_side_doses(data, facts)
+    )
     dry = safety.dry_run(stops, order=None, user=user, stage=Stage.CREATE, overrides=_overrides(data, None))
     return working_fields(calculation, weight, facts), dry
 
@@ -255,7 +275,9 @@ def create_order(
     now = now or timezone.now()
     calculation, weight, facts = calculate(data)
     overrides = _overrides(data, overrides)
-    stops = safety.creation_stops(data, calculation, weight, facts.age_years, now=now)
+    stops = safety.creation_stops(
+        data, calculation, weight, facts.age_years, now=now, other_side=other_side_doses(data, facts)
+    )
     outcome = safety.enforce(stops, order=None, user=user, stage=Stage.CREATE, overrides=overrides)
     replaces: Order | None = data.get("replaces")
     if replaces is not None:
@@ -321,7 +343,9 @@ def recalculate_order(
                 setattr(order, field, value)
         data = {field: getattr(order, field) for field in ORDER_INPUT_FIELDS}
         calculation, weight, facts = calculate(data)
-        stops = safety.creation_stops(data, calculation, weight, facts.age_years, now=now, order=order)
+        stops = safety.creation_stops(
+            data, calculation, weight, facts.age_years, now=now, order=order, other_side=other_side_doses(data, facts)
+        )
         outcome = safety.enforce(stops, order=order, user=user, stage=Stage.CREATE, overrides=overrides)
         for field, value in working_fields(calculation, weight, facts).items():
             setattr(order, field, value)

@@ -10,6 +10,7 @@ exactly as the action would raise it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -349,6 +350,7 @@ def creation_stops(
     *,
     now: datetime,
     order: Order | None = None,
+    other_side: Sequence[tuple[str, Decimal]] = (),
 ) -> list[Stop]:
     """The stops of a new order (or of an order being recalculated: ``order``), from the form's or the API's values
     and the worked-out dose, as of ``now``."""
@@ -384,6 +386,9 @@ def creation_stops(
     stops += safety_rules.repeat_chain(regimen=data["regimen"], previous=previous)
     stops += safety_rules.previous_severe_reaction(reactions=severe_reactions(patient))
     stops += safety_rules.high_dose(rounded_dose_per_day_g=calculation.rounded_dose_per_day_g, config=config)
+    stops += safety_rules.near_policy_threshold(
+        rounded_dose_per_day_g=calculation.rounded_dose_per_day_g, other_side=other_side
+    )
     stops += safety_rules.baseline_count_age(
         count=data["baseline_platelet_count"],
         collected_at=data.get("baseline_collected_at"),

@@ -478,3 +478,12 @@ def test_a_product_with_no_step_interval_on_its_label_warns_that_the_site_defaul
     privigen = verified_order(product_name="Privigen")  # the label says "increase gradually": no interval
     warnings = [s["code"] for s in client_for(pharmacist).get(f"/api/v1/orders/{privigen.pk}/").json()["safety"]]
     assert "step_interval_default" in warnings
+
+
+def test_a_woman_of_153_cm_whose_dose_would_change_below_152_4_cm_is_warned_to_check_her_height(
+    client_for, hematologist, gamunex
+):
+    patient = PatientFactory(sex="female", height_cm=Decimal("153"), weight_kg=Decimal("95"))
+    created = client_for(hematologist).post("/api/v1/orders/", order_payload(patient, gamunex))
+    assert created.status_code == 201
+    assert "near_policy_threshold" in [s["code"] for s in created.json()["safety"] if s["kind"] == "warning"]

@@ -1536,3 +1536,20 @@ def test_a_rate_plan_rises_from_the_initial_rate_to_the_effective_maximum_and_ne
         assert rates[-1] == product.itp_max_rate_mg_per_kg_min
     assert plan.max_rate_ml_per_h == plan.steps[-1].rate_ml_per_h
     assert plan.basis_weight_kg == weight
+
+
+def test_only_a_patient_near_an_a2_threshold_has_another_side() -> None:
+    from infusions.dosing import threshold_neighbours
+
+    def facts(height: str, age: int) -> PatientFacts:
+        return PatientFacts(sex="female", age_years=age, height_cm=Decimal(height), actual_weight_kg=Decimal("90"))
+
+    assert threshold_neighbours(facts("178", 45)) == ()
+    assert [(what, f.height_cm) for what, f in threshold_neighbours(facts("154.9", 45))] == [
+        ("height", Decimal("152.3"))
+    ]
+    assert [(what, f.height_cm) for what, f in threshold_neighbours(facts("150", 45))] == [("height", Decimal("152.4"))]
+    assert threshold_neighbours(facts("155", 45)) == ()
+    assert [(what, f.age_years) for what, f in threshold_neighbours(facts("178", 18))] == [("age", 17)]
+    assert [(what, f.age_years) for what, f in threshold_neighbours(facts("178", 17))] == [("age", 18)]
+    assert threshold_neighbours(facts("178", 20)) == ()

@@ -464,3 +464,9 @@ def test_a_plan_on_the_site_default_step_interval_says_so() -> None:
         ("step_interval_default", "warning")
     ]
     assert rules.step_interval_default(product=product(), default_minutes=30) == []
+
+
+@pytest.mark.parametrize(("other", "warned"), [(D("82.5"), False), (D("83"), True), (D("67"), True)])
+def test_a_dose_more_than_ten_percent_away_on_the_other_side_of_a_threshold_warns(other, warned) -> None:
+    stops = rules.near_policy_threshold(rounded_dose_per_day_g=D("75"), other_side=[("height", other)])
+    assert codes(stops) == ([("near_policy_threshold", "warning")] if warned else [])
