@@ -19,10 +19,17 @@ _CHANGE_REASON = "_change_reason"
 _SKIP_HISTORY = "skip_history_when_saving"
 
 
+# simple_history's history_change_reason column holds 100 characters; a longer reason would fail the save on
+# PostgreSQL. Reasons are cut to fit: the full clinical reason is kept on the record itself where it matters.
+CHANGE_REASON_MAX_LENGTH = 100
+
+
 def attribute_change(instance: Model, user: Any, reason: str | None = None) -> None:
     """Record ``user`` (and ``reason``, when given) on the history row the next ``save()`` of ``instance`` writes."""
     setattr(instance, _HISTORY_USER, user)
     if reason is not None:
+        if len(reason) > CHANGE_REASON_MAX_LENGTH:
+            reason = reason[: CHANGE_REASON_MAX_LENGTH - 1] + "…"
         setattr(instance, _CHANGE_REASON, reason)
 
 

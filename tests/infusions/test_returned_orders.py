@@ -73,3 +73,10 @@ def test_a_refused_recalculation_leaves_the_return_in_place(hematologist, return
             order_id=returned.pk, user=hematologist, changes={"first_infusion_on": date(2000, 1, 1)}
         )
     assert Order.objects.get(pk=returned.pk).returned_reason == "Please weigh the patient again"
+
+
+def test_a_long_recalculation_reason_fits_the_history_and_the_recalculation_goes_ahead(hematologist, returned):
+    reason = "the patient was weighed again on the ward scale after the bag was changed " * 3
+    order = services.recalculate_order(order_id=returned.pk, user=hematologist, reason=reason)
+    change = order.history.latest().history_change_reason
+    assert len(change) == 100 and change.endswith("…")
