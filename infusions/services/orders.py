@@ -404,11 +404,10 @@ def _recalculate_remaining_days(
     order.verified_by = None
     order.verified_at = None
     why = (reason or "").strip()
-    change = (
-        f"remaining {len(remaining)} day(s) recalculated on the measured weight {weight.weight_kg if weight else ''} "
-        f"kg (estimated {estimated} kg)"
-    )
-    attribute_change(order, user, reason=f"{change}: {why}" if why else change)
+    measured_kg = weight.weight_kg if weight is not None else order.actual_weight_kg
+    change = f"remaining days recalculated on {measured_kg} kg measured (estimate {estimated} kg)"
+    # The history's reason holds 100 characters: the hematologist's words are cut there, the change never is.
+    attribute_change(order, user, reason=(f"{change}: {why}" if why else change)[:100])
     order.full_clean(exclude=["weight_measurement", "created_by"], validate_constraints=False)
     order.save()
     safety.record(outcome, order=order, user=user, stage=Stage.CREATE, at=now)

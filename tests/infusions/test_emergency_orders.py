@@ -217,7 +217,7 @@ def test_day_2_waits_for_the_recalculation_on_the_measured_weight(client_for, he
     assert Decimal(body["actual_weight_kg"]) == Decimal("60")
     assert Decimal(body["total_dose_g"]) == Decimal("130")
     assert (
-        "remaining 1 day(s) recalculated on the measured weight"
+        "remaining days recalculated on 60.0 kg measured (estimate 70.0 kg)"
         in Order.history.filter(id=order.pk).first().history_change_reason
     )
 
