@@ -186,7 +186,7 @@ class DosingWeightPolicy(StrEnum):
 class PatientFacts:
     sex: str  # "female" | "male"
     age_years: int  # whole years at the first infusion date
-    height_cm: Decimal
+    height_cm: Decimal | None  # None only for an emergency order on an estimated weight (A9)
     actual_weight_kg: Decimal
     pregnant: bool = False
     cardiac_dysfunction: bool = False
@@ -196,7 +196,8 @@ class PatientFacts:
 
     def __post_init__(self) -> None:
         # Accept ints (and numeric strings) from callers but compute only in Decimal.
-        object.__setattr__(self, "height_cm", _to_decimal(self.height_cm, "height_cm"))
+        if self.height_cm is not None:
+            object.__setattr__(self, "height_cm", _to_decimal(self.height_cm, "height_cm"))
         object.__setattr__(self, "actual_weight_kg", _to_decimal(self.actual_weight_kg, "weight_kg"))
 
 
@@ -278,6 +279,8 @@ EXCLUSION_ACTUAL_NOT_ABOVE_ADJUSTED = "actual_not_above_adjusted"
 EXCLUSION_BMI_NOT_OVER_30 = "bmi_not_over_30"
 EXCLUSION_POLICY_ACTUAL = "policy_actual"
 EXCLUSION_PRESCRIBER_OVERRIDE = "prescriber_override"
+# A9 "Emergency orders": no height on record, so no IBW, AdjBW or BMI; the dose goes on the weight used.
+EXCLUSION_EMERGENCY_NO_HEIGHT = "emergency_no_height"
 
 
 @dataclass(frozen=True)
@@ -288,7 +291,7 @@ class DosingWeight:
     exclusion: str | None  # why actual weight (or the override) was used; None when AdjBW is used
     ideal_body_weight_kg: Decimal | None  # None where height < 152.4 cm (formula not valid)
     adjusted_body_weight_kg: Decimal | None
-    bmi: Decimal
+    bmi: Decimal | None  # None without a height (emergency_no_height)
     formula: str  # human-readable working
 
 
@@ -375,8 +378,17 @@ def dosing_weight(
     patient: PatientFacts,
     config: DosingConfig = DEFAULT_CONFIG,
     override_kg: Decimal | int | None = None,
+    *,
+    emergency: bool = False,
 ) -> DosingWeight:
-    """The weight the dose is calculated from (A2), with the working shown for the order's audit trail."""
+    """The weight the dose is calculated from (A2), with the working shown for the order's audit trail.
+
+    Only an emergency order may come without a height (A9 "Emergency orders"): its dosing weight is then the
+    weight given (basis actual, exclusion ``emergency_no_height``), or the prescriber's override."""
+    if patient.height_cm is None:
+        if not emergency:
+            raise DosingError("height_cm", "the height is required: only an emergency order is dosed without one")
+        return _dosing_weight_without_height(patient, config, override_kg)
     height = _positive(patient.height_cm, "height_cm", "height")
     actual = _positive(patient.actual_weight_kg, "weight_kg", "weight")
     if patient.age_years < 0:
@@ -398,17 +410,7 @@ def dosing_weight(
         working = "IBW not computed (sex not recorded as female or male)"
 
     if override_kg is not None:
-        override = _to_decimal(override_kg, "dosing_weight_override_kg")
-        if override <= 0:
-            raise DosingError("dosing_weight_override_kg", "the dosing weight override must be above 0 kg")
-        if override > actual:
-            # Safety rule of this module: an override may lower the dosing weight, never raise it above the
-            # patient's actual weight.
-            raise DosingError(
-                "dosing_weight_override_kg",
-                f"the dosing weight override ({_plain(override)} kg) must not exceed the actual weight "
-                f"({_plain(actual)} kg)",
-            )
+        override = _checked_override(override_kg, actual)
         return DosingWeight(
             dosing_weight_kg=override,
             basis=BASIS_ACTUAL if override == actual else BASIS_ADJUSTED,
@@ -443,6 +445,55 @@ def dosing_weight(
         adjusted_body_weight_kg=adjusted,
         bmi=bmi,
         formula=f"{working}; dosing weight = actual weight {_one_decimal(actual)} kg ({reason})",
+    )
+
+
+def _checked_override(override_kg: Decimal | int, actual: Decimal) -> Decimal:
+    override = _to_decimal(override_kg, "dosing_weight_override_kg")
+    if override <= 0:
+        raise DosingError("dosing_weight_override_kg", "the dosing weight override must be above 0 kg")
+    if override > actual:
+        # Safety rule of this module: an override may lower the dosing weight, never raise it above the
+        # patient's actual weight.
+        raise DosingError(
+            "dosing_weight_override_kg",
+            f"the dosing weight override ({_plain(override)} kg) must not exceed the actual weight "
+            f"({_plain(actual)} kg)",
+        )
+    return override
+
+
+def _dosing_weight_without_height(
+    patient: PatientFacts, config: DosingConfig, override_kg: Decimal | int | None
+) -> DosingWeight:
+    """An emergency order without a height (A9): no IBW, AdjBW or BMI can be worked out, so the A2 policy cannot
+    apply; the dose goes on the weight given (the estimate), or on the prescriber's lower override."""
+    actual = _positive(patient.actual_weight_kg, "weight_kg", "weight")
+    if patient.age_years < 0:
+        raise DosingError("age_years", "age must not be negative")
+    working = "No height on record (emergency order): IBW, AdjBW and BMI not computed"
+    if override_kg is not None:
+        override = _checked_override(override_kg, actual)
+        return DosingWeight(
+            dosing_weight_kg=override,
+            basis=BASIS_ACTUAL if override == actual else BASIS_ADJUSTED,
+            policy=config.policy,
+            exclusion=EXCLUSION_PRESCRIBER_OVERRIDE,
+            ideal_body_weight_kg=None,
+            adjusted_body_weight_kg=None,
+            bmi=None,
+            formula=f"{working}; dosing weight = prescriber override {_one_decimal(override)} kg",
+        )
+    return DosingWeight(
+        dosing_weight_kg=actual,
+        basis=BASIS_ACTUAL,
+        policy=config.policy,
+        exclusion=EXCLUSION_EMERGENCY_NO_HEIGHT,
+        ideal_body_weight_kg=None,
+        adjusted_body_weight_kg=None,
+        bmi=None,
+        formula=f"{working}; dosing weight = actual weight {_one_decimal(actual)} kg (emergency order without a "
+        "height)",
     )
 
 
@@ -875,7 +926,7 @@ def calculate_dose(
         raise DosingError("regimen", f"unknown regimen {regimen_code!r}; choose one of {', '.join(REGIMENS)}")
     if not product.vial_sizes_g:
         raise DosingError("product", f"vial sizes of {product.name} are not in the catalogue; choose another product")
-    weight = dosing_weight(patient, config, dosing_weight_override_kg)
+    weight = dosing_weight(patient, config, dosing_weight_override_kg, emergency=emergency)
     calculated = regimen.g_per_kg_per_day * weight.dosing_weight_kg
     adult = patient.age_years >= config.adult_age_years
     rounded, step, vials, partial = round_daily_dose(calculated, product.vial_sizes_g, adult, config)
@@ -931,10 +982,9 @@ def threshold_neighbours(
     """The patient as they would be on the other side of an A2 threshold they are near: ("height", facts) for a
     height within NEAR_HEIGHT_CM of 152.4 cm, ("age", facts) for an age within NEAR_AGE_YEARS of 18."""
     found: list[tuple[str, PatientFacts]] = []
-    if abs(patient.height_cm - DEVINE_MIN_HEIGHT_CM) <= NEAR_HEIGHT_CM:
-        other = (
-            DEVINE_MIN_HEIGHT_CM - Decimal("0.1") if patient.height_cm >= DEVINE_MIN_HEIGHT_CM else DEVINE_MIN_HEIGHT_CM
-        )
+    height = patient.height_cm  # None only for an emergency order without a height: no height threshold applies
+    if height is not None and abs(height - DEVINE_MIN_HEIGHT_CM) <= NEAR_HEIGHT_CM:
+        other = DEVINE_MIN_HEIGHT_CM - Decimal("0.1") if height >= DEVINE_MIN_HEIGHT_CM else DEVINE_MIN_HEIGHT_CM
         found.append(("height", dataclasses.replace(patient, height_cm=other)))
     adult = config.adult_age_years
     if abs(patient.age_years - adult) <= NEAR_AGE_YEARS:

@@ -42,6 +42,15 @@ class OrderForm(forms.Form):
     baseline_platelet_count = forms.IntegerField(label="Baseline platelet count (×10⁹/L)", min_value=0, max_value=2000)
     first_infusion_on = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
     emergency = forms.BooleanField(required=False, label="Emergency (life-threatening bleeding or urgent surgery)")
+    estimated_weight_kg = forms.DecimalField(
+        required=False,
+        max_digits=5,
+        decimal_places=1,
+        min_value=0,
+        label="Estimated weight (kg)",
+        help_text="Emergency orders only, when the patient cannot be weighed first: the dose goes on it, it never "
+        "enters the weight history, and the patient is weighed as soon as possible.",
+    )
     iga_override_reason = forms.CharField(
         required=False,
         label="IgA override reason",

@@ -10,6 +10,7 @@ from simple_history.models import HistoricalRecords
 
 from infusions.dosing import REGIMENS, ProductFacts
 from patients.models import Patient, WeightMeasurement
+from patients.validators import validate_weight_kg
 
 
 class Product(models.Model):
@@ -140,10 +141,24 @@ class Order(models.Model):
     )
     hold_reviewed_at = models.DateTimeField(null=True, blank=True)
 
+    # An emergency order's estimated weight (§A9 "Emergency orders"): it stays on the order and never enters the
+    # patient's weight history. While ``weight_measurement`` is empty the order is dosed on it; once the remaining
+    # days have been recalculated on a measured weight, both are kept.
+    estimated_weight_kg = models.DecimalField(
+        "estimated weight (kg)",
+        max_digits=5,
+        decimal_places=1,
+        null=True,
+        blank=True,
+        validators=[validate_weight_kg],
+    )
+
     # The working, frozen at creation (or at an explicit recalculation).
-    weight_measurement = models.ForeignKey(WeightMeasurement, on_delete=models.PROTECT, related_name="+")
+    weight_measurement = models.ForeignKey(
+        WeightMeasurement, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     actual_weight_kg = models.DecimalField(max_digits=5, decimal_places=1)
-    height_cm = models.DecimalField(max_digits=5, decimal_places=1)
+    height_cm = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
     age_years = models.PositiveIntegerField()
     dosing_weight_policy = models.CharField(max_length=32)
     dosing_weight_kg = models.DecimalField(max_digits=7, decimal_places=2)
@@ -154,7 +169,7 @@ class Order(models.Model):
     dosing_weight_override_reason = models.TextField(blank=True)
     ideal_body_weight_kg = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
     adjusted_body_weight_kg = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
-    bmi = models.DecimalField(max_digits=6, decimal_places=1)
+    bmi = models.DecimalField(max_digits=6, decimal_places=1, null=True, blank=True)
     dose_per_day_g = models.DecimalField(max_digits=8, decimal_places=2)
     rounded_dose_per_day_g = models.DecimalField(max_digits=8, decimal_places=2)
     rounding_step_g = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
@@ -224,6 +239,14 @@ class Order(models.Model):
                 violation_error_message="The patient already has an open course.",
             ),
             models.CheckConstraint(
+                condition=models.Q(estimated_weight_kg__isnull=True) | models.Q(emergency=True),
+                name="order_estimated_weight_only_emergency",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(weight_measurement__isnull=False) | models.Q(estimated_weight_kg__isnull=False),
+                name="order_dosed_on_a_weight",
+            ),
+            models.CheckConstraint(
                 condition=models.Q(prepared_concentration_percent__isnull=True)
                 | models.Q(prepared_concentration_percent__in=[Decimal("5"), Decimal("10")]),
                 name="order_prepared_concentration_5_or_10",
@@ -232,6 +255,11 @@ class Order(models.Model):
 
     def __str__(self) -> str:
         return f"Order #{self.pk} {self.get_regimen_display()} of {self.product} for {self.patient.mrn}"
+
+    @property
+    def on_estimated_weight(self) -> bool:
+        """An emergency order still dosed on its estimated weight (§A9): no measured weight behind its working."""
+        return self.estimated_weight_kg is not None and self.weight_measurement_id is None
 
     @property
     def warning_messages(self) -> list[str]:

@@ -34,6 +34,7 @@ __all__ = [
     "course_on_hold",
     "dosing_weight_override_range",
     "earlier_day_open",
+    "emergency_weight_recalculation",
     "first_infusion_date",
     "fructose_intolerance",
     "glucose_load",
@@ -254,6 +255,34 @@ def weight_stale(
     )
     kind = Kind.WARNING if stage is Stage.CREATE else Kind.HARD
     return [Stop("weight_stale", kind, message)]
+
+
+def emergency_weight_recalculation(
+    *,
+    on_estimated_weight: bool,
+    estimated_weight_kg: Decimal | None,
+    measured_weight_kg: Decimal | None,
+    measured_on: date | None,
+    start_on: date,
+    config: SafetyConfig = DEFAULT_CONFIG,
+) -> list[Stop]:
+    """A9 "Emergency orders": a later day of a course dosed on an estimated weight, when the patient has a usable
+    measured weight now (no more than ``weight_max_age_days`` old on the start), waits until a hematologist has
+    recalculated the remaining days on it and they are verified again. Without a measured weight the course goes
+    on on the estimate (weigh_patient reminds the nurses)."""
+    if not on_estimated_weight or measured_weight_kg is None or measured_on is None:
+        return []
+    if (start_on - measured_on).days > config.weight_max_age_days:
+        return []
+    return [
+        Stop(
+            "emergency_weight_recalculation",
+            Kind.HARD,
+            f"This emergency course was dosed on an estimated weight of {_g(estimated_weight_kg or Decimal(0))} kg; "
+            f"the patient was weighed since ({_g(measured_weight_kg)} kg on {measured_on:%Y-%m-%d}): a hematologist "
+            "recalculates the remaining days on the measured weight and they are verified again before this start.",
+        )
+    ]
 
 
 class AntiIgaAntibodies(StrEnum):

@@ -117,6 +117,7 @@ def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
     _require_staff(request)
     order = get_object_or_404(selectors.orders_with_related(), pk=pk)
     user = request.user
+    newer = _newer_weight(order)
     context = {
         "order": order,
         "patient": order.patient,
@@ -127,11 +128,14 @@ def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
         and user.has_perm("infusions.verify_order")
         and order.created_by_id != user.pk,
         "can_cancel": order.status not in {"completed", "cancelled"} and user.has_perm("infusions.cancel_order"),
-        "can_recalculate": order.status in {"draft", "verified"}
-        and not order.infusions.filter(started_at__isnull=False).exists()
+        "can_recalculate": (
+            (order.status in {"draft", "verified"} and not order.infusions.filter(started_at__isnull=False).exists())
+            # An emergency course on its estimated weight: the remaining days go on the measured weight (§A9).
+            or (order.on_estimated_weight and order.status in {"verified", "in_progress"} and newer is not None)
+        )
         and user.has_perm("infusions.recalculate_order"),
         "can_review_hold": order.on_hold and user.has_perm("infusions.review_hold"),
-        "newer_weight": _newer_weight(order),
+        "newer_weight": newer,
     }
     context["can_return"] = context["can_verify"]
     if context["can_verify"]:

@@ -161,6 +161,7 @@ class NotificationKind(models.TextChoices):
     DOCUMENTED_DEVIATION = "documented_deviation", "Recorded late past a safety stop"
     COURSE_ON_HOLD = "course_on_hold", "Course on hold: review needed"
     ORDER_RETURNED = "order_returned", "Order returned by the verifier"
+    WEIGH_PATIENT = "weigh_patient", "Weigh the patient: emergency order on an estimated weight"
 
 
 class Notification(models.Model):

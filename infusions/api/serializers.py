@@ -8,6 +8,7 @@ from core.stops import OVERRIDE_REASON_MAX_LENGTH
 from infusions.dosing import REGIMENS
 from infusions.models import Infusion, Order, Product, SafetyRecord, SafetyRecordKind
 from patients.models import Patient
+from patients.validators import validate_weight_kg
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -156,6 +157,14 @@ class OrderInputSerializer(serializers.Serializer[Any]):
     replaces = serializers.PrimaryKeyRelatedField(
         queryset=Order.objects.all(), required=False, allow_null=True, help_text="Emergency orders only."
     )
+    estimated_weight_kg = serializers.DecimalField(
+        max_digits=5,
+        decimal_places=1,
+        required=False,
+        allow_null=True,
+        validators=[validate_weight_kg],
+        help_text="Emergency orders only: dosed on it when the patient cannot be weighed; never in the weight history.",
+    )
     overrides = overrides_field()
 
 
@@ -168,7 +177,9 @@ class OrderSerializer(serializers.ModelSerializer[Order]):
     warnings = serializers.SerializerMethodField()
     warning_details = WarningSerializer(source="warnings", many=True, read_only=True)
     rate_plan = RatePlanSerializer(read_only=True, allow_null=True)
-    weight_measured_at = serializers.DateTimeField(source="weight_measurement.measured_at", read_only=True)
+    weight_measured_at = serializers.DateTimeField(
+        source="weight_measurement.measured_at", read_only=True, allow_null=True
+    )
     safety = SafetyEntrySerializer(source="safety_records", many=True, read_only=True)
     on_hold = serializers.BooleanField(read_only=True)
 
@@ -195,6 +206,7 @@ class OrderSerializer(serializers.ModelSerializer[Order]):
             "dosing_weight_override_reason",
             "actual_weight_kg",
             "weight_measured_at",
+            "estimated_weight_kg",
             "height_cm",
             "ideal_body_weight_kg",
             "adjusted_body_weight_kg",
@@ -244,7 +256,7 @@ class DoseWorkingSerializer(serializers.Serializer[Any]):
     """The working of a dose (the order form's live preview), as stored on an order when it is created."""
 
     actual_weight_kg = serializers.FloatField()
-    height_cm = serializers.FloatField()
+    height_cm = serializers.FloatField(allow_null=True)
     age_years = serializers.IntegerField()
     dosing_weight_policy = serializers.CharField()
     dosing_weight_kg = serializers.FloatField()
@@ -253,7 +265,7 @@ class DoseWorkingSerializer(serializers.Serializer[Any]):
     dosing_weight_formula = serializers.CharField()
     ideal_body_weight_kg = serializers.FloatField(allow_null=True)
     adjusted_body_weight_kg = serializers.FloatField(allow_null=True)
-    bmi = serializers.FloatField()
+    bmi = serializers.FloatField(allow_null=True)
     dose_per_day_g = serializers.FloatField()
     rounded_dose_per_day_g = serializers.FloatField()
     rounding_step_g = serializers.FloatField(allow_null=True)

@@ -37,6 +37,7 @@ ORDER_INPUT_FIELDS = (
     "prepared_concentration_percent",
     "replaces",
     "baseline_collected_at",
+    "estimated_weight_kg",
 )
 
 
@@ -55,14 +56,22 @@ def _current_weight(patient: Patient) -> WeightMeasurement:
     return weight
 
 
-def patient_facts(patient: Patient, weight: WeightMeasurement, on: date) -> dosing.PatientFacts:
-    if patient.height_cm is None:
+def patient_facts(
+    patient: Patient, weight: WeightMeasurement | None, on: date, *, estimated_weight_kg: Decimal | None = None
+) -> dosing.PatientFacts:
+    """The patient's facts for dosing on ``weight``, or on an emergency order's ``estimated_weight_kg`` when there is
+    no measured weight behind it. An emergency order with an estimated weight is dosed without a height (§A9
+    "Emergency orders", exclusion emergency_no_height), also once its remaining days go on the measured weight."""
+    if patient.height_cm is None and estimated_weight_kg is None:
         raise SafetyStopped(safety_rules.height_missing())
+    weight_kg = weight.weight_kg if weight is not None else estimated_weight_kg
+    if weight_kg is None:
+        raise SafetyStopped(safety_rules.weight_missing())
     return dosing.PatientFacts(
         sex=patient.sex,
         age_years=patient.age_on(on),
         height_cm=patient.height_cm,
-        actual_weight_kg=weight.weight_kg,
+        actual_weight_kg=weight_kg,
         pregnant=patient.pregnant,
         cardiac_dysfunction=patient.cardiac_dysfunction,
         renal_impairment=patient.renal_impairment,
@@ -103,6 +112,8 @@ def _check_order_inputs(data: dict[str, Any]) -> None:
     override = data.get("dosing_weight_override_kg")
     if override is not None and not (data.get("dosing_weight_override_reason") or "").strip():
         errors["dosing_weight_override_reason"] = ["Give the reason for overriding the dosing weight."]
+    if data.get("estimated_weight_kg") is not None and not data.get("emergency"):
+        errors["estimated_weight_kg"] = ["Only an emergency order is dosed on an estimated weight: weigh the patient."]
     baseline = data.get("baseline_platelet_count")
     if baseline is None:
         errors["baseline_platelet_count"] = ["The baseline platelet count is required (IWG response baseline)."]
@@ -112,13 +123,19 @@ def _check_order_inputs(data: dict[str, Any]) -> None:
         raise ValidationError(errors)
 
 
-def calculate(data: dict[str, Any]) -> tuple[dosing.DoseCalculation, WeightMeasurement, dosing.PatientFacts]:
-    """Validate an order's inputs and work out its dose, without saving anything (the form's live preview)."""
+def calculate(
+    data: dict[str, Any], *, on_measured_weight: bool = False
+) -> tuple[dosing.DoseCalculation, WeightMeasurement | None, dosing.PatientFacts]:
+    """Validate an order's inputs and work out its dose, without saving anything (the form's live preview).
+
+    An emergency order carrying ``estimated_weight_kg`` is dosed on it (no weight measurement: the second value is
+    None), unless ``on_measured_weight``: its remaining days recalculated on the weight measured since (§A9)."""
     _check_order_inputs(data)
     patient: Patient = data["patient"]
     on = data.get("first_infusion_on") or timezone.localdate()
-    weight = _current_weight(patient)
-    facts = patient_facts(patient, weight, on)
+    estimated: Decimal | None = data.get("estimated_weight_kg")
+    weight = None if estimated is not None and not on_measured_weight else _current_weight(patient)
+    facts = patient_facts(patient, weight, on, estimated_weight_kg=estimated if data.get("emergency") else None)
     try:
         calculation = dosing.calculate_dose(
             facts,
@@ -157,12 +174,14 @@ def _q(value: Decimal | None, places: str) -> Decimal | None:
 
 
 def working_fields(
-    calculation: dosing.DoseCalculation, weight: WeightMeasurement, facts: dosing.PatientFacts
+    calculation: dosing.DoseCalculation, weight: WeightMeasurement | None, facts: dosing.PatientFacts
 ) -> dict[str, Any]:
+    """The working stored on an order. ``weight`` is None for an order dosed on its estimated weight: the weight used
+    (``actual_weight_kg``) is then the estimate, and the weight history is left alone."""
     dw = calculation.dosing_weight
     return {
         "weight_measurement": weight,
-        "actual_weight_kg": weight.weight_kg,
+        "actual_weight_kg": facts.actual_weight_kg,
         "height_cm": facts.height_cm,
         "age_years": facts.age_years,
         "dosing_weight_policy": str(dw.policy),
@@ -326,7 +345,10 @@ def recalculate_order(
     """Work the dose out again from the current record, catalogue and settings, with the hematologist's changes
     (§A9 record_changed): explicit and kept in history. Before any infusion has started only; a verified order goes
     back to draft and is verified again (its scheduled days are kept and updated then). The creation stops apply
-    to the new working; a return to the prescriber is answered by it."""
+    to the new working; a return to the prescriber is answered by it.
+
+    One exception after a start (§A9 "Emergency orders"): an emergency course still on its estimated weight has its
+    remaining days recalculated on the weight measured since (``_recalculate_remaining_days``)."""
     now = timezone.now()
     with transaction.atomic():
         order = (
@@ -334,6 +356,8 @@ def recalculate_order(
             .select_related("patient", "product", "previous_order")
             .get(pk=order_id)
         )
+        if order.on_estimated_weight and order.infusions.filter(started_at__isnull=False).exists():
+            return _recalculate_remaining_days(order, user=user, reason=reason, changes=changes, now=now)
         if order.status not in (OrderStatus.DRAFT, OrderStatus.VERIFIED):
             raise Conflict(f"This order is {order.get_status_display().lower()}: it is no longer recalculated.")
         if order.infusions.filter(started_at__isnull=False).exists():
@@ -342,7 +366,7 @@ def recalculate_order(
             if field in RECALCULATION_CHANGES:
                 setattr(order, field, value)
         data = {field: getattr(order, field) for field in ORDER_INPUT_FIELDS}
-        calculation, weight, facts = calculate(data)
+        calculation, weight, facts = calculate(data, on_measured_weight=order.weight_measurement_id is not None)
         stops = safety.creation_stops(
             data, calculation, weight, facts.age_years, now=now, order=order, other_side=other_side_doses(data, facts)
         )
@@ -362,6 +386,55 @@ def recalculate_order(
         order.full_clean(exclude=["weight_measurement", "created_by"], validate_constraints=False)
         order.save()
         safety.record(outcome, order=order, user=user, stage=Stage.CREATE, at=now)
+    return order
+
+
+# What a hematologist may change when the remaining days of an emergency course go on the measured weight.
+REMAINING_DAYS_CHANGES = ("dosing_weight_override_kg", "dosing_weight_override_reason")
+
+
+def _recalculate_remaining_days(
+    order: Order, *, user: Any, reason: str, changes: dict[str, Any] | None, now: datetime
+) -> Order:
+    """§A9 "Emergency orders": once the first infusion of a course dosed on an estimated weight has started, the
+    remaining days are recalculated on the weight measured since and verified again before the next start. The
+    days already started keep their dose; the order's working moves to the measured weight (the estimate stays on
+    the order) and it goes back to draft, so the next start waits for the verification (order_not_verified)."""
+    if order.status not in (OrderStatus.VERIFIED, OrderStatus.IN_PROGRESS):
+        raise Conflict(f"This order is {order.get_status_display().lower()}: it is no longer recalculated.")
+    if order.infusions.filter(status__in=[InfusionStatus.IN_PROGRESS, InfusionStatus.PAUSED]).exists():
+        raise Conflict("An infusion of this order is running: recalculate the remaining days once it has ended.")
+    remaining = list(order.infusions.select_for_update().filter(status=InfusionStatus.SCHEDULED))
+    if not remaining:
+        raise Conflict("No day of this course is left to give: there is nothing to recalculate.")
+    if order.patient.current_weight is None:
+        raise Conflict("The patient has not been weighed yet: record the measured weight, then recalculate.")
+    fixed = sorted(set(changes or {}) - set(REMAINING_DAYS_CHANGES))
+    if fixed:
+        raise ValidationError({field: ["Fixed once the course has started."] for field in fixed})
+    for field, value in (changes or {}).items():
+        setattr(order, field, value)
+    data = {field: getattr(order, field) for field in ORDER_INPUT_FIELDS}
+    calculation, weight, facts = calculate(data, on_measured_weight=True)
+    stops = safety.remaining_days_stops(data, calculation, weight, now=now)
+    outcome = safety.enforce(stops, order=order, user=user, stage=Stage.CREATE, overrides=None)
+    estimated = order.estimated_weight_kg
+    for field, value in working_fields(calculation, weight, facts).items():
+        setattr(order, field, value)
+    started_g = sum((i.dose_g or Decimal("0") for i in order.infusions.filter(started_at__isnull=False)), Decimal("0"))
+    order.total_dose_g = (started_g + order.rounded_dose_per_day_g * len(remaining)).quantize(Decimal("0.01"))
+    order.record_flags = record_flags(order.patient, order.product, order.first_infusion_on)
+    order.status = OrderStatus.DRAFT
+    order.verified_by = None
+    order.verified_at = None
+    why = (reason or "").strip()
+    measured_kg = weight.weight_kg if weight is not None else order.actual_weight_kg
+    change = f"remaining days recalculated on {measured_kg} kg measured (estimate {estimated} kg)"
+    # The history's reason holds 100 characters: the hematologist's words are cut there, the change never is.
+    attribute_change(order, user, reason=(f"{change}: {why}" if why else change)[:100])
+    order.full_clean(exclude=["weight_measurement", "created_by"], validate_constraints=False)
+    order.save()
+    safety.record(outcome, order=order, user=user, stage=Stage.CREATE, at=now)
     return order
 
 
@@ -403,12 +476,16 @@ def _schedule_days(order: Order, user: Any) -> None:
     existing = {infusion.day_number: infusion for infusion in order.infusions.select_for_update()}
     for day in range(1, order.days + 1):
         infusion = existing.pop(day, None) or Infusion(order=order, day_number=day)
+        if infusion.pk is not None and infusion.status != InfusionStatus.SCHEDULED:
+            continue  # a day already given keeps its dose (an emergency course's remaining days recalculated, §A9)
         infusion.scheduled_for = order.first_infusion_on + timedelta(days=day - 1)
         infusion.dose_g = order.rounded_dose_per_day_g
         infusion.volume_ml = order.volume_per_day_ml
         attribute_change(infusion, user)
         infusion.save()
     for infusion in existing.values():
+        if infusion.status != InfusionStatus.SCHEDULED:
+            continue
         infusion.status = InfusionStatus.STOPPED
         infusion.stop_reason = "Withheld: no longer in the recalculated course."
         infusion.volume_infused_ml = Decimal("0")
@@ -574,7 +651,9 @@ def record_changed(order: Order, *, now: datetime) -> tuple[safety_rules.RecordC
     started = order.infusions.filter(started_at__isnull=False).exists()
     data = {field: getattr(order, field) for field in ORDER_INPUT_FIELDS}
     try:
-        calculation, weight, facts = calculate(data)
+        # An order on its estimated weight is compared on it: a weight measured since is not a material difference
+        # for the first infusion (§A9 "Emergency orders"); the remaining days meet emergency_weight_recalculation.
+        calculation, weight, facts = calculate(data, on_measured_weight=order.weight_measurement_id is not None)
     except (SafetyStopped, ValidationError) as exc:
         messages = [stop.message for stop in exc.stops] if isinstance(exc, SafetyStopped) else exc.messages
         stop = Stop(

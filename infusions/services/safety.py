@@ -371,15 +371,17 @@ def creation_stops(
     stops += safety_rules.first_infusion_date(
         first_infusion_on=first_on, today=today, emergency=emergency, stage=Stage.CREATE, config=config
     )
-    stops += safety_rules.weight_stale(
-        weight_measured_on=timezone.localtime(weight.measured_at).date(),
-        first_infusion_on=first_on,
-        stage=Stage.CREATE,
-        config=config,
-    )
+    # An emergency order's estimated weight replaces weight_missing and weight_stale (§A9 "Emergency orders").
+    if weight is not None:
+        stops += safety_rules.weight_stale(
+            weight_measured_on=timezone.localtime(weight.measured_at).date(),
+            first_infusion_on=first_on,
+            stage=Stage.CREATE,
+            config=config,
+        )
     stops += safety_rules.dosing_weight_override_range(
         override_kg=data.get("dosing_weight_override_kg"),
-        actual_kg=weight.weight_kg,
+        actual_kg=weight.weight_kg if weight is not None else data["estimated_weight_kg"],
         ideal_kg=dw.ideal_body_weight_kg,
     )
     stops += safety_rules.repeat_not_indicated(regimen=data["regimen"], previous=previous)
@@ -396,6 +398,27 @@ def creation_stops(
         config=config,
     )
     stops += _patient_stops(patient, product, age_years=age_years, stage=Stage.CREATE)
+    return stops
+
+
+def remaining_days_stops(
+    data: dict[str, Any], calculation: dosing.DoseCalculation, weight: Any, *, now: datetime
+) -> list[Stop]:
+    """The stops of an emergency course's remaining days recalculated on the measured weight (§A9): the weight's age
+    and the prescriber's dosing-weight override. The course's other stops meet it again at the re-verification and
+    at the next start."""
+    config = safety_config()
+    stops = safety_rules.weight_stale(
+        weight_measured_on=timezone.localtime(weight.measured_at).date(),
+        first_infusion_on=timezone.localdate(now),
+        stage=Stage.CREATE,
+        config=config,
+    )
+    stops += safety_rules.dosing_weight_override_range(
+        override_kg=data.get("dosing_weight_override_kg"),
+        actual_kg=weight.weight_kg,
+        ideal_kg=calculation.dosing_weight.ideal_body_weight_kg,
+    )
     return stops
 
 
@@ -444,19 +467,24 @@ def verification_stops(order: Order, *, now: datetime, facts: VerificationFacts 
     config = safety_config()
     patient = order.patient
     stops = safety_rules.iga_result_missing(iga_known=patient.serum_iga_mg_dl is not None, emergency=order.emergency)
-    stops += safety_rules.first_infusion_date(
-        first_infusion_on=order.first_infusion_on,
-        today=timezone.localdate(now),
-        emergency=order.emergency,
-        stage=Stage.VERIFY,
-        config=config,
-    )
-    stops += safety_rules.weight_stale(
-        weight_measured_on=timezone.localtime(order.weight_measurement.measured_at).date(),
-        first_infusion_on=order.first_infusion_on,
-        stage=Stage.VERIFY,
-        config=config,
-    )
+    # An emergency course whose remaining days went on the measured weight is verified again mid-course: its first
+    # infusion date is behind it, and the weight is judged on the day of the next start.
+    remaining_days = order.estimated_weight_kg is not None and order.weight_measurement is not None
+    if not remaining_days:
+        stops += safety_rules.first_infusion_date(
+            first_infusion_on=order.first_infusion_on,
+            today=timezone.localdate(now),
+            emergency=order.emergency,
+            stage=Stage.VERIFY,
+            config=config,
+        )
+    if order.weight_measurement is not None:
+        stops += safety_rules.weight_stale(
+            weight_measured_on=timezone.localtime(order.weight_measurement.measured_at).date(),
+            first_infusion_on=timezone.localdate(now) if remaining_days else order.first_infusion_on,
+            stage=Stage.VERIFY,
+            config=config,
+        )
     previous = facts.previous if facts is not None else previous_course(order.previous_order)
     stops += safety_rules.repeat_not_indicated(regimen=order.regimen, previous=previous)
     reactions = facts.severe_reactions if facts is not None else severe_reactions(patient)
@@ -672,13 +700,24 @@ def start_stops(
     stops += _patient_stops(
         patient, order.product, age_years=patient.age_on(timezone.localtime(start_at).date()), stage=Stage.START
     )
-    if infusion.day_number == 1:
-        stops += safety_rules.weight_stale(
-            weight_measured_on=timezone.localtime(order.weight_measurement.measured_at).date(),
-            first_infusion_on=timezone.localtime(start_at).date(),
-            stage=Stage.START,
+    if infusion.day_number > 1 and order.on_estimated_weight:
+        measured = patient.current_weight
+        stops += safety_rules.emergency_weight_recalculation(
+            on_estimated_weight=True,
+            estimated_weight_kg=order.estimated_weight_kg,
+            measured_weight_kg=measured.weight_kg if measured is not None else None,
+            measured_on=timezone.localtime(measured.measured_at).date() if measured is not None else None,
+            start_on=timezone.localtime(start_at).date(),
             config=config,
         )
+    if infusion.day_number == 1:
+        if order.weight_measurement is not None:
+            stops += safety_rules.weight_stale(
+                weight_measured_on=timezone.localtime(order.weight_measurement.measured_at).date(),
+                first_infusion_on=timezone.localtime(start_at).date(),
+                stage=Stage.START,
+                config=config,
+            )
         stops += safety_rules.previous_severe_reaction(reactions=severe_reactions(patient))
         stops += safety_rules.baseline_count_age(
             count=order.baseline_platelet_count,

@@ -1,6 +1,6 @@
 """The reminder sweep Celery beat ticks every minute: checks fall due and overdue, owed reminders are
-created in SKIP LOCKED batches, expired delivery leases are reaped, pending deliveries are enqueued
-(docs/architecture.md "The reminder pipeline")."""
+created in SKIP LOCKED batches, emergency orders still unweighed 12 h on are reminded (weigh_patient), expired
+delivery leases are reaped, pending deliveries are enqueued (docs/architecture.md "The reminder pipeline")."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, Value
+from django.db.models import Exists, OuterRef, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from core.services import record_heartbeat
+from infusions.models import Order, OrderStatus
 from monitoring.models import CheckStatus, Notification, NotificationKind, PlateletCheck
 from monitoring.services.notifications import (
     create_notifications,
@@ -22,6 +23,7 @@ from monitoring.services.notifications import (
     reap_expired_leases,
     users_with_role,
 )
+from patients.models import WeightMeasurement
 
 SWEEP_HEARTBEAT = "reminder_sweep"
 
@@ -31,6 +33,7 @@ class SweepResult:
     due: int = 0
     overdue: int = 0
     notifications: int = 0
+    weigh_patient: int = 0
     reaped: int = 0
     enqueued: int = 0
     batches: int = 0
@@ -98,6 +101,62 @@ def remind_batch(now: datetime, nurses: list[Any]) -> tuple[int, int]:
     return len(created), 1
 
 
+OPEN_ORDER_STATUSES = (OrderStatus.DRAFT, OrderStatus.VERIFIED, OrderStatus.IN_PROGRESS)
+
+
+def weigh_patient_message(order: Order) -> str:
+    created = timezone.localtime(order.created_at)
+    return (
+        f"Weigh {order.patient}: emergency order #{order.pk} was dosed on an estimated weight of "
+        f"{order.estimated_weight_kg} kg at {created:%Y-%m-%d %H:%M} and no weight has been recorded since. Record "
+        "the measured weight; the course's remaining days are then recalculated on it."
+    )
+
+
+def weigh_patient_batch(now: datetime, nurses: list[Any]) -> tuple[int, int]:
+    """Claim one batch of open emergency orders still on their estimated weight, written more than
+    ``IVIG_WEIGH_PATIENT_AFTER_HOURS`` ago, with no weight recorded for the patient since and no weigh_patient
+    reminder yet, and remind every nurse and the ordering hematologist, once (§A9 "Emergency orders")."""
+    written_before = now - timedelta(hours=settings.IVIG_WEIGH_PATIENT_AFTER_HOURS)
+    weighed_since = WeightMeasurement.objects.filter(patient_id=OuterRef("patient_id")).filter(
+        Q(created_at__gte=OuterRef("created_at")) | Q(measured_at__gte=OuterRef("created_at"))
+    )
+    reminded = Notification.objects.filter(order_id=OuterRef("pk"), kind=NotificationKind.WEIGH_PATIENT)
+    with transaction.atomic():
+        batch = list(
+            Order.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(
+                emergency=True,
+                estimated_weight_kg__isnull=False,
+                weight_measurement__isnull=True,
+                status__in=OPEN_ORDER_STATUSES,
+                created_at__lte=written_before,
+            )
+            .exclude(Exists(weighed_since))
+            .exclude(Exists(reminded))
+            .select_related("patient", "created_by")
+            .order_by("created_at", "pk")[: settings.IVIG_SWEEP_BATCH_SIZE]
+        )
+        if not batch:
+            return 0, 0
+        rows: list[Notification] = []
+        for order in batch:
+            message = weigh_patient_message(order)
+            recipients = {r.pk: r for r in [*nurses, order.created_by]}
+            rows.extend(
+                Notification(
+                    recipient=recipient,
+                    kind=NotificationKind.WEIGH_PATIENT,
+                    message=message,
+                    order=order,
+                    dedupe_key=f"{NotificationKind.WEIGH_PATIENT}:order{order.pk}:user{recipient.pk}",
+                )
+                for recipient in recipients.values()
+            )
+        created = create_notifications(rows)
+    return len(created), 1
+
+
 def run_sweep(*, now: datetime | None = None) -> SweepResult:
     """What Celery beat runs every minute and ``send_due_reminders`` runs by hand. Safe to run twice, and two
     at once: rows are claimed with SKIP LOCKED and every reminder has a unique key."""
@@ -115,6 +174,13 @@ def run_sweep(*, now: datetime | None = None) -> SweepResult:
         created, batches = remind_batch(now, nurses)
         if not batches:
             break
+        result.notifications += created
+        result.batches += batches
+    while True:
+        created, batches = weigh_patient_batch(now, nurses)
+        if not batches:
+            break
+        result.weigh_patient += created
         result.notifications += created
         result.batches += batches
     result.reaped = reap_expired_leases(now=now)

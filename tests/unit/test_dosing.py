@@ -718,6 +718,52 @@ def test_calculate_dose_uses_the_prescriber_override() -> None:
     assert result.vials_per_day == vials((40, 2), (20, 1))
 
 
+def no_height(weight: str | int = 120, **flags: Any) -> PatientFacts:
+    return PatientFacts(sex="male", age_years=45, height_cm=None, actual_weight_kg=D(str(weight)), **flags)
+
+
+def test_an_emergency_order_without_a_height_is_dosed_on_the_weight_given() -> None:
+    weight_used = dosing_weight(no_height(120), emergency=True)
+    assert weight_used.dosing_weight_kg == D(120)
+    assert weight_used.basis == "actual"
+    assert weight_used.exclusion == "emergency_no_height"
+    assert weight_used.ideal_body_weight_kg is None
+    assert weight_used.adjusted_body_weight_kg is None
+    assert weight_used.bmi is None
+    assert "emergency order without a height" in weight_used.formula
+
+
+def test_without_a_height_the_emergency_exclusion_comes_before_the_policy_and_age() -> None:
+    for config in (DEFAULT_CONFIG, DosingConfig(policy=DosingWeightPolicy.ACTUAL)):
+        assert dosing_weight(no_height(), config, emergency=True).exclusion == "emergency_no_height"
+    child = PatientFacts(sex="female", age_years=8, height_cm=None, actual_weight_kg=D(25))
+    assert dosing_weight(child, emergency=True).exclusion == "emergency_no_height"
+
+
+def test_without_a_height_a_prescriber_override_still_applies_and_is_bounded_by_the_weight() -> None:
+    weight_used = dosing_weight(no_height(120), override_kg=D(100), emergency=True)
+    assert weight_used.dosing_weight_kg == D(100)
+    assert weight_used.exclusion == "prescriber_override"
+    with pytest.raises(DosingError) as error:
+        dosing_weight(no_height(120), override_kg=D(121), emergency=True)
+    assert error.value.field == "dosing_weight_override_kg"
+
+
+def test_only_an_emergency_order_is_dosed_without_a_height() -> None:
+    with pytest.raises(DosingError) as error:
+        dosing_weight(no_height())
+    assert error.value.field == "height_cm"
+    with pytest.raises(DosingError):
+        calculate_dose(no_height(), GAMUNEX_C, "one_dose_1g_per_kg")
+
+
+def test_an_emergency_dose_without_a_height_goes_on_the_weight_given() -> None:
+    result = calculate_dose(no_height(70), GAMUNEX_C, "one_dose_1g_per_kg", emergency=True)
+    assert result.dosing_weight.exclusion == "emergency_no_height"
+    assert result.rounded_dose_per_day_g == D(70)
+    assert "emergency" in warning_codes(result)
+
+
 @pytest.mark.parametrize(
     ("height", "weight", "field"),
     [
