@@ -348,7 +348,7 @@ class Infusion(models.Model):
     @property
     def given_product(self) -> Product:
         """The product of this day: the one it was started with, else the order's."""
-        return self.product if self.product_id is not None else self.order.product
+        return self.product or self.order.product
 
 
 class RateSegment(models.Model):

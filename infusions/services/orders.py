@@ -531,6 +531,8 @@ def verification_dry_run(*, order_id: int, user: Any) -> dict[str, Any]:
     """What verifying the order would meet now (docs/api.md "Dry runs"); nothing changes."""
     order = Order.objects.select_related("patient", "product", "weight_measurement", "previous_order").get(pk=order_id)
     now = timezone.now()
+    if order.status == OrderStatus.IN_PROGRESS and order.awaiting_reverification:
+        return safety.dry_run(safety.reverification_stops(order, now=now), order=order, user=user, stage=Stage.VERIFY)
     stops = safety.verification_stops(order, now=now) + list(record_changed(order, now=now)[0].stops)
     return safety.dry_run(stops, order=order, user=user, stage=Stage.VERIFY)
 

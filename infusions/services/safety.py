@@ -654,13 +654,10 @@ class EarlierDose:
 def latest_dose_before(order: Order, start_at: datetime, *, exclude_infusion: int | None = None) -> EarlierDose | None:
     """The patient's last IVIG started before ``start_at``: an infusion given here (with the product it was given
     with) or a dose given elsewhere."""
-    earlier = (
-        Infusion.objects.filter(order__patient_id=order.patient_id, started_at__lt=start_at)
-        .exclude(pk=exclude_infusion)
-        .select_related("order__product", "product")
-        .order_by("-started_at")
-        .first()
-    )
+    infusions = Infusion.objects.filter(order__patient_id=order.patient_id, started_at__lt=start_at)
+    if exclude_infusion is not None:
+        infusions = infusions.exclude(pk=exclude_infusion)
+    earlier = infusions.select_related("order__product", "product").order_by("-started_at").first()
     outside = (
         OutsideDose.objects.filter(order__patient_id=order.patient_id, started_at__lt=start_at)
         .order_by("-started_at", "-pk")

@@ -91,7 +91,7 @@ def give(api, infusion, *, started_at, ended_at):
 # --- Doses given elsewhere ---------------------------------------------------------------------------------
 
 
-def test_a_two_day_course_with_day_1_given_elsewhere_schedules_day_2_only_and_its_checks_fall_due_from_the_outside_doses_end(
+def test_a_two_day_course_with_day_1_given_elsewhere_schedules_day_2_only_and_its_checks_fall_due_from_its_end(
     client_for, hematologist, pharmacist, nurse, gamunex
 ):
     order = verified_transfer(client_for, hematologist, pharmacist, gamunex, outside_ended_hours_ago=12)
@@ -341,3 +341,27 @@ def test_a_change_of_product_needs_a_reason(client_for, hematologist, nurse, pri
     )
     assert response.status_code == 400
     assert Order.objects.get(pk=order.pk).product.name == "Gamunex-C"
+
+
+def test_a_pharmacist_changes_the_product_from_the_order_page_and_another_verifier_verifies_it_there(
+    client_for, hematologist, second_hematologist, pharmacist, nurse, privigen
+):
+    from django.test import Client
+
+    order = course_with_day_1_given(client_for, hematologist, nurse)
+    page = Client()
+    page.force_login(pharmacist)
+    shown = page.get(f"/orders/{order.pk}/")
+    assert 'data-testid="change-product-form"' in shown.content.decode()
+    page.post(f"/orders/{order.pk}/change-product/", {"product": privigen.pk, "reason": "Gamunex-C out of stock"})
+    changed = Order.objects.get(pk=order.pk)
+    assert (changed.product, changed.awaiting_reverification) == (privigen, True)
+    assert 'data-testid="verify-form"' not in page.get(f"/orders/{order.pk}/").content.decode()
+    nurse_page = Client()
+    nurse_page.force_login(nurse)
+    assert 'data-testid="change-product-form"' not in nurse_page.get(f"/orders/{order.pk}/").content.decode()
+    verifier = Client()
+    verifier.force_login(second_hematologist)
+    assert 'data-testid="verify-form"' in verifier.get(f"/orders/{order.pk}/").content.decode()
+    verifier.post(f"/orders/{order.pk}/verify/", {})
+    assert not Order.objects.get(pk=order.pk).awaiting_reverification
