@@ -303,6 +303,9 @@ def test_a_change_of_product_keeps_the_days_given_with_their_product(
     days = client_for(nurse).get(f"/api/v1/infusions/?order={order.pk}").json()
     rows = days["results"] if isinstance(days, dict) else days
     assert {row["day_number"]: row["product"] for row in rows} == {1: gamunex.pk, 2: privigen.pk}
+    day1_segment = Infusion.objects.get(order=order, day_number=1).rate_segments.first()
+    fhir = client_for(hematologist).get(f"/fhir/R4/MedicationAdministration/{day1_segment.pk}")
+    assert fhir.json()["medicationCodeableConcept"] == {"text": "Gamunex-C"}
     history = Order.objects.get(pk=order.pk).history.first()
     assert history.history_change_reason == "product changed from Gamunex-C to Privigen: shortage"
     assert history.product_changed_from_id == gamunex.pk
