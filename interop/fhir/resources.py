@@ -436,8 +436,9 @@ def medication_administration(segment: RateSegment) -> dict[str, Any]:
     are repeated in ``note`` for readers that ignore contained resources.
 
     The infusion's overrides and documented deviations are notes (each of the infusion's administrations carries
-    them all). ``infusion__order__{patient,product}``, ``infusion__product`` and ``recorded_by`` should be select_related and
-    ``infusion__vial_lots`` and the exported safety records prefetched.
+    them all). ``infusion__order__{patient,product}``, ``infusion__product`` and ``recorded_by`` should be
+    select_related and ``infusion__vial_lots`` and the exported safety records prefetched. The medication is the
+    product the day was given with (``Infusion.given_product``).
     """
     infusion = segment.infusion
     order = infusion.order
