@@ -140,6 +140,18 @@ class Order(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     hold_reviewed_at = models.DateTimeField(null=True, blank=True)
+    # A product change of an in-progress course's remaining days (§A9 "Courses that change"): who, when, why and
+    # from what; the remaining days wait for a verifier (a pharmacist, or a hematologist other than the one who
+    # changed it and the prescriber) before the next start.
+    product_changed_from = models.ForeignKey(Product, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    product_change_reason = models.TextField(blank=True)
+    product_changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    product_changed_at = models.DateTimeField(null=True, blank=True)
+    awaiting_reverification = models.BooleanField(
+        default=False, help_text="The remaining days were worked out again on another product and await verification."
+    )
 
     # An emergency order's estimated weight (§A9 "Emergency orders"): it stays on the order and never enters the
     # patient's weight history. While ``weight_measurement`` is empty the order is dosed on it; once the remaining
@@ -208,6 +220,7 @@ class Order(models.Model):
             ("cancel_order", "Can cancel an IVIG order"),
             ("recalculate_order", "Can recalculate a draft order's dose"),
             ("review_hold", "Can review a course on hold after a severe reaction"),
+            ("change_order_product", "Can change the product of an in-progress course's remaining days"),
         ]
         indexes = [
             models.Index(fields=["status", "-created_at"], name="order_status_queue_idx"),
@@ -279,6 +292,34 @@ def _g(value: Any) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
+class OutsideDose(models.Model):
+    """A dose of this course given at another hospital before the patient came here (§A9 "Courses that change"):
+    as reported, so the product is free text. The first outside start is the course's time zero (A6); outside doses
+    count for too_soon_after_previous_day, first-ever infusion and product switch (§A10)."""
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="outside_doses")
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField()
+    product = models.CharField(max_length=100, help_text="The product as reported by the other hospital.")
+    grams = models.DecimalField(max_digits=7, decimal_places=2)
+    lot = models.CharField(max_length=64)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["started_at", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ended_at__gt=models.F("started_at")), name="outside_dose_ends_after_start"
+            ),
+            models.CheckConstraint(condition=models.Q(grams__gt=0), name="outside_dose_grams_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.grams} g of {self.product} given elsewhere on {self.started_at:%Y-%m-%d}"
+
+
 class InfusionStatus(models.TextChoices):
     SCHEDULED = "scheduled", "Scheduled"
     IN_PROGRESS = "in_progress", "In progress"
@@ -296,6 +337,9 @@ class Infusion(models.Model):
     status = models.CharField(max_length=16, choices=InfusionStatus.choices, default=InfusionStatus.SCHEDULED)
     dose_g = models.DecimalField(max_digits=8, decimal_places=2)
     volume_ml = models.DecimalField(max_digits=8, decimal_places=1, null=True, blank=True)
+    # The product this day was given with, written at its start; null means the order's product (a day not yet
+    # started, or one started before products could change mid-course).
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     current_rate_ml_per_h = models.DecimalField(max_digits=7, decimal_places=1, null=True, blank=True)
@@ -328,6 +372,11 @@ class Infusion(models.Model):
     @property
     def ended_at(self) -> Any:
         return self.completed_at or self.stopped_at
+
+    @property
+    def given_product(self) -> Product:
+        """The product of this day: the one it was started with, else the order's."""
+        return self.product or self.order.product
 
 
 class RateSegment(models.Model):

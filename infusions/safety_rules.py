@@ -168,6 +168,20 @@ def order_not_verified(*, order_status: str) -> list[Stop]:
     ]
 
 
+def product_changed_unverified(*, awaiting_reverification: bool, product_name: str) -> list[Stop]:
+    """After a product change mid-course, the remaining days wait for a verifier (§A9 "Courses that change")."""
+    if not awaiting_reverification:
+        return []
+    return [
+        Stop(
+            "product_changed_unverified",
+            Kind.HARD,
+            f"The remaining days were worked out again on {product_name}: a pharmacist or another hematologist "
+            "verifies them before the next start.",
+        )
+    ]
+
+
 def earlier_day_open(*, earlier_day_open: bool) -> list[Stop]:
     if not earlier_day_open:
         return []

@@ -9,7 +9,8 @@ def orders_with_related() -> QuerySet[Order]:
     return Order.objects.select_related(
         "patient", "product", "created_by", "verified_by", "weight_measurement", "previous_order"
     ).prefetch_related(
-        Prefetch("safety_records", queryset=SafetyRecord.objects.select_related("recorded_by", "infusion"))
+        Prefetch("safety_records", queryset=SafetyRecord.objects.select_related("recorded_by", "infusion")),
+        "outside_doses",
     )
 
 

@@ -35,3 +35,8 @@ course_put_on_hold = Signal()
 # Sent by orders.return_order when a verifier returns a draft, with order=. Receiver:
 # monitoring.receivers.on_order_returned notifies the prescriber with the reason.
 order_returned = Signal()
+
+# Sent by orders.verify_order when a draft is verified, with order=. Receiver: monitoring.receivers.on_order_verified
+# writes the four platelet checks of a course begun elsewhere, due from the end of its first outside dose (A6, §A9
+# "Courses that change"); a course begun here gets them when its first infusion ends.
+order_verified = Signal()

@@ -15,6 +15,7 @@ urlpatterns = [
     path("<int:pk>/recalculate/", views.order_recalculate, name="order-recalculate"),
     path("<int:pk>/return/", views.order_return, name="order-return"),
     path("<int:pk>/hold-review/", views.order_hold_review, name="order-hold-review"),
+    path("<int:pk>/change-product/", views.order_change_product, name="order-change-product"),
     path("catalogue/", views.catalogue, name="product-catalogue"),
     path("catalogue/<int:pk>/", views.catalogue_record, name="product-site-values"),
     path("for-patient/<int:patient_id>/", views.patient_orders, name="patient-orders"),

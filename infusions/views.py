@@ -122,11 +122,12 @@ def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "order": order,
         "patient": order.patient,
         "working": order_working(order),
-        "infusions": order.infusions.all(),
+        "infusions": order.infusions.select_related("product", "order__product"),
         "history": order.history.select_related("history_user")[:30],
-        "can_verify": order.status == "draft"
+        "can_verify": (order.status == "draft" or order.awaiting_reverification)
         and user.has_perm("infusions.verify_order")
-        and order.created_by_id != user.pk,
+        and order.created_by_id != user.pk
+        and order.product_changed_by_id != user.pk,
         "can_cancel": order.status not in {"completed", "cancelled"} and user.has_perm("infusions.cancel_order"),
         "can_recalculate": (
             (order.status in {"draft", "verified"} and not order.infusions.filter(started_at__isnull=False).exists())
@@ -135,9 +136,13 @@ def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
         )
         and user.has_perm("infusions.recalculate_order"),
         "can_review_hold": order.on_hold and user.has_perm("infusions.review_hold"),
+        "can_change_product": order.status == "in_progress"
+        and order.infusions.filter(status="scheduled").exists()
+        and user.has_perm("infusions.change_order_product"),
+        "products": Product.objects.filter(on_formulary=True, discontinued=False).exclude(pk=order.product_id),
         "newer_weight": newer,
     }
-    context["can_return"] = context["can_verify"]
+    context["can_return"] = context["can_verify"] and order.status == "draft"
     if context["can_verify"]:
         # Before the tap: what verification would meet now, with the reason fields the verifier may fill in.
         dry = services.verification_dry_run(order_id=order.pk, user=user)
@@ -236,6 +241,29 @@ def order_recalculate(request: HttpRequest, pk: int) -> HttpResponse:
             overrides=overrides_from_post(request.POST),
         ),
         "Dose recalculated with the current weight, catalogue and policy; the earlier working is in the history.",
+    )
+
+
+@require_POST
+def order_change_product(request: HttpRequest, pk: int) -> HttpResponse:
+    if not request.user.has_perm("infusions.change_order_product"):
+        raise PermissionDenied("Only a pharmacist or a hematologist changes the product of a course.")
+    product = Product.objects.filter(pk=request.POST.get("product") or 0).first()
+    if product is None:
+        messages.error(request, "Choose the new product.")
+        return redirect("order-detail", pk=pk)
+    return _transition(
+        request,
+        pk,
+        lambda: services.change_product(
+            order_id=pk,
+            user=request.user,
+            product=product,
+            reason=request.POST.get("reason", ""),
+            prepared_concentration_percent=_decimal(request.POST.get("prepared_concentration_percent")),
+            overrides=overrides_from_post(request.POST),
+        ),
+        "Product changed: the remaining days were worked out again and wait for verification.",
     )
 
 

@@ -17,6 +17,14 @@ def on_infusion_ended(sender: Any, infusion: Any, first_of_order: bool, **kwargs
         services.create_platelet_checks(order=infusion.order, first_infusion_ended_at=infusion.ended_at)
 
 
+def on_order_verified(sender: Any, order: Any, **kwargs: Any) -> None:
+    # A course begun elsewhere: its time zero is the first outside dose, so the checks are due from its end (A6, §A9
+    # "Courses that change"). Unique on order + label: a re-verification writes no second set.
+    first = order.outside_doses.order_by("started_at", "pk").first()
+    if first is not None:
+        services.create_platelet_checks(order=order, first_infusion_ended_at=first.ended_at)
+
+
 def on_order_cancelled(sender: Any, order: Any, **kwargs: Any) -> None:
     services.cancel_open_checks(order=order)
 

@@ -132,6 +132,16 @@ class SafetyEntrySerializer(serializers.Serializer[Any]):
         }
 
 
+class OutsideDoseSerializer(serializers.Serializer[Any]):
+    """A dose of this course given at another hospital, as reported (docs/api.md "Orders")."""
+
+    started_at = serializers.DateTimeField()
+    ended_at = serializers.DateTimeField()
+    product = serializers.CharField(max_length=100, help_text="The product as reported (free text).")
+    grams = serializers.DecimalField(max_digits=7, decimal_places=2)
+    lot = serializers.CharField(max_length=64)
+
+
 class OrderInputSerializer(serializers.Serializer[Any]):
     """What a prescriber writes (docs/api.md "Written on create"), shape and types only."""
 
@@ -165,6 +175,9 @@ class OrderInputSerializer(serializers.Serializer[Any]):
         validators=[validate_weight_kg],
         help_text="Emergency orders only: dosed on it when the patient cannot be weighed; never in the weight history.",
     )
+    doses_given_elsewhere = OutsideDoseSerializer(
+        many=True, required=False, help_text="Doses of this course given at another hospital (a transfer)."
+    )
     overrides = overrides_field()
 
 
@@ -182,6 +195,10 @@ class OrderSerializer(serializers.ModelSerializer[Order]):
     )
     safety = SafetyEntrySerializer(source="safety_records", many=True, read_only=True)
     on_hold = serializers.BooleanField(read_only=True)
+    doses_given_elsewhere = OutsideDoseSerializer(source="outside_doses", many=True, read_only=True)
+    product_changed_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = Order
@@ -241,6 +258,12 @@ class OrderSerializer(serializers.ModelSerializer[Order]):
             "hold_review_reason",
             "returned_reason",
             "returned_at",
+            "doses_given_elsewhere",
+            "product_changed_from",
+            "product_change_reason",
+            "product_changed_by",
+            "product_changed_at",
+            "awaiting_reverification",
         ]
         read_only_fields = fields
 
@@ -299,6 +322,7 @@ class InfusionSerializer(serializers.ModelSerializer[Infusion]):
             "status",
             "dose_g",
             "volume_ml",
+            "product",
             "started_at",
             "completed_at",
             "current_rate_ml_per_h",
@@ -312,6 +336,10 @@ class InfusionSerializer(serializers.ModelSerializer[Infusion]):
 
     lot_numbers = serializers.SerializerMethodField()
     safety = SafetyEntrySerializer(source="safety_records", many=True, read_only=True)
+    product = serializers.SerializerMethodField(help_text="The product the day was (or will be) given with.")
+
+    def get_product(self, infusion: Infusion) -> int:
+        return infusion.product_id or infusion.order.product_id
 
     def get_lot_numbers(self, infusion: Infusion) -> list[str]:
         return [vial.lot_number for vial in infusion.vial_lots.all()]
@@ -470,4 +498,15 @@ class RecalculateSerializer(serializers.Serializer[Any]):
         max_digits=7, decimal_places=2, required=False, allow_null=True
     )
     dosing_weight_override_reason = serializers.CharField(required=False, allow_blank=True)
+    overrides = overrides_field()
+
+
+class ChangeProductSerializer(serializers.Serializer[Any]):
+    """A product change of an in-progress course's remaining days (docs/api.md "Orders": change-product)."""
+
+    product = serializers.PrimaryKeyRelatedField(queryset=Product.objects.all())
+    reason = serializers.CharField(allow_blank=False, trim_whitespace=True, max_length=500)
+    prepared_concentration_percent = serializers.DecimalField(
+        max_digits=3, decimal_places=1, required=False, allow_null=True, help_text="5 or 10, for Gammagard S/D."
+    )
     overrides = overrides_field()

@@ -17,6 +17,7 @@ from core.permissions import HasActionPermission
 from infusions import selectors, services
 from infusions.api.serializers import (
     CancelSerializer,
+    ChangeProductSerializer,
     CompleteSerializer,
     DoseWorkingSerializer,
     DryRunSerializer,
@@ -86,6 +87,7 @@ class OrderViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Order]
         "safety": "infusions.view_order",
         "return_to_prescriber": "infusions.verify_order",
         "hold_review": "infusions.review_hold",
+        "change_product": "infusions.change_order_product",
     }
     filterset_fields = ["patient", "status", "regimen", "product", "emergency"]
     ordering_fields = ["created_at", "first_infusion_on"]
@@ -183,6 +185,17 @@ class OrderViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Order]
         )
         return Response(self._read(order.pk))
 
+    @extend_schema(request=ChangeProductSerializer, responses={200: OrderSerializer})
+    @action(detail=True, methods=["post"], url_path="change-product", url_name="change-product")
+    def change_product(self, request: Request, pk: str | None = None) -> Response:
+        """Change the product of an in-progress course's remaining days (a shortage): worked out again on the new
+        product and verified again before the next start, which is a product switch."""
+        order = self.get_object()
+        payload = ChangeProductSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        services.change_product(order_id=order.pk, user=request.user, **payload.validated_data)
+        return Response(self._read(order.pk))
+
     def _read(self, pk: int) -> dict[str, Any]:
         return OrderSerializer(self.get_queryset().get(pk=pk), context=self.get_serializer_context()).data
 
@@ -216,7 +229,7 @@ class InfusionViewSet(viewsets.ReadOnlyModelViewSet[Infusion]):
         )
     }
     filterset_class = InfusionFilter
-    queryset = Infusion.objects.prefetch_related("vial_lots")
+    queryset = Infusion.objects.select_related("order").prefetch_related("vial_lots")
     lookup_value_regex = r"\d+"
 
     def _respond(self, pk: int, status_code: int = status.HTTP_200_OK) -> Response:

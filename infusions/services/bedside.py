@@ -144,6 +144,8 @@ def start_infusion(
     infusion.status = InfusionStatus.IN_PROGRESS
     infusion.started_at = started_at
     infusion.started_by = user
+    # The day keeps the product it was given with, should the course's product change later (§A9).
+    infusion.product = order.product
     infusion.checklist = {
         **{code: (checklist or {}).get(code) is True for code in CHECKLIST_ITEMS},
         "confirmed_by": user.get_username(),
@@ -447,7 +449,9 @@ def _end_infusion(infusion: Infusion, user: Any, status: str, at: Any, reason: s
         .filter(started_at__isnull=False)
         .exclude(status__in=[InfusionStatus.SCHEDULED, *RUNNING])
     )
-    first_of_order = infusion.started_at is not None and not given.exists()
+    # A course begun elsewhere had its first infusion there: its checks were written at verification (A6, §A9).
+    begun_elsewhere = order.outside_doses.exists()
+    first_of_order = infusion.started_at is not None and not given.exists() and not begun_elsewhere
     infusion_ended.send(sender=Infusion, infusion=infusion, first_of_order=first_of_order)
     _complete_order_when_no_day_is_left(order, user)
 

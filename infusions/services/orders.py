@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -17,9 +17,9 @@ from core.errors import Conflict, SafetyStopped
 from core.history import attribute_change
 from core.stops import Kind, Stage, Stop
 from infusions import dosing, safety_rules
-from infusions.models import Infusion, InfusionStatus, Order, OrderStatus, Product
+from infusions.models import Infusion, InfusionStatus, Order, OrderStatus, OutsideDose, Product
 from infusions.services import safety
-from infusions.signals import order_cancelled, order_returned
+from infusions.signals import order_cancelled, order_returned, order_verified
 from patients.models import Patient, WeightMeasurement
 
 ORDER_INPUT_FIELDS = (
@@ -123,14 +123,74 @@ def _check_order_inputs(data: dict[str, Any]) -> None:
         raise ValidationError(errors)
 
 
+OUTSIDE_DOSE_FIELDS = ("started_at", "ended_at", "product", "grams", "lot")
+
+
+def _check_outside_doses(data: dict[str, Any]) -> None:
+    """Doses of this course given elsewhere (§A9 "Courses that change"): each with its times (not in the future,
+    the end after the start), product and lot as reported, and grams above 0; at least one day must be left to give
+    here; the baseline is the count before the first outside dose."""
+    doses = data.get("doses_given_elsewhere") or []
+    if not doses:
+        return
+    now = timezone.now() + timedelta(seconds=5)
+    errors: list[str] = []
+    for number, dose in enumerate(doses, start=1):
+        started, ended = dose.get("started_at"), dose.get("ended_at")
+        if started is None or ended is None:
+            errors.append(f"Dose {number}: give when it started and when it ended.")
+        elif started > now or ended > now:
+            errors.append(f"Dose {number}: a dose given elsewhere cannot be in the future.")
+        elif ended <= started:
+            errors.append(f"Dose {number}: the end must be after the start.")
+        if not str(dose.get("product") or "").strip():
+            errors.append(f"Dose {number}: name the product given.")
+        if not str(dose.get("lot") or "").strip():
+            errors.append(f"Dose {number}: give the lot (plasma product traceability).")
+        grams = dose.get("grams")
+        if grams is None or Decimal(str(grams)) <= 0:
+            errors.append(f"Dose {number}: the grams given must be above 0.")
+    regimen = dosing.REGIMENS.get(data.get("regimen") or "")
+    if regimen is not None and len(doses) >= regimen.days:
+        errors.append(
+            f"The regimen has {regimen.days} day(s) and {len(doses)} were given elsewhere: nothing is left to give "
+            "here."
+        )
+    if errors:
+        raise ValidationError({"doses_given_elsewhere": errors})
+    first_start = min(dose["started_at"] for dose in doses)
+    collected = data.get("baseline_collected_at")
+    if collected is not None and collected > first_start:
+        raise ValidationError(
+            {"baseline_collected_at": ["The baseline is the count before the first dose given elsewhere."]}
+        )
+
+
+def outside_doses_of(order: Order) -> list[dict[str, Any]]:
+    """An order's doses given elsewhere, in the shape creation takes them."""
+    if order.pk is None:
+        return []
+    return [{field: getattr(dose, field) for field in OUTSIDE_DOSE_FIELDS} for dose in order.outside_doses.all()]
+
+
+def order_inputs(order: Order) -> dict[str, Any]:
+    """What the order was written with, to work it out again (record_changed, recalculation, product change)."""
+    return {
+        **{field: getattr(order, field) for field in ORDER_INPUT_FIELDS},
+        "doses_given_elsewhere": outside_doses_of(order),
+    }
+
+
 def calculate(
     data: dict[str, Any], *, on_measured_weight: bool = False
 ) -> tuple[dosing.DoseCalculation, WeightMeasurement | None, dosing.PatientFacts]:
     """Validate an order's inputs and work out its dose, without saving anything (the form's live preview).
 
     An emergency order carrying ``estimated_weight_kg`` is dosed on it (no weight measurement: the second value is
-    None), unless ``on_measured_weight``: its remaining days recalculated on the weight measured since (§A9)."""
+    None), unless ``on_measured_weight``: its remaining days recalculated on the weight measured since (§A9). Days
+    given elsewhere for this course are not given again: the course here has the regimen's days less those."""
     _check_order_inputs(data)
+    _check_outside_doses(data)
     patient: Patient = data["patient"]
     on = data.get("first_infusion_on") or timezone.localdate()
     estimated: Decimal | None = data.get("estimated_weight_kg")
@@ -148,6 +208,15 @@ def calculate(
         )
     except dosing.DosingError as exc:
         raise ValidationError({exc.field: [str(exc)]}) from exc
+    given_elsewhere = len(data.get("doses_given_elsewhere") or [])
+    if given_elsewhere:
+        days_here = calculation.days - given_elsewhere
+        calculation = replace(
+            calculation,
+            days=days_here,
+            total_calculated_g=calculation.dose_per_day_g * days_here,
+            total_dose_g=calculation.rounded_dose_per_day_g * days_here,
+        )
     return calculation, weight, facts
 
 
@@ -320,6 +389,18 @@ def create_order(
         if "order_one_open_course_per_patient" not in str(exc):
             raise
         raise SafetyStopped(safety_rules.active_course(other_open_orders=[0], replaces=None)) from exc
+    for dose in data.get("doses_given_elsewhere") or []:
+        row = OutsideDose(
+            order=order,
+            started_at=dose["started_at"],
+            ended_at=dose["ended_at"],
+            product=str(dose["product"]).strip(),
+            grams=Decimal(str(dose["grams"])),
+            lot=str(dose["lot"]).strip(),
+            recorded_by=user,
+        )
+        attribute_change(row, user)
+        row.save()
     safety.record(outcome, order=order, user=user, stage=Stage.CREATE, at=now)
     return order
 
@@ -365,7 +446,7 @@ def recalculate_order(
         for field, value in (changes or {}).items():
             if field in RECALCULATION_CHANGES:
                 setattr(order, field, value)
-        data = {field: getattr(order, field) for field in ORDER_INPUT_FIELDS}
+        data = order_inputs(order)
         calculation, weight, facts = calculate(data, on_measured_weight=order.weight_measurement_id is not None)
         stops = safety.creation_stops(
             data, calculation, weight, facts.age_years, now=now, order=order, other_side=other_side_doses(data, facts)
@@ -414,7 +495,7 @@ def _recalculate_remaining_days(
         raise ValidationError({field: ["Fixed once the course has started."] for field in fixed})
     for field, value in (changes or {}).items():
         setattr(order, field, value)
-    data = {field: getattr(order, field) for field in ORDER_INPUT_FIELDS}
+    data = order_inputs(order)
     calculation, weight, facts = calculate(data, on_measured_weight=True)
     stops = safety.remaining_days_stops(data, calculation, weight, now=now)
     outcome = safety.enforce(stops, order=order, user=user, stage=Stage.CREATE, overrides=None)
@@ -451,9 +532,11 @@ def verify_order(
     )
     if order.created_by_id == user.pk:
         raise PermissionDenied("An order is verified by a pharmacist or a second hematologist, never its prescriber.")
+    now = now or timezone.now()
+    if order.status == OrderStatus.IN_PROGRESS and order.awaiting_reverification:
+        return _verify_after_product_change(order, user=user, overrides=overrides, now=now)
     if order.status != OrderStatus.DRAFT:
         raise Conflict(f"This order is {order.get_status_display().lower()}; only a draft can be verified.")
-    now = now or timezone.now()
     change, safer_plan = record_changed(order, now=now)
     stops = safety.verification_stops(order, now=now) + list(change.stops)
     outcome = safety.enforce(stops, order=order, user=user, stage=Stage.VERIFY, overrides=overrides)
@@ -467,18 +550,39 @@ def verify_order(
     order.save()
     _schedule_days(order, user)
     safety.record(outcome, order=order, user=user, stage=Stage.VERIFY, at=order.verified_at)
+    # Monitoring writes the platelet checks now when the course began elsewhere (A6, §A9 "Courses that change").
+    order_verified.send(sender=Order, order=order)
+    return order
+
+
+def _verify_after_product_change(order: Order, *, user: Any, overrides: dict[str, str] | None, now: datetime) -> Order:
+    """The remaining days of an in-progress course, worked out again on another product, verified again (§A9
+    "Courses that change") by a pharmacist or a hematologist who neither changed the product nor prescribed."""
+    if order.product_changed_by_id == user.pk:
+        raise PermissionDenied("The remaining days are verified again by someone other than who changed the product.")
+    stops = safety.reverification_stops(order, now=now)
+    outcome = safety.enforce(stops, order=order, user=user, stage=Stage.VERIFY, overrides=overrides)
+    order.awaiting_reverification = False
+    order.verified_by = user
+    order.verified_at = now
+    attribute_change(order, user, reason=f"remaining days verified again on {order.product.name}")
+    order.save()
+    safety.record(outcome, order=order, user=user, stage=Stage.VERIFY, at=now)
     return order
 
 
 def _schedule_days(order: Order, user: Any) -> None:
-    """One infusion per course day. At a re-verification after recalculation the days kept from the first
-    verification are updated (their vitals stay with them), days no longer in the course are withheld."""
+    """One infusion per course day given here. Days given elsewhere keep their numbers (a two-day course with day 1
+    given elsewhere schedules day 2, on the first infusion date). At a re-verification after recalculation the days
+    kept from the first verification are updated (their vitals stay with them), days no longer in the course are
+    withheld."""
     existing = {infusion.day_number: infusion for infusion in order.infusions.select_for_update()}
-    for day in range(1, order.days + 1):
+    first_day = order.outside_doses.count() + 1
+    for day in range(first_day, first_day + order.days):
         infusion = existing.pop(day, None) or Infusion(order=order, day_number=day)
         if infusion.pk is not None and infusion.status != InfusionStatus.SCHEDULED:
             continue  # a day already given keeps its dose (an emergency course's remaining days recalculated, §A9)
-        infusion.scheduled_for = order.first_infusion_on + timedelta(days=day - 1)
+        infusion.scheduled_for = order.first_infusion_on + timedelta(days=day - first_day)
         infusion.dose_g = order.rounded_dose_per_day_g
         infusion.volume_ml = order.volume_per_day_ml
         attribute_change(infusion, user)
@@ -528,6 +632,8 @@ def verification_dry_run(*, order_id: int, user: Any) -> dict[str, Any]:
     """What verifying the order would meet now (docs/api.md "Dry runs"); nothing changes."""
     order = Order.objects.select_related("patient", "product", "weight_measurement", "previous_order").get(pk=order_id)
     now = timezone.now()
+    if order.status == OrderStatus.IN_PROGRESS and order.awaiting_reverification:
+        return safety.dry_run(safety.reverification_stops(order, now=now), order=order, user=user, stage=Stage.VERIFY)
     stops = safety.verification_stops(order, now=now) + list(record_changed(order, now=now)[0].stops)
     return safety.dry_run(stops, order=order, user=user, stage=Stage.VERIFY)
 
@@ -614,6 +720,85 @@ def review_hold(*, order_id: int, user: Any, decision: str, reason: str) -> Orde
     return order
 
 
+# --- A product change mid-course (§A9 "Courses that change") -----------------------------------------------
+
+
+def change_product(
+    *,
+    order_id: int,
+    user: Any,
+    product: Product,
+    reason: str,
+    prepared_concentration_percent: Decimal | None = None,
+    overrides: dict[str, str] | None = None,
+    now: datetime | None = None,
+) -> Order:
+    """Change the product of an in-progress course's days not yet started (a shortage): the remaining days are
+    worked out again on the new product (A3 rounding to its vials), the change is kept in history with its reason,
+    and the remaining days wait for a verifier before the next start, which is a product switch (A10
+    start_above_initial hard). The days already given keep the product they were given with."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": ["Give the reason for changing the product."]})
+    now = now or timezone.now()
+    with transaction.atomic():
+        order = (
+            Order.objects.select_for_update(of=("self",))
+            .select_related("patient", "product", "weight_measurement", "previous_order")
+            .get(pk=order_id)
+        )
+        if order.status != OrderStatus.IN_PROGRESS:
+            raise Conflict(
+                f"This order is {order.get_status_display().lower()}: the product of a course not yet started is "
+                "changed by recalculating it."
+            )
+        remaining = list(order.infusions.select_for_update().filter(status=InfusionStatus.SCHEDULED))
+        if not remaining:
+            raise Conflict("No day of this course is left to give: there is nothing to change.")
+        if order.infusions.filter(status__in=[InfusionStatus.IN_PROGRESS, InfusionStatus.PAUSED]).exists():
+            raise Conflict("A day of this course is running: change the product once it has ended.")
+        if product.pk == order.product_id:
+            raise ValidationError({"product": [f"The course is already on {product.name}."]})
+        previous = order.product
+        # Days already started keep the product they were given with (an order started before this existed).
+        order.infusions.filter(started_at__isnull=False, product__isnull=True).update(product=previous)
+        data = {
+            **order_inputs(order),
+            "product": product,
+            "prepared_concentration_percent": prepared_concentration_percent if product.reconstituted else None,
+        }
+        calculation, weight, facts = calculate(data)
+        stops = [
+            stop
+            for stop in safety.creation_stops(data, calculation, weight, facts.age_years, now=now, order=order)
+            if stop.code in safety.PRODUCT_STOP_CODES
+        ]
+        outcome = safety.enforce(stops, order=order, user=user, stage=Stage.CREATE, overrides=overrides)
+        order.product = product
+        order.prepared_concentration_percent = data["prepared_concentration_percent"]
+        for field, value in working_fields(calculation, weight, facts).items():
+            if field != "days":
+                setattr(order, field, value)
+        order.total_calculated_g = order.dose_per_day_g * order.days
+        order.total_dose_g = order.rounded_dose_per_day_g * order.days
+        order.record_flags = record_flags(order.patient, product, order.first_infusion_on)
+        order.product_changed_from = previous
+        order.product_change_reason = reason
+        order.product_changed_by = user
+        order.product_changed_at = now
+        order.awaiting_reverification = True
+        attribute_change(order, user, reason=f"product changed from {previous.name} to {product.name}: {reason}")
+        order.full_clean(exclude=["weight_measurement", "created_by"], validate_constraints=False)
+        order.save()
+        for infusion in remaining:
+            infusion.dose_g = order.rounded_dose_per_day_g
+            infusion.volume_ml = order.volume_per_day_ml
+            attribute_change(infusion, user, reason=f"product changed to {product.name}")
+            infusion.save()
+        safety.record(outcome, order=order, user=user, stage=Stage.CREATE, at=now)
+    return order
+
+
 # --- record_changed (§A9): the stored working against the one the current record gives ----------------------
 
 
@@ -649,7 +834,7 @@ def record_changed(order: Order, *, now: datetime) -> tuple[safety_rules.RecordC
     """Work the order out again from the current record, catalogue and settings and compare (§A9 record_changed).
     Returns the stops and, when the plan only became safer, the plan to apply."""
     started = order.infusions.filter(started_at__isnull=False).exists()
-    data = {field: getattr(order, field) for field in ORDER_INPUT_FIELDS}
+    data = order_inputs(order)
     try:
         # An order on its estimated weight is compared on it: a weight measured since is not a material difference
         # for the first infusion (§A9 "Emergency orders"); the remaining days meet emergency_weight_recalculation.

@@ -30,6 +30,7 @@ from infusions.models import (
     InfusionStatus,
     Order,
     OrderStatus,
+    OutsideDose,
     Product,
     RateSegment,
     Reaction,
@@ -391,10 +392,12 @@ def creation_stops(
     stops += safety_rules.near_policy_threshold(
         rounded_dose_per_day_g=calculation.rounded_dose_per_day_g, other_side=other_side
     )
+    outside_starts = [dose["started_at"] for dose in data.get("doses_given_elsewhere") or []]
     stops += safety_rules.baseline_count_age(
         count=data["baseline_platelet_count"],
         collected_at=data.get("baseline_collected_at"),
-        reference=now,
+        # A course begun elsewhere: the baseline is the count before the first outside dose.
+        reference=min([now, *outside_starts]),
         config=config,
     )
     stops += _patient_stops(patient, product, age_years=age_years, stage=Stage.CREATE)
@@ -420,6 +423,34 @@ def remaining_days_stops(
         ideal_kg=calculation.dosing_weight.ideal_body_weight_kg,
     )
     return stops
+
+
+# The creation stops that depend on the product: what a product change mid-course meets (§A9 "Courses that change").
+PRODUCT_STOP_CODES = (
+    "iga_conflict",
+    "fructose_intolerance",
+    "sorbitol_under_2",
+    "label_age",
+    "glucose_load",
+    "maltose_interference",
+)
+
+
+def reverification_stops(order: Order, *, now: datetime) -> list[Stop]:
+    """Verifying again the remaining days of a course whose product changed: the product's stops against the record
+    as it is now, the rate plan's completeness and the dose (the dates and the baseline belong to the course)."""
+    patient = order.patient
+    stops = safety_rules.high_dose(rounded_dose_per_day_g=order.rounded_dose_per_day_g, config=safety_config())
+    stops += _rate_plan_incomplete(order)
+    stops += _patient_stops(
+        patient, order.product, age_years=patient.age_on(timezone.localdate(now)), stage=Stage.VERIFY
+    )
+    return stops
+
+
+def first_outside_start(order: Order) -> datetime | None:
+    """When the course began elsewhere, if it did (read from the prefetched doses where the queue has them)."""
+    return min((dose.started_at for dose in order.outside_doses.all()), default=None)
 
 
 @dataclass(frozen=True)
@@ -490,8 +521,12 @@ def verification_stops(order: Order, *, now: datetime, facts: VerificationFacts 
     reactions = facts.severe_reactions if facts is not None else severe_reactions(patient)
     stops += safety_rules.previous_severe_reaction(reactions=reactions)
     stops += safety_rules.high_dose(rounded_dose_per_day_g=order.rounded_dose_per_day_g, config=config)
+    outside_start = first_outside_start(order)
     stops += safety_rules.baseline_count_age(
-        count=order.baseline_platelet_count, collected_at=order.baseline_collected_at, reference=now, config=config
+        count=order.baseline_platelet_count,
+        collected_at=order.baseline_collected_at,
+        reference=min(now, outside_start) if outside_start is not None else now,
+        config=config,
     )
     stops += _rate_plan_incomplete(order)
     stops += _patient_stops(
@@ -554,13 +589,22 @@ def as_v1_order(order: Order, stops: list[Stop]) -> list[Stop]:
 
 
 # The start stops that do not depend on the moment of the start: what a course's next day would meet now.
-STANDING_START_CODES = ("rate_plan_incomplete", "iga_conflict", "fructose_intolerance", "course_on_hold")
+STANDING_START_CODES = (
+    "rate_plan_incomplete",
+    "iga_conflict",
+    "fructose_intolerance",
+    "course_on_hold",
+    "product_changed_unverified",
+)
 
 
 def standing_start_stops(order: Order, *, on: date) -> list[Stop]:
     """The start stops of STANDING_START_CODES for a day of ``order`` given on ``on`` (as v1 order where it is one)."""
     patient = order.patient
     stops = safety_rules.course_on_hold(hold_reason=_hold_reason(order))
+    stops += safety_rules.product_changed_unverified(
+        awaiting_reverification=order.awaiting_reverification, product_name=order.product.name
+    )
     stops += _rate_plan_incomplete(order)
     stops += [
         stop
@@ -631,19 +675,52 @@ def _hold_reason(order: Order) -> str | None:
     return order.hold_reason if order.on_hold else None
 
 
-def _cautious_start(infusion: Infusion, start_at: datetime) -> str | None:
-    """Why this start must begin at the initial rate (A10 start_above_initial hard)."""
-    order = infusion.order
-    earlier = (
-        Infusion.objects.filter(order__patient_id=order.patient_id, started_at__lt=start_at)
-        .exclude(pk=infusion.pk)
-        .select_related("order")
-        .order_by("-started_at")
+def _product_key(name: str) -> str:
+    """A product name compared as reported: case, spaces and punctuation aside ("gamunex c" is Gamunex-C). A name
+    that does not match is another product, so an unclear report counts as a switch (the cautious reading)."""
+    return "".join(character for character in name.casefold() if character.isalnum())
+
+
+@dataclass(frozen=True)
+class EarlierDose:
+    """The patient's latest IVIG before a start: here or elsewhere (§A9 "Courses that change")."""
+
+    started_at: datetime
+    ended_at: datetime | None
+    product_name: str
+
+
+def latest_dose_before(order: Order, start_at: datetime, *, exclude_infusion: int | None = None) -> EarlierDose | None:
+    """The patient's last IVIG started before ``start_at``: an infusion given here (with the product it was given
+    with) or a dose given elsewhere."""
+    infusions = Infusion.objects.filter(order__patient_id=order.patient_id, started_at__lt=start_at)
+    if exclude_infusion is not None:
+        infusions = infusions.exclude(pk=exclude_infusion)
+    earlier = infusions.select_related("order__product", "product").order_by("-started_at").first()
+    outside = (
+        OutsideDose.objects.filter(order__patient_id=order.patient_id, started_at__lt=start_at)
+        .order_by("-started_at", "-pk")
         .first()
     )
+    here = (
+        EarlierDose(earlier.started_at, earlier.ended_at, earlier.given_product.name)
+        if earlier is not None and earlier.started_at is not None
+        else None
+    )
+    there = EarlierDose(outside.started_at, outside.ended_at, outside.product) if outside is not None else None
+    if here is None or there is None:
+        return here or there
+    return here if here.started_at >= there.started_at else there
+
+
+def _cautious_start(infusion: Infusion, start_at: datetime) -> str | None:
+    """Why this start must begin at the initial rate (A10 start_above_initial hard). Doses given elsewhere count: a
+    start after an outside dose of the same product is not a first-ever infusion; of another, a product switch."""
+    order = infusion.order
+    earlier = latest_dose_before(order, start_at, exclude_infusion=infusion.pk)
     if earlier is None:
         return "a first-ever infusion"
-    if earlier.order.product_id != order.product_id:
+    if _product_key(earlier.product_name) != _product_key(order.product.name):
         return "a product switch"
     gap = start_at - (earlier.ended_at or earlier.started_at or start_at)
     if gap > timedelta(weeks=safety_config().first_ever_gap_weeks):
@@ -665,6 +742,9 @@ def start_stops(
     config = safety_config()
     order = infusion.order
     stops = safety_rules.order_not_verified(order_status=order.status)
+    stops += safety_rules.product_changed_unverified(
+        awaiting_reverification=order.awaiting_reverification, product_name=order.product.name
+    )
     earlier_open = order.infusions.filter(
         day_number__lt=infusion.day_number,
         status__in=[InfusionStatus.SCHEDULED, InfusionStatus.IN_PROGRESS, InfusionStatus.PAUSED],
@@ -676,9 +756,14 @@ def start_stops(
         scheduled_for=infusion.scheduled_for, start_date=timezone.localtime(start_at).date()
     )
     previous_day = order.infusions.filter(day_number__lt=infusion.day_number).order_by("-day_number").first()
+    previous_day_ended_at = previous_day.ended_at if previous_day else None
+    if previous_day is None:
+        # The previous day may have been given elsewhere (§A9 "Courses that change").
+        outside = order.outside_doses.filter(started_at__lt=start_at).order_by("-started_at", "-pk").first()
+        previous_day_ended_at = outside.ended_at if outside is not None else None
     g_per_kg = dosing.REGIMENS[order.regimen].g_per_kg_per_day
     stops += safety_rules.too_soon_after_previous_day(
-        previous_day_ended_at=previous_day.ended_at if previous_day else None,
+        previous_day_ended_at=previous_day_ended_at,
         start_at=start_at,
         g_per_kg_per_day=g_per_kg,
         config=config,

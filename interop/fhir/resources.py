@@ -436,18 +436,21 @@ def medication_administration(segment: RateSegment) -> dict[str, Any]:
     are repeated in ``note`` for readers that ignore contained resources.
 
     The infusion's overrides and documented deviations are notes (each of the infusion's administrations carries
-    them all). ``infusion__order__{patient,product}`` and ``recorded_by`` should be select_related and
-    ``infusion__vial_lots`` and the exported safety records prefetched.
+    them all). ``infusion__order__{patient,product}``, ``infusion__product`` and ``recorded_by`` should be
+    select_related and ``infusion__vial_lots`` and the exported safety records prefetched. The medication is the
+    product the day was given with (``Infusion.given_product``).
     """
     infusion = segment.infusion
     order = infusion.order
+    # The product the day was given with: a course's product may change mid-course (§A9 "Courses that change").
+    product_name = infusion.given_product.name
     lots = list(infusion.vial_lots.all())
     contained = [
         _drop_empty(
             {
                 "resourceType": "Medication",
                 "id": f"lot{index}",
-                "code": {"text": order.product.name},
+                "code": {"text": product_name},
                 "batch": _drop_empty({"lotNumber": lot.lot_number, "expirationDate": day(lot.expiry_date)}),
             }
         )
@@ -465,7 +468,7 @@ def medication_administration(segment: RateSegment) -> dict[str, Any]:
             "contained": contained,
             "status": status,
             "statusReason": [{"text": infusion.stop_reason}] if status == "stopped" and infusion.stop_reason else None,
-            "medicationCodeableConcept": {"text": order.product.name},
+            "medicationCodeableConcept": {"text": product_name},
             "subject": patient_reference(order.patient),
             "supportingInformation": [{"reference": f"#lot{index}"} for index in range(1, len(lots) + 1)],
             "effectivePeriod": _drop_empty({"start": instant(segment.started_at), "end": instant(segment.ended_at)}),

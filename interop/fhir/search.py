@@ -460,7 +460,7 @@ _ENDED_BY_STOP = Q(infusion__status="stopped", ended_at=F("infusion__stopped_at"
 def _segments() -> models.QuerySet:
     return (
         RateSegment.objects.filter(rate_ml_per_h__gt=0)
-        .select_related("infusion__order__patient", "infusion__order__product", "recorded_by")
+        .select_related("infusion__order__patient", "infusion__order__product", "infusion__product", "recorded_by")
         .prefetch_related("infusion__vial_lots", _exported_safety_records("infusion__safety_records"))
     )
 

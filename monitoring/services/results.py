@@ -61,6 +61,16 @@ def _first_infusion(order: Order) -> Infusion | None:
     return order.infusions.filter(started_at__isnull=False).order_by("day_number").first()
 
 
+def course_time_zero(order: Order) -> tuple[datetime | None, datetime | None]:
+    """The start and end of the course's first dose (A6): a dose given elsewhere when the course began there (§A9
+    "Courses that change"), else the first infusion given here; (None, None) before any."""
+    outside = order.outside_doses.order_by("started_at", "pk").first()
+    if outside is not None:
+        return outside.started_at, outside.ended_at
+    first = _first_infusion(order)
+    return (first.started_at, first.ended_at) if first is not None else (None, None)
+
+
 def _validated_result(
     order: Order, count: Any, collected_at: datetime, bleeding: bool | None, who_grade: int | None
 ) -> bool:
@@ -70,10 +80,10 @@ def _validated_result(
         errors["platelet_count"] = [message]
     if collected_at > timezone.now() + timedelta(seconds=5):
         errors["collected_at"] = ["A sample cannot be collected in the future."]
-    first = _first_infusion(order)
-    if first is None or first.started_at is None:  # the query asks for a start; this tells the type checker
+    started_at, _ended_at = course_time_zero(order)
+    if started_at is None:
         raise Conflict("No infusion of this order has started: there is no response to measure yet.")
-    if collected_at < first.started_at:
+    if collected_at < started_at:
         errors["collected_at"] = ["The sample was collected before the first infusion started (use it as baseline)."]
     if who_grade is not None:
         if not 0 <= who_grade <= 4:
@@ -95,13 +105,13 @@ def reassess_response(order: Order, *, now: datetime | None = None) -> OrderResp
             "platelet_check"
         )
     )
-    first = _first_infusion(order)
+    first_started_at, first_ended_at = course_time_zero(order)
     record, _ = OrderResponse.objects.select_for_update().get_or_create(order=order, defaults={"assessed_at": now})
     assessment = response_rules.assess_response(
         baseline_count=order.baseline_platelet_count,
         results=[reading_of(result) for result in current],
-        first_infusion_started_at=first.started_at if first else None,
-        first_infusion_completed_at=first.ended_at if first else None,
+        first_infusion_started_at=first_started_at,
+        first_infusion_completed_at=first_ended_at,
         repeat_decision_made=bool(record.repeat_decision),
         assessed_at=now,
     )

@@ -14,6 +14,7 @@ pytestmark = pytest.mark.unit
     ("signal", "receiver"),
     [
         (signals.infusion_ended, receivers.on_infusion_ended),
+        (signals.order_verified, receivers.on_order_verified),
         (signals.order_cancelled, receivers.on_order_cancelled),
         (signals.vitals_alert_raised, receivers.on_vitals_alert),
     ],
