@@ -95,7 +95,9 @@ class Actor:
 
 
 def may_override(actor: Actor, overrider: Overrider) -> bool:
-    if actor.superuser or overrider is Overrider.ANY:
+    """A8's "who overrides" column. It names clinical roles only: an administrator account without the role gives
+    no clinical reason."""
+    if overrider is Overrider.ANY:
         return True
     if overrider is Overrider.VERIFIER:
         return "pharmacist" in actor.roles or ("hematologist" in actor.roles and not actor.created_the_order)
@@ -121,16 +123,21 @@ class Settlement:
     carried: tuple[Stop, ...] = ()
     awaiting_verifier: tuple[Stop, ...] = ()
     warnings: tuple[Stop, ...] = ()
-    blank_reasons: tuple[str, ...] = field(default=())
+    # Override stops given a reason that is blank or longer than OVERRIDE_REASON_MAX_LENGTH: refused as such.
+    badly_reasoned: tuple[Stop, ...] = field(default=())
+
+    @property
+    def blank_reasons(self) -> tuple[str, ...]:
+        return tuple(stop.code for stop in self.badly_reasoned)
 
     @property
     def blocked(self) -> bool:
-        return bool(self.refused or self.forbidden or self.blank_reasons)
+        return bool(self.refused or self.forbidden or self.badly_reasoned)
 
     @property
     def stops(self) -> tuple[Stop, ...]:
         """Every stop the request raises that it has not settled, for the refusal's ``stops`` list."""
-        return self.refused + self.forbidden
+        return self.refused + self.forbidden + self.badly_reasoned
 
 
 def settle(
@@ -145,8 +152,8 @@ def settle(
 
     ``settled_before`` maps the codes overridden earlier on the same order to the fingerprint they were given for;
     a stop whose fingerprint still matches is carried, not asked again. An override for a code the request does not
-    raise is ignored (and not stored). A blank reason for a raised code is an error in itself (A8: 1-500
-    characters); a reason longer than 500 characters is cut by the caller's validation, not here.
+    raise is ignored (and not stored). A reason must be 1-500 characters (A8): a blank or longer one is an error in
+    itself. At creation a stop only the verifier may override waits for the verifier, whatever reason is sent.
     """
     earlier = settled_before or {}
     refused: list[Stop] = []
@@ -155,7 +162,7 @@ def settle(
     carried: list[Stop] = []
     awaiting: list[Stop] = []
     warnings: list[Stop] = []
-    blank: list[str] = []
+    badly_reasoned: list[Stop] = []
     for stop in _distinct(stops):
         if stop.kind is Kind.WARNING:
             warnings.append(stop)
@@ -167,17 +174,17 @@ def settle(
         if stop.code in earlier and earlier[stop.code] == stop.fingerprint:
             carried.append(stop)
             continue
+        if stage is Stage.CREATE and stop.overrider is Overrider.VERIFIER:
+            awaiting.append(stop)  # the prescriber never gives the verifier's reason
+            continue
         if stop.code in overrides:
             reason = overrides[stop.code].strip()
-            if not reason:
-                blank.append(stop.code)
+            if not reason or len(reason) > OVERRIDE_REASON_MAX_LENGTH:
+                badly_reasoned.append(stop)
             elif may_override(actor, stop.overrider):
                 overridden.append((stop, reason))
             else:
                 forbidden.append(stop)
-            continue
-        if stage is Stage.CREATE and stop.overrider is Overrider.VERIFIER:
-            awaiting.append(stop)
             continue
         refused.append(stop)
     return Settlement(
@@ -187,7 +194,7 @@ def settle(
         carried=tuple(carried),
         awaiting_verifier=tuple(awaiting),
         warnings=tuple(warnings),
-        blank_reasons=tuple(blank),
+        badly_reasoned=tuple(badly_reasoned),
     )
 
 

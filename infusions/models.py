@@ -515,7 +515,9 @@ class SafetyRecord(models.Model):
     message = models.TextField()
     reason = models.TextField(blank=True)
     role = models.CharField(max_length=16, blank=True, help_text="The role the override was given in.")
-    fingerprint = models.CharField(max_length=200, blank=True)
+    # The facts an override was given for (reaction ids, a dose, an IgA result and product): unbounded, as a
+    # patient's reactions are.
+    fingerprint = models.TextField(blank=True)
     at = models.DateTimeField(help_text="The event's own time.")
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -18,6 +18,8 @@ from enum import StrEnum
 from core.stops import Kind, Overrider, Stage, Stop
 
 __all__ = [
+    "ORDER_STOP_CODES",
+    "REFUSED_EVEN_WHEN_LATE",
     "AntiIgaAntibodies",
     "BedsideRate",
     "PreviousCourse",
@@ -101,18 +103,60 @@ class SafetyConfig:
                 raise ValueError(f"{name} must be positive")
         if not Decimal("0") < self.volume_mismatch_percent < Decimal("100"):
             raise ValueError("volume_mismatch_percent must be between 0 and 100")
+        if not Decimal("0") < self.rate_step_material_percent < Decimal("100"):
+            raise ValueError("rate_step_material_percent must be between 0 and 100")
+        if self.high_dose_above_g <= 0:
+            raise ValueError("high_dose_above_g must be positive")
+        # A1: no regimen gives more than 1 g/kg in a day, so the rule must apply at 1 g/kg/day at the latest.
+        if not Decimal("0") < self.too_soon_applies_from_g_per_kg_per_day <= Decimal("1"):
+            raise ValueError("too_soon_applies_from_g_per_kg_per_day must be above 0 and at most 1")
 
 
 DEFAULT_CONFIG = SafetyConfig()
 
+# Version 1's refusals (A8): the order of events and the data an event needs, not clinical judgement. A late entry
+# meets them like any other.
+REFUSED_EVEN_WHEN_LATE = frozenset(
+    {
+        "order_not_verified",
+        "earlier_day_open",
+        "checklist_incomplete",
+        "baseline_missing",
+        "weight_missing",
+        "height_missing",
+        "iga_result_missing",
+    }
+)
 
-def _none(*stops: Stop | None) -> list[Stop]:
-    return [stop for stop in stops if stop is not None]
+# The order stops (A9): an override of one carries to verification and every start while its fingerprint holds,
+# wherever it was given. A bedside stop's override (A10) covers its one event.
+ORDER_STOP_CODES = frozenset(
+    {
+        "active_course",
+        "first_infusion_date",
+        "weight_stale",
+        "record_changed",
+        "iga_conflict",
+        "repeat_not_indicated",
+        "repeat_chain",
+        "previous_severe_reaction",
+        "high_dose",
+        "dosing_weight_override_range",
+        "near_policy_threshold",
+        "rate_plan_incomplete",
+        "label_age",
+        "sorbitol_under_2",
+        "fructose_intolerance",
+        "maltose_interference",
+        "glucose_load",
+        "baseline_count_age",
+    }
+)
 
 
 def _g(value: Decimal) -> str:
-    text = f"{value.normalize():f}"
-    return text
+    """A number as a person writes it: 100, 42.5 (no exponent, no trailing zeros)."""
+    return f"{value.normalize():f}"
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -606,6 +650,7 @@ def sorbitol_under_2(*, product: ProductSafety, age_years: int, config: SafetyCo
             f"{product.name} contains sorbitol and the child is under {config.sorbitol_min_age_years}: hereditary "
             "fructose intolerance may not be diagnosed yet. A hematologist records that it is excluded.",
             overrider=Overrider.HEMATOLOGIST,
+            fingerprint=product.name,
             field="product",
         )
     ]

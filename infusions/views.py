@@ -165,6 +165,7 @@ def _newer_weight(order: Order) -> Any:
 
 
 def _transition(request: HttpRequest, pk: int, action: Any, success: str) -> HttpResponse:
+    get_object_or_404(Order, pk=pk)
     try:
         action()
     except SafetyStopped as exc:
@@ -378,20 +379,27 @@ def _bedside_response(
     return render(request, "infusions/partials/bedside_panel.html", context)
 
 
-def _decimal(value: str | None) -> Decimal | None:
+def _decimal(value: str | None, field: str = "rate_ml_per_h") -> Decimal | None:
+    """A number typed on the tablet; anything else (text, NaN, infinity) is a field error, never a 500."""
     if value in (None, ""):
         return None
     try:
-        return Decimal(value)
+        number = Decimal(value)
     except ArithmeticError as exc:
-        raise ValidationError({"rate_ml_per_h": [f"{value!r} is not a number."]}) from exc
+        raise ValidationError({field: [f"{value!r} is not a number."]}) from exc
+    if not number.is_finite():
+        raise ValidationError({field: [f"{value!r} is not a number."]})
+    return number
 
 
 def _local_time(value: str | None, field: str) -> Any:
     """A time typed on the tablet is in the hospital's zone; it is stored in UTC."""
     if not value:
         return None
-    parsed = parse_datetime(value)
+    try:
+        parsed = parse_datetime(value)
+    except ValueError as exc:  # well formed but impossible, such as month 13
+        raise ValidationError({field: ["This date and time does not exist."]}) from exc
     if parsed is None:
         raise ValidationError({field: ["Enter a date and time."]})
     return timezone.make_aware(parsed) if timezone.is_naive(parsed) else parsed
@@ -455,7 +463,7 @@ def bedside_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
             services.complete_infusion(
                 infusion_id=pk,
                 user=user,
-                volume_infused_ml=_decimal(post.get("volume_infused_ml")),
+                volume_infused_ml=_decimal(post.get("volume_infused_ml"), "volume_infused_ml"),
                 overrides=overrides,
             )
             notice = "Infusion completed. Observation vitals are still due."

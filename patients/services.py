@@ -246,9 +246,9 @@ def _settle_body_size(
     )
     settlement = settle(stops, overrides=given, actor=actor, stage=Stage.CREATE)
     if settlement.forbidden:
-        raise SafetyStopped(settlement.forbidden, forbidden=True)
+        raise SafetyStopped(settlement.stops, forbidden=True)
     if settlement.blocked:
-        raise SafetyStopped(settlement.refused, blank_reasons=settlement.blank_reasons)
+        raise SafetyStopped(settlement.stops, blank_reasons=settlement.blank_reasons)
     return settlement
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -41,7 +41,7 @@ from infusions.api.serializers import (
     VitalsInputSerializer,
     VitalsSerializer,
 )
-from infusions.models import Infusion, Order, Product
+from infusions.models import Infusion, Order, Product, SafetyRecord
 
 
 class ProductViewSet(viewsets.ReadOnlyModelViewSet[Product]):
@@ -229,7 +229,9 @@ class InfusionViewSet(viewsets.ReadOnlyModelViewSet[Infusion]):
         )
     }
     filterset_class = InfusionFilter
-    queryset = Infusion.objects.select_related("order").prefetch_related("vial_lots")
+    queryset = Infusion.objects.select_related("order").prefetch_related(
+        "vial_lots", Prefetch("safety_records", queryset=SafetyRecord.objects.select_related("recorded_by"))
+    )
     lookup_value_regex = r"\d+"
 
     def _respond(self, pk: int, status_code: int = status.HTTP_200_OK) -> Response:

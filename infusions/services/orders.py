@@ -80,21 +80,24 @@ def patient_facts(
     )
 
 
-def _check_order_inputs(data: dict[str, Any]) -> None:
+def _check_order_inputs(data: dict[str, Any], *, new_order: bool) -> None:
+    """What an order is written with. Working an order out again (``new_order`` false) does not judge again what
+    was settled when it was written: the order it replaced is cancelled by then, and a product taken off the
+    formulary since is a question for the pharmacist, not a reason the dose cannot be worked out."""
     errors: dict[str, list[str]] = {}
     patient: Patient = data["patient"]
     product: Product = data["product"]
     regimen = data["regimen"]
     if regimen not in dosing.REGIMENS:
         errors["regimen"] = [f"Unknown regimen {regimen!r}."]
-    if not product.orderable:
+    if new_order and not product.orderable:
         errors["product"] = [f"{product.name} is not on the formulary (discontinued or withdrawn)."]
     previous: Order | None = data.get("previous_order")
     if regimen == "repeat_1g_per_kg" and previous is None:
         errors["previous_order"] = ["A repeat dose must reference the patient's earlier order."]
     if previous is not None and previous.patient_id != patient.pk:
         errors["previous_order"] = ["The previous order belongs to another patient."]
-    replaces: Order | None = data.get("replaces")
+    replaces: Order | None = data.get("replaces") if new_order else None
     if replaces is not None:
         if not data.get("emergency"):
             errors["replaces"] = ["Only an emergency order may replace an open order."]
@@ -182,14 +185,14 @@ def order_inputs(order: Order) -> dict[str, Any]:
 
 
 def calculate(
-    data: dict[str, Any], *, on_measured_weight: bool = False
+    data: dict[str, Any], *, on_measured_weight: bool = False, new_order: bool = True
 ) -> tuple[dosing.DoseCalculation, WeightMeasurement | None, dosing.PatientFacts]:
     """Validate an order's inputs and work out its dose, without saving anything (the form's live preview).
 
     An emergency order carrying ``estimated_weight_kg`` is dosed on it (no weight measurement: the second value is
     None), unless ``on_measured_weight``: its remaining days recalculated on the weight measured since (§A9). Days
     given elsewhere for this course are not given again: the course here has the regimen's days less those."""
-    _check_order_inputs(data)
+    _check_order_inputs(data, new_order=new_order)
     _check_outside_doses(data)
     patient: Patient = data["patient"]
     on = data.get("first_infusion_on") or timezone.localdate()
@@ -447,7 +450,11 @@ def recalculate_order(
             if field in RECALCULATION_CHANGES:
                 setattr(order, field, value)
         data = order_inputs(order)
-        calculation, weight, facts = calculate(data, on_measured_weight=order.weight_measurement_id is not None)
+        if "product" in (changes or {}) and not order.product.orderable:
+            raise ValidationError({"product": [f"{order.product.name} is not on the formulary."]})
+        calculation, weight, facts = calculate(
+            data, on_measured_weight=order.weight_measurement_id is not None, new_order=False
+        )
         stops = safety.creation_stops(
             data, calculation, weight, facts.age_years, now=now, order=order, other_side=other_side_doses(data, facts)
         )
@@ -496,7 +503,7 @@ def _recalculate_remaining_days(
     for field, value in (changes or {}).items():
         setattr(order, field, value)
     data = order_inputs(order)
-    calculation, weight, facts = calculate(data, on_measured_weight=True)
+    calculation, weight, facts = calculate(data, on_measured_weight=True, new_order=False)
     stops = safety.remaining_days_stops(data, calculation, weight, now=now)
     outcome = safety.enforce(stops, order=order, user=user, stage=Stage.CREATE, overrides=None)
     estimated = order.estimated_weight_kg
@@ -767,7 +774,9 @@ def change_product(
             "product": product,
             "prepared_concentration_percent": prepared_concentration_percent if product.reconstituted else None,
         }
-        calculation, weight, facts = calculate(data)
+        if not product.orderable:
+            raise ValidationError({"product": [f"{product.name} is not on the formulary (discontinued or withdrawn)."]})
+        calculation, weight, facts = calculate(data, new_order=False)
         stops = [
             stop
             for stop in safety.creation_stops(data, calculation, weight, facts.age_years, now=now, order=order)
@@ -838,7 +847,9 @@ def record_changed(order: Order, *, now: datetime) -> tuple[safety_rules.RecordC
     try:
         # An order on its estimated weight is compared on it: a weight measured since is not a material difference
         # for the first infusion (§A9 "Emergency orders"); the remaining days meet emergency_weight_recalculation.
-        calculation, weight, facts = calculate(data, on_measured_weight=order.weight_measurement_id is not None)
+        calculation, weight, facts = calculate(
+            data, on_measured_weight=order.weight_measurement_id is not None, new_order=False
+        )
     except (SafetyStopped, ValidationError) as exc:
         messages = [stop.message for stop in exc.stops] if isinstance(exc, SafetyStopped) else exc.messages
         stop = Stop(

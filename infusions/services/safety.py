@@ -23,7 +23,18 @@ from django.utils import timezone
 from core.errors import SafetyStopped
 from core.history import attribute_change
 from core.roles import roles_of
-from core.stops import Actor, Kind, Overrider, Settlement, Stage, Stop, is_late_documentation, may_override, settle
+from core.stops import (
+    OVERRIDE_REASON_MAX_LENGTH,
+    Actor,
+    Kind,
+    Overrider,
+    Settlement,
+    Stage,
+    Stop,
+    is_late_documentation,
+    may_override,
+    settle,
+)
 from infusions import dosing, safety_rules, vitals_rules
 from infusions.models import (
     Infusion,
@@ -57,10 +68,11 @@ def safety_config() -> safety_rules.SafetyConfig:
 # --- Settling and recording ---------------------------------------------------------------------------------
 
 
-def actor_of(user: Any, order: Order | None) -> Actor:
+def actor_of(user: Any, order: Order | None, *, creating: bool = False) -> Actor:
+    """The user as the rules see them; ``creating``: they are writing the order now, so they are its prescriber."""
     return Actor(
         roles=frozenset(str(role) for role in roles_of(user)),
-        created_the_order=order is not None and order.created_by_id == user.pk,
+        created_the_order=creating or (order is not None and order.created_by_id == user.pk),
         superuser=bool(getattr(user, "is_superuser", False)),
     )
 
@@ -70,7 +82,9 @@ def settled_overrides(order: Order | None) -> dict[str, str]:
     their facts hold (A8). A bedside override covers its one event only, so it is not among them."""
     if order is None or order.pk is None:
         return {}
-    rows = SafetyRecord.objects.filter(order=order, infusion__isnull=True, kind=SafetyRecordKind.OVERRIDE)
+    rows = SafetyRecord.objects.filter(order=order, kind=SafetyRecordKind.OVERRIDE).filter(
+        Q(infusion__isnull=True) | Q(code__in=safety_rules.ORDER_STOP_CODES)
+    )
     return dict(rows.order_by("at", "pk").values_list("code", "fingerprint"))
 
 
@@ -99,7 +113,7 @@ def dry_run(
     ]
     carried = [{**stop.as_dict(), "kind": "overridden"} for stop in settlement.carried]
     return {
-        "stops": [stop.as_dict() for stop in settlement.refused + settlement.forbidden],
+        "stops": [stop.as_dict() for stop in settlement.stops],
         "warnings": [stop.as_dict() for stop in settlement.warnings] + awaiting + carried,
     }
 
@@ -124,7 +138,7 @@ class Outcome:
 
     settlement: Settlement
     late: bool = False
-    deviations: tuple[Stop, ...] = ()
+    deviations: tuple[tuple[Stop, str], ...] = ()  # a late entry's stops, each with the reason given, if any
 
 
 def enforce(
@@ -136,27 +150,38 @@ def enforce(
     overrides: dict[str, str] | None,
     at: datetime | None = None,
 ) -> Outcome:
-    """Refuse (raise SafetyStopped) or let the event go ahead. An event recorded late is never refused by a stop:
-    what it would have met becomes documented deviations (A8); validation has already run."""
-    actor = actor_of(user, order)
-    settlement = settle(
-        stops, overrides=overrides or {}, actor=actor, stage=stage, settled_before=settled_overrides(order)
-    )
+    """Refuse (raise SafetyStopped) or let the event go ahead. An event recorded late is never refused by a clinical
+    stop: what it would have met becomes documented deviations (A8). Version 1's refusals are not clinical judgement
+    but the order of events and the data an event needs (an unverified order, an earlier day still open, the
+    checklist, the baseline): they refuse a late entry as any other."""
+    actor = actor_of(user, order, creating=stage is Stage.CREATE and order is None)
+    earlier = settled_overrides(order)
     if stage in BEDSIDE_STAGES and at is not None:
         late_after = timedelta(minutes=safety_config().late_documentation_minutes)
         if is_late_documentation(at, timezone.now(), after=late_after):
-            deviations = tuple(s for s in settlement.refused + settlement.forbidden)
-            deviations += tuple(stop for stop, _reason in settlement.overridden)
-            return Outcome(
-                settlement=settle([s for s in stops if s.kind is Kind.WARNING], overrides={}, actor=actor, stage=stage),
-                late=True,
-                deviations=deviations,
-            )
-    if settlement.forbidden:
-        raise SafetyStopped(settlement.forbidden, forbidden=True)
-    if settlement.blocked:
-        raise SafetyStopped(settlement.refused, blank_reasons=settlement.blank_reasons)
+            always = [stop for stop in stops if stop.code in safety_rules.REFUSED_EVEN_WHEN_LATE]
+            _refuse_if_blocked(settle(always, overrides={}, actor=actor, stage=stage))
+            settlement = settle(stops, overrides=overrides or {}, actor=actor, stage=stage, settled_before=earlier)
+            # Whatever reason the nurse gave for a stop is kept with its deviation.
+            reasons = {code: reason.strip()[:OVERRIDE_REASON_MAX_LENGTH] for code, reason in (overrides or {}).items()}
+            deviations = tuple((stop, reasons.get(stop.code, "")) for stop in _unsettled(settlement))
+            return Outcome(settlement=Settlement(warnings=settlement.warnings), late=True, deviations=deviations)
+    settlement = settle(stops, overrides=overrides or {}, actor=actor, stage=stage, settled_before=earlier)
+    _refuse_if_blocked(settlement)
     return Outcome(settlement=settlement)
+
+
+def _unsettled(settlement: Settlement) -> tuple[Stop, ...]:
+    """Everything that would have refused or needed a reason, for a late entry's documented deviations."""
+    return settlement.stops + tuple(stop for stop, _reason in settlement.overridden)
+
+
+def _refuse_if_blocked(settlement: Settlement) -> None:
+    """403 when a reason came from a role that may not give it; else refused with every stop the request raises."""
+    if settlement.forbidden:
+        raise SafetyStopped(settlement.stops, forbidden=True)
+    if settlement.blocked:
+        raise SafetyStopped(settlement.stops, blank_reasons=settlement.blank_reasons)
 
 
 def record(
@@ -188,8 +213,8 @@ def record(
         add(stop, SafetyRecordKind.OVERRIDE, reason=reason, role=_role_given_in(actor, stop))
     for stop in outcome.settlement.warnings + outcome.settlement.awaiting_verifier:
         add(stop, SafetyRecordKind.WARNING)
-    for stop in outcome.deviations:
-        add(stop, SafetyRecordKind.DOCUMENTED_DEVIATION, row_stage=str(Stage.DOCUMENTED_LATE))
+    for stop, reason in outcome.deviations:
+        add(stop, SafetyRecordKind.DOCUMENTED_DEVIATION, reason=reason, row_stage=str(Stage.DOCUMENTED_LATE))
     for row in rows:
         attribute_change(row, user)
         row.save()

@@ -98,3 +98,31 @@ def test_the_bedside_start_control_says_a_start_before_the_scheduled_day_needs_a
     assert started.status_code == 200
     assert Infusion.objects.get(pk=infusion.pk).status == "in_progress"
     assert SafetyRecord.objects.get(code="before_scheduled_day").infusion_id == infusion.pk
+
+
+@pytest.mark.parametrize(
+    ("action", "body", "field"),
+    [
+        ("rate", {"rate_ml_per_h": "NaN"}, "rate ml per h"),
+        ("complete", {"volume_infused_ml": "Infinity"}, "volume infused ml"),
+        ("vitals", {**NORMAL_VITALS, "taken_at": "2025-13-45T10:00"}, "taken at"),
+    ],
+)
+def test_a_number_or_a_time_that_is_not_one_is_a_clear_error_on_the_bedside_not_a_500(
+    client, nurse, action, body, field
+):
+    order = verified_order()
+    infusion = order.infusions.get()
+    client.force_login(nurse)
+    client.post(f"/orders/infusions/{infusion.pk}/vitals/", NORMAL_VITALS)
+    form = {code: "on" for code in ("patient_identity", "iga_reviewed", "cardiac_fluid_status", "hydration")}
+    form |= {code: "on" for code in ("premedication", "emergency_drugs", "product_and_dose", "dedicated_line")}
+    client.post(f"/orders/infusions/{infusion.pk}/start/", {**form, "lot_numbers": "LOT-1"})
+    response = client.post(f"/orders/infusions/{infusion.pk}/{action}/", body, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert field in response.content.decode()
+
+
+def test_an_action_on_an_order_that_does_not_exist_is_404(client, pharmacist):
+    client.force_login(pharmacist)
+    assert client.post("/orders/999999/verify/").status_code == 404

@@ -487,3 +487,78 @@ def test_a_woman_of_153_cm_whose_dose_would_change_below_152_4_cm_is_warned_to_c
     created = client_for(hematologist).post("/api/v1/orders/", order_payload(patient, gamunex))
     assert created.status_code == 201
     assert "near_policy_threshold" in [s["code"] for s in created.json()["safety"] if s["kind"] == "warning"]
+
+
+def test_a_start_documented_late_on_an_unverified_order_is_still_refused(client_for, nurse, hematologist, gamunex):
+    order = verified_order(prescriber=hematologist)
+    client_for(hematologist).post(f"/api/v1/orders/{order.pk}/recalculate/", {"reason": "new weight"})
+    infusion = order.infusions.get()
+    api = client_for(nurse)
+    started = timezone.now() - timedelta(minutes=20)
+    api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", {**NORMAL_VITALS, "taken_at": iso(started)})
+    refused = start(api, infusion, started_at=iso(started))
+    assert refused.status_code == 409
+    assert codes(refused) == ["order_not_verified"]
+    assert Infusion.objects.get(pk=infusion.pk).status == "scheduled"
+
+
+def test_a_late_entry_keeps_the_reason_the_nurse_gave_with_its_deviation(nurse_api, hematologist):
+    order = verified_order(prescriber=hematologist)
+    infusion = order.infusions.get()
+    started = timezone.now() - timedelta(hours=1)
+    nurse_api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", {**NORMAL_VITALS, "taken_at": iso(started)})
+    high = str(order.rate_plan["steps"][1]["rate_ml_per_h"])
+    reason = {"start_above_initial": "the consultant asked for the second step"}
+    assert start(nurse_api, infusion, started_at=iso(started), rate_ml_per_h=high, overrides=reason).status_code == 200
+    deviation = SafetyRecord.objects.get(infusion=infusion, code="start_above_initial")
+    assert (deviation.kind, deviation.reason) == ("documented_deviation", "the consultant asked for the second step")
+
+
+def test_an_emergency_order_that_replaced_another_is_verified(client_for, hematologist, pharmacist, gamunex):
+    patient = PatientFactory()
+    first = client_for(hematologist).post("/api/v1/orders/", order_payload(patient, gamunex)).json()["id"]
+    emergency = (
+        client_for(hematologist)
+        .post("/api/v1/orders/", order_payload(patient, gamunex, emergency=True, replaces=first))
+        .json()["id"]
+    )
+    verified = client_for(pharmacist).post(f"/api/v1/orders/{emergency}/verify/")
+    assert verified.status_code == 200, verified.json()
+
+
+def test_the_prescriber_cannot_give_the_verifiers_high_dose_reason(client_for, hematologist, pharmacist, gamunex):
+    patient = PatientFactory(weight_kg=Decimal("150"), height_cm=Decimal("180"))
+    created = client_for(hematologist).post(
+        "/api/v1/orders/",
+        order_payload(
+            patient,
+            gamunex,
+            dosing_weight_override_kg="150",
+            dosing_weight_override_reason="policy",
+            overrides={"high_dose": "I say so"},
+        ),
+    )
+    assert created.status_code == 201
+    assert not SafetyRecord.objects.filter(code="high_dose", kind="override").exists()
+    assert codes(client_for(pharmacist).post(f"/api/v1/orders/{created.json()['id']}/verify/")) == ["high_dose"]
+
+
+def test_listing_infusions_costs_a_fixed_number_of_queries_with_their_safety_records(nurse_api, hematologist):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert nurse_api.get("/api/v1/infusions/").status_code == 200
+        return len(captured)
+
+    order = verified_order(prescriber=hematologist, first_infusion_on=timezone.localdate() + timedelta(days=2))
+    infusion = order.infusions.get()
+    nurse_api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", NORMAL_VITALS)
+    start(nurse_api, infusion, overrides={"before_scheduled_day": "bed free"})
+    one = queries()
+    for _ in range(3):
+        other = verified_order(first_infusion_on=timezone.localdate() + timedelta(days=2)).infusions.get()
+        nurse_api.post(f"/api/v1/infusions/{other.pk}/vitals/", NORMAL_VITALS)
+        start(nurse_api, other, overrides={"before_scheduled_day": "bed free"})
+    assert queries() == one

@@ -93,9 +93,22 @@ def test_the_verifier_is_a_pharmacist_or_a_hematologist_who_did_not_create_the_o
     assert may_override(actor, Overrider.VERIFIER) is allowed
 
 
-def test_a_superuser_may_override_anything_and_anyone_may_give_an_any_reason() -> None:
-    assert may_override(Actor(roles=frozenset(), superuser=True), Overrider.HEMATOLOGIST)
+def test_an_administrator_without_the_clinical_role_gives_no_clinical_reason_and_anyone_gives_an_any_reason() -> None:
+    assert not may_override(Actor(roles=frozenset(), superuser=True), Overrider.HEMATOLOGIST)
     assert may_override(Actor(roles=frozenset()), Overrider.ANY)
+
+
+def test_a_reason_longer_than_500_characters_is_refused_like_a_blank_one() -> None:
+    result = settle([BY_NURSE], overrides={"step_too_early": "x" * 501}, actor=NURSE, stage=Stage.RATE)
+    assert result.blank_reasons == ("step_too_early",)
+    assert result.stops == (BY_NURSE,)
+    assert settle([BY_NURSE], overrides={"step_too_early": "x" * 500}, actor=NURSE, stage=Stage.RATE).overridden
+
+
+def test_the_prescriber_never_gives_the_verifiers_reason_at_creation() -> None:
+    result = settle([BY_VERIFIER], overrides={"high_dose": "I say so"}, actor=SECOND_HEMATOLOGIST, stage=Stage.CREATE)
+    assert result.awaiting_verifier == (BY_VERIFIER,)
+    assert result.overridden == ()
 
 
 def test_the_same_rule_raised_twice_counts_once_at_its_strictest() -> None:
