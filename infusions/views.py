@@ -336,7 +336,10 @@ def _before_the_tap(context: dict[str, Any], user: Any) -> dict[str, Any]:
     infusion = context["infusion"]
     checks: dict[str, dict[str, Any]] = {}
     if infusion.status == "scheduled":
-        checks["start"] = {"action": "start", "checklist": dict.fromkeys(services.CHECKLIST_ITEMS, True)}
+        checks["start"] = {
+            "action": "start",
+            "checklist": dict.fromkeys(services.checklist_items(infusion.order), True),
+        }
     elif infusion.status == "in_progress" and context["position"].next_step:
         checks["rate"] = {
             "action": "rate",
@@ -426,7 +429,10 @@ def bedside_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
             services.start_infusion(
                 infusion_id=pk,
                 user=user,
-                checklist={code: post.get(code) == "on" for code in services.CHECKLIST_ITEMS},
+                checklist={
+                    code: post.get(code) == "on"
+                    for code in {**services.CHECKLIST_ITEMS, **services.GLUCOSE_METHOD_ITEM}
+                },
                 lot_numbers=[lot for lot in post.get("lot_numbers", "").replace(",", "\n").splitlines()],
                 started_at=_local_time(post.get("started_at"), "started_at"),
                 rate_ml_per_h=_decimal(post.get("rate_ml_per_h")),

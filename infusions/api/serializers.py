@@ -354,6 +354,11 @@ class ChecklistSerializer(serializers.Serializer[Any]):
     emergency_drugs = serializers.BooleanField(required=False, default=False)
     product_and_dose = serializers.BooleanField(required=False, default=False)
     dedicated_line = serializers.BooleanField(required=False, default=False)
+    glucose_method_checked = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Asked for a maltose product when the patient has diabetes or takes insulin.",
+    )
 
 
 class VialSerializer(serializers.Serializer[Any]):

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from infusions.services.bedside import (
     CHECKLIST_ITEMS,
+    GLUCOSE_METHOD_ITEM,
     RUNNING,
     bedside_dry_run,
     change_rate,
+    checklist_items,
     complete_infusion,
     max_rate_ml_per_h,
     pause_infusion,
@@ -47,6 +49,7 @@ from infusions.services.orders import (
 
 __all__ = [
     "CHECKLIST_ITEMS",
+    "GLUCOSE_METHOD_ITEM",
     "ORDER_INPUT_FIELDS",
     "RUNNING",
     "SITE_FIELDS",
@@ -56,6 +59,7 @@ __all__ = [
     "cancel_order",
     "change_product",
     "change_rate",
+    "checklist_items",
     "complete_infusion",
     "create_order",
     "dosing_config",

@@ -38,6 +38,20 @@ CHECKLIST_ITEMS = {
     "product_and_dose": "Product, dose and vials checked against the order",
     "dedicated_line": "Dedicated IV line, no other drugs",
 }
+# §A9 maltose_interference: for a maltose product, a patient with diabetes or on insulin confirms this as well.
+GLUCOSE_METHOD_ITEM = {
+    "glucose_method_checked": "Point-of-care glucose uses a glucose-specific method, not GDH-PQQ (maltose product)"
+}
+
+
+def checklist_items(order: Order) -> dict[str, str]:
+    """The items a start confirms: the eight of every start, and the glucose method where §A9 adds it."""
+    patient = order.patient
+    if order.product.contains_maltose and (patient.diabetes or patient.on_insulin):
+        return {**CHECKLIST_ITEMS, **GLUCOSE_METHOD_ITEM}
+    return dict(CHECKLIST_ITEMS)
+
+
 RUNNING = (InfusionStatus.IN_PROGRESS, InfusionStatus.PAUSED)
 
 
@@ -107,7 +121,6 @@ def start_infusion(
     """Start a scheduled day: the checklist, the lots, the baseline and the starting rate, against every start
     stop of §A10 (and the order stops §A9 checks again at each start)."""
     errors: dict[str, list[str]] = {}
-    missing = [label for code, label in CHECKLIST_ITEMS.items() if (checklist or {}).get(code) is not True]
     lots = [str(lot).strip() for lot in (lot_numbers or []) if str(lot).strip()]
     if not lots:
         errors["lot_numbers"] = ["Record the lot number of at least one vial (plasma product traceability)."]
@@ -124,6 +137,8 @@ def start_infusion(
     if infusion.status != InfusionStatus.SCHEDULED:
         raise Conflict(f"This infusion is {infusion.get_status_display().lower()}; only a scheduled one can start.")
     started_at = _event_time(started_at, field="started_at")
+    items = checklist_items(order)
+    missing = [label for code, label in items.items() if (checklist or {}).get(code) is not True]
     rate_given = rate_ml_per_h
     if rate_ml_per_h is None and order.rate_plan:
         rate_ml_per_h = Decimal(str(order.rate_plan["steps"][0]["rate_ml_per_h"]))
@@ -147,7 +162,7 @@ def start_infusion(
     # The day keeps the product it was given with, should the course's product change later (§A9).
     infusion.product = order.product
     infusion.checklist = {
-        **{code: (checklist or {}).get(code) is True for code in CHECKLIST_ITEMS},
+        **{code: (checklist or {}).get(code) is True for code in items},
         "confirmed_by": user.get_username(),
         "confirmed_at": timezone.now().isoformat(),
     }
@@ -547,7 +562,9 @@ def bedside_dry_run(
         if rate_ml_per_h is None and order.rate_plan:
             rate_ml_per_h = Decimal(str(order.rate_plan["steps"][0]["rate_ml_per_h"]))
         missing = (
-            [label for code, label in CHECKLIST_ITEMS.items() if checklist.get(code) is not True] if checklist else []
+            [label for code, label in checklist_items(order).items() if checklist.get(code) is not True]
+            if checklist
+            else []
         )
         stops = safety.start_stops(infusion, start_at=moment, rate_ml_per_h=rate_ml_per_h, missing_checklist=missing)
         stops += list(orders.record_changed(order, now=moment)[0].stops)

@@ -562,3 +562,23 @@ def test_listing_infusions_costs_a_fixed_number_of_queries_with_their_safety_rec
         nurse_api.post(f"/api/v1/infusions/{other.pk}/vitals/", NORMAL_VITALS)
         start(nurse_api, other, overrides={"before_scheduled_day": "bed free"})
     assert queries() == one
+
+
+def test_octagam_for_a_patient_with_diabetes_asks_the_nurse_to_confirm_the_glucose_method(
+    nurse_api, hematologist, pharmacist
+):
+    from infusions import services
+
+    octagam = Product.objects.get(name="Octagam 10 %")  # its vial sizes are unknown to the label: the site's
+    services.record_site_values(
+        product_id=octagam.pk, user=pharmacist, values={"vial_sizes_g": [2, 5, 10, 20]}, source="test fixture"
+    )
+    order = verified_order(prescriber=hematologist, product_name="Octagam 10 %", diabetes=True)
+    infusion = order.infusions.get()
+    nurse_api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", NORMAL_VITALS)
+    refused = start(nurse_api, infusion)
+    assert codes(refused) == ["checklist_incomplete"]
+    assert "glucose-specific method" in refused.json()["checklist"][0]
+    confirmed = start(nurse_api, infusion, checklist={**FULL_CHECKLIST, "glucose_method_checked": True})
+    assert confirmed.status_code == 200
+    assert "maltose_interference" in [s["code"] for s in confirmed.json()["safety"] if s["kind"] == "warning"]
