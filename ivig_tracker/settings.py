@@ -18,6 +18,7 @@ import django_stubs_ext
 
 from core.env import Env, SettingsError
 from infusions.safety_rules import SafetyConfig
+from patients.rules import BodySizeConfig
 
 # Lets Django's generic classes be subscripted at run time as django-stubs types them (admin.ModelAdmin[Heartbeat]).
 django_stubs_ext.monkeypatch()
@@ -293,6 +294,15 @@ try:
     SafetyConfig(**IVIG_SAFETY)  # type: ignore[arg-type]  # values are typed by the loop above
 except ValueError as exc:
     raise SettingsError(f"IVIG_SAFETY_*: {exc}") from exc
+
+# Recording body size (docs/clinical-rules.md §A9): every number of patients.rules.BodySizeConfig may be set as
+# IVIG_BODY_SIZE_<NAME>, e.g. IVIG_BODY_SIZE_WEIGHT_CHANGE_PERCENT=10.
+IVIG_BODY_SIZE: dict[str, object] = {}
+for _field in dataclass_fields(BodySizeConfig):
+    _name = f"IVIG_BODY_SIZE_{_field.name.upper()}"
+    if _name in os.environ:
+        _default = getattr(BodySizeConfig(), _field.name)
+        IVIG_BODY_SIZE[_field.name] = env.decimal(_name) if isinstance(_default, Decimal) else env.int(_name, minimum=1)
 
 # --- Health ----------------------------------------------------------------------------------------------
 HEALTH_BROKER_TIMEOUT_SECONDS = env.int("HEALTH_BROKER_TIMEOUT_SECONDS", 3, minimum=1)
