@@ -969,7 +969,7 @@ def calculate_dose(
 # Near an A2 threshold (A9 near_policy_threshold)
 # --------------------------------------------------------------------------------------------------
 
-# [D] How near a threshold a patient must be for the other side to be worked out: clinical.md names the thresholds
+# [D] How near a threshold a patient must be for the other side to be worked out: the clinical rules name the thresholds
 # (152.4 cm; 18 years) but not the distance. One inch of height, a typical measuring error, and the year either side
 # of the 18th birthday.
 NEAR_HEIGHT_CM = Decimal("2.54")
