@@ -17,12 +17,51 @@ def apply_validation_error(form: forms.BaseForm, exc: ValidationError) -> None:
         form.add_error(None, exc)
 
 
+# What a page calls a service's field. A page never shows a field's Python name: a field not listed here has its
+# messages shown alone, and a message that already names its field is not prefixed twice.
+FIELD_LABELS: dict[str, str] = {
+    "rate_ml_per_h": "Rate (mL/h)",
+    "volume_infused_ml": "Volume infused (mL)",
+    "temperature_c": "Temperature",
+    "heart_rate_bpm": "Heart rate",
+    "systolic_bp_mmhg": "Systolic BP",
+    "diastolic_bp_mmhg": "Diastolic BP",
+    "respiratory_rate_per_min": "Respiratory rate",
+    "spo2_percent": "SpO₂",
+    "taken_at": "Time taken",
+    "started_at": "Start time",
+    "changed_at": "Time of the change",
+    "completed_at": "Time completed",
+    "lot_numbers": "Vial lot numbers",
+    "reason": "Reason",
+    "reaction": "Reaction",
+    "ctcae_grade": "CTCAE grade",
+    "action_taken": "Action taken",
+    "count": "Platelet count",
+    "platelet_count": "Platelet count",
+    "measured_at": "Time of the count",
+    "collected_at": "Time of the sample",
+    "overrides": "Override reasons",
+    "prepared_concentration_percent": "Prepared concentration (%)",
+}
+
+NON_FIELD = ("__all__", "non_field_errors")
+
+
+def field_message(field: str, message: str) -> str:
+    """One message of a field as a line a page can show: "Rate (mL/h): …", never "rate_ml_per_h: …"."""
+    label = FIELD_LABELS.get(field)
+    if field in NON_FIELD or label is None or message.lower().startswith(label.split(" (")[0].lower()):
+        return message
+    return f"{label}: {message}"
+
+
 def error_messages(exc: Exception) -> list[str]:
-    """A service's ValidationError, Conflict or safety stop as lines a page can show (field names in words)."""
+    """A service's ValidationError, Conflict or safety stop as lines a page can show (fields in clinical words)."""
     if isinstance(exc, SafetyStopped):
         return [stop.message for stop in exc.stops] + list(exc.field_errors().get("overrides", []))
     if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
-        return [f"{field.replace('_', ' ')}: {' '.join(messages)}" for field, messages in exc.message_dict.items()]
+        return [field_message(field, message) for field, messages in exc.message_dict.items() for message in messages]
     if isinstance(exc, ValidationError):
         return list(exc.messages)
     return [str(exc)]

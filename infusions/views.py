@@ -15,11 +15,12 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_POST
 
 from core.errors import Conflict, SafetyStopped
-from core.forms import apply_validation_error, error_messages, overrides_from_post
+from core.forms import FIELD_LABELS, apply_validation_error, error_messages, field_message, overrides_from_post
 from core.roles import Role, has_permission, has_role, is_clinical_staff
 from infusions import bedside, selectors, services
 from infusions.forms import OrderForm, SiteValuesForm
 from infusions.models import Infusion, Order, Product
+from infusions.services import bedside as bedside_services
 from infusions.services import safety
 from infusions.services.catalogue import SITE_FIELD_LABELS, unknown_fields
 from patients.models import Patient
@@ -261,7 +262,9 @@ def order_change_product(request: HttpRequest, pk: int) -> HttpResponse:
             user=request.user,
             product=product,
             reason=request.POST.get("reason", ""),
-            prepared_concentration_percent=_decimal(request.POST.get("prepared_concentration_percent")),
+            prepared_concentration_percent=_decimal(
+                request.POST.get("prepared_concentration_percent"), "prepared_concentration_percent"
+            ),
             overrides=overrides_from_post(request.POST),
         ),
         "Product changed: the remaining days were worked out again and wait for verification.",
@@ -325,6 +328,7 @@ def infusion_bedside(request: HttpRequest, pk: int) -> HttpResponse:
     get_object_or_404(Infusion, pk=pk)
     context = bedside.bedside_context(pk)
     context["can_administer"] = request.user.has_perm("infusions.administer_infusion")
+    context["vitals_inputs"] = _vitals_inputs({}, {})
     if context["can_administer"]:
         context.update(_before_the_tap(context, request.user))
     return render(request, "infusions/bedside.html", context)
@@ -357,18 +361,74 @@ def _before_the_tap(context: dict[str, Any], user: Any) -> dict[str, Any]:
     return found
 
 
+# The fields each bedside form shows its own errors beside; any other error is shown at the top of the panel.
+INLINE_FIELDS: dict[str, tuple[str, ...]] = {
+    "vitals": (*VITALS_FIELDS, "taken_at"),
+    "rate": ("rate_ml_per_h",),
+    "resume": ("rate_ml_per_h",),
+    "complete": ("volume_infused_ml",),
+}
+
+VITALS_INPUTS = (
+    # name, label, inputmode, hint (never a placeholder that could be read as a reading)
+    ("temperature_c", "Temperature (°C)", "decimal", "One decimal; a comma is fine (36,8)"),
+    ("heart_rate_bpm", "Heart rate (/min)", "numeric", "Whole number"),
+    ("systolic_bp_mmhg", "Systolic BP (mmHg)", "numeric", "Whole number"),
+    ("diastolic_bp_mmhg", "Diastolic BP (mmHg)", "numeric", "Whole number, below systolic"),
+    ("respiratory_rate_per_min", "Respiratory rate (/min)", "numeric", "Whole number"),
+    ("spo2_percent", "SpO₂ (%)", "numeric", "Whole number"),
+)
+
+
+def _vitals_inputs(posted: dict[str, str], field_errors: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """The vitals form's six inputs, each with what was typed (after an error) and its own errors."""
+    return [
+        {
+            "name": name,
+            "label": label,
+            "inputmode": inputmode,
+            "hint": hint,
+            "value": posted.get(name, ""),
+            "errors": field_errors.get(name, []),
+        }
+        for name, label, inputmode, hint in VITALS_INPUTS
+    ]
+
+
+def _split_errors(exc: Exception, action: str) -> tuple[list[str], dict[str, list[str]]]:
+    """A refusal's lines for the top of the panel, and the errors shown beside the action's own fields."""
+    inline = INLINE_FIELDS.get(action, ())
+    if isinstance(exc, ValidationError) and not isinstance(exc, SafetyStopped) and hasattr(exc, "error_dict"):
+        beside = {field: list(messages) for field, messages in exc.message_dict.items() if field in inline}
+        rest = (
+            ValidationError({f: m for f, m in exc.message_dict.items() if f not in inline})
+            if len(beside) < len(exc.message_dict)
+            else None
+        )
+        top = error_messages(rest) if rest is not None else []
+        if beside:
+            top.insert(0, "Not recorded: correct the fields marked below. What you typed is kept.")
+        return top, beside
+    return error_messages(exc), {}
+
+
 def _bedside_response(
     request: HttpRequest,
     pk: int,
     errors: list[str] | None = None,
     notice: str = "",
     refused: tuple[str, list[dict[str, Any]]] | None = None,
+    failed: tuple[str, dict[str, list[str]]] | None = None,
 ) -> HttpResponse:
     """htmx gets the panel back in place (no page load); a plain form post is redirected to the page. A refused
-    action comes back with its stops beside its own control, each with the reason field where one may be given."""
+    action comes back with its stops beside its own control, each with the reason field where one may be given;
+    a failed one with what was typed kept in its fields and each error beside its own field."""
     if not request.htmx:
         for error in errors or []:
             messages.error(request, error)
+        for field, field_messages in (failed[1] if failed else {}).items():
+            for message in field_messages:
+                messages.error(request, field_message(field, message))
         if notice:
             messages.success(request, notice)
         return redirect("infusion-bedside", pk=pk)
@@ -379,19 +439,29 @@ def _bedside_response(
         action, rows = refused
         context[f"{action}_stops"] = rows
         context[f"{action}_blocked"] = _blocked(rows)
+    posted: dict[str, str] = {}
+    field_errors: dict[str, list[str]] = {}
+    if failed is not None or refused is not None:
+        action = (failed or refused or ("", {}))[0]
+        posted = {key: value for key, value in request.POST.items() if key != "csrfmiddlewaretoken"}
+        field_errors = failed[1] if failed is not None else {}
+        context["posted"] = {action: posted}
+        context["field_errors"] = {action: field_errors}
+        if action != "vitals":
+            posted, field_errors = {}, {}
+    context["vitals_inputs"] = _vitals_inputs(posted, field_errors)
     return render(request, "infusions/partials/bedside_panel.html", context)
 
 
-def _decimal(value: str | None, field: str = "rate_ml_per_h") -> Decimal | None:
-    """A number typed on the tablet; anything else (text, NaN, infinity) is a field error, never a 500."""
-    if value in (None, ""):
+def _decimal(value: str | None, field: str) -> Decimal | None:
+    """A number typed on the tablet, a decimal comma accepted; anything else (text, NaN, infinity) is an error
+    beside its own field, never a 500."""
+    if value is None or not value.strip():
         return None
-    try:
-        number = Decimal(value)
-    except ArithmeticError as exc:
-        raise ValidationError({field: [f"{value!r} is not a number."]}) from exc
-    if not number.is_finite():
-        raise ValidationError({field: [f"{value!r} is not a number."]})
+    number = bedside_services.typed_number(value)
+    if number is None:
+        label = FIELD_LABELS.get(field, "This value")
+        raise ValidationError({field: [f"{label} must be a number, such as 120 or 120,5."]})
     return number
 
 
@@ -435,7 +505,7 @@ def bedside_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
                 },
                 lot_numbers=[lot for lot in post.get("lot_numbers", "").replace(",", "\n").splitlines()],
                 started_at=_local_time(post.get("started_at"), "started_at"),
-                rate_ml_per_h=_decimal(post.get("rate_ml_per_h")),
+                rate_ml_per_h=_decimal(post.get("rate_ml_per_h"), "rate_ml_per_h"),
                 overrides=overrides,
             )
             notice = "Infusion started."
@@ -443,7 +513,7 @@ def bedside_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
             services.change_rate(
                 infusion_id=pk,
                 user=user,
-                rate_ml_per_h=_decimal(post.get("rate_ml_per_h")) or Decimal("0"),
+                rate_ml_per_h=_decimal(post.get("rate_ml_per_h"), "rate_ml_per_h") or Decimal("0"),
                 overrides=overrides,
             )
             notice = "Rate changed: take a set of vital signs before each increase."
@@ -452,7 +522,10 @@ def bedside_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
             notice = "Infusion paused."
         elif action == "resume":
             services.resume_infusion(
-                infusion_id=pk, user=user, rate_ml_per_h=_decimal(post.get("rate_ml_per_h")), overrides=overrides
+                infusion_id=pk,
+                user=user,
+                rate_ml_per_h=_decimal(post.get("rate_ml_per_h"), "rate_ml_per_h"),
+                overrides=overrides,
             )
             notice = "Infusion resumed."
         elif action == "reaction":
@@ -483,7 +556,8 @@ def bedside_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         rows = safety.stopped_rows(exc, user=user, order=infusion.order)
         return _bedside_response(request, pk, errors=error_messages(exc), refused=(action, rows))
     except (ValidationError, Conflict) as exc:
-        return _bedside_response(request, pk, errors=error_messages(exc))
+        top, beside = _split_errors(exc, action)
+        return _bedside_response(request, pk, errors=top, failed=(action, beside))
     return _bedside_response(request, pk, notice=notice)
 
 

@@ -108,7 +108,7 @@ def _check_decimal(name: str, value: object) -> None:
         raise ValueError(f"{name} must be a finite number, got {value}")
 
 
-def _has_at_most_one_decimal(value: Decimal) -> bool:
+def has_at_most_one_decimal(value: Decimal) -> bool:
     # normalize() drops trailing zeros (38.40 -> 38.4) and, unlike quantize(), cannot overflow on huge values.
     exponent = value.normalize().as_tuple().exponent
     return isinstance(exponent, int) and exponent >= -1
@@ -135,7 +135,7 @@ class VitalSigns:
     def __post_init__(self) -> None:
         _check_field_types(self)
         # Recorded to 0.1 °C: a finer value could sit just under a boundary yet display as the boundary.
-        if not _has_at_most_one_decimal(self.temperature_c):
+        if not has_at_most_one_decimal(self.temperature_c):
             raise ValueError(f"temperature_c must be recorded to 0.1 °C, got {self.temperature_c}")
 
 
@@ -484,7 +484,7 @@ _DEFAULT_BOUNDS = PlausibilityBounds()
 
 def _fmt_c(value: Decimal) -> str:
     # Readings are to 0.1 °C and shown so; a finer configured threshold is shown in full rather than rounded.
-    return f"{value:.1f}" if _has_at_most_one_decimal(value) else f"{value.normalize():f}"
+    return f"{value:.1f}" if has_at_most_one_decimal(value) else f"{value.normalize():f}"
 
 
 def implausible_fields(vitals: VitalSigns, bounds: PlausibilityBounds = _DEFAULT_BOUNDS) -> dict[str, str]:

@@ -258,18 +258,67 @@ def _age_at(patient: Any, taken_at: Any) -> vitals_rules.AgeAtSet:
         raise ValidationError({"taken_at": ["This time is before the patient's date of birth."]}) from exc
 
 
-def _vital_signs(values: dict[str, Any]) -> vitals_rules.VitalSigns:
+# Each reading as the bedside names it, its unit, and whether it is a whole number; with the A5 bounds this gives
+# the message beside a reading that is missing or is not a number.
+VITAL_SIGN_LABELS: dict[str, tuple[str, str, bool]] = {
+    "temperature_c": ("Temperature", "°C", False),
+    "heart_rate_bpm": ("Heart rate", "/min", True),
+    "systolic_bp_mmhg": ("Systolic BP", "mmHg", True),
+    "diastolic_bp_mmhg": ("Diastolic BP", "mmHg", True),
+    "respiratory_rate_per_min": ("Respiratory rate", "/min", True),
+    "spo2_percent": ("SpO₂", "%", True),
+}
+
+_BOUND_NAMES = {
+    "temperature_c": ("temperature_min_c", "temperature_max_c"),
+    "heart_rate_bpm": ("heart_rate_min_bpm", "heart_rate_max_bpm"),
+    "systolic_bp_mmhg": ("systolic_min_mmhg", "systolic_max_mmhg"),
+    "diastolic_bp_mmhg": ("diastolic_min_mmhg", "diastolic_max_mmhg"),
+    "respiratory_rate_per_min": ("respiratory_rate_min_per_min", "respiratory_rate_max_per_min"),
+    "spo2_percent": ("spo2_min_percent", "spo2_max_percent"),
+}
+
+
+def typed_number(value: Any) -> Decimal | None:
+    """A number as typed on a tablet, a decimal comma accepted (36,8 is 36.8); None when it is not a finite number."""
+    text = str(value).strip().replace(" ", "")
+    if text.count(",") == 1 and "." not in text:
+        text = text.replace(",", ".")
     try:
-        current = vitals_rules.VitalSigns(
-            temperature_c=Decimal(str(values["temperature_c"])),
-            heart_rate_bpm=int(values["heart_rate_bpm"]),
-            systolic_bp_mmhg=int(values["systolic_bp_mmhg"]),
-            diastolic_bp_mmhg=int(values["diastolic_bp_mmhg"]),
-            respiratory_rate_per_min=int(values["respiratory_rate_per_min"]),
-            spo2_percent=int(values["spo2_percent"]),
-        )
-    except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
-        raise ValidationError({"non_field_errors": [f"Incomplete or malformed vital signs: {exc}"]}) from exc
+        number = Decimal(text)
+    except ArithmeticError:
+        return None
+    return number if number.is_finite() else None
+
+
+def _reading_error(name: str) -> str:
+    label, unit, whole = VITAL_SIGN_LABELS[name]
+    bounds = vitals_rules.PlausibilityBounds()
+    low, high = (getattr(bounds, bound) for bound in _BOUND_NAMES[name])
+    kind = "a whole number" if whole else "a number"
+    return f"{label} must be {kind} between {low} and {high} {unit}."
+
+
+def _vital_signs(values: dict[str, Any]) -> vitals_rules.VitalSigns:
+    """The six readings, each checked on its own: every reading missing, not a number or impossible is reported
+    against its own field in clinical words, all at once."""
+    errors: dict[str, list[str]] = {}
+    readings: dict[str, Any] = {}
+    for name, (label, unit, whole) in VITAL_SIGN_LABELS.items():
+        raw = values.get(name)
+        if raw is None or str(raw).strip() == "":
+            errors[name] = [f"Enter the {label if label.startswith('SpO') else label[0].lower() + label[1:]}."]
+            continue
+        number = typed_number(raw)
+        if number is None or (whole and number != number.to_integral_value()):
+            errors[name] = [_reading_error(name)]
+        elif not whole and not vitals_rules.has_at_most_one_decimal(number):
+            errors[name] = [f"{label} is recorded to 0.1 {unit}, such as 36.8."]
+        else:
+            readings[name] = int(number) if whole else number
+    if errors:
+        raise ValidationError(errors)
+    current = vitals_rules.VitalSigns(**readings)
     implausible = vitals_rules.implausible_fields(current)
     if implausible:
         raise ValidationError({field: [message] for field, message in implausible.items()})

@@ -69,9 +69,32 @@ def test_an_impossible_value_shows_an_error_and_stores_nothing(tablet, login, nu
     login(tablet, "nurse1")
     tablet.goto(f"/orders/infusions/{infusion.pk}/")
     fill_vitals(tablet, spo2="120")
-    tablet.wait_for_selector("[data-testid=bedside-error]")
-    assert "spo2" in tablet.inner_text("[data-testid=bedside-error]").lower()
+    tablet.wait_for_selector("[data-testid=field-error][data-field=spo2_percent]")
+    assert "SpO2 120 % is not possible" in tablet.inner_text("[data-testid=field-error][data-field=spo2_percent]")
     assert infusion.vitals.count() == 0
+
+
+def test_a_refused_set_keeps_all_six_readings_beside_its_error_and_a_comma_then_records_it(
+    tablet, login, screenshot, nurse
+):
+    order = verified_order()
+    infusion = order.infusions.get()
+    login(tablet, "nurse1")
+    tablet.goto(f"/orders/infusions/{infusion.pk}/")
+    form = tablet.locator("[data-testid=vitals-form]")
+    assert form.locator("[placeholder]").count() == 0  # no grey number that looks like a reading
+    fill_vitals(tablet, temperature="36,8", heart_rate="7x")
+    error = tablet.wait_for_selector("[data-testid=field-error][data-field=heart_rate_bpm]")
+    assert "Heart rate must be a whole number between 20 and 250 /min." in error.inner_text()
+    typed = {name: form.locator(f"[name={name}]").input_value() for name in ("temperature_c", "heart_rate_bpm")}
+    assert typed == {"temperature_c": "36,8", "heart_rate_bpm": "7x"}
+    assert form.locator("[name=spo2_percent]").input_value() == "98"
+    screenshot(tablet, "bedside-vitals-error-beside-field")
+    assert_no_horizontal_scroll(tablet)
+    form.locator("[name=heart_rate_bpm]").fill("72")
+    form.locator("button[type=submit]").click()
+    tablet.wait_for_selector("text=Vital signs recorded.")
+    assert str(infusion.vitals.get().temperature_c) == "36.8"
 
 
 def test_step_up_cannot_be_tapped_during_a_stop_alert_without_a_reason(tablet, login, screenshot, nurse):

@@ -101,15 +101,15 @@ def test_the_bedside_start_control_says_a_start_before_the_scheduled_day_needs_a
 
 
 @pytest.mark.parametrize(
-    ("action", "body", "field"),
+    ("action", "body", "field", "message"),
     [
-        ("rate", {"rate_ml_per_h": "NaN"}, "rate ml per h"),
-        ("complete", {"volume_infused_ml": "Infinity"}, "volume infused ml"),
-        ("vitals", {**NORMAL_VITALS, "taken_at": "2025-13-45T10:00"}, "taken at"),
+        ("rate", {"rate_ml_per_h": "NaN"}, "rate_ml_per_h", "Rate (mL/h) must be a number"),
+        ("complete", {"volume_infused_ml": "Infinity"}, "volume_infused_ml", "Volume infused (mL) must be a number"),
+        ("vitals", {**NORMAL_VITALS, "taken_at": "2025-13-45T10:00"}, "taken_at", "This date and time does not exist"),
     ],
 )
-def test_a_number_or_a_time_that_is_not_one_is_a_clear_error_on_the_bedside_not_a_500(
-    client, nurse, action, body, field
+def test_a_number_or_a_time_that_is_not_one_is_a_clear_error_beside_its_own_field_not_a_500(
+    client, nurse, action, body, field, message
 ):
     order = verified_order()
     infusion = order.infusions.get()
@@ -120,7 +120,9 @@ def test_a_number_or_a_time_that_is_not_one_is_a_clear_error_on_the_bedside_not_
     client.post(f"/orders/infusions/{infusion.pk}/start/", {**form, "lot_numbers": "LOT-1"})
     response = client.post(f"/orders/infusions/{infusion.pk}/{action}/", body, HTTP_HX_REQUEST="true")
     assert response.status_code == 200
-    assert field in response.content.decode()
+    page = response.content.decode()
+    assert f'data-field="{field}">{message}' in page
+    assert field.replace("_", " ") not in page
 
 
 def test_an_action_on_an_order_that_does_not_exist_is_404(client, pharmacist):
