@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from django import template
+from django.utils import timezone
 
 register = template.Library()
 
@@ -66,3 +67,21 @@ def vials(value: Any) -> str:
 @register.filter
 def humanize_code(value: Any) -> str:
     return str(value or "").replace("_", " ")
+
+
+@register.filter
+def hours(value: Any) -> str:
+    """A duration in hours to 0.1 h: 28.1000000000000 -> "28.1 h"."""
+    return "—" if value in (None, "") else f"{_plain(value, 1)} h"
+
+
+@register.filter
+def when(value: Any) -> str:
+    """A time in the hospital's zone on the 24-hour clock, with its date when it is not today: "14:05", or
+    "2026-12-02 03:15" for tomorrow's early hours (never an AM/PM that a narrow column could cut)."""
+    if value in (None, ""):
+        return "—"
+    local = timezone.localtime(value)
+    if local.date() == timezone.localdate():
+        return local.strftime("%H:%M")
+    return local.strftime("%Y-%m-%d %H:%M")

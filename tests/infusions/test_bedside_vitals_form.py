@@ -85,3 +85,17 @@ def test_a_late_entry_time_that_does_not_exist_keeps_the_readings_and_the_time_t
     page = post_vitals(client, infusion, taken_at="2025-13-45T10:00").content.decode()
     assert 'data-field="taken_at">This date and time does not exist.' in page
     assert value_of(page, "heart_rate_bpm") == "72"
+
+
+def test_a_bad_volume_on_complete_is_reported_beside_the_volume_not_under_the_rate(client, infusion):
+    client.post(f"/orders/infusions/{infusion.pk}/vitals/", NORMAL_VITALS)
+    form = {code: "on" for code in ("patient_identity", "iga_reviewed", "cardiac_fluid_status", "hydration")}
+    form |= {code: "on" for code in ("premedication", "emergency_drugs", "product_and_dose", "dedicated_line")}
+    client.post(f"/orders/infusions/{infusion.pk}/start/", {**form, "lot_numbers": "LOT-1"})
+    page = client.post(
+        f"/orders/infusions/{infusion.pk}/complete/", {"volume_infused_ml": "-5"}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert 'data-field="volume_infused_ml">The volume cannot be negative.' in page
+    assert 'data-field="rate_ml_per_h"' not in page
+    assert 'value="-5"' in page
+    assert "rate ml per h" not in page and "volume infused ml" not in page
