@@ -60,7 +60,10 @@ def _panel_context(request: HttpRequest, order: Order, **extra: Any) -> dict[str
 
 
 def _aware(value: str | None) -> Any:
-    parsed = parse_datetime(value or "")
+    try:
+        parsed = parse_datetime(value or "")
+    except ValueError as exc:  # well formed but impossible, such as month 13
+        raise ValidationError({"collected_at": ["This date and time does not exist."]}) from exc
     if parsed is None:
         raise ValidationError({"collected_at": ["Enter the collection date and time."]})
     return timezone.make_aware(parsed) if timezone.is_naive(parsed) else parsed
@@ -80,29 +83,68 @@ def _panel_response(request: HttpRequest, order: Order, errors: list[str], notic
     return redirect("order-detail", pk=order.pk)
 
 
-@require_POST
-def record_result(request: HttpRequest, order_id: int) -> HttpResponse:
+COUNT_MESSAGE = "Platelet count must be a whole number of ×10⁹/L, such as 45: no letters, signs or decimals."
+
+
+def _record_result(request: HttpRequest, order: Order, check_id: str | None) -> Any:
+    """The result typed on a page, through the service; a count that is not a whole number is refused first."""
+    count_text = request.POST.get("platelet_count", "").strip()
+    if not count_text.isdigit():
+        raise ValidationError({"platelet_count": [COUNT_MESSAGE]})
+    grade = request.POST.get("bleeding_who_grade", "")
+    return services.record_platelet_result(
+        check_id=int(check_id) if check_id else None,
+        order_id=None if check_id else order.pk,
+        platelet_count=int(count_text),
+        collected_at=_aware(request.POST.get("collected_at")),
+        bleeding=None if grade.isdigit() else request.POST.get("bleeding") == "on",
+        bleeding_who_grade=int(grade) if grade.isdigit() else None,
+        user=request.user,
+    )
+
+
+def _require_result_permission(request: HttpRequest) -> None:
     if not request.user.has_perm("monitoring.record_platelet_result"):
         raise PermissionDenied("Nurses and hematologists enter platelet results.")
+
+
+@require_POST
+def record_result(request: HttpRequest, order_id: int) -> HttpResponse:
+    _require_result_permission(request)
     order = get_object_or_404(Order, pk=order_id)
-    check_id = request.POST.get("check") or None
     try:
-        count_text = request.POST.get("platelet_count", "")
-        if not count_text.strip().isdigit():
-            raise ValidationError({"platelet_count": ["Enter the count as a whole number (×10⁹/L)."]})
-        grade = request.POST.get("bleeding_who_grade", "")
-        services.record_platelet_result(
-            check_id=int(check_id) if check_id else None,
-            order_id=None if check_id else order.pk,
-            platelet_count=int(count_text),
-            collected_at=_aware(request.POST.get("collected_at")),
-            bleeding=None if grade.isdigit() else request.POST.get("bleeding") == "on",
-            bleeding_who_grade=int(grade) if grade.isdigit() else None,
-            user=request.user,
-        )
+        _record_result(request, order, request.POST.get("check") or None)
     except (ValidationError, Conflict) as exc:
         return _panel_response(request, order, error_messages(exc), "")
     return _panel_response(request, order, [], "Result recorded and classified.")
+
+
+# The worklist's row fields that show their own errors; any other refusal is shown across the row.
+WORKLIST_FIELDS = ("platelet_count", "collected_at", "bleeding")
+
+
+@require_POST
+def worklist_result(request: HttpRequest, check_id: int) -> HttpResponse:
+    """A count entered on the nurse's worklist: the row comes back in place, with each error beside its field and
+    what was typed kept, or with a confirmation of what was recorded."""
+    _require_result_permission(request)
+    check = get_object_or_404(PlateletCheck.objects.select_related("order__patient"), pk=check_id)
+    context: dict[str, Any] = {"check": check, "now": timezone.now(), "posted": {}, "field_errors": {}, "errors": []}
+    try:
+        result = _record_result(request, check.order, str(check.pk))
+    except (ValidationError, Conflict) as exc:
+        context["posted"] = {key: value for key, value in request.POST.items() if key != "csrfmiddlewaretoken"}
+        if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
+            by_field = exc.message_dict
+            context["field_errors"] = {f: m for f, m in by_field.items() if f in WORKLIST_FIELDS}
+            rest = {f: m for f, m in by_field.items() if f not in WORKLIST_FIELDS}
+            context["errors"] = error_messages(ValidationError(rest)) if rest else []
+        else:
+            context["errors"] = error_messages(exc)
+        return render(request, "monitoring/partials/worklist_check_row.html", context)
+    check.refresh_from_db()
+    context["recorded"] = result
+    return render(request, "monitoring/partials/worklist_check_row.html", context)
 
 
 @require_POST
