@@ -38,18 +38,24 @@ def search_patients(query: str) -> QuerySet[Patient]:
     return patients.filter(condition)
 
 
-def ivig_reactions_of_patients(patient_ids: list[int]) -> dict[int, list[IvigReaction]]:
+def ivig_reactions_of_patients(patient_ids: list[int], *, every_grade: bool = False) -> dict[int, list[IvigReaction]]:
     """Each patient's IVIG reaction history, newest first, in two queries whatever the number of patients: the
     severe reactions recorded here (CTCAE grade >= 3 or anaphylaxis, from the patient's infusions; "where" is
-    "this hospital") and every reaction reported from elsewhere.
+    "this hospital"), or with ``every_grade`` every reaction recorded here (the patient page), and every reaction
+    reported from elsewhere.
 
     This system's reactions live in infusions, which sits above patients: they are read through the reverse
     relations (orders -> infusions -> reactions) by name, never by importing infusions (docs/architecture.md)."""
     found: dict[int, list[IvigReaction]] = {pk: [] for pk in patient_ids}
     reaction = "orders__infusions__reactions__"
+    recorded_here = (
+        Q(**{f"{reaction}pk__isnull": False})
+        if every_grade
+        else Q(**{f"{reaction}ctcae_grade__gte": 3}) | Q(**{f"{reaction}reaction": "anaphylaxis"})
+    )
     here = (
         Patient.objects.filter(pk__in=patient_ids)
-        .filter(Q(**{f"{reaction}ctcae_grade__gte": 3}) | Q(**{f"{reaction}reaction": "anaphylaxis"}))
+        .filter(recorded_here)
         .values_list(
             "pk",
             "orders__product__name",
@@ -88,5 +94,5 @@ def ivig_reactions_of_patients(patient_ids: list[int]) -> dict[int, list[IvigRea
     return found
 
 
-def ivig_reactions(patient: Patient) -> list[IvigReaction]:
-    return ivig_reactions_of_patients([patient.pk])[patient.pk]
+def ivig_reactions(patient: Patient, *, every_grade: bool = False) -> list[IvigReaction]:
+    return ivig_reactions_of_patients([patient.pk], every_grade=every_grade)[patient.pk]

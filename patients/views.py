@@ -64,7 +64,7 @@ def patient_detail(
         "weights": patient.weights.select_related("recorded_by")[:20],
         "history": patient.history.select_related("history_user")[:20],
         "can_edit": can_edit,
-        "ivig_reactions": selectors.ivig_reactions(patient),
+        "ivig_reactions": selectors.ivig_reactions(patient, every_grade=True),
         "reaction_form": reaction_form or (ReportedIvigReactionForm() if can_edit else None),
     }
     return render(request, "patients/patient_detail.html", context, status=status)
