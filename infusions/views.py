@@ -461,7 +461,9 @@ def _decimal(value: str | None, field: str) -> Decimal | None:
     number = bedside_services.typed_number(value)
     if number is None:
         label = FIELD_LABELS.get(field, "This value")
-        raise ValidationError({field: [f"{label} must be a number, such as 120 or 120,5."]})
+        raise ValidationError(
+            {field: [f"{label} must be a number, such as 120 or 120,5, with no thousands separator."]}
+        )
     return number
 
 

@@ -3,6 +3,7 @@ completion, stopping and withholding a day (docs/clinical-rules.md §A4–A5; do
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -280,9 +281,14 @@ _BOUND_NAMES = {
 
 
 def typed_number(value: Any) -> Decimal | None:
-    """A number as typed on a tablet, a decimal comma accepted (36,8 is 36.8); None when it is not a finite number."""
-    text = str(value).strip().replace(" ", "")
+    """A number as typed on a tablet, a decimal comma accepted (36,8 is 36.8); None when it is not a finite number.
+
+    A comma followed by exactly three digits (1,200) could be a thousands separator: it is refused rather than read
+    as 1.2, and so is a space inside the number (12 5), which could be a missed key."""
+    text = str(value).strip()
     if text.count(",") == 1 and "." not in text:
+        if re.fullmatch(r"[+-]?\d*,\d{3}", text):
+            return None
         text = text.replace(",", ".")
     try:
         number = Decimal(text)

@@ -99,3 +99,27 @@ def test_a_bad_volume_on_complete_is_reported_beside_the_volume_not_under_the_ra
     assert 'data-field="rate_ml_per_h"' not in page
     assert 'value="-5"' in page
     assert "rate ml per h" not in page and "volume infused ml" not in page
+
+
+@pytest.mark.parametrize(
+    ("typed", "read"),
+    [("36,8", "36.8"), ("120,5", "120.5"), (" 36.8 ", "36.8"), ("1,200", None), ("12 5", None), ("36,8,1", None)],
+)
+def test_a_decimal_comma_is_a_decimal_point_but_a_possible_thousands_separator_or_a_gap_is_refused(typed, read):
+    from infusions.services.bedside import typed_number
+
+    assert typed_number(typed) == (Decimal(read) if read else None)
+
+
+def test_a_volume_written_with_a_thousands_separator_is_refused_not_read_as_1_2_ml(client, infusion):
+    client.post(f"/orders/infusions/{infusion.pk}/vitals/", NORMAL_VITALS)
+    form = {code: "on" for code in ("patient_identity", "iga_reviewed", "cardiac_fluid_status", "hydration")}
+    form |= {code: "on" for code in ("premedication", "emergency_drugs", "product_and_dose", "dedicated_line")}
+    client.post(f"/orders/infusions/{infusion.pk}/start/", {**form, "lot_numbers": "LOT-1"})
+    page = client.post(
+        f"/orders/infusions/{infusion.pk}/complete/", {"volume_infused_ml": "1,200"}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert 'data-field="volume_infused_ml">Volume infused (mL) must be a number' in page
+    assert "no thousands separator" in page
+    infusion.refresh_from_db()
+    assert infusion.status == "in_progress"
