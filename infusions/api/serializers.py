@@ -28,6 +28,7 @@ class ProductSerializer(serializers.ModelSerializer[Product]):
             "iga_content_qualifier",
             "iga_depleted",
             "vial_sizes_g",
+            "gtins",
             "itp_indication",
             "itp_indication_detail",
             "stabiliser",
