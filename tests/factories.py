@@ -120,6 +120,25 @@ FULL_CHECKLIST = {
 }
 
 
+def day_vials(infusion: Any, *, lot_prefix: str = "LOT", expiry: Any = None) -> list[dict[str, Any]]:
+    """The day's planned vials (``vials_per_day``) of the order's product, typed as a nurse records them: one
+    entry per physical vial, with a lot and an expiry a year ahead (docs/clinical-rules.md §A10 vial_mismatch)."""
+    order = infusion.order
+    expiry = expiry or timezone.localdate() + timedelta(days=365)
+    vials = []
+    for planned in order.vials_per_day:
+        for _ in range(int(planned["count"])):
+            vials.append(
+                {
+                    "product": order.product_id,
+                    "lot_number": f"{lot_prefix}-{len(vials) + 1}",
+                    "expiry_date": expiry.isoformat(),
+                    "vial_size_g": str(planned["size_g"]),
+                }
+            )
+    return vials
+
+
 def given_order(
     *, completed_hours_ago: float = 30, regimen: str = "one_dose_1g_per_kg", nurse: Any = None, **kwargs: Any
 ):

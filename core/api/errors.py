@@ -38,6 +38,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         request = context.get("request")
         data: Any = getattr(request, "data", None)
         sent: set[str] = set(data.keys()) if data is not None and hasattr(data, "keys") else set()
+        # A start's barcodes stand for its vials: a vial_mismatch stop names "vials" (docs/api.md "Infusions").
+        if "barcodes" in sent:
+            sent.add("vials")
         return safety_stopped_response(exc, sent)
     if isinstance(exc, Conflict):
         return Response({"detail": exc.detail}, status=status.HTTP_409_CONFLICT)

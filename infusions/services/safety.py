@@ -763,7 +763,9 @@ def start_stops(
     start_at: datetime,
     rate_ml_per_h: Decimal | None,
     missing_checklist: list[str],
+    vials: Sequence[safety_rules.VialGiven] | None = None,
 ) -> list[Stop]:
+    """``vials``: the start's vials, typed or scanned; None when a v1 client names lots only (§A10)."""
     config = safety_config()
     order = infusion.order
     stops = safety_rules.order_not_verified(order_status=order.status)
@@ -835,7 +837,25 @@ def start_stops(
             reference=start_at,
             config=config,
         )
+    if vials is not None:
+        stops += safety_rules.vial_mismatch(
+            vials=vials,
+            # After a product change the order names the changed product, which the remaining days are given with.
+            order_product_ids=frozenset({order.product_id}),
+            order_product_name=order.product.name,
+            planned_g=infusion.dose_g,
+            planned_vials_g=planned_vials_g(order),
+            on=timezone.localtime(start_at).date(),
+        )
     return as_v1_order(order, stops)
+
+
+def planned_vials_g(order: Order) -> Decimal:
+    """The grams of the day's planned vials (``vials_per_day``)."""
+    return sum(
+        (Decimal(str(v["size_g"])) * int(v["count"]) for v in order.vials_per_day or []),
+        Decimal(0),
+    )
 
 
 def _open_segment(infusion: Infusion) -> RateSegment | None:
