@@ -66,6 +66,7 @@ __all__ = [
     "step_without_vitals",
     "too_soon_after_previous_day",
     "vial_mismatch",
+    "vials_not_detailed",
     "vial_problems",
     "volume_mismatch",
     "weight_missing",
@@ -1005,6 +1006,30 @@ class VialGiven:
     lot_number: str
     expiry_date: date | None
     gtin: str | None = None
+
+
+def vials_not_detailed(*, lots_only: bool, v1_compat: bool) -> list[Stop]:
+    """A start that names lots only, no vial: refused (``vials_missing``), or during a hospital's transition
+    (IVIG_V1_START_COMPAT) a warning (docs/api.md "Breaking changes for v1 clients")."""
+    if not lots_only:
+        return []
+    if v1_compat:
+        return [
+            Stop(
+                "vials_not_detailed",
+                Kind.WARNING,
+                "Only lot numbers were recorded: the vials' product, size and expiry were not checked.",
+                field="vials",
+            )
+        ]
+    return [
+        Stop(
+            "vials_missing",
+            Kind.HARD,
+            "Record each vial: scan it, or type its product, size, lot and expiry.",
+            field="vials",
+        )
+    ]
 
 
 def vial_problems(

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from infusions import services as order_services
 from infusions.models import Product
+from infusions.services.vials import planned_vials
 from monitoring import services as monitoring_services
 from monitoring.models import PlateletCheck
 from patients import services as patient_services
@@ -230,7 +231,11 @@ def _give_first_infusion(order: Any, nurse: Any, completed_hours_ago: float) -> 
         infusion_id=infusion.pk, user=nurse, values=NORMAL_VITALS, taken_at=started_at - timedelta(minutes=10)
     )
     order_services.start_infusion(
-        infusion_id=infusion.pk, user=nurse, checklist=ALL_CONFIRMED, lot_numbers=["DEMO-LOT-1"], started_at=started_at
+        infusion_id=infusion.pk,
+        user=nurse,
+        checklist=ALL_CONFIRMED,
+        vials=planned_vials(infusion, lot_number="DEMO-LOT-1", expiry_date=started_at.date() + timedelta(days=365)),
+        started_at=started_at,
     )
     # The pump's total volume, as the nurse reads it at completion.
     order_services.complete_infusion(
@@ -339,7 +344,11 @@ def ensure_course_on_hold(users: dict[str, Any], patients: dict[str, Patient]) -
         infusion_id=day1.pk, user=nurse, values=NORMAL_VITALS, taken_at=started_at - timedelta(minutes=10)
     )
     order_services.start_infusion(
-        infusion_id=day1.pk, user=nurse, checklist=ALL_CONFIRMED, lot_numbers=["DEMO-LOT-2"], started_at=started_at
+        infusion_id=day1.pk,
+        user=nurse,
+        checklist=ALL_CONFIRMED,
+        vials=planned_vials(day1, lot_number="DEMO-LOT-2", expiry_date=started_at.date() + timedelta(days=365)),
+        started_at=started_at,
     )
     order_services.record_reaction(
         infusion_id=day1.pk,

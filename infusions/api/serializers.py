@@ -343,7 +343,8 @@ class InfusionSerializer(serializers.ModelSerializer[Infusion]):
         return infusion.product_id or infusion.order.product_id
 
     def get_lot_numbers(self, infusion: Infusion) -> list[str]:
-        return [vial.lot_number for vial in infusion.vial_lots.all()]
+        # The lots, each once: a lot now has a row per physical vial (§A10 vial_mismatch).
+        return list(dict.fromkeys(vial.lot_number for vial in infusion.vial_lots.all()))
 
 
 class ChecklistSerializer(serializers.Serializer[Any]):

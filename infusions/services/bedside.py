@@ -125,14 +125,15 @@ def start_infusion(
 
     ``vials`` (each naming its ``product``, size, lot and expiry) and ``barcodes`` (GS1 element strings) are the
     physical vials, one entry each, checked by vial_mismatch. A v1 client's ``lot_numbers`` alone (with v1's
-    optional vial details, which name no product) are still taken as lots."""
+    optional vial details, which name no product) are refused (vials_missing), or taken with the warning
+    vials_not_detailed while IVIG_V1_START_COMPAT is on."""
     errors: dict[str, list[str]] = {}
     lots = [str(lot).strip() for lot in (lot_numbers or []) if str(lot).strip()]
     detailed = [v for v in (vials or []) if v.get("product") is not None]
     v1_details = [v for v in (vials or []) if v.get("product") is None]
     given = vial_services.vials_of_start(detailed, barcodes) if (detailed or barcodes) else None
     if given is None and not lots:
-        errors["lot_numbers"] = ["Record the lot number of at least one vial (plasma product traceability)."]
+        errors["vials"] = ["Record at least one vial: scan it, or type its product, size, lot and expiry."]
     if given is not None and lots and set(lots) != {vial.given.lot_number for vial in given}:
         errors["lot_numbers"] = ["The lot numbers must name the same lots as the vials."]
     expired = [v for v in v1_details if v.get("expiry_date") and v["expiry_date"] < timezone.localdate()]
@@ -167,6 +168,7 @@ def start_infusion(
         rate_ml_per_h=rate_ml_per_h,
         missing_checklist=missing,
         vials=[vial.given for vial in given] if given is not None else None,
+        lots_only=given is None,
     )
     stops += list(change.stops)
     outcome = safety.enforce(stops, order=order, user=user, stage=Stage.START, overrides=overrides, at=started_at)

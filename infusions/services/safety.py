@@ -764,8 +764,10 @@ def start_stops(
     rate_ml_per_h: Decimal | None,
     missing_checklist: list[str],
     vials: Sequence[safety_rules.VialGiven] | None = None,
+    lots_only: bool = False,
 ) -> list[Stop]:
-    """``vials``: the start's vials, typed or scanned; None when a v1 client names lots only (§A10)."""
+    """``vials``: the start's vials, typed or scanned, or None when not judged (a dry run without them);
+    ``lots_only``: a v1 client named lots and no vial (§A10)."""
     config = safety_config()
     order = infusion.order
     stops = safety_rules.order_not_verified(order_status=order.status)
@@ -837,6 +839,9 @@ def start_stops(
             reference=start_at,
             config=config,
         )
+    stops += safety_rules.vials_not_detailed(
+        lots_only=lots_only, v1_compat=getattr(settings, "IVIG_V1_START_COMPAT", False)
+    )
     if vials is not None:
         stops += safety_rules.vial_mismatch(
             vials=vials,

@@ -14,9 +14,10 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
-from infusions.models import Product
-from infusions.safety_rules import VialGiven
+from infusions.models import Infusion, Product
+from infusions.safety_rules import VialGiven, vial_problems
 from infusions.vial_scan import ScanError, parse_vial_scan
 
 
@@ -44,6 +45,8 @@ def gtin_index() -> dict[str, tuple[Product, Decimal]]:
 
 def typed_vial(product: Product, *, lot_number: str, expiry_date: date | None, vial_size_g: Any) -> Vial:
     size = Decimal(str(vial_size_g)) if vial_size_g not in (None, "") else None
+    if isinstance(expiry_date, str):  # a service caller's ISO date; the API and the page give dates
+        expiry_date = date.fromisoformat(expiry_date) if expiry_date else None
     given = VialGiven(
         product_id=product.pk,
         product_name=product.name,
@@ -117,3 +120,54 @@ def vials_of_start(vials: Sequence[dict[str, Any]] | None, barcodes: Sequence[st
 def _product_id(entry: dict[str, Any]) -> Any:
     product = entry.get("product")
     return product.pk if isinstance(product, Product) else product
+
+
+def check_vial(infusion_id: int, *, barcode: str = "", typed: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One vial against the day, before the start (the bedside page's scan field): what it is and its problems in a
+    nurse's words; the total is checked at the start. Nothing is stored."""
+    infusion = Infusion.objects.select_related("order__product").get(pk=infusion_id)
+    order = infusion.order
+    try:
+        if barcode.strip():
+            vial = scanned_vial(barcode)
+        else:
+            entry = typed or {}
+            product_id = _product_id(entry)
+            product = Product.objects.filter(pk=product_id).first() if isinstance(product_id, int) else None
+            if product is None:
+                return {"ok": False, "label": "", "problems": ["Choose the vial's product."]}
+            vial = typed_vial(
+                product,
+                lot_number=entry.get("lot_number", ""),
+                expiry_date=entry.get("expiry_date"),
+                vial_size_g=entry.get("vial_size_g"),
+            )
+    except ScanError as exc:
+        return {"ok": False, "label": "", "problems": [str(exc)]}
+    problems = vial_problems(
+        vial.given,
+        order_product_ids=frozenset({order.product_id}),
+        order_product_name=order.product.name,
+        on=timezone.localdate(),
+    )
+    given = vial.given
+    size = f"{given.vial_size_g.normalize():f} g" if given.vial_size_g is not None else "size?"
+    expiry = f"exp. {given.expiry_date:%Y-%m-%d}" if given.expiry_date else "expiry?"
+    label = f"{given.product_name or 'Unknown product'} {size}, lot {given.lot_number or '?'}, {expiry}"
+    return {"ok": not problems, "label": label, "problems": problems}
+
+
+def planned_vials(infusion: Infusion, *, lot_number: str, expiry_date: date) -> list[dict[str, Any]]:
+    """The day's planned vials (``vials_per_day``) of the order's product, all of one lot, as a start takes them
+    typed: for demo data and benchmarks, which give what was planned."""
+    order = infusion.order
+    return [
+        {
+            "product": order.product_id,
+            "lot_number": lot_number,
+            "expiry_date": expiry_date,
+            "vial_size_g": Decimal(str(planned["size_g"])),
+        }
+        for planned in order.vials_per_day
+        for _ in range(int(planned["count"]))
+    ]

@@ -128,3 +128,27 @@ def test_every_typed_vial_names_product_size_lot_and_expiry(nurse_api, infusion)
         assert response.status_code == 400
         # DRF keys a list's errors by the entry's index.
         assert field in response.json()["vials"]["0"], response.json()
+
+
+def test_the_bedside_pages_scan_field_checks_one_vial_in_a_nurses_words(client, nurse, infusion, order) -> None:
+    client.force_login(nurse)
+    page = client.get(f"/orders/infusions/{infusion.pk}/").content.decode()
+    assert 'data-testid="vial-scan"' in page
+    url = f"/orders/infusions/{infusion.pk}/vial-check/"
+    vial = day_vials(infusion)[0]
+    typed = {
+        "vial_product": vial["product"],
+        "vial_size_g": vial["vial_size_g"],
+        "vial_lot": "P-1",
+        "vial_expiry": vial["expiry_date"],
+    }
+    right = client.post(url, typed, HTTP_HX_REQUEST="true").content.decode()
+    assert 'data-testid="vial-ok"' in right
+    assert 'name="vial_lot" value="P-1"' in right
+    other = Product.objects.exclude(pk=order.product_id).exclude(vial_sizes_g=[]).first()
+    wrong = client.post(url, {**typed, "vial_product": other.pk}, HTTP_HX_REQUEST="true").content.decode()
+    assert 'data-testid="vial-refused"' in wrong
+    assert "is not the ordered product" in wrong
+    assert 'type="hidden"' not in wrong
+    garbage = client.post(url, {"barcode": "hello"}, HTTP_HX_REQUEST="true").content.decode()
+    assert "not a GS1 DataMatrix" in garbage
