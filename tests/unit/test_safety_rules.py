@@ -573,3 +573,12 @@ def test_one_vials_problems_read_in_a_nurses_words() -> None:
     assert (
         rules.vial_problems(vial("10"), order_product_ids=frozenset({1}), order_product_name="Privigen", on=TODAY) == []
     )
+
+
+def test_lot_numbers_alone_are_refused_or_during_the_transition_a_warning() -> None:
+    assert rules.vials_not_detailed(lots_only=False, v1_compat=False) == []
+    assert rules.vials_not_detailed(lots_only=False, v1_compat=True) == []
+    refused = rules.vials_not_detailed(lots_only=True, v1_compat=False)
+    assert codes(refused) == [("vials_missing", "hard")]
+    assert refused[0].field == "vials"
+    assert codes(rules.vials_not_detailed(lots_only=True, v1_compat=True)) == [("vials_not_detailed", "warning")]
