@@ -362,8 +362,34 @@ def ensure_course_on_hold(users: dict[str, Any], patients: dict[str, Patient]) -
 
 
 @transaction.atomic
+def _demo_gtin(product_pk: int, index: int) -> str:
+    """A made-up GTIN-14 in GS1's restricted-circulation range (prefix 020), with its check digit."""
+    body = f"00200{product_pk:05d}{index:03d}"
+    weighted = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    return body + str((10 - weighted % 10) % 10)
+
+
+def ensure_demo_gtins(users: dict[str, Any]) -> int:
+    """Made-up GTINs, marked demo, for every vial size of the catalogue's products that has none, so that the
+    bedside's "Scan or type a vial" field can be tried with printed codes (docs/clinical-rules.md §A10)."""
+    recorded = 0
+    for product in Product.objects.filter(gtins=[]).exclude(vial_sizes_g=[]).order_by("pk"):
+        order_services.record_gtins(
+            product_id=product.pk,
+            user=users["pharmacist"],
+            gtins=[
+                {"gtin": _demo_gtin(product.pk, index), "vial_size_g": size, "demo": True}
+                for index, size in enumerate(sorted(product.vial_sizes_g), start=1)
+            ],
+            source="demo data: made-up GTINs, not the manufacturer's",
+        )
+        recorded += 1
+    return recorded
+
+
 def load_demo_data() -> dict[str, int]:
     users = ensure_demo_users()
+    ensure_demo_gtins(users)
     patients = ensure_demo_patients(users["nurse"])
     ensure_demo_orders(users, patients)
     ensure_overridden_course(users, patients)
