@@ -84,6 +84,7 @@ def seed(patients: int) -> Seeded:
 
     from infusions import services as infusion_services
     from infusions.models import Product
+    from infusions.services.vials import planned_vials
     from patients import services as patient_services
 
     user_model = get_user_model()
@@ -155,7 +156,11 @@ def seed(patients: int) -> Seeded:
         started_at = completed_at - timedelta(hours=2)
         infusion_services.record_vitals(infusion_id=infusion.pk, user=nurse, values=vitals, taken_at=started_at)
         infusion_services.start_infusion(
-            infusion_id=infusion.pk, user=nurse, checklist=checklist, lot_numbers=["B1"], started_at=started_at
+            infusion_id=infusion.pk,
+            user=nurse,
+            checklist=checklist,
+            vials=planned_vials(infusion, lot_number="B1", expiry_date=started_at.date() + timedelta(days=365)),
+            started_at=started_at,
         )
         infusion_services.complete_infusion(infusion_id=infusion.pk, user=nurse, completed_at=completed_at)
         mrns.append(mrn)

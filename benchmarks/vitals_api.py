@@ -102,6 +102,7 @@ def seed(nurses: int, orders: int, history: int) -> None:
 
     from infusions import services
     from infusions.models import Product, VitalSignsEntry
+    from infusions.services.vials import planned_vials
     from patients import services as patient_services
 
     user_model = get_user_model()
@@ -156,7 +157,9 @@ def seed(nurses: int, orders: int, history: int) -> None:
             infusion_id=infusion.pk,
             user=nurse,
             checklist=dict.fromkeys(services.CHECKLIST_ITEMS, True),
-            lot_numbers=[f"BENCH-LOT-{n}"],
+            vials=planned_vials(
+                infusion, lot_number=f"BENCH-LOT-{n}", expiry_date=first_vitals_at.date() + timedelta(days=365)
+            ),
             started_at=first_vitals_at + timedelta(minutes=2),
         )
         for k in range(1, history):

@@ -24,6 +24,9 @@ class Product(models.Model):
     manufacturer = models.CharField(max_length=100)
     concentration_percent = models.DecimalField(max_digits=4, decimal_places=1, null=True, blank=True)
     vial_sizes_g = models.JSONField(default=list, blank=True, help_text="Grams of IgG per vial, e.g. [1, 2.5, 5].")
+    # The GTINs (GS1 01) of the product's vials, each with its size: [{"gtin", "vial_size_g", "demo"}]. Pharmacy
+    # records them (services.catalogue.record_gtins); ``demo`` marks the made-up ones of demo data.
+    gtins = models.JSONField(default=list, blank=True)
     iga_content_ug_per_ml = models.DecimalField(max_digits=7, decimal_places=1, null=True, blank=True)
     iga_content_qualifier = models.CharField(max_length=10, blank=True, help_text="average or maximum")
     iga_depleted = models.BooleanField(default=False)
@@ -419,6 +422,10 @@ class VialLot(models.Model):
     """Traceability of a plasma product: the lot (and expiry) of every vial given."""
 
     infusion = models.ForeignKey(Infusion, on_delete=models.PROTECT, related_name="vial_lots")
+    # Null only for vials recorded before the product, GTIN and serial were (§A10 vial_mismatch).
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    gtin = models.CharField("GTIN", max_length=14, null=True, blank=True)
+    serial = models.CharField(max_length=20, null=True, blank=True)
     lot_number = models.CharField(max_length=64)
     expiry_date = models.DateField(null=True, blank=True)
     vial_size_g = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)

@@ -26,6 +26,7 @@ __all__ = [
     "ProductSafety",
     "SafetyConfig",
     "SevereReaction",
+    "VialGiven",
     "active_course",
     "baseline_count_age",
     "baseline_high_alert",
@@ -64,6 +65,9 @@ __all__ = [
     "step_too_early",
     "step_without_vitals",
     "too_soon_after_previous_day",
+    "vial_mismatch",
+    "vials_not_detailed",
+    "vial_problems",
     "volume_mismatch",
     "weight_missing",
     "weight_stale",
@@ -983,6 +987,105 @@ def volume_mismatch(
             field="volume_infused_ml",
         )
     ]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# vial_mismatch (A10): the vials at the bedside against the order
+# ----------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VialGiven:
+    """One physical vial as typed or read from its GS1 DataMatrix. ``product_id`` is None when its GTIN names no
+    product of the catalogue; ``product_sizes_g`` are the sizes its product comes in."""
+
+    product_id: int | None
+    product_name: str
+    product_sizes_g: frozenset[Decimal]
+    vial_size_g: Decimal | None
+    lot_number: str
+    expiry_date: date | None
+    gtin: str | None = None
+
+
+def vials_not_detailed(*, lots_only: bool, v1_compat: bool) -> list[Stop]:
+    """A start that names lots only, no vial: refused (``vials_missing``), or during a hospital's transition
+    (IVIG_V1_START_COMPAT) a warning (docs/api.md "Breaking changes for v1 clients")."""
+    if not lots_only:
+        return []
+    if v1_compat:
+        return [
+            Stop(
+                "vials_not_detailed",
+                Kind.WARNING,
+                "Only lot numbers were recorded: the vials' product, size and expiry were not checked.",
+                field="vials",
+            )
+        ]
+    return [
+        Stop(
+            "vials_missing",
+            Kind.HARD,
+            "Record each vial: scan it, or type its product, size, lot and expiry.",
+            field="vials",
+        )
+    ]
+
+
+def vial_problems(
+    vial: VialGiven, *, order_product_ids: frozenset[int], order_product_name: str, on: date
+) -> list[str]:
+    """What is wrong with one vial, in a nurse's words (empty: the vial is right for this day)."""
+    if vial.product_id is None:
+        named = f"The GTIN {vial.gtin}" if vial.gtin else "This vial"
+        return [f"{named} is not one of the catalogue's products: type the vial."]
+    problems: list[str] = []
+    lot = f"lot {vial.lot_number}" if vial.lot_number else "this vial"
+    if vial.product_id not in order_product_ids:
+        problems.append(
+            f"{vial.product_name} ({lot}) is not the ordered product ({order_product_name}): do not give it."
+        )
+    if vial.vial_size_g is None:
+        problems.append(f"Record the size of {lot}.")
+    elif vial.vial_size_g not in vial.product_sizes_g:
+        problems.append(f"{vial.product_name} does not come in {_g(vial.vial_size_g)} g vials: check {lot}.")
+    if not vial.lot_number:
+        problems.append("Record the vial's lot number.")
+    if vial.expiry_date is None:
+        problems.append(f"Record the expiry of {lot}.")
+    elif vial.expiry_date < on:
+        problems.append(f"{lot.capitalize()} expired on {vial.expiry_date:%Y-%m-%d}: do not give it.")
+    return problems
+
+
+def vial_mismatch(
+    *,
+    vials: Sequence[VialGiven],
+    order_product_ids: frozenset[int],
+    order_product_name: str,
+    planned_g: Decimal,
+    planned_vials_g: Decimal,
+    on: date,
+) -> list[Stop]:
+    """Every vial of the order's product (or its changed product), in one of its sizes, not expired on ``on``, and
+    together the grams of the day's planned vials: other sizes with the same total are fine, and a partial-vial
+    order (``planned_g`` below ``planned_vials_g``) discards the excess, so the total lies between the two."""
+    problems = [
+        problem
+        for vial in vials
+        for problem in vial_problems(
+            vial, order_product_ids=order_product_ids, order_product_name=order_product_name, on=on
+        )
+    ]
+    if not problems:
+        total = sum((vial.vial_size_g or Decimal(0) for vial in vials), Decimal(0))
+        highest = max(planned_vials_g, planned_g)
+        if not planned_g <= total <= highest:
+            wanted = f"{_g(planned_g)} g" if highest == planned_g else f"{_g(planned_g)}-{_g(highest)} g"
+            problems.append(f"The vials add up to {_g(total)} g, the day needs {wanted}: check the vials.")
+    if not problems:
+        return []
+    return [Stop("vial_mismatch", Kind.HARD, " ".join(problems), field="vials")]
 
 
 # ----------------------------------------------------------------------------------------------------------

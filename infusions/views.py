@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -22,6 +23,7 @@ from infusions.forms import OrderForm, SiteValuesForm
 from infusions.models import Infusion, Order, Product
 from infusions.services import bedside as bedside_services
 from infusions.services import safety
+from infusions.services import vials as vial_services
 from infusions.services.catalogue import SITE_FIELD_LABELS, unknown_fields
 from patients.models import Patient
 
@@ -339,7 +341,13 @@ def _before_the_tap(context: dict[str, Any], user: Any) -> dict[str, Any]:
     stepping up to the plan's next step, and resuming at the suggested rate (docs/clinical-rules.md §A8)."""
     infusion = context["infusion"]
     checks: dict[str, dict[str, Any]] = {}
+    extra: dict[str, Any] = {}
     if infusion.status == "scheduled":
+        # The start form's typed vials: the formulary's products, the order's first (§A10 vial_mismatch).
+        extra["vial_products"] = sorted(
+            Product.objects.filter(Q(on_formulary=True) | Q(pk=infusion.order.product_id)),
+            key=lambda product: (product.pk != infusion.order.product_id, product.name),
+        )
         checks["start"] = {
             "action": "start",
             "checklist": dict.fromkeys(services.checklist_items(infusion.order), True),
@@ -358,7 +366,7 @@ def _before_the_tap(context: dict[str, Any], user: Any) -> dict[str, Any]:
         found[f"{name}_stops"] = rows
         found[f"{name}_blocked"] = _blocked(rows)
         found[f"{name}_warnings"] = dry["warnings"]
-    return found
+    return {**found, **extra}
 
 
 # The fields each bedside form shows its own errors beside; any other error is shown at the top of the panel.
@@ -480,12 +488,45 @@ def _local_time(value: str | None, field: str) -> Any:
     return timezone.make_aware(parsed) if timezone.is_naive(parsed) else parsed
 
 
+def _typed_vials(post: Any) -> list[dict[str, Any]]:
+    """The vials typed on the start form: parallel lists, one entry per vial (docs/clinical-rules.md §A10)."""
+    rows = zip(
+        post.getlist("vial_product"),
+        post.getlist("vial_size_g"),
+        post.getlist("vial_lot"),
+        post.getlist("vial_expiry"),
+        strict=False,
+    )
+    vials = []
+    for product, size, lot, expiry in rows:
+        try:
+            expiry_date = date.fromisoformat(expiry) if expiry else None
+        except ValueError as exc:
+            raise ValidationError({"vials": [f"The expiry {expiry} is not a date."]}) from exc
+        vials.append(
+            {
+                "product": int(product) if product.isdigit() else -1,
+                "vial_size_g": size,
+                "lot_number": lot,
+                "expiry_date": expiry_date,
+            }
+        )
+    return vials
+
+
 @require_POST
 def bedside_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     if not request.user.has_perm("infusions.administer_infusion"):
         raise PermissionDenied("Only nurses document infusions.")
     get_object_or_404(Infusion, pk=pk)
     post = request.POST
+    if action == "vial-check":
+        try:
+            typed = (_typed_vials(post) or [{}])[0] if not post.get("barcode") else None
+            verdict = vial_services.check_vial(pk, barcode=post.get("barcode", ""), typed=typed)
+        except ValidationError as exc:
+            verdict = {"ok": False, "label": "", "problems": exc.messages}
+        return render(request, "infusions/partials/vial_item.html", {"verdict": verdict, "post": post})
     user = request.user
     overrides = overrides_from_post(post)
     try:
@@ -506,6 +547,8 @@ def bedside_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
                     for code in {**services.CHECKLIST_ITEMS, **services.GLUCOSE_METHOD_ITEM}
                 },
                 lot_numbers=[lot for lot in post.get("lot_numbers", "").replace(",", "\n").splitlines()],
+                vials=_typed_vials(post),
+                barcodes=[code for code in post.getlist("barcodes") if code.strip()],
                 started_at=_local_time(post.get("started_at"), "started_at"),
                 rate_ml_per_h=_decimal(post.get("rate_ml_per_h"), "rate_ml_per_h"),
                 overrides=overrides,

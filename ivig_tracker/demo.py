@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from infusions import services as order_services
 from infusions.models import Product
+from infusions.services.vials import planned_vials
 from monitoring import services as monitoring_services
 from monitoring.models import PlateletCheck
 from patients import services as patient_services
@@ -230,7 +231,11 @@ def _give_first_infusion(order: Any, nurse: Any, completed_hours_ago: float) -> 
         infusion_id=infusion.pk, user=nurse, values=NORMAL_VITALS, taken_at=started_at - timedelta(minutes=10)
     )
     order_services.start_infusion(
-        infusion_id=infusion.pk, user=nurse, checklist=ALL_CONFIRMED, lot_numbers=["DEMO-LOT-1"], started_at=started_at
+        infusion_id=infusion.pk,
+        user=nurse,
+        checklist=ALL_CONFIRMED,
+        vials=planned_vials(infusion, lot_number="DEMO-LOT-1", expiry_date=started_at.date() + timedelta(days=365)),
+        started_at=started_at,
     )
     # The pump's total volume, as the nurse reads it at completion.
     order_services.complete_infusion(
@@ -339,7 +344,11 @@ def ensure_course_on_hold(users: dict[str, Any], patients: dict[str, Patient]) -
         infusion_id=day1.pk, user=nurse, values=NORMAL_VITALS, taken_at=started_at - timedelta(minutes=10)
     )
     order_services.start_infusion(
-        infusion_id=day1.pk, user=nurse, checklist=ALL_CONFIRMED, lot_numbers=["DEMO-LOT-2"], started_at=started_at
+        infusion_id=day1.pk,
+        user=nurse,
+        checklist=ALL_CONFIRMED,
+        vials=planned_vials(day1, lot_number="DEMO-LOT-2", expiry_date=started_at.date() + timedelta(days=365)),
+        started_at=started_at,
     )
     order_services.record_reaction(
         infusion_id=day1.pk,
@@ -353,8 +362,34 @@ def ensure_course_on_hold(users: dict[str, Any], patients: dict[str, Patient]) -
 
 
 @transaction.atomic
+def _demo_gtin(product_pk: int, index: int) -> str:
+    """A made-up GTIN-14 in GS1's restricted-circulation range (prefix 020), with its check digit."""
+    body = f"00200{product_pk:05d}{index:03d}"
+    weighted = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    return body + str((10 - weighted % 10) % 10)
+
+
+def ensure_demo_gtins(users: dict[str, Any]) -> int:
+    """Made-up GTINs, marked demo, for every vial size of the catalogue's products that has none, so that the
+    bedside's "Scan or type a vial" field can be tried with printed codes (docs/clinical-rules.md §A10)."""
+    recorded = 0
+    for product in Product.objects.filter(gtins=[]).exclude(vial_sizes_g=[]).order_by("pk"):
+        order_services.record_gtins(
+            product_id=product.pk,
+            user=users["pharmacist"],
+            gtins=[
+                {"gtin": _demo_gtin(product.pk, index), "vial_size_g": size, "demo": True}
+                for index, size in enumerate(sorted(product.vial_sizes_g), start=1)
+            ],
+            source="demo data: made-up GTINs, not the manufacturer's",
+        )
+        recorded += 1
+    return recorded
+
+
 def load_demo_data() -> dict[str, int]:
     users = ensure_demo_users()
+    ensure_demo_gtins(users)
     patients = ensure_demo_patients(users["nurse"])
     ensure_demo_orders(users, patients)
     ensure_overridden_course(users, patients)

@@ -317,6 +317,9 @@ LOGGING = {
 }
 
 # --- Notifications and reminders (docs/architecture.md "The reminder pipeline") --------------------------
+# A hospital's transition from v1 clients: a start naming lot numbers only, without its vials, is taken with the
+# warning vials_not_detailed instead of refused (docs/api.md "Breaking changes for v1 clients").
+IVIG_V1_START_COMPAT = env.bool("IVIG_V1_START_COMPAT", False)
 IVIG_EMAIL_NOTIFICATIONS = env.bool("IVIG_EMAIL_NOTIFICATIONS", True)
 IVIG_WEBHOOK_URL = env.str("IVIG_WEBHOOK_URL", "")
 IVIG_WEBHOOK_SECRET = env.str("IVIG_WEBHOOK_SECRET", "")

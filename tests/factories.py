@@ -120,6 +120,39 @@ FULL_CHECKLIST = {
 }
 
 
+def day_vials(
+    infusion: Any, *, lot_prefix: str = "LOT", expiry: Any = None, lots: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """The day's planned vials (``vials_per_day``) of the order's product, typed as a nurse records them: one
+    entry per physical vial, with a lot (``lots`` in turn, or numbered) and an expiry a year ahead
+    (docs/clinical-rules.md §A10 vial_mismatch)."""
+    order = type(infusion.order).objects.get(pk=infusion.order_id)  # as it is now, should it have been recalculated
+    expiry = expiry or timezone.localdate() + timedelta(days=365)
+    vials = []
+    for planned in order.vials_per_day:
+        for _ in range(int(planned["count"])):
+            vials.append(
+                {
+                    "product": order.product_id,
+                    "lot_number": lots[len(vials) % len(lots)] if lots else f"{lot_prefix}-{len(vials) + 1}",
+                    "expiry_date": expiry.isoformat(),
+                    "vial_size_g": str(planned["size_g"]),
+                }
+            )
+    return vials
+
+
+def day_vials_form(infusion: Any, **kwargs: Any) -> dict[str, list[str]]:
+    """``day_vials`` as the bedside page's start form posts them: the typed vials' parallel lists."""
+    vials = day_vials(infusion, **kwargs)
+    return {
+        "vial_product": [str(v["product"]) for v in vials],
+        "vial_size_g": [v["vial_size_g"] for v in vials],
+        "vial_lot": [v["lot_number"] for v in vials],
+        "vial_expiry": [v["expiry_date"] for v in vials],
+    }
+
+
 def given_order(
     *, completed_hours_ago: float = 30, regimen: str = "one_dose_1g_per_kg", nurse: Any = None, **kwargs: Any
 ):
@@ -136,7 +169,7 @@ def given_order(
     infusion = order.infusions.order_by("day_number").first()
     services.record_vitals(infusion_id=infusion.pk, user=nurse, values=NORMAL_VITALS, taken_at=started_at)
     services.start_infusion(
-        infusion_id=infusion.pk, user=nurse, checklist=FULL_CHECKLIST, lot_numbers=["L1"], started_at=started_at
+        infusion_id=infusion.pk, user=nurse, checklist=FULL_CHECKLIST, vials=day_vials(infusion), started_at=started_at
     )
     # The pump's total: the planned volume (the two-hour run above is shorter than a real titration).
     services.complete_infusion(

@@ -38,6 +38,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         request = context.get("request")
         data: Any = getattr(request, "data", None)
         sent: set[str] = set(data.keys()) if data is not None and hasattr(data, "keys") else set()
+        # A start's barcodes (or a v1 client's lot numbers) stand for its vials: vial_mismatch and vials_missing
+        # name "vials" (docs/api.md "Infusions").
+        if sent & {"barcodes", "lot_numbers"}:
+            sent.add("vials")
         return safety_stopped_response(exc, sent)
     if isinstance(exc, Conflict):
         return Response({"detail": exc.detail}, status=status.HTTP_409_CONFLICT)

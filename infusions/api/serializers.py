@@ -28,6 +28,7 @@ class ProductSerializer(serializers.ModelSerializer[Product]):
             "iga_content_qualifier",
             "iga_depleted",
             "vial_sizes_g",
+            "gtins",
             "itp_indication",
             "itp_indication_detail",
             "stabiliser",
@@ -342,7 +343,8 @@ class InfusionSerializer(serializers.ModelSerializer[Infusion]):
         return infusion.product_id or infusion.order.product_id
 
     def get_lot_numbers(self, infusion: Infusion) -> list[str]:
-        return [vial.lot_number for vial in infusion.vial_lots.all()]
+        # The lots, each once: a lot now has a row per physical vial (§A10 vial_mismatch).
+        return list(dict.fromkeys(vial.lot_number for vial in infusion.vial_lots.all()))
 
 
 class ChecklistSerializer(serializers.Serializer[Any]):
@@ -362,16 +364,30 @@ class ChecklistSerializer(serializers.Serializer[Any]):
 
 
 class VialSerializer(serializers.Serializer[Any]):
+    """One physical vial, typed: all four are required (docs/clinical-rules.md §A10 vial_mismatch)."""
+
+    product = serializers.PrimaryKeyRelatedField(queryset=Product.objects.all(), help_text="The product's id.")
     lot_number = serializers.CharField(max_length=64)
-    expiry_date = serializers.DateField(required=False, allow_null=True)
-    vial_size_g = serializers.DecimalField(max_digits=5, decimal_places=2, required=False, allow_null=True)
+    expiry_date = serializers.DateField()
+    vial_size_g = serializers.DecimalField(max_digits=5, decimal_places=2)
 
 
 class StartSerializer(serializers.Serializer[Any]):
     started_at = serializers.DateTimeField(required=False, allow_null=True)
     checklist = ChecklistSerializer()
-    lot_numbers = serializers.ListField(child=serializers.CharField(max_length=64), allow_empty=True)
-    vials = VialSerializer(many=True, required=False, help_text="Lot, expiry and size of each vial (optional).")
+    lot_numbers = serializers.ListField(
+        child=serializers.CharField(max_length=64),
+        required=False,
+        allow_empty=True,
+        help_text="v1: the lots; if sent with vials or barcodes, the same lots.",
+    )
+    vials = VialSerializer(many=True, required=False, help_text="One entry per physical vial, typed.")
+    barcodes = serializers.ListField(
+        child=serializers.CharField(max_length=200, trim_whitespace=False),
+        required=False,
+        allow_empty=True,
+        help_text="One GS1 element string per physical vial: (01)…(17)…(10)… or raw with GS (ASCII 29).",
+    )
     rate_ml_per_h = serializers.DecimalField(
         max_digits=7, decimal_places=1, required=False, allow_null=True, help_text="Defaults to the plan's first step."
     )

@@ -248,10 +248,11 @@ class InfusionViewSet(viewsets.ReadOnlyModelViewSet[Infusion]):
             infusion_id=infusion.pk,
             user=request.user,
             checklist=data["checklist"],
-            lot_numbers=data["lot_numbers"],
+            lot_numbers=data.get("lot_numbers"),
             started_at=data.get("started_at"),
             rate_ml_per_h=data.get("rate_ml_per_h"),
             vials=data.get("vials"),
+            barcodes=data.get("barcodes"),
             overrides=data["overrides"],
         )
         return self._respond(infusion.pk)

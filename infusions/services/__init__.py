@@ -26,7 +26,7 @@ from infusions.services.bedside import (
     volume_infused_ml,
     withhold_infusion,
 )
-from infusions.services.catalogue import SITE_FIELDS, record_site_values
+from infusions.services.catalogue import SITE_FIELDS, record_gtins, record_site_values
 from infusions.services.orders import (
     ORDER_INPUT_FIELDS,
     WORKING_FIELDS,
@@ -70,6 +70,7 @@ __all__ = [
     "rate_plan_json",
     "recalculate_order",
     "record_reaction",
+    "record_gtins",
     "record_site_values",
     "record_vitals",
     "resume_infusion",

@@ -27,6 +27,7 @@ from infusions.models import (
     VitalSignsEntry,
 )
 from infusions.services import orders, safety
+from infusions.services import vials as vial_services
 from infusions.signals import course_put_on_hold, infusion_ended, vitals_alert_raised
 
 CHECKLIST_ITEMS = {
@@ -113,19 +114,30 @@ def start_infusion(
     infusion_id: int,
     user: Any,
     checklist: dict[str, Any],
-    lot_numbers: list[str],
+    lot_numbers: list[str] | None = None,
     started_at: Any = None,
     rate_ml_per_h: Decimal | None = None,
     vials: list[dict[str, Any]] | None = None,
+    barcodes: list[str] | None = None,
     overrides: dict[str, str] | None = None,
 ) -> Infusion:
-    """Start a scheduled day: the checklist, the lots, the baseline and the starting rate, against every start
-    stop of §A10 (and the order stops §A9 checks again at each start)."""
+    """Start a scheduled day: the checklist, the vials, the baseline and the starting rate, against every start
+    stop of §A10 (and the order stops §A9 checks again at each start).
+
+    ``vials`` (each naming its ``product``, size, lot and expiry) and ``barcodes`` (GS1 element strings) are the
+    physical vials, one entry each, checked by vial_mismatch. A v1 client's ``lot_numbers`` alone (with v1's
+    optional vial details, which name no product) are refused (vials_missing), or taken with the warning
+    vials_not_detailed while IVIG_V1_START_COMPAT is on."""
     errors: dict[str, list[str]] = {}
     lots = [str(lot).strip() for lot in (lot_numbers or []) if str(lot).strip()]
-    if not lots:
-        errors["lot_numbers"] = ["Record the lot number of at least one vial (plasma product traceability)."]
-    expired = [v for v in (vials or []) if v.get("expiry_date") and v["expiry_date"] < timezone.localdate()]
+    detailed = [v for v in (vials or []) if v.get("product") is not None]
+    v1_details = [v for v in (vials or []) if v.get("product") is None]
+    given = vial_services.vials_of_start(detailed, barcodes) if (detailed or barcodes) else None
+    if given is None and not lots:
+        errors["vials"] = ["Record at least one vial: scan it, or type its product, size, lot and expiry."]
+    if given is not None and lots and set(lots) != {vial.given.lot_number for vial in given}:
+        errors["lot_numbers"] = ["The lot numbers must name the same lots as the vials."]
+    expired = [v for v in v1_details if v.get("expiry_date") and v["expiry_date"] < timezone.localdate()]
     if expired:
         errors["vials"] = [
             f"Lot {v['lot_number']} expired on {v['expiry_date']:%Y-%m-%d}: do not give it." for v in expired
@@ -151,7 +163,14 @@ def start_infusion(
         orders.apply_safer_plan(order, safer_plan, user)
         if rate_given is None:
             rate_ml_per_h = Decimal(str(safer_plan["steps"][0]["rate_ml_per_h"]))
-    stops = safety.start_stops(infusion, start_at=started_at, rate_ml_per_h=rate_ml_per_h, missing_checklist=missing)
+    stops = safety.start_stops(
+        infusion,
+        start_at=started_at,
+        rate_ml_per_h=rate_ml_per_h,
+        missing_checklist=missing,
+        vials=[vial.given for vial in given] if given is not None else None,
+        lots_only=given is None,
+    )
     stops += list(change.stops)
     outcome = safety.enforce(stops, order=order, user=user, stage=Stage.START, overrides=overrides, at=started_at)
     if rate_ml_per_h is None:  # only reachable when a late entry documents a start the plan could not rate
@@ -170,18 +189,36 @@ def start_infusion(
     _open_rate_segment(infusion, rate_ml_per_h, started_at, "start", user)
     attribute_change(infusion, user)
     infusion.save()
-    vial_details = {v["lot_number"]: v for v in (vials or [])}
-    for lot in lots:
-        detail = vial_details.get(lot, {})
-        vial = VialLot(
-            infusion=infusion,
-            lot_number=lot,
-            expiry_date=detail.get("expiry_date"),
-            vial_size_g=detail.get("vial_size_g"),
-            recorded_by=user,
-        )
-        attribute_change(vial, user)
-        vial.save()
+    if given is not None:
+        rows = [
+            VialLot(
+                infusion=infusion,
+                product=vial.product,
+                gtin=vial.given.gtin,
+                serial=vial.serial,
+                lot_number=vial.given.lot_number,
+                expiry_date=vial.given.expiry_date,
+                vial_size_g=vial.given.vial_size_g,
+                recorded_by=user,
+            )
+            for vial in given
+        ]
+    else:
+        vial_details = {v["lot_number"]: v for v in v1_details}
+        rows = [
+            VialLot(
+                infusion=infusion,
+                product=order.product,
+                lot_number=lot,
+                expiry_date=vial_details.get(lot, {}).get("expiry_date"),
+                vial_size_g=vial_details.get(lot, {}).get("vial_size_g"),
+                recorded_by=user,
+            )
+            for lot in lots
+        ]
+    for row in rows:
+        attribute_change(row, user)
+        row.save()
     if order.status == OrderStatus.VERIFIED:
         order.status = OrderStatus.IN_PROGRESS
         attribute_change(order, user)

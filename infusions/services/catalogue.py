@@ -216,3 +216,77 @@ def _shown(value: Any) -> str:
         text = f"{Decimal(str(value)):f}"
         return text.rstrip("0").rstrip(".") if "." in text else text
     return str(value)
+
+
+def _gtin(raw: Any) -> str:
+    """A GTIN-8/12/13/14 with a valid check digit, as the 14 digits GS1 (01) carries."""
+    digits = str(raw or "").strip()
+    if not digits.isdigit() or len(digits) not in (8, 12, 13, 14):
+        raise _Invalid("A GTIN is 8, 12, 13 or 14 digits.")
+    digits = digits.zfill(14)
+    weighted = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(digits[:-1])))
+    if (10 - weighted % 10) % 10 != int(digits[-1]):
+        raise _Invalid(f"The GTIN {digits} has a wrong check digit: copy it again from the label.")
+    return digits
+
+
+@transaction.atomic
+def record_gtins(*, product_id: int, user: Any, gtins: list[dict[str, Any]], source: str) -> Product:
+    """Record the GTINs of a product's vials, each with its vial size (one of the product's) and whether it is a
+    made-up one of demo data: ``[{"gtin", "vial_size_g", "demo"}]`` replaces the list, kept in the product's
+    history with its source, like the site's other values (docs/clinical-rules.md §A10 vial_mismatch).
+
+    Refused with field errors when a GTIN is not valid, repeated, already another product's, or of a size the
+    product does not come in; by PermissionDenied for a user without ``infusions.change_product`` (pharmacy).
+    """
+    if not has_permission(user, "infusions.change_product"):
+        raise PermissionDenied("Only pharmacy records the products' GTINs.")
+    product = Product.objects.select_for_update().get(pk=product_id)
+    errors: dict[str, list[str]] = {}
+    source = (source or "").strip()
+    if not source:
+        errors["source"] = ["Name the source of these GTINs (the label, the supplier's catalogue...)."]
+    elif len(source) > SOURCE_MAX_LENGTH:
+        errors["source"] = [f"At most {SOURCE_MAX_LENGTH} characters."]
+    sizes = {Decimal(str(size)) for size in product.vial_sizes_g or []}
+    taken = {
+        entry["gtin"]: other.name
+        for other in Product.objects.exclude(pk=product.pk).exclude(gtins=[])
+        for entry in other.gtins or []
+    }
+    cleaned: list[dict[str, Any]] = []
+    problems: list[str] = []
+    for entry in gtins or []:
+        try:
+            gtin = _gtin(entry.get("gtin") if isinstance(entry, dict) else None)
+            size = _decimal(entry.get("vial_size_g"))
+            demo = _flag(entry.get("demo", False))
+        except _Invalid as exc:
+            problems.append(str(exc))
+            continue
+        if size not in sizes:
+            shown = _shown(sorted(sizes)) or "no size recorded"
+            problems.append(f"{product.name} does not come in {_shown(size)} g vials ({shown}).")
+        elif gtin in taken:
+            problems.append(f"The GTIN {gtin} is {taken[gtin]}'s.")
+        elif any(item["gtin"] == gtin for item in cleaned):
+            problems.append(f"The GTIN {gtin} is given twice.")
+        else:
+            cleaned.append({"gtin": gtin, "vial_size_g": float(size), "demo": demo})
+    if problems:
+        errors["gtins"] = problems
+    if errors:
+        raise ValidationError(errors)
+
+    product.gtins = cleaned
+    site_values = dict(product.site_values or {})
+    site_values["gtins"] = {
+        "value": cleaned,
+        "source": source,
+        "by": user.get_username(),
+        "at": timezone.now().isoformat(),
+    }
+    product.site_values = site_values
+    attribute_change(product, user, reason=f"GTINs (source: {source})"[:100])
+    product.save()
+    return product

@@ -763,7 +763,11 @@ def start_stops(
     start_at: datetime,
     rate_ml_per_h: Decimal | None,
     missing_checklist: list[str],
+    vials: Sequence[safety_rules.VialGiven] | None = None,
+    lots_only: bool = False,
 ) -> list[Stop]:
+    """``vials``: the start's vials, typed or scanned, or None when not judged (a dry run without them);
+    ``lots_only``: a v1 client named lots and no vial (§A10)."""
     config = safety_config()
     order = infusion.order
     stops = safety_rules.order_not_verified(order_status=order.status)
@@ -835,7 +839,28 @@ def start_stops(
             reference=start_at,
             config=config,
         )
+    stops += safety_rules.vials_not_detailed(
+        lots_only=lots_only, v1_compat=getattr(settings, "IVIG_V1_START_COMPAT", False)
+    )
+    if vials is not None:
+        stops += safety_rules.vial_mismatch(
+            vials=vials,
+            # After a product change the order names the changed product, which the remaining days are given with.
+            order_product_ids=frozenset({order.product_id}),
+            order_product_name=order.product.name,
+            planned_g=infusion.dose_g,
+            planned_vials_g=planned_vials_g(order),
+            on=timezone.localtime(start_at).date(),
+        )
     return as_v1_order(order, stops)
+
+
+def planned_vials_g(order: Order) -> Decimal:
+    """The grams of the day's planned vials (``vials_per_day``)."""
+    return sum(
+        (Decimal(str(v["size_g"])) * int(v["count"]) for v in order.vials_per_day or []),
+        Decimal(0),
+    )
 
 
 def _open_segment(infusion: Infusion) -> RateSegment | None:

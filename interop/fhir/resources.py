@@ -444,7 +444,8 @@ def medication_administration(segment: RateSegment) -> dict[str, Any]:
     order = infusion.order
     # The product the day was given with: a course's product may change mid-course (§A9 "Courses that change").
     product_name = infusion.given_product.name
-    lots = list(infusion.vial_lots.all())
+    # Each lot once: a lot has a row per physical vial given (§A10 vial_mismatch).
+    lots = list({(lot.lot_number, lot.expiry_date): lot for lot in infusion.vial_lots.all()}.values())
     contained = [
         _drop_empty(
             {

@@ -1,10 +1,18 @@
 from __future__ import annotations
 
-import pytest
+from datetime import timedelta
+from decimal import Decimal
 
+import pytest
+from django.utils import timezone
+
+from infusions import services
+from infusions.models import Product
 from monitoring.models import PlateletCheck
 from tests.browser.conftest import assert_no_horizontal_scroll
-from tests.factories import verified_order
+from tests.factories import day_vials, verified_order
+
+GS = "\x1d"
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -18,6 +26,18 @@ def fill_vitals(page, temperature="36.8", heart_rate="72", systolic="120", diast
     form.locator("[name=respiratory_rate_per_min]").fill(rr)
     form.locator("[name=spo2_percent]").fill(spo2)
     form.locator("button[type=submit]").click()
+
+
+def type_the_day_vials(page, infusion):
+    """The typed fallback: each planned vial's product, size, lot and expiry, added one by one."""
+    page.click("[data-vial-typed] summary")
+    for number, vial in enumerate(day_vials(infusion, lots=["LOT-0042"]), start=1):
+        page.select_option("[data-name=vial_product]", str(vial["product"]))
+        page.fill("[data-name=vial_size_g]", vial["vial_size_g"])
+        page.fill("[data-name=vial_lot]", vial["lot_number"])
+        page.fill("[data-name=vial_expiry]", vial["expiry_date"])
+        page.click("[data-vial-add]")
+        page.wait_for_function(f"document.querySelectorAll('[data-testid=vial-ok]').length === {number}")
 
 
 def test_a_nurse_runs_a_whole_infusion_on_a_tablet(tablet, login, screenshot, nurse):
@@ -34,7 +54,7 @@ def test_a_nurse_runs_a_whole_infusion_on_a_tablet(tablet, login, screenshot, nu
     tablet.wait_for_selector("text=baseline taken")
     for checkbox in tablet.locator("[data-testid=start-form] input[type=checkbox]").all():
         checkbox.check()
-    tablet.fill("#lots", "LOT-0042")
+    type_the_day_vials(tablet, infusion)
     tablet.click("[data-testid=start-form] button[type=submit]")
     tablet.wait_for_selector("[data-testid=current-rate]")
     assert "46.0 mL/h" in tablet.inner_text("[data-testid=current-rate]")
@@ -100,12 +120,13 @@ def test_a_refused_set_keeps_all_six_readings_beside_its_error_and_a_comma_then_
 def test_step_up_cannot_be_tapped_during_a_stop_alert_without_a_reason(tablet, login, screenshot, nurse):
     order = verified_order()
     login(tablet, "nurse1")
-    tablet.goto(f"/orders/infusions/{order.infusions.get().pk}/")
+    infusion = order.infusions.get()
+    tablet.goto(f"/orders/infusions/{infusion.pk}/")
     fill_vitals(tablet)
     tablet.wait_for_selector("text=baseline taken")
     for checkbox in tablet.locator("[data-testid=start-form] input[type=checkbox]").all():
         checkbox.check()
-    tablet.fill("#lots", "LOT-0042")
+    type_the_day_vials(tablet, infusion)
     tablet.click("[data-testid=start-form] button[type=submit]")
     tablet.wait_for_selector("[data-testid=current-rate]")
 
@@ -132,3 +153,48 @@ def test_step_up_cannot_be_tapped_during_a_stop_alert_without_a_reason(tablet, l
     assert infusion.safety_records.get(code="step_during_alert").reason == (
         "manual BP 118/70 on repeat; the prescriber agreed"
     )
+
+
+def test_a_nurse_scans_three_vials_one_of_another_product_and_starts_with_the_two_right_ones(
+    tablet, login, screenshot, nurse, pharmacist
+):
+    # 80 kg, below his ideal weight at 190 cm: 80 g a day, planned as 2 x 40 g vials of Gamunex-C.
+    order = verified_order(sex="male", height_cm=Decimal("190"), weight_kg=Decimal("80"))
+    infusion = order.infusions.get()
+    assert order.vials_per_day == [{"size_g": 40.0, "count": 2}]
+    size = 40
+    other = Product.objects.exclude(pk=order.product_id).exclude(vial_sizes_g=[]).order_by("name").first()
+    services.record_gtins(
+        product_id=order.product_id,
+        user=pharmacist,
+        gtins=[{"gtin": "07612345000107", "vial_size_g": size, "demo": True}],
+        source="test fixture: not a real GTIN",
+    )
+    services.record_gtins(
+        product_id=other.pk,
+        user=pharmacist,
+        gtins=[{"gtin": "07612345000206", "vial_size_g": other.vial_sizes_g[0], "demo": True}],
+        source="test fixture: not a real GTIN",
+    )
+    expiry = f"{timezone.localdate() + timedelta(days=200):%y%m%d}"
+    login(tablet, "nurse1")
+    tablet.goto(f"/orders/infusions/{infusion.pk}/")
+    fill_vitals(tablet)
+    tablet.wait_for_selector("text=baseline taken")
+    for checkbox in tablet.locator("[data-testid=start-form] input[type=checkbox]").all():
+        checkbox.check()
+    scan = tablet.locator("[data-testid=vial-scan]")
+    # A keyboard-wedge scanner types the code, GS (ASCII 29) as FNC1, and Enter.
+    scan.fill(f"]d2010761234500020617{expiry}10WRONG1{GS}21S9")
+    scan.press("Enter")
+    tablet.wait_for_selector("[data-testid=vial-refused]")
+    assert "is not the ordered product" in tablet.inner_text("[data-testid=vial-refused]")
+    for n in (1, 2):
+        scan.fill(f"]d2010761234500010717{expiry}10RIGHT{n}{GS}21S{n}")
+        scan.press("Enter")
+        tablet.wait_for_function(f"document.querySelectorAll('[data-testid=vial-ok]').length === {n}")
+    screenshot(tablet, "bedside-vials-scanned")
+    tablet.click("[data-testid=start-form] button[type=submit]")
+    tablet.wait_for_selector("[data-testid=current-rate]")
+    lots = sorted(infusion.vial_lots.values_list("lot_number", "serial", "gtin"))
+    assert lots == [("RIGHT1", "S1", "07612345000107"), ("RIGHT2", "S2", "07612345000107")]

@@ -47,3 +47,16 @@ def test_the_demo_has_a_course_on_hold_after_a_grade_3_reaction_on_day_1(db) -> 
     day1, day2 = order.infusions.order_by("day_number")
     assert (day1.status, day2.status) == ("stopped", "scheduled")
     assert day1.reactions.get().ctcae_grade == 3
+
+
+def test_the_demo_products_have_made_up_gtins_marked_demo_once(db) -> None:
+    from infusions.models import Product
+
+    call_command("load_demo_data")
+    product = Product.objects.exclude(vial_sizes_g=[]).order_by("pk").first()
+    assert product.gtins
+    assert all(entry["demo"] for entry in product.gtins)
+    assert sorted(entry["vial_size_g"] for entry in product.gtins) == sorted(float(s) for s in product.vial_sizes_g)
+    history = product.history.count()
+    call_command("load_demo_data")
+    assert product.history.count() == history

@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 from infusions import services as infusions
 from monitoring import services
 from monitoring.models import Notification, PlateletCheck
-from tests.factories import FULL_CHECKLIST, NORMAL_VITALS, UserFactory, verified_order
+from tests.factories import FULL_CHECKLIST, NORMAL_VITALS, UserFactory, day_vials, verified_order
 
 pytestmark = [pytest.mark.db, pytest.mark.django_db]
 
@@ -99,7 +99,7 @@ def completed_late(*, completed_at: datetime, nurse: Any, settings: Any) -> tupl
     infusion = order.infusions.get(day_number=1)
     infusions.record_vitals(infusion_id=infusion.pk, user=nurse, values=NORMAL_VITALS, taken_at=started_at)
     infusions.start_infusion(
-        infusion_id=infusion.pk, user=nurse, checklist=FULL_CHECKLIST, lot_numbers=["L1"], started_at=started_at
+        infusion_id=infusion.pk, user=nurse, checklist=FULL_CHECKLIST, vials=day_vials(infusion), started_at=started_at
     )
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=nurse).key}")

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from infusions.models import Infusion, Order, RateSegment, Reaction, VitalSignsEntry
 from monitoring.models import Notification, PlateletCheck
-from tests.factories import FULL_CHECKLIST, NORMAL_VITALS, PatientFactory, verified_order
+from tests.factories import FULL_CHECKLIST, NORMAL_VITALS, PatientFactory, day_vials, verified_order
 
 pytestmark = pytest.mark.db
 
@@ -35,7 +35,7 @@ def iso(moment):
 
 
 def start(api, infusion, **extra):
-    body = {"checklist": FULL_CHECKLIST, "lot_numbers": ["LOT-A1"], **extra}
+    body = {"checklist": FULL_CHECKLIST, "vials": day_vials(infusion, lots=["LOT-A1"]), **extra}
     return api.post(f"/api/v1/infusions/{infusion.pk}/start/", body)
 
 
@@ -99,11 +99,33 @@ def test_each_checklist_item_must_be_confirmed_before_start(nurse_api, infusion,
     assert not RateSegment.objects.exists()
 
 
-def test_a_start_without_a_lot_number_is_400(nurse_api, infusion):
+def test_a_start_without_a_vial_is_400(nurse_api, infusion):
     nurse_api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", NORMAL_VITALS)
-    response = start(nurse_api, infusion, lot_numbers=[])
+    response = start(nurse_api, infusion, vials=[])
     assert response.status_code == 400
-    assert "lot_numbers" in response.json()
+    assert "vials" in response.json()
+
+
+def test_a_v1_start_with_lot_numbers_alone_is_refused_as_vials_missing(nurse_api, infusion):
+    nurse_api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", NORMAL_VITALS)
+    body = {"checklist": FULL_CHECKLIST, "lot_numbers": ["LOT-A1"]}
+    response = nurse_api.post(f"/api/v1/infusions/{infusion.pk}/start/", body)
+    assert response.status_code == 400
+    assert [(s["code"], s["kind"], s["field"]) for s in response.json()["stops"]] == [
+        ("vials_missing", "hard", "vials")
+    ]
+    assert Infusion.objects.get(pk=infusion.pk).status == "scheduled"
+
+
+@override_settings(IVIG_V1_START_COMPAT=True)
+def test_during_the_transition_lot_numbers_alone_start_with_the_warning_vials_not_detailed(nurse_api, infusion):
+    nurse_api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", NORMAL_VITALS)
+    body = {"checklist": FULL_CHECKLIST, "lot_numbers": ["LOT-A1"]}
+    response = nurse_api.post(f"/api/v1/infusions/{infusion.pk}/start/", body)
+    assert response.status_code == 200, response.json()
+    assert response.json()["lot_numbers"] == ["LOT-A1"]
+    warnings = [entry for entry in response.json()["safety"] if entry["code"] == "vials_not_detailed"]
+    assert [entry["kind"] for entry in warnings] == ["warning"]
 
 
 def test_a_start_before_any_baseline_vitals_is_409(nurse_api, infusion):

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from infusions import services
 from infusions.models import Infusion, Order, Product
-from tests.factories import FULL_CHECKLIST, NORMAL_VITALS, PatientFactory
+from tests.factories import FULL_CHECKLIST, NORMAL_VITALS, PatientFactory, day_vials_form
 
 pytestmark = pytest.mark.db
 
@@ -411,7 +411,7 @@ def test_gammagard_sd_starts_on_the_bedside_page_at_the_plans_first_step(
     assert "Start at 46.0 mL/h" in page
     response = client.post(
         f"/orders/infusions/{infusion.pk}/start/",
-        {**{code: "on" for code in FULL_CHECKLIST}, "lot_numbers": "LOT-SD-1"},
+        {**{code: "on" for code in FULL_CHECKLIST}, **day_vials_form(infusion, lots=["LOT-SD-1"])},
     )
     assert response.status_code == 302
     infusion.refresh_from_db()

@@ -13,7 +13,7 @@ from rest_framework.authtoken.models import Token
 from infusions import services
 from infusions.models import Infusion, VitalSignsEntry
 from monitoring.models import PlateletCheck
-from tests.factories import FULL_CHECKLIST, NORMAL_VITALS, UserFactory, verified_order
+from tests.factories import FULL_CHECKLIST, NORMAL_VITALS, UserFactory, day_vials, verified_order
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -52,7 +52,7 @@ def running_infusion(db):
     infusion = order.infusions.get()
     nurse = UserFactory(role="nurse")
     services.record_vitals(infusion_id=infusion.pk, user=nurse, values=NORMAL_VITALS)
-    services.start_infusion(infusion_id=infusion.pk, user=nurse, checklist=FULL_CHECKLIST, lot_numbers=["L1"])
+    services.start_infusion(infusion_id=infusion.pk, user=nurse, checklist=FULL_CHECKLIST, vials=day_vials(infusion))
     return infusion
 
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from infusions.models import Infusion, Order, OutsideDose, Product
 from monitoring.models import PlateletCheck
-from tests.factories import FULL_CHECKLIST, NORMAL_VITALS, PatientFactory, verified_order
+from tests.factories import FULL_CHECKLIST, NORMAL_VITALS, PatientFactory, day_vials, verified_order
 
 pytestmark = pytest.mark.django_db
 
@@ -70,7 +70,7 @@ def verified_transfer(client_for, hematologist, pharmacist, product, **kwargs):
 
 def start(api, infusion, **extra):
     return api.post(
-        f"/api/v1/infusions/{infusion.pk}/start/", {"checklist": FULL_CHECKLIST, "lot_numbers": ["LOT-1"], **extra}
+        f"/api/v1/infusions/{infusion.pk}/start/", {"checklist": FULL_CHECKLIST, "vials": day_vials(infusion), **extra}
     )
 
 

@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from infusions.models import Infusion, Order, Product, SafetyRecord
-from tests.factories import NORMAL_VITALS, PatientFactory, verified_order
+from tests.factories import NORMAL_VITALS, PatientFactory, day_vials_form, verified_order
 
 pytestmark = pytest.mark.db
 
@@ -86,13 +86,13 @@ def test_the_bedside_start_control_says_a_start_before_the_scheduled_day_needs_a
     form = {code: "on" for code in ("patient_identity", "iga_reviewed", "cardiac_fluid_status", "hydration")}
     form |= {code: "on" for code in ("premedication", "emergency_drugs", "product_and_dose", "dedicated_line")}
     refused = client.post(
-        f"/orders/infusions/{infusion.pk}/start/", {**form, "lot_numbers": "LOT-1"}, HTTP_HX_REQUEST="true"
+        f"/orders/infusions/{infusion.pk}/start/", {**form, **day_vials_form(infusion)}, HTTP_HX_REQUEST="true"
     )
     assert 'data-testid="bedside-error"' in refused.content.decode()
     assert Infusion.objects.get(pk=infusion.pk).status == "scheduled"
     started = client.post(
         f"/orders/infusions/{infusion.pk}/start/",
-        {**form, "lot_numbers": "LOT-1", "override__before_scheduled_day": "theatre slot moved; consultant agreed"},
+        {**form, **day_vials_form(infusion), "override__before_scheduled_day": "theatre slot moved; consultant agreed"},
         HTTP_HX_REQUEST="true",
     )
     assert started.status_code == 200
@@ -117,7 +117,7 @@ def test_a_number_or_a_time_that_is_not_one_is_a_clear_error_beside_its_own_fiel
     client.post(f"/orders/infusions/{infusion.pk}/vitals/", NORMAL_VITALS)
     form = {code: "on" for code in ("patient_identity", "iga_reviewed", "cardiac_fluid_status", "hydration")}
     form |= {code: "on" for code in ("premedication", "emergency_drugs", "product_and_dose", "dedicated_line")}
-    client.post(f"/orders/infusions/{infusion.pk}/start/", {**form, "lot_numbers": "LOT-1"})
+    client.post(f"/orders/infusions/{infusion.pk}/start/", {**form, **day_vials_form(infusion)})
     response = client.post(f"/orders/infusions/{infusion.pk}/{action}/", body, HTTP_HX_REQUEST="true")
     assert response.status_code == 200
     page = response.content.decode()

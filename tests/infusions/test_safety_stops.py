@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from infusions.models import Infusion, Order, Product, RateSegment, SafetyRecord
 from monitoring.models import Notification
-from tests.factories import FULL_CHECKLIST, NORMAL_VITALS, PatientFactory, verified_order
+from tests.factories import FULL_CHECKLIST, NORMAL_VITALS, PatientFactory, day_vials, verified_order
 
 pytestmark = pytest.mark.django_db
 
@@ -48,7 +48,7 @@ def nurse_api(client_for, nurse):
 
 def start(api, infusion, **extra):
     return api.post(
-        f"/api/v1/infusions/{infusion.pk}/start/", {"checklist": FULL_CHECKLIST, "lot_numbers": ["LOT-1"], **extra}
+        f"/api/v1/infusions/{infusion.pk}/start/", {"checklist": FULL_CHECKLIST, "vials": day_vials(infusion), **extra}
     )
 
 

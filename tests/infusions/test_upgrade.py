@@ -16,7 +16,7 @@ from django.utils import timezone
 from core.errors import SafetyStopped
 from infusions import services
 from infusions.models import Infusion, Order, Product, SafetyRecord
-from tests.factories import FULL_CHECKLIST, NORMAL_VITALS, PatientFactory, UserFactory, verified_order
+from tests.factories import FULL_CHECKLIST, NORMAL_VITALS, PatientFactory, UserFactory, day_vials, verified_order
 
 pytestmark = pytest.mark.db
 
@@ -49,7 +49,7 @@ def v1_order_with_an_iga_override(prescriber, verifier):
 
 def start(infusion: Infusion, nurse) -> Infusion:
     return services.start_infusion(
-        infusion_id=infusion.pk, user=nurse, checklist=FULL_CHECKLIST, lot_numbers=["L1"], overrides={}
+        infusion_id=infusion.pk, user=nurse, checklist=FULL_CHECKLIST, vials=day_vials(infusion), overrides={}
     )
 
 

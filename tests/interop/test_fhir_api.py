@@ -27,7 +27,7 @@ from infusions import services as infusion_services
 from monitoring.models import PlateletCheck
 from monitoring.services import record_platelet_result
 from patients.models import WeightMeasurement
-from tests.factories import FULL_CHECKLIST, NORMAL_VITALS, given_order, verified_order
+from tests.factories import FULL_CHECKLIST, NORMAL_VITALS, day_vials, given_order, verified_order
 
 pytestmark = pytest.mark.db
 
@@ -74,9 +74,8 @@ def run_first_infusion(order, nurse, *, started_hours_ago: float = 202, lots=("L
         infusion_id=infusion.pk,
         user=nurse,
         checklist=FULL_CHECKLIST,
-        lot_numbers=list(lots),
         started_at=t0,
-        vials=[{"lot_number": "LOT-A1", "expiry_date": timezone.localdate() + timedelta(days=300)}],
+        vials=day_vials(infusion, lots=list(lots), expiry=timezone.localdate() + timedelta(days=300)),
     )
     infusion_services.record_vitals(
         infusion_id=infusion.pk,

@@ -20,7 +20,7 @@ from infusions import services as infusion_services
 from infusions.models import RateSegment
 from monitoring.models import CheckStatus, OrderResponse, PlateletCheck, PlateletResult
 from monitoring.services import decide_repeat_dose, record_platelet_result
-from tests.factories import FULL_CHECKLIST, NORMAL_VITALS, PatientFactory, given_order, verified_order
+from tests.factories import FULL_CHECKLIST, NORMAL_VITALS, PatientFactory, day_vials, given_order, verified_order
 
 pytestmark = pytest.mark.db
 
@@ -270,8 +270,7 @@ def test_each_running_rate_segment_is_an_administration(api, db, hematologist, p
         infusion_id=infusion.pk,
         user=nurse,
         checklist=FULL_CHECKLIST,
-        lot_numbers=["LOT-A1", "LOT-B2"],
-        vials=[{"lot_number": "LOT-A1", "expiry_date": expiry}],
+        vials=day_vials(infusion, lots=["LOT-A1", "LOT-B2"], expiry=expiry),
         started_at=t0 + timedelta(minutes=5),
     )
     infusion_services.change_rate(
@@ -297,10 +296,10 @@ def test_each_running_rate_segment_is_an_administration(api, db, hematologist, p
     # Lot numbers: contained Medication batches referenced from supportingInformation, and a note.
     assert [(m["id"], m["batch"]) for m in first["contained"]] == [
         ("lot1", {"lotNumber": "LOT-A1", "expirationDate": expiry.isoformat()}),
-        ("lot2", {"lotNumber": "LOT-B2"}),
+        ("lot2", {"lotNumber": "LOT-B2", "expirationDate": expiry.isoformat()}),
     ]
     assert first["supportingInformation"] == [{"reference": "#lot1"}, {"reference": "#lot2"}]
-    assert first["note"][0] == {"text": f"Lots: LOT-A1 (expires {expiry:%Y-%m-%d}), LOT-B2"}
+    assert first["note"][0] == {"text": f"Lots: LOT-A1 (expires {expiry:%Y-%m-%d}), LOT-B2 (expires {expiry:%Y-%m-%d})"}
     assert [a["id"] for a in resources(api, "MedicationAdministration?status=in-progress")] == [current["id"]]
 
     infusion_services.stop_infusion(
@@ -433,7 +432,7 @@ def test_overrides_and_documented_deviations_are_notes_of_the_request_and_the_ad
         infusion_id=infusion.pk,
         user=nurse,
         checklist=FULL_CHECKLIST,
-        lot_numbers=["LOT-A1"],
+        vials=day_vials(infusion, lots=["LOT-A1"]),
         started_at=t0 + timedelta(minutes=5),
     )
     changed_at = t0 + timedelta(minutes=35)

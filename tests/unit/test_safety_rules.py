@@ -470,3 +470,115 @@ def test_a_plan_on_the_site_default_step_interval_says_so() -> None:
 def test_a_dose_more_than_ten_percent_away_on_the_other_side_of_a_threshold_warns(other, warned) -> None:
     stops = rules.near_policy_threshold(rounded_dose_per_day_g=D("75"), other_side=[("height", other)])
     assert codes(stops) == ([("near_policy_threshold", "warning")] if warned else [])
+
+
+# --- vial_mismatch (A10) -----------------------------------------------------------------------------------
+
+ORDERED = 1
+OTHER = 2
+
+
+def vial(size="10", *, product_id=ORDERED, expiry=TODAY, lot="A1", sizes=("5", "10", "20"), gtin=None):
+    return rules.VialGiven(
+        product_id=product_id,
+        product_name="Privigen" if product_id == ORDERED else "Octagam 10%",
+        product_sizes_g=frozenset(D(s) for s in sizes),
+        vial_size_g=D(size) if size is not None else None,
+        lot_number=lot,
+        expiry_date=expiry,
+        gtin=gtin,
+    )
+
+
+def mismatch(vials, *, planned="20", planned_vials=None, ordered=(ORDERED,)):
+    return rules.vial_mismatch(
+        vials=vials,
+        order_product_ids=frozenset(ordered),
+        order_product_name="Privigen",
+        planned_g=D(planned),
+        planned_vials_g=D(planned_vials or planned),
+        on=TODAY,
+    )
+
+
+def test_the_planned_vials_are_given() -> None:
+    assert mismatch([vial("10"), vial("10")]) == []
+
+
+def test_other_sizes_with_the_same_total_are_fine() -> None:
+    assert mismatch([vial("20")]) == []
+    assert mismatch([vial("5"), vial("5"), vial("10")]) == []
+
+
+@pytest.mark.parametrize(("sizes", "ok"), [(("10",), False), (("10", "10", "5"), False), (("10", "5", "5"), True)])
+def test_the_vials_add_up_to_the_days_grams_exactly(sizes, ok) -> None:
+    stops = mismatch([vial(size) for size in sizes])
+    assert (stops == []) is ok
+    if not ok:
+        assert codes(stops) == [("vial_mismatch", "hard")]
+        assert stops[0].field == "vials"
+        assert "the day needs 20 g" in stops[0].message
+
+
+@pytest.mark.parametrize(
+    ("sizes", "ok"), [(("10", "5"), False), (("10", "5", "5"), True), (("20",), True), (("20", "5"), False)]
+)
+def test_a_partial_vial_orders_excess_is_discarded(sizes, ok) -> None:
+    # 17.5 g planned from 2 × 10 g vials: at least 17.5 g, at most the 20 g of the planned vials.
+    stops = mismatch([vial(size) for size in sizes], planned="17.5", planned_vials="20")
+    assert (stops == []) is ok
+    if not ok:
+        assert "the day needs 17.5-20 g" in stops[0].message
+
+
+def test_another_product_is_refused_but_the_changed_product_is_given() -> None:
+    stops = mismatch([vial("10", product_id=OTHER), vial("10")])
+    assert codes(stops) == [("vial_mismatch", "hard")]
+    assert "Octagam 10% (lot A1) is not the ordered product (Privigen)" in stops[0].message
+    assert mismatch([vial("10", product_id=OTHER), vial("10")], ordered=(ORDERED, OTHER)) == []
+
+
+def test_a_size_the_product_does_not_come_in_is_refused() -> None:
+    stops = mismatch([vial("10"), vial("10", sizes=("5", "20"))])
+    assert "does not come in 10 g vials" in stops[0].message
+
+
+def test_an_expiry_before_the_infusion_date_is_refused_on_the_day_itself_is_not() -> None:
+    assert mismatch([vial("10", expiry=TODAY), vial("10")]) == []
+    stops = mismatch([vial("10", expiry=TODAY - timedelta(days=1)), vial("10")])
+    assert "expired on 2026-11-30" in stops[0].message
+
+
+def test_an_unknown_gtin_says_type_the_vial() -> None:
+    stops = mismatch([vial("10", product_id=None, gtin="07612345000107"), vial("10")])
+    assert "The GTIN 07612345000107 is not one of the catalogue's products: type the vial." in stops[0].message
+
+
+@pytest.mark.parametrize("missing", ["size", "expiry", "lot"])
+def test_every_vial_has_its_size_lot_and_expiry(missing) -> None:
+    given = vial(
+        "10" if missing != "size" else None,
+        expiry=None if missing == "expiry" else TODAY,
+        lot="" if missing == "lot" else "A1",
+    )
+    stops = mismatch([given, vial("10")])
+    assert codes(stops) == [("vial_mismatch", "hard")]
+
+
+def test_no_vials_is_a_mismatch() -> None:
+    assert codes(mismatch([])) == [("vial_mismatch", "hard")]
+
+
+def test_one_vials_problems_read_in_a_nurses_words() -> None:
+    assert (
+        rules.vial_problems(vial("10"), order_product_ids=frozenset({1}), order_product_name="Privigen", on=TODAY) == []
+    )
+
+
+def test_lot_numbers_alone_are_refused_or_during_the_transition_a_warning() -> None:
+    assert rules.vials_not_detailed(lots_only=False, v1_compat=False) == []
+    assert rules.vials_not_detailed(lots_only=False, v1_compat=True) == []
+    refused = rules.vials_not_detailed(lots_only=True, v1_compat=False)
+    assert codes(refused) == [("vials_missing", "hard")]
+    assert refused[0].field == "vials"
+    assert codes(rules.vials_not_detailed(lots_only=True, v1_compat=True)) == [("vials_not_detailed", "warning")]
