@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.factories import NORMAL_VITALS, verified_order
+from tests.factories import NORMAL_VITALS, day_vials_form, verified_order
 
 pytestmark = pytest.mark.db
 
@@ -91,7 +91,7 @@ def test_a_bad_volume_on_complete_is_reported_beside_the_volume_not_under_the_ra
     client.post(f"/orders/infusions/{infusion.pk}/vitals/", NORMAL_VITALS)
     form = {code: "on" for code in ("patient_identity", "iga_reviewed", "cardiac_fluid_status", "hydration")}
     form |= {code: "on" for code in ("premedication", "emergency_drugs", "product_and_dose", "dedicated_line")}
-    client.post(f"/orders/infusions/{infusion.pk}/start/", {**form, "lot_numbers": "LOT-1"})
+    client.post(f"/orders/infusions/{infusion.pk}/start/", {**form, **day_vials_form(infusion)})
     page = client.post(
         f"/orders/infusions/{infusion.pk}/complete/", {"volume_infused_ml": "-5"}, HTTP_HX_REQUEST="true"
     ).content.decode()
@@ -115,7 +115,7 @@ def test_a_volume_written_with_a_thousands_separator_is_refused_not_read_as_1_2_
     client.post(f"/orders/infusions/{infusion.pk}/vitals/", NORMAL_VITALS)
     form = {code: "on" for code in ("patient_identity", "iga_reviewed", "cardiac_fluid_status", "hydration")}
     form |= {code: "on" for code in ("premedication", "emergency_drugs", "product_and_dose", "dedicated_line")}
-    client.post(f"/orders/infusions/{infusion.pk}/start/", {**form, "lot_numbers": "LOT-1"})
+    client.post(f"/orders/infusions/{infusion.pk}/start/", {**form, **day_vials_form(infusion)})
     page = client.post(
         f"/orders/infusions/{infusion.pk}/complete/", {"volume_infused_ml": "1,200"}, HTTP_HX_REQUEST="true"
     ).content.decode()
