@@ -129,6 +129,7 @@ REFUSED_EVEN_WHEN_LATE = frozenset(
         "weight_missing",
         "height_missing",
         "iga_result_missing",
+        "vials_missing",
     }
 )
 

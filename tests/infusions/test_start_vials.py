@@ -152,3 +152,23 @@ def test_the_bedside_pages_scan_field_checks_one_vial_in_a_nurses_words(client, 
     assert 'type="hidden"' not in wrong
     garbage = client.post(url, {"barcode": "hello"}, HTTP_HX_REQUEST="true").content.decode()
     assert "not a GS1 DataMatrix" in garbage
+
+
+def test_a_start_documented_late_without_its_vials_is_still_refused(client_for, nurse):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from infusions.models import Infusion
+    from tests.factories import FULL_CHECKLIST, NORMAL_VITALS, verified_order
+
+    infusion = verified_order().infusions.get()
+    api = client_for(nurse)
+    started = timezone.now() - timedelta(hours=1)
+    api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", {**NORMAL_VITALS, "taken_at": started.isoformat()})
+    refused = api.post(
+        f"/api/v1/infusions/{infusion.pk}/start/",
+        {"checklist": FULL_CHECKLIST, "lot_numbers": ["LOT-1"], "started_at": started.isoformat()},
+    )
+    assert [stop["code"] for stop in refused.json()["stops"]] == ["vials_missing"]
+    assert Infusion.objects.get(pk=infusion.pk).status == "scheduled"
