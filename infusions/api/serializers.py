@@ -503,6 +503,13 @@ class SafetyTrySerializer(serializers.Serializer[Any]):
     rate_ml_per_h = serializers.DecimalField(max_digits=7, decimal_places=1, required=False, allow_null=True)
     volume_infused_ml = serializers.DecimalField(max_digits=8, decimal_places=1, required=False, allow_null=True)
     checklist = ChecklistSerializer(required=False)
+    vials = VialSerializer(many=True, required=False, help_text="start: the vials to judge, typed.")
+    barcodes = serializers.ListField(
+        child=serializers.CharField(max_length=200, trim_whitespace=False),
+        required=False,
+        allow_empty=True,
+        help_text="start: the vials to judge, scanned (GS1 element strings).",
+    )
     overrides = overrides_field()
 
 

@@ -640,10 +640,14 @@ def bedside_dry_run(
     rate_ml_per_h: Decimal | None = None,
     volume_infused_ml: Decimal | None = None,
     checklist: dict[str, Any] | None = None,
+    vials: list[dict[str, Any]] | None = None,
+    barcodes: list[str] | None = None,
     overrides: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """What a bedside action would meet now, with the same defaults the action takes (the plan's first step, the
-    resume rate, the volume from the segments); nothing changes (docs/api.md "Dry runs")."""
+    resume rate, the volume from the segments); nothing changes (docs/api.md "Dry runs"). A start's vials are
+    judged when the dry run names them (typed or scanned), so a nurse learns of a wrong product before the tap;
+    without them the vials are not judged, as the page asks before any vial is scanned."""
     infusion = Infusion.objects.select_related("order__patient", "order__product", "order__weight_measurement").get(
         pk=infusion_id
     )
@@ -658,7 +662,15 @@ def bedside_dry_run(
             if checklist
             else []
         )
-        stops = safety.start_stops(infusion, start_at=moment, rate_ml_per_h=rate_ml_per_h, missing_checklist=missing)
+        detailed = [v for v in (vials or []) if v.get("product") is not None]
+        given = vial_services.vials_of_start(detailed, barcodes) if (detailed or barcodes) else None
+        stops = safety.start_stops(
+            infusion,
+            start_at=moment,
+            rate_ml_per_h=rate_ml_per_h,
+            missing_checklist=missing,
+            vials=[vial.given for vial in given] if given is not None else None,
+        )
         stops += list(orders.record_changed(order, now=moment)[0].stops)
         stage = Stage.START
     elif action == "rate":

@@ -172,3 +172,27 @@ def test_a_start_documented_late_without_its_vials_is_still_refused(client_for, 
     )
     assert [stop["code"] for stop in refused.json()["stops"]] == ["vials_missing"]
     assert Infusion.objects.get(pk=infusion.pk).status == "scheduled"
+
+
+def test_the_starts_dry_run_judges_the_vials_it_names_and_records_nothing(nurse_api, infusion, order) -> None:
+    other = Product.objects.exclude(pk=order.product_id).exclude(vial_sizes_g=[]).first()
+    vials = day_vials(infusion)
+    wrong = [{**vials[0], "product": other.pk}, *vials[1:]]
+    url = f"/api/v1/infusions/{infusion.pk}/safety/"
+    dry = nurse_api.post(url, {"action": "start", "checklist": FULL_CHECKLIST, "vials": wrong})
+    assert dry.status_code == 200, dry.json()
+    assert [s["code"] for s in dry.json()["stops"]] == ["vial_mismatch"]
+    right = nurse_api.post(url, {"action": "start", "checklist": FULL_CHECKLIST, "vials": vials})
+    assert right.json()["stops"] == []
+    infusion.refresh_from_db()
+    assert infusion.status == "scheduled"
+    assert not VialLot.objects.filter(infusion=infusion).exists()
+
+
+def test_a_dry_run_with_a_barcode_that_is_no_vials_code_says_so_beside_barcodes(nurse_api, infusion) -> None:
+    dry = nurse_api.post(
+        f"/api/v1/infusions/{infusion.pk}/safety/",
+        {"action": "start", "checklist": FULL_CHECKLIST, "barcodes": ["not a barcode"]},
+    )
+    assert dry.status_code == 400
+    assert "barcodes" in dry.json()
