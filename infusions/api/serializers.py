@@ -58,6 +58,15 @@ class SiteValuesInputSerializer(serializers.Serializer[Any]):
     source = serializers.CharField(allow_blank=True, trim_whitespace=True)  # type: ignore[assignment]
 
 
+class GtinsInputSerializer(serializers.Serializer[Any]):
+    """``{"gtins": [{"gtin", "vial_size_g", "demo"?}, ...], "source": "..."}``: a product's GTINs, replacing its list
+    (docs/api.md "Products"); the service checks each GTIN."""
+
+    gtins = serializers.ListField(child=serializers.DictField(child=serializers.JSONField()), allow_empty=True)
+    # The contract's name; it shadows Field.source only in the stubs (DRF keeps declared fields apart).
+    source = serializers.CharField(allow_blank=True, trim_whitespace=True)  # type: ignore[assignment]
+
+
 class VialCountSerializer(serializers.Serializer[Any]):
     size_g = serializers.FloatField()
     count = serializers.IntegerField()

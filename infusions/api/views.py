@@ -21,6 +21,7 @@ from infusions.api.serializers import (
     CompleteSerializer,
     DoseWorkingSerializer,
     DryRunSerializer,
+    GtinsInputSerializer,
     HoldReviewSerializer,
     InfusionSerializer,
     OrderInputSerializer,
@@ -51,7 +52,7 @@ class ProductViewSet(viewsets.ReadOnlyModelViewSet[Product]):
     queryset = Product.objects.all()
     serializer_class = ProductSerializer
     permission_classes = [HasActionPermission]
-    action_permissions = {"site_values": "infusions.change_product"}
+    action_permissions = {"site_values": "infusions.change_product", "gtins": "infusions.change_product"}
     search_fields = ["name", "manufacturer"]
     filterset_fields = ["iga_depleted", "itp_indication", "on_formulary"]
 
@@ -72,6 +73,17 @@ class ProductViewSet(viewsets.ReadOnlyModelViewSet[Product]):
             if values:
                 body["values"] = values
             raise ValidationError(body) from exc
+        return Response(ProductSerializer(Product.objects.get(pk=product.pk)).data)
+
+    @extend_schema(request=GtinsInputSerializer, responses={200: ProductSerializer})
+    @action(detail=True, methods=["post"])
+    def gtins(self, request: Request, pk: str | None = None) -> Response:
+        """Pharmacy records the GTINs of the product's vials, each with its size; the list is replaced and the
+        previous one kept in the product's history with its source (docs/clinical-rules.md §A10 vial_mismatch)."""
+        product = self.get_object()
+        payload = GtinsInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        services.record_gtins(product_id=product.pk, user=request.user, **payload.validated_data)
         return Response(ProductSerializer(Product.objects.get(pk=product.pk)).data)
 
 

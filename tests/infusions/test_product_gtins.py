@@ -84,3 +84,32 @@ def test_a_source_is_required_and_only_pharmacy_records_gtins(product, pharmacis
         services.record_gtins(product_id=product.pk, user=pharmacist, gtins=entry, source=" ")
     with pytest.raises(PermissionDenied):
         services.record_gtins(product_id=product.pk, user=nurse, gtins=entry, source=SOURCE)
+
+
+def test_pharmacy_records_gtins_through_the_api_and_the_product_shows_them(product, client_for, pharmacist) -> None:
+    response = client_for(pharmacist).post(
+        f"/api/v1/products/{product.pk}/gtins/",
+        {"gtins": [{"gtin": "07612345000107", "vial_size_g": size(product)}], "source": SOURCE},
+    )
+    assert response.status_code == 200, response.json()
+    assert [entry["gtin"] for entry in response.json()["gtins"]] == ["07612345000107"]
+
+
+def test_the_api_refuses_a_wrong_gtin_beside_gtins_and_a_nurse_outright(product, client_for, pharmacist, nurse) -> None:
+    url = f"/api/v1/products/{product.pk}/gtins/"
+    wrong = client_for(pharmacist).post(
+        url, {"gtins": [{"gtin": "07612345000108", "vial_size_g": size(product)}], "source": SOURCE}
+    )
+    assert wrong.status_code == 400
+    assert "check digit" in wrong.json()["gtins"][0]
+    no_source = client_for(pharmacist).post(
+        url, {"gtins": [{"gtin": "07612345000107", "vial_size_g": size(product)}], "source": " "}
+    )
+    assert no_source.status_code == 400
+    assert "source" in no_source.json()
+    by_nurse = client_for(nurse).post(
+        url, {"gtins": [{"gtin": "07612345000107", "vial_size_g": size(product)}], "source": SOURCE}
+    )
+    assert by_nurse.status_code == 403
+    product.refresh_from_db()
+    assert product.gtins == []
