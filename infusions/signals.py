@@ -40,3 +40,8 @@ order_returned = Signal()
 # writes the four platelet checks of a course begun elsewhere, due from the end of its first outside dose (A6, §A9
 # "Courses that change"); a course begun here gets them when its first infusion ends.
 order_verified = Signal()
+
+# Sent by bedside.start_infusion when a start is taken with lot numbers only while IVIG_V1_START_COMPAT is on (the
+# warning vials_not_detailed), with infusion= and lot_numbers=. Receiver: monitoring.receivers.on_vials_not_detailed
+# tells every pharmacist, who can then complete the vials' product, size and expiry for traceability.
+vials_not_detailed = Signal()

@@ -20,6 +20,9 @@ class MonitoringConfig(AppConfig):
         )
         signals.course_put_on_hold.connect(receivers.on_course_on_hold, dispatch_uid="monitoring.course_on_hold")
         signals.order_returned.connect(receivers.on_order_returned, dispatch_uid="monitoring.order_returned")
+        signals.vials_not_detailed.connect(
+            receivers.on_vials_not_detailed, dispatch_uid="monitoring.vials_not_detailed"
+        )
 
         from datetime import timedelta
 

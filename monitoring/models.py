@@ -162,6 +162,7 @@ class NotificationKind(models.TextChoices):
     COURSE_ON_HOLD = "course_on_hold", "Course on hold: review needed"
     ORDER_RETURNED = "order_returned", "Order returned by the verifier"
     WEIGH_PATIENT = "weigh_patient", "Weigh the patient: emergency order on an estimated weight"
+    VIALS_NOT_DETAILED = "vials_not_detailed", "Vials not detailed: a start recorded lot numbers only"
 
 
 class Notification(models.Model):

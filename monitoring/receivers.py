@@ -84,3 +84,19 @@ def on_order_returned(sender: Any, order: Any, **kwargs: Any) -> None:
         dedupe_key=f"order_returned:order{order.pk}:{order.returned_at:%Y%m%d%H%M%S%f}",
         order=order,
     )
+
+
+def on_vials_not_detailed(sender: Any, infusion: Any, lot_numbers: list[str], **kwargs: Any) -> None:
+    # IVIG_V1_START_COMPAT: a start taken with lots only lacks the vials' product, size and expiry; pharmacy is told
+    # so that traceability is completed while the hospital moves its clients to vials (docs/api.md, v1 clients).
+    order = infusion.order
+    services.notify(
+        recipients=services.users_with_role("pharmacist"),
+        kind=NotificationKind.VIALS_NOT_DETAILED,
+        message=(
+            f"Day {infusion.day_number} of order #{order.pk} for {order.patient} was started with lot numbers only "
+            f"({', '.join(lot_numbers)}): record each vial's product, size and expiry."
+        ),
+        dedupe_key=f"vials_not_detailed:infusion{infusion.pk}",
+        order=order,
+    )

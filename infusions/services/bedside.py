@@ -28,7 +28,7 @@ from infusions.models import (
 )
 from infusions.services import orders, safety
 from infusions.services import vials as vial_services
-from infusions.signals import course_put_on_hold, infusion_ended, vitals_alert_raised
+from infusions.signals import course_put_on_hold, infusion_ended, vials_not_detailed, vitals_alert_raised
 
 CHECKLIST_ITEMS = {
     "patient_identity": "Patient identity confirmed (two identifiers)",
@@ -225,6 +225,8 @@ def start_infusion(
         order.save(update_fields=["status", "updated_at"])
     _move_later_days(infusion, started_at, user)
     safety.record(outcome, order=order, infusion=infusion, user=user, stage=Stage.START, at=started_at)
+    if given is None:  # lots only, taken under IVIG_V1_START_COMPAT (refused by vials_missing otherwise)
+        vials_not_detailed.send(sender=Infusion, infusion=infusion, lot_numbers=lots)
     return infusion
 
 

@@ -4,6 +4,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth.models import User
 from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
@@ -115,10 +116,13 @@ def test_a_v1_start_with_lot_numbers_alone_is_refused_as_vials_missing(nurse_api
         ("vials_missing", "hard", "vials")
     ]
     assert Infusion.objects.get(pk=infusion.pk).status == "scheduled"
+    assert not Notification.objects.filter(kind="vials_not_detailed").exists()
 
 
 @override_settings(IVIG_V1_START_COMPAT=True)
-def test_during_the_transition_lot_numbers_alone_start_with_the_warning_vials_not_detailed(nurse_api, infusion):
+def test_during_the_transition_lot_numbers_alone_start_with_the_warning_vials_not_detailed(
+    nurse_api, infusion, pharmacist
+):
     nurse_api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", NORMAL_VITALS)
     body = {"checklist": FULL_CHECKLIST, "lot_numbers": ["LOT-A1"]}
     response = nurse_api.post(f"/api/v1/infusions/{infusion.pk}/start/", body)
@@ -126,6 +130,12 @@ def test_during_the_transition_lot_numbers_alone_start_with_the_warning_vials_no
     assert response.json()["lot_numbers"] == ["LOT-A1"]
     warnings = [entry for entry in response.json()["safety"] if entry["code"] == "vials_not_detailed"]
     assert [entry["kind"] for entry in warnings] == ["warning"]
+    # Every pharmacist (the verifier and pharm1 here) is told, once, to complete the vials' product, size and expiry.
+    told = Notification.objects.filter(kind="vials_not_detailed", order=infusion.order)
+    pharmacists = set(User.objects.filter(groups__name="pharmacist"))
+    assert pharmacist in pharmacists
+    assert sorted(n.recipient.pk for n in told) == sorted(user.pk for user in pharmacists)
+    assert all("LOT-A1" in n.message for n in told)
 
 
 def test_a_start_before_any_baseline_vitals_is_409(nurse_api, infusion):

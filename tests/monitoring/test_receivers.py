@@ -17,6 +17,10 @@ pytestmark = pytest.mark.unit
         (signals.order_verified, receivers.on_order_verified),
         (signals.order_cancelled, receivers.on_order_cancelled),
         (signals.vitals_alert_raised, receivers.on_vitals_alert),
+        (signals.safety_deviation_documented, receivers.on_safety_deviation_documented),
+        (signals.course_put_on_hold, receivers.on_course_on_hold),
+        (signals.order_returned, receivers.on_order_returned),
+        (signals.vials_not_detailed, receivers.on_vials_not_detailed),
     ],
 )
 def test_each_infusions_event_reaches_its_monitoring_receiver_exactly_once(signal, receiver) -> None:
