@@ -130,9 +130,8 @@ def start_infusion(
     vials_not_detailed while IVIG_V1_START_COMPAT is on."""
     errors: dict[str, list[str]] = {}
     lots = [str(lot).strip() for lot in (lot_numbers or []) if str(lot).strip()]
-    detailed = [v for v in (vials or []) if v.get("product") is not None]
     v1_details = [v for v in (vials or []) if v.get("product") is None]
-    given = vial_services.vials_of_start(detailed, barcodes) if (detailed or barcodes) else None
+    given = _vials_named(vials, barcodes)
     if given is None and not lots:
         errors["vials"] = ["Record at least one vial: scan it, or type its product, size, lot and expiry."]
     if given is not None and lots and set(lots) != {vial.given.lot_number for vial in given}:
@@ -153,8 +152,8 @@ def start_infusion(
     items = checklist_items(order)
     missing = [label for code, label in items.items() if (checklist or {}).get(code) is not True]
     rate_given = rate_ml_per_h
-    if rate_ml_per_h is None and order.rate_plan:
-        rate_ml_per_h = Decimal(str(order.rate_plan["steps"][0]["rate_ml_per_h"]))
+    if rate_ml_per_h is None:
+        rate_ml_per_h = _plan_first_rate(order)
     if rate_ml_per_h is not None:
         _check_rate_positive(rate_ml_per_h)
     change, safer_plan = orders.record_changed(order, now=started_at)
@@ -228,6 +227,18 @@ def start_infusion(
     if given is None:  # lots only, taken under IVIG_V1_START_COMPAT (refused by vials_missing otherwise)
         vials_not_detailed.send(sender=Infusion, infusion=infusion, lot_numbers=lots)
     return infusion
+
+
+def _plan_first_rate(order: Order) -> Decimal | None:
+    """The rate a start takes when none is given: the plan's first step."""
+    return Decimal(str(order.rate_plan["steps"][0]["rate_ml_per_h"])) if order.rate_plan else None
+
+
+def _vials_named(vials: list[dict[str, Any]] | None, barcodes: list[str] | None) -> list[vial_services.Vial] | None:
+    """The start's vials naming their product, typed or scanned, or None when there are none (a v1 client's lot
+    numbers, with v1's optional vial details, name no product)."""
+    detailed = [v for v in (vials or []) if v.get("product") is not None]
+    return vial_services.vials_of_start(detailed, barcodes) if (detailed or barcodes) else None
 
 
 def _move_later_days(infusion: Infusion, started_at: Any, user: Any) -> None:
@@ -657,15 +668,14 @@ def bedside_dry_run(
     moment = at or timezone.now()
     stops: list[Any]
     if action == "start":
-        if rate_ml_per_h is None and order.rate_plan:
-            rate_ml_per_h = Decimal(str(order.rate_plan["steps"][0]["rate_ml_per_h"]))
+        if rate_ml_per_h is None:
+            rate_ml_per_h = _plan_first_rate(order)
         missing = (
             [label for code, label in checklist_items(order).items() if checklist.get(code) is not True]
             if checklist
             else []
         )
-        detailed = [v for v in (vials or []) if v.get("product") is not None]
-        given = vial_services.vials_of_start(detailed, barcodes) if (detailed or barcodes) else None
+        given = _vials_named(vials, barcodes)
         stops = safety.start_stops(
             infusion,
             start_at=moment,
