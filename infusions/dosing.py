@@ -410,17 +410,7 @@ def dosing_weight(
         working = "IBW not computed (sex not recorded as female or male)"
 
     if override_kg is not None:
-        override = _checked_override(override_kg, actual)
-        return DosingWeight(
-            dosing_weight_kg=override,
-            basis=BASIS_ACTUAL if override == actual else BASIS_ADJUSTED,
-            policy=config.policy,
-            exclusion=EXCLUSION_PRESCRIBER_OVERRIDE,
-            ideal_body_weight_kg=ideal,
-            adjusted_body_weight_kg=adjusted,
-            bmi=bmi,
-            formula=f"{working}; dosing weight = prescriber override {_one_decimal(override)} kg",
-        )
+        return _prescriber_override(override_kg, actual, config, working, ideal=ideal, adjusted=adjusted, bmi=bmi)
 
     exclusion = _rule_exclusion(patient, config, height, actual, adjusted, bmi)
     if exclusion is None:
@@ -445,6 +435,30 @@ def dosing_weight(
         adjusted_body_weight_kg=adjusted,
         bmi=bmi,
         formula=f"{working}; dosing weight = actual weight {_one_decimal(actual)} kg ({reason})",
+    )
+
+
+def _prescriber_override(
+    override_kg: Decimal | int,
+    actual: Decimal,
+    config: DosingConfig,
+    working: str,
+    *,
+    ideal: Decimal | None,
+    adjusted: Decimal | None,
+    bmi: Decimal | None,
+) -> DosingWeight:
+    """The prescriber's override as the dosing weight, with the working that came before it."""
+    override = _checked_override(override_kg, actual)
+    return DosingWeight(
+        dosing_weight_kg=override,
+        basis=BASIS_ACTUAL if override == actual else BASIS_ADJUSTED,
+        policy=config.policy,
+        exclusion=EXCLUSION_PRESCRIBER_OVERRIDE,
+        ideal_body_weight_kg=ideal,
+        adjusted_body_weight_kg=adjusted,
+        bmi=bmi,
+        formula=f"{working}; dosing weight = prescriber override {_one_decimal(override)} kg",
     )
 
 
@@ -473,17 +487,7 @@ def _dosing_weight_without_height(
         raise DosingError("age_years", "age must not be negative")
     working = "No height on record (emergency order): IBW, AdjBW and BMI not computed"
     if override_kg is not None:
-        override = _checked_override(override_kg, actual)
-        return DosingWeight(
-            dosing_weight_kg=override,
-            basis=BASIS_ACTUAL if override == actual else BASIS_ADJUSTED,
-            policy=config.policy,
-            exclusion=EXCLUSION_PRESCRIBER_OVERRIDE,
-            ideal_body_weight_kg=None,
-            adjusted_body_weight_kg=None,
-            bmi=None,
-            formula=f"{working}; dosing weight = prescriber override {_one_decimal(override)} kg",
-        )
+        return _prescriber_override(override_kg, actual, config, working, ideal=None, adjusted=None, bmi=None)
     return DosingWeight(
         dosing_weight_kg=actual,
         basis=BASIS_ACTUAL,
