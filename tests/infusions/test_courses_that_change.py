@@ -4,7 +4,7 @@ every refused path."""
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
@@ -250,11 +250,13 @@ def test_a_course_given_wholly_elsewhere_is_not_ordered_here(client_for, hematol
 
 
 def course_with_day_1_given(client_for, hematologist, nurse):
+    """Day 1 given yesterday from 08:00 to 12:00 in the hospital's zone, so day 2 is due today at any hour the
+    test runs, and at least 12 h after day 1 ended."""
     yesterday = timezone.localdate() - timedelta(days=1)
     order = verified_order(regimen="two_days_1g_per_kg", prescriber=hematologist, first_infusion_on=yesterday)
     day1 = order.infusions.get(day_number=1)
-    ended = timezone.now() - timedelta(hours=14)
-    give(client_for(nurse), day1, started_at=ended - timedelta(hours=4), ended_at=ended)
+    started = timezone.make_aware(datetime.combine(yesterday, time(8, 0)))
+    give(client_for(nurse), day1, started_at=started, ended_at=started + timedelta(hours=4))
     return Order.objects.get(pk=order.pk)
 
 
