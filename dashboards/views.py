@@ -151,7 +151,8 @@ def pharmacist_dashboard(request: HttpRequest) -> HttpResponse:
         return _forbidden(request)
     # The verification queue (one row per draft order with its stops; the working opens on demand).
     context = verification_queue_page(request)
-    return render(request, "dashboards/pharmacist.html", {**context, "months": selectors.monthly_use_cached()})
+    context.update(months=selectors.monthly_use_cached(), lot_reactions=order_selectors.reactions_by_product_and_lot())
+    return render(request, "dashboards/pharmacist.html", context)
 
 
 class _Echo:
@@ -199,3 +200,25 @@ def orders_csv(request: HttpRequest) -> HttpResponse:
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="ivig-orders-{timezone.localdate()}.csv"'
     return response
+
+
+def lot_recall(request: HttpRequest) -> HttpResponse:
+    """Which patients received a lot (the page beside ``GET /api/v1/lots/?lot=``)."""
+    if not has_role(request.user, *Role):
+        return _forbidden(request)
+    lot = request.GET.get("lot", "").strip()
+    error = ""
+    administrations: list[Infusion] = []
+    if "lot" in request.GET and not lot:
+        error = "Type the lot number to look up."
+    elif len(lot) > 64:
+        error = "A lot number has at most 64 characters."
+    elif lot:
+        administrations = list(order_selectors.infusions_given_lot(lot))
+    context = {
+        "lot": lot,
+        "error": error,
+        "administrations": administrations,
+        "patient_count": len({infusion.order.patient_id for infusion in administrations}),
+    }
+    return render(request, "dashboards/lots.html", context, status=400 if error else 200)

@@ -19,6 +19,7 @@ urlpatterns = [
     path("hematology/", dashboard_views.hematologist_dashboard, name="hematologist-home"),
     path("hematology/patients/<int:patient_id>/", dashboard_views.patient_response, name="patient-response"),
     path("pharmacy/", dashboard_views.pharmacist_dashboard, name="pharmacist-home"),
+    path("pharmacy/lots/", dashboard_views.lot_recall, name="lot-recall"),
     path("pharmacy/orders.csv", dashboard_views.orders_csv, name="orders-csv"),
     path("patients/", include("patients.urls")),
     path("orders/", include("infusions.urls")),

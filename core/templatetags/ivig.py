@@ -85,3 +85,9 @@ def when(value: Any) -> str:
     if local.date() == timezone.localdate():
         return local.strftime("%H:%M")
     return local.strftime("%Y-%m-%d %H:%M")
+
+
+@register.filter
+def percent(value: Any) -> str:
+    """A share (0 to 1) as a whole percentage: Decimal("0.125") -> "13 %"."""
+    return "—" if value in (None, "") else f"{_plain(Decimal(str(value)) * 100, 0)} %"

@@ -547,3 +547,45 @@ class ChangeProductSerializer(serializers.Serializer[Any]):
         max_digits=3, decimal_places=1, required=False, allow_null=True, help_text="5 or 10, for Gammagard S/D."
     )
     overrides = overrides_field()
+
+
+class LotVialSerializer(serializers.Serializer[Any]):
+    product = serializers.IntegerField(source="product_id", allow_null=True)
+    vial_size_g = serializers.DecimalField(max_digits=5, decimal_places=2, allow_null=True, coerce_to_string=False)
+    lot_number = serializers.CharField()
+    expiry_date = serializers.DateField(allow_null=True)
+    gtin = serializers.CharField(allow_null=True)
+    serial = serializers.CharField(allow_null=True)
+
+
+class LotPatientSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    mrn = serializers.CharField()
+    given_name = serializers.CharField()
+    family_name = serializers.CharField()
+
+
+class LotAdministrationSerializer(serializers.Serializer[Any]):
+    """One infusion that used a vial of the lot asked for: who received it, when, which vials, and what followed."""
+
+    patient = LotPatientSerializer(source="order.patient")
+    order = serializers.IntegerField(source="order_id")
+    infusion = serializers.IntegerField(source="id")
+    day_number = serializers.IntegerField()
+    product = serializers.IntegerField(source="given_product.pk")
+    product_name = serializers.CharField(source="given_product.name")
+    status = serializers.CharField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    ended_at = serializers.DateTimeField(allow_null=True)
+    vials = LotVialSerializer(source="vials_of_lot", many=True)
+    reactions = ReactionSerializer(source="reactions.all", many=True)
+
+
+class LotQuerySerializer(serializers.Serializer[Any]):
+    lot = serializers.CharField(
+        max_length=64,
+        error_messages={
+            "required": "Give the lot number to look up.",
+            "blank": "Give the lot number to look up.",
+        },
+    )

@@ -24,6 +24,8 @@ from infusions.api.serializers import (
     GtinsInputSerializer,
     HoldReviewSerializer,
     InfusionSerializer,
+    LotAdministrationSerializer,
+    LotQuerySerializer,
     OrderInputSerializer,
     OrderSerializer,
     PauseSerializer,
@@ -85,6 +87,23 @@ class ProductViewSet(viewsets.ReadOnlyModelViewSet[Product]):
         payload.is_valid(raise_exception=True)
         services.record_gtins(product_id=product.pk, user=request.user, **payload.validated_data)
         return Response(ProductSerializer(Product.objects.get(pk=product.pk)).data)
+
+
+class LotViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[Infusion]):
+    """Which patients received a lot: every infusion that used a vial of ``?lot=``, oldest first, with the patient,
+    that lot's vials and the infusion's reactions (a recall's question; docs/api.md "Lots")."""
+
+    serializer_class = LotAdministrationSerializer
+    permission_classes = [HasActionPermission]
+
+    def get_queryset(self) -> QuerySet[Infusion]:
+        query = LotQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        return selectors.infusions_given_lot(query.validated_data["lot"])
+
+    @extend_schema(parameters=[OpenApiParameter("lot", str, required=True, description="The lot number, whole.")])
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
 
 
 class OrderViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Order]):

@@ -7,7 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
-from infusions.api.views import InfusionViewSet, OrderViewSet, ProductViewSet
+from infusions.api.views import InfusionViewSet, LotViewSet, OrderViewSet, ProductViewSet
 from monitoring.api.views import (
     NotificationViewSet,
     OrderResponseViewSet,
@@ -23,6 +23,7 @@ router.register("orders", OrderViewSet, basename="order")
 # Monitoring's routes under /orders/{id}/ (response, repeat-decision): no list or detail route of its own.
 router.register("orders", OrderResponseViewSet, basename="order-response")
 router.register("infusions", InfusionViewSet, basename="infusion")
+router.register("lots", LotViewSet, basename="lot")
 router.register("platelet-checks", PlateletCheckViewSet, basename="platelet-check")
 router.register("platelet-results", PlateletResultViewSet, basename="platelet-result")
 router.register("notifications", NotificationViewSet, basename="notification")
