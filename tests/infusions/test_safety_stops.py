@@ -372,9 +372,9 @@ def test_completing_with_one_percent_of_the_bag_or_many_times_it_needs_the_nurse
 
 
 def test_a_start_documented_late_is_never_refused_and_its_deviations_reach_the_prescriber(nurse_api, hematologist):
-    order = verified_order(prescriber=hematologist)
-    infusion = order.infusions.get()
     started = timezone.now() - timedelta(hours=2)
+    order = verified_order(prescriber=hematologist, first_infusion_on=timezone.localtime(started).date())
+    infusion = order.infusions.get()
     nurse_api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", {**NORMAL_VITALS, "taken_at": iso(started)})
     response = start(nurse_api, infusion, started_at=iso(started), rate_ml_per_h="5000")
     assert response.status_code == 200
