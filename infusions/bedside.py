@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from infusions import selectors, services, vitals_rules
 from infusions.models import Infusion, InfusionStatus
+from patients import selectors as patient_selectors
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,13 @@ def bedside_context(infusion_id: int, now: datetime | None = None) -> dict[str, 
         "infusion": infusion,
         "order": infusion.order,
         "patient": infusion.order.patient,
+        # The banner: the day's product at the concentration its rates were worked out at, and every IVIG
+        # reaction the patient has had, here or reported from elsewhere.
+        "product": infusion.given_product,
+        "concentration_percent": infusion.given_product.concentration_for(
+            infusion.order.prepared_concentration_percent
+        ),
+        "ivig_reactions": patient_selectors.ivig_reactions(infusion.order.patient, every_grade=True),
         "child_limits": child_limits(infusion.order.patient.birth_date, now),
         "vitals": vitals,
         "latest_vitals": vitals[-1] if vitals else None,

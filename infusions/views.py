@@ -25,6 +25,7 @@ from infusions.services import bedside as bedside_services
 from infusions.services import safety
 from infusions.services import vials as vial_services
 from infusions.services.catalogue import SITE_FIELD_LABELS, unknown_fields
+from patients import selectors as patient_selectors
 from patients.models import Patient
 
 VITALS_FIELDS = (
@@ -68,11 +69,18 @@ def order_create(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Order #{order.pk} drafted; it now awaits verification.")
             return redirect("order-detail", pk=order.pk)
-    patient = _patient_from(form)
-    context = {"form": form, "patient": patient, **_preview(form, request.user)}
+    context = {"form": form, **_patient_context(form), **_preview(form, request.user)}
     if stops:
         context["stops"] = stops
     return render(request, "infusions/order_form.html", context)
+
+
+def _patient_context(form: OrderForm) -> dict[str, Any]:
+    """The patient the form is for, with every IVIG reaction they have had: the prescriber sees them before
+    choosing the product."""
+    patient = _patient_from(form)
+    reactions = patient_selectors.ivig_reactions(patient, every_grade=True) if patient is not None else []
+    return {"patient": patient, "ivig_reactions": reactions}
 
 
 def _patient_from(form: OrderForm) -> Patient | None:
@@ -107,7 +115,7 @@ def order_preview(request: HttpRequest) -> HttpResponse:
     if not request.user.has_perm("infusions.add_order"):
         raise PermissionDenied("Only hematologists order IVIG.")
     form = OrderForm(request.POST or None)
-    context = {"patient": _patient_from(form), **_preview(form, request.user)}
+    context = {**_patient_context(form), **_preview(form, request.user)}
     if not context["working"] and not context["preview_errors"] and form.is_bound:
         context["preview_errors"] = [
             f"{form[name].label if name in form.fields else 'Order'}: {' '.join(errors)}"
@@ -144,6 +152,7 @@ def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
         and user.has_perm("infusions.change_order_product"),
         "products": Product.objects.filter(on_formulary=True, discontinued=False).exclude(pk=order.product_id),
         "newer_weight": newer,
+        "ivig_reactions": patient_selectors.ivig_reactions(order.patient, every_grade=True),
     }
     context["can_return"] = context["can_verify"] and order.status == "draft"
     if context["can_verify"]:

@@ -91,3 +91,26 @@ def when(value: Any) -> str:
 def percent(value: Any) -> str:
     """A share (0 to 1) as a whole percentage: Decimal("0.125") -> "13 %"."""
     return "—" if value in (None, "") else f"{_plain(Decimal(str(value)) * 100, 0)} %"
+
+
+@register.filter
+def age(birth_date: Any) -> str:
+    """Age as clinicians say it: days in the first month, months until two years, then whole years."""
+    if not birth_date:
+        return "—"
+    today = timezone.localdate()
+    days = (today - birth_date).days
+    if days < 31:
+        return f"{days} day{'s' if days != 1 else ''}"
+    months = (today.year - birth_date.year) * 12 + today.month - birth_date.month - (today.day < birth_date.day)
+    if months < 24:
+        return f"{months} month{'s' if months != 1 else ''}"
+    return f"{months // 12} years"
+
+
+@register.filter
+def g_per_kg(grams_value: Any, kilograms: Any) -> str:
+    """A dose per kg of dosing weight, to 0.01 g/kg: 72.5 g for 71 kg -> "1.02"."""
+    if grams_value in (None, "") or not kilograms:
+        return "—"
+    return _plain(Decimal(str(grams_value)) / Decimal(str(kilograms)), 2)

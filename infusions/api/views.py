@@ -95,15 +95,14 @@ class LotViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[Infusion]):
 
     serializer_class = LotAdministrationSerializer
     permission_classes = [HasActionPermission]
-
-    def get_queryset(self) -> QuerySet[Infusion]:
-        query = LotQuerySerializer(data=self.request.query_params)
-        query.is_valid(raise_exception=True)
-        return selectors.infusions_given_lot(query.validated_data["lot"])
+    queryset = Infusion.objects.none()  # the schema's model; the list is the lot's
 
     @extend_schema(parameters=[OpenApiParameter("lot", str, required=True, description="The lot number, whole.")])
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return super().list(request, *args, **kwargs)
+        query = LotQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        page = self.paginate_queryset(selectors.infusions_given_lot(query.validated_data["lot"]))
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 
 class OrderViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Order]):
