@@ -11,7 +11,7 @@ PYTHON    ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 HOST      ?= 127.0.0.1
 PORT      ?= 8000
 
-.PHONY: help venv run test lint format lock bench-vitals bench-sweep bench-dashboards bench-hl7 clean
+.PHONY: help venv run test lint format lock vendor-js bench-vitals bench-sweep bench-dashboards bench-hl7 clean
 
 help:
 	@echo "make run    build the virtualenv, migrate, load demo data, start web + Celery worker + beat"
@@ -60,6 +60,10 @@ lock:
 	{ echo "# Generated from requirements.in by 'make lock'. Do not edit by hand."; /tmp/ivig-lock-venv/bin/pip freeze --exclude pip; } > requirements.txt
 	/tmp/ivig-lock-venv/bin/pip install --quiet -r requirements-dev.in
 	{ echo "# Generated from requirements-dev.in by 'make lock'. Do not edit by hand."; /tmp/ivig-lock-venv/bin/pip freeze --exclude pip; } > requirements-dev.txt
+
+# Re-vendor the front-end files from npm (scripts/vendor_js.py; needs npm). The copies are committed.
+vendor-js:
+	$(PYTHON) scripts/vendor_js.py
 
 # Benchmarks print figures (benchmarks/README.md); they need the local PostgreSQL and Redis.
 # Both phases: saturation (20 s per target in 4 rounds) then 25 s at a fixed 50 req/s; about 2 minutes.
