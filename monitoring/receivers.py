@@ -48,11 +48,21 @@ def on_vitals_alert(sender: Any, entry: Any, alerts: list[dict[str, Any]], infus
     )
 
 
+# A late start whose vials were wrong also concerns pharmacy: the vials given are theirs to trace (A8).
+PHARMACY_DEVIATIONS = frozenset({"vial_mismatch"})
+
+
 def on_safety_deviation_documented(sender: Any, order: Any, records: list[Any], **kwargs: Any) -> None:
-    # A8: an event recorded late is never refused; the stops it would have met go to the ordering hematologist.
+    # A8: an event recorded late is never refused; the stops it would have met go to the ordering hematologist,
+    # and to every pharmacist for a vial that did not match the order.
+    pharmacists: list[Any] | None = None
     for record in records:
+        recipients = [order.created_by]
+        if record.code in PHARMACY_DEVIATIONS:
+            pharmacists = services.users_with_role("pharmacist") if pharmacists is None else pharmacists
+            recipients += [user for user in pharmacists if user.pk != order.created_by_id]
         services.notify(
-            recipients=[order.created_by],
+            recipients=recipients,
             kind=NotificationKind.DOCUMENTED_DEVIATION,
             message=(
                 f"Recorded late for {order.patient} (order #{order.pk}): {record.message} "

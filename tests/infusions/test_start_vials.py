@@ -162,9 +162,9 @@ def test_a_start_documented_late_without_its_vials_is_still_refused(client_for, 
     from infusions.models import Infusion
     from tests.factories import FULL_CHECKLIST, NORMAL_VITALS, verified_order
 
-    infusion = verified_order().infusions.get()
-    api = client_for(nurse)
     started = timezone.now() - timedelta(hours=1)
+    infusion = verified_order(first_infusion_on=timezone.localtime(started).date()).infusions.get()
+    api = client_for(nurse)
     api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", {**NORMAL_VITALS, "taken_at": started.isoformat()})
     refused = api.post(
         f"/api/v1/infusions/{infusion.pk}/start/",
@@ -196,3 +196,29 @@ def test_a_dry_run_with_a_barcode_that_is_no_vials_code_says_so_beside_barcodes(
     )
     assert dry.status_code == 400
     assert "barcodes" in dry.json()
+
+
+def test_a_start_documented_late_with_a_vial_of_another_product_is_kept_and_told_to_pharmacy(
+    client_for, nurse, hematologist, pharmacist
+):
+    from monitoring.models import Notification
+
+    started = timezone.now() - timedelta(hours=1)
+    order = verified_order(prescriber=hematologist, first_infusion_on=timezone.localtime(started).date())
+    infusion = order.infusions.get()
+    other = Product.objects.exclude(pk=order.product_id).exclude(vial_sizes_g=[]).first()
+    vials = day_vials(infusion)
+    api = client_for(nurse)
+    api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", {**NORMAL_VITALS, "taken_at": started.isoformat()})
+
+    started_late = start(api, infusion, vials=[{**vials[0], "product": other.pk}, *vials[1:]], started_at=started)
+
+    assert started_late.status_code == 200, started_late.json()
+    deviations = [s["code"] for s in started_late.json()["safety"] if s["kind"] == "documented_deviation"]
+    assert deviations == ["vial_mismatch"]
+    told = Notification.objects.filter(kind="documented_deviation")
+    # The prescriber, and every pharmacist (the one who verified the order among them).
+    pharmacists = set(type(nurse).objects.filter(groups__name="pharmacist"))
+    assert pharmacist in pharmacists and len(pharmacists) == 2
+    assert sorted(n.recipient.username for n in told) == sorted(u.username for u in {hematologist, *pharmacists})
+    assert all(f"is not the ordered product ({order.product.name})" in n.message for n in told)
