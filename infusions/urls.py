@@ -18,6 +18,7 @@ urlpatterns = [
     path("<int:pk>/change-product/", views.order_change_product, name="order-change-product"),
     path("catalogue/", views.catalogue, name="product-catalogue"),
     path("catalogue/<int:pk>/", views.catalogue_record, name="product-site-values"),
+    path("catalogue/<int:pk>/gtins/", views.catalogue_gtins, name="product-gtins"),
     path("for-patient/<int:patient_id>/", views.patient_orders, name="patient-orders"),
     path("infusions/<int:pk>/", views.infusion_bedside, name="infusion-bedside"),
     path(

@@ -25,6 +25,7 @@ from infusions.services import bedside as bedside_services
 from infusions.services import safety
 from infusions.services import vials as vial_services
 from infusions.services.catalogue import SITE_FIELD_LABELS, unknown_fields
+from infusions.vial_scan import GS, ScanError, parse_vial_scan
 from patients import selectors as patient_selectors
 from patients.models import Patient
 
@@ -651,7 +652,13 @@ def catalogue_record(request: HttpRequest, pk: int) -> HttpResponse:
     return _catalogue_page(request, bound=form, status=400)
 
 
-def _catalogue_page(request: HttpRequest, *, bound: SiteValuesForm | None, status: int = 200) -> HttpResponse:
+def _catalogue_page(
+    request: HttpRequest,
+    *,
+    bound: SiteValuesForm | None,
+    status: int = 200,
+    gtin_post: tuple[int, Any, dict[str, list[str]]] | None = None,
+) -> HttpResponse:
     products = Product.objects.annotate(drafts=Count("orders", filter=Q(orders__status="draft"))).order_by(
         "-on_formulary", "discontinued", "name"
     )
@@ -667,8 +674,50 @@ def _catalogue_page(request: HttpRequest, *, bound: SiteValuesForm | None, statu
                 "site_values": [
                     {"label": SITE_FIELD_LABELS.get(name, name), **entry}
                     for name, entry in (product.site_values or {}).items()
+                    if name != "gtins"
                 ],
+                "gtins_recorded": (product.site_values or {}).get("gtins"),
+                "gtin_post": gtin_post if gtin_post and gtin_post[0] == product.pk else None,
                 "drafts": product.drafts,
             }
         )
     return render(request, "infusions/catalogue.html", {"entries": entries}, status=status)
+
+
+def _gtin_typed(value: str) -> str:
+    """A GTIN as typed, or read from a vial's scanned GS1 code (a scanner in the field sends the whole code)."""
+    value = value.strip()
+    if value.startswith("]") or GS in value or value.startswith("(01)") or len(value) > 14:
+        try:
+            return parse_vial_scan(value).gtin
+        except ScanError:
+            return value
+    return value
+
+
+@require_POST
+def catalogue_gtins(request: HttpRequest, pk: int) -> HttpResponse:
+    """Pharmacy adds a vial's GTIN (typed or scanned) with its size, or removes GTINs, with the source; the list
+    is replaced through the same service as the API and kept in the product's history."""
+    _require_catalogue_permission(request)
+    product = get_object_or_404(Product, pk=pk)
+    removed = set(request.POST.getlist("remove"))
+    gtins = [entry for entry in product.gtins or [] if entry["gtin"] not in removed]
+    added = _gtin_typed(request.POST.get("gtin", ""))
+    if added:
+        gtins.append({"gtin": added, "vial_size_g": request.POST.get("vial_size_g", ""), "demo": False})
+    elif not removed:
+        return _catalogue_page(
+            request, bound=None, status=400, gtin_post=(product.pk, request.POST, {"gtin": ["Type or scan a GTIN."]})
+        )
+    try:
+        services.record_gtins(
+            product_id=product.pk, user=request.user, gtins=gtins, source=request.POST.get("source", "")
+        )
+    except ValidationError as exc:
+        errors = {field: messages for field, messages in exc.message_dict.items()}
+        if "gtins" in errors:
+            errors["gtin"] = errors.pop("gtins")
+        return _catalogue_page(request, bound=None, status=400, gtin_post=(product.pk, request.POST, errors))
+    messages.success(request, f"GTINs of {product.name} recorded; the previous list is kept in its history.")
+    return redirect(f"{reverse('product-catalogue')}#product-{product.pk}-gtins")
