@@ -385,6 +385,8 @@ INLINE_FIELDS: dict[str, tuple[str, ...]] = {
     "rate": ("rate_ml_per_h",),
     "resume": ("rate_ml_per_h",),
     "complete": ("volume_infused_ml",),
+    "reaction": ("reaction", "ctcae_grade", "action_taken"),
+    "stop": ("reason",),
 }
 
 VITALS_INPUTS = (
