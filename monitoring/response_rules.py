@@ -1,8 +1,9 @@
 """Platelet response to IVIG: IWG 2009 category per result and the order's response assessment.
 
 Pure functions over plain values (no Django, no clock): every time is passed in. The rules are those of
-docs/clinical-rules.md §A6; Part B sections 1.3, 5.2, 5.3 and 9.2 give the reasons. Each number is a
-default in ``ResponseThresholds`` so that a deploying hospital can change it.
+docs/clinical-rules.md §A6 as amended by §A12 (which results count toward a course, co-therapy, bleeding not
+assessed, loss of response, follow-up at 14 and 28 days); Part B sections 1.3, 5.2, 5.3 and 9.2 give the reasons.
+Each number is a default in ``ResponseThresholds`` so that a deploying hospital can change it.
 """
 
 from __future__ import annotations
@@ -17,17 +18,43 @@ from types import MappingProxyType
 __all__ = [
     "CATEGORY_RANK",
     "CHECK_LABELS",
+    "FOLLOW_UP_LABELS",
+    "CoTherapyPeriod",
+    "CourseTimes",
     "IwgCategory",
     "ClassifiedResult",
     "LossOfResponse",
+    "LossStatus",
+    "NotAttributed",
     "PlateletReading",
     "ResponseAssessment",
     "ResponseThresholds",
     "assess_response",
+    "attribution_window_closes_at",
     "classify",
     "day2_may_be_withheld",
+    "follow_up_due_at",
     "implausible_count_message",
+    "not_attributed_reason",
 ]
+
+
+class NotAttributed(StrEnum):
+    """Why a result counts toward no course (A12); it is stored and shown with the reason, never classified."""
+
+    BEFORE_COURSE = "before_course"
+    DURING_INFUSION = "during_infusion"
+    AFTER_COURSE_WINDOW = "after_course_window"
+    AFTER_TRANSFUSION = "after_transfusion"
+
+
+class LossStatus(StrEnum):
+    """A12: one attributable result below the category reached is ``unconfirmed``; a second one at least 1 day
+    later (IWG) makes it ``confirmed``."""
+
+    NONE = "none"
+    UNCONFIRMED = "unconfirmed"
+    CONFIRMED = "confirmed"
 
 
 class IwgCategory(StrEnum):
@@ -48,8 +75,11 @@ CATEGORY_RANK: Mapping[IwgCategory, int] = MappingProxyType(
     }
 )
 
-# The scheduled checks of A6; a result may also be ad hoc (label None) and then counts the same.
-CHECK_LABELS: frozenset[str] = frozenset({"24h", "48h", "72h", "7d"})
+# The follow-up checks of A12: they feed loss of response, never the category reached or the non-response flag.
+FOLLOW_UP_LABELS: frozenset[str] = frozenset({"14d", "28d"})
+
+# The scheduled checks of A6 and A12; a result may also be ad hoc (label None) and then counts as A6's do.
+CHECK_LABELS: frozenset[str] = frozenset({"24h", "48h", "72h", "7d"}) | FOLLOW_UP_LABELS
 
 # A6's non-response flag waits for "a resulted check at 72 h or later": these are those checks.
 _LATE_CHECK_LABELS: frozenset[str] = frozenset({"72h", "7d"})
@@ -76,6 +106,15 @@ class ResponseThresholds:
     repeat_flag_after_hours: int = 72
     # IWG (Part B 5.2 footnote): NR or loss of response is confirmed by a second count at least 1 day apart.
     loss_confirmation_hours: int = 24
+    # A12 [D]: a result counts toward a course until 35 days after its last infusion ended (so the 28-day check
+    # always counts), or the next course's start if earlier.
+    attribution_days_after_last: int = 35
+    # A12 [D]: a count within 24 h after a platelet transfusion started measures the transfusion, not the IVIG.
+    transfusion_hours: int = 24
+    # A12 [D]: "with corticosteroids" when one was given in the 14 days before the responding count; "with other
+    # ITP treatment" when one was started from 28 days before the first infusion.
+    corticosteroid_days_before: int = 14
+    other_itp_treatment_days_before_first: int = 28
 
     def __post_init__(self) -> None:
         # An int such as 2 is accepted, but stored as Decimal so that "exactly double" is compared exactly.
@@ -90,6 +129,8 @@ class ResponseThresholds:
             raise ValueError("need 0 < response_count <= complete_response_count")
         if self.repeat_flag_after_hours <= 0 or self.loss_confirmation_hours <= 0:
             raise ValueError("repeat_flag_after_hours and loss_confirmation_hours must be positive")
+        if min(self.attribution_days_after_last, self.transfusion_hours) <= 0:
+            raise ValueError("attribution_days_after_last and transfusion_hours must be positive")
 
 
 DEFAULT_THRESHOLDS = ResponseThresholds()
@@ -99,17 +140,22 @@ DEFAULT_THRESHOLDS = ResponseThresholds()
 class PlateletReading:
     """One platelet count (x10^9/L) with the bleeding observed with it.
 
-    ``bleeding`` is new bleeding of WHO grade >= 2 since the previous check (A6, Part B 5.3).
-    ``check_label`` is "24h", "48h", "72h" or "7d" for a scheduled check, None for an ad hoc result.
+    ``bleeding`` is new bleeding of WHO grade >= 2 since the previous check (A6, Part B 5.3); a result whose
+    bleeding was not assessed (every lab result, until a grade is recorded) has ``bleeding_assessed`` False and is
+    classified as if there were no bleeding (A12). ``check_label`` is "24h", "48h", "72h", "7d", "14d" or "28d" for a
+    scheduled check, None for an ad hoc result.
     """
 
     platelet_count: int
     collected_at: datetime
     bleeding: bool
     check_label: str | None = None
+    bleeding_assessed: bool = True
 
     def __post_init__(self) -> None:
         _require_aware(self.collected_at, "collected_at")
+        if self.bleeding and not self.bleeding_assessed:
+            raise ValueError("bleeding cannot be true when it was not assessed")
         if self.check_label is not None and self.check_label not in CHECK_LABELS:
             raise ValueError(f"check_label must be one of {sorted(CHECK_LABELS)} or None, not {self.check_label!r}")
 
@@ -139,6 +185,19 @@ class LossOfResponse:
     confirmed: bool = False
     confirming_result: PlateletReading | None = None
 
+    @property
+    def status(self) -> LossStatus:
+        return LossStatus.CONFIRMED if self.confirmed else LossStatus.UNCONFIRMED
+
+    @property
+    def with_bleeding(self) -> bool:
+        return self.result.bleeding or (self.confirming_result is not None and self.confirming_result.bleeding)
+
+    @property
+    def notifies(self) -> bool:
+        """A12: a confirmed loss, or an unconfirmed one with bleeding, tells the ordering hematologist."""
+        return self.confirmed or self.with_bleeding
+
 
 @dataclass(frozen=True)
 class ResponseAssessment:
@@ -159,6 +218,125 @@ class ResponseAssessment:
     loss_of_response: LossOfResponse | None
     classified: tuple[ClassifiedResult, ...]
     assessed_at: datetime
+    # A12: the best category rests only on results whose bleeding was not assessed.
+    bleeding_unassessed: bool = False
+    with_corticosteroids: bool = False
+    with_other_itp_treatment: bool = False
+
+    @property
+    def loss_status(self) -> LossStatus:
+        return LossStatus.NONE if self.loss_of_response is None else self.loss_of_response.status
+
+
+@dataclass(frozen=True)
+class CoTherapyPeriod:
+    """A treatment beside the IVIG, with its period (A12): ``kind`` is ``platelet_transfusion``,
+    ``corticosteroid``, ``other_itp_treatment``, ``premedication``, ``prehydration`` or ``diuretic``. A single
+    dose has no ``given_until``."""
+
+    kind: str
+    given_from: datetime
+    given_until: datetime | None = None
+
+    def __post_init__(self) -> None:
+        _require_aware(self.given_from, "given_from")
+        if self.given_until is not None:
+            _require_aware(self.given_until, "given_until")
+            if self.given_until < self.given_from:
+                raise ValueError("given_until is before given_from")
+
+    @property
+    def ends_at(self) -> datetime:
+        return self.given_until or self.given_from
+
+
+@dataclass(frozen=True)
+class CourseTimes:
+    """When a course's infusions ran, as A12's window needs them.
+
+    ``last_ended_at`` is the end of the course's last infusion once none is left to give (None while one is
+    scheduled, running or on hold); ``next_course_started_at`` is the first start of the patient's next course.
+    """
+
+    first_started_at: datetime
+    first_ended_at: datetime | None
+    last_ended_at: datetime | None = None
+    next_course_started_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("first_started_at", "first_ended_at", "last_ended_at", "next_course_started_at"):
+            value = getattr(self, name)
+            if value is not None:
+                _require_aware(value, name)
+        if self.first_ended_at is not None and self.first_ended_at < self.first_started_at:
+            raise ValueError("first_ended_at is before first_started_at")
+
+    @property
+    def ended(self) -> bool:
+        """No infusion of the course is left to give (A12's non-response flag waits for this)."""
+        return self.last_ended_at is not None
+
+
+def attribution_window_closes_at(
+    course: CourseTimes, thresholds: ResponseThresholds = DEFAULT_THRESHOLDS
+) -> datetime | None:
+    """The end of the window in which results count toward the course (A12): 35 days after its last infusion
+    ended, or the next course's start if earlier; None while the course is still being given and no next course
+    has started (the window is open)."""
+    closes = [
+        moment
+        for moment in (
+            course.last_ended_at + timedelta(days=thresholds.attribution_days_after_last)
+            if course.last_ended_at is not None
+            else None,
+            course.next_course_started_at,
+        )
+        if moment is not None
+    ]
+    return min(closes, default=None)
+
+
+def not_attributed_reason(
+    collected_at: datetime,
+    course: CourseTimes,
+    co_therapies: Sequence[CoTherapyPeriod] = (),
+    thresholds: ResponseThresholds = DEFAULT_THRESHOLDS,
+) -> NotAttributed | None:
+    """Why a result collected at ``collected_at`` does not count toward ``course``, or None when it does (A12).
+
+    It counts when collected after the end of the course's first infusion and before the window closes, and not
+    within 24 h after a platelet transfusion started."""
+    _require_aware(collected_at, "collected_at")
+    if collected_at < course.first_started_at:
+        return NotAttributed.BEFORE_COURSE
+    if course.first_ended_at is None or collected_at <= course.first_ended_at:
+        return NotAttributed.DURING_INFUSION
+    closes = attribution_window_closes_at(course, thresholds)
+    if closes is not None and collected_at >= closes:
+        return NotAttributed.AFTER_COURSE_WINDOW
+    if after_transfusion(collected_at, co_therapies, thresholds):
+        return NotAttributed.AFTER_TRANSFUSION
+    return None
+
+
+def after_transfusion(
+    collected_at: datetime, co_therapies: Sequence[CoTherapyPeriod], thresholds: ResponseThresholds = DEFAULT_THRESHOLDS
+) -> bool:
+    """A12 [D]: collected within 24 h after a platelet transfusion started (at the start included)."""
+    window = timedelta(hours=thresholds.transfusion_hours)
+    return any(
+        therapy.kind == "platelet_transfusion" and therapy.given_from <= collected_at < therapy.given_from + window
+        for therapy in co_therapies
+    )
+
+
+def follow_up_due_at(first_infusion_ended_local: datetime, days: int) -> datetime:
+    """A12 [D]: a follow-up check is due at 09:00 hospital time on the ``days``-th day after the first infusion
+    ended. ``first_infusion_ended_local`` is in the hospital's zone (a ZoneInfo tzinfo); the answer is in the same
+    zone, at 09:00 wall-clock time whatever daylight saving did in between."""
+    _require_aware(first_infusion_ended_local, "first_infusion_ended_local")
+    day = first_infusion_ended_local.date() + timedelta(days=days)
+    return datetime(day.year, day.month, day.day, 9, 0, tzinfo=first_infusion_ended_local.tzinfo)
 
 
 def implausible_count_message(count: int, thresholds: ResponseThresholds = DEFAULT_THRESHOLDS) -> str | None:
@@ -212,11 +390,18 @@ def assess_response(
     first_infusion_completed_at: datetime | None,
     repeat_decision_made: bool,
     assessed_at: datetime,
+    course_ended: bool = True,
+    co_therapies: Sequence[CoTherapyPeriod] = (),
     thresholds: ResponseThresholds = DEFAULT_THRESHOLDS,
 ) -> ResponseAssessment:
-    """The order's response as of ``assessed_at`` from all its platelet results (A6).
+    """The order's response as of ``assessed_at`` from its attributable platelet results (A6, A12).
 
-    ``assessed_at`` is recorded, not used to filter: every result passed in is assessed.
+    ``results`` are those that count toward the course (``not_attributed_reason`` is None for each): the caller
+    leaves the others out. ``assessed_at`` is recorded, not used to filter. Follow-up results (14d, 28d) feed loss
+    of response only: they never raise the category reached, its time, or the non-response flag. The flag waits for
+    ``course_ended`` (no infusion scheduled, running or on hold). ``co_therapies`` mark a response "with
+    corticosteroids" or "with other ITP treatment".
+
     Raises ValueError for naive datetimes, implausible counts, a completion without or before the start,
     or a result collected before the first infusion started (it cannot be a response to it).
     """
@@ -254,29 +439,31 @@ def assess_response(
             hours_after_first_start=_hours_between(first_infusion_started_at, result.collected_at),
         )
         classified.append(item)
-        best_count = result.platelet_count if best_count is None else max(best_count, result.platelet_count)
-        late_result_exists = late_result_exists or _is_late_result(result, first_infusion_completed_at, thresholds)
-
         rank = CATEGORY_RANK[category]
-        if first_response is None and rank >= CATEGORY_RANK[IwgCategory.RESPONSE]:
-            first_response = item
-        if first_complete is None and category is IwgCategory.COMPLETE_RESPONSE:
-            first_complete = item
-
         # Loss exists only after a response (A6): below R means < 30, < 2x baseline or bleeding; below CR
         # means < 100 or bleeding - exactly "a lower category than the best reached".
         if CATEGORY_RANK[best] >= CATEGORY_RANK[IwgCategory.RESPONSE] and rank < CATEGORY_RANK[best]:
             loss = _extend_loss(loss, result, best, category, thresholds)
-        else:
+        elif rank >= CATEGORY_RANK[best]:
             # Nothing reached yet, or back at the reached category: a dip that did not last needs no review.
             loss = None
+        if result.check_label in FOLLOW_UP_LABELS:
+            continue  # A12: a follow-up count only watches for the response being lost
+        best_count = result.platelet_count if best_count is None else max(best_count, result.platelet_count)
+        late_result_exists = late_result_exists or _is_late_result(result, first_infusion_completed_at, thresholds)
+        if first_response is None and rank >= CATEGORY_RANK[IwgCategory.RESPONSE]:
+            first_response = item
+        if first_complete is None and category is IwgCategory.COMPLETE_RESPONSE:
+            first_complete = item
         if rank > CATEGORY_RANK[best]:
             best = category
 
     responded = first_response is not None
-    # A6: flag non-response once a result at 72 h or later exists and no result ever reached response;
-    # it stays down once the hematologist has decided (accepted or declined), and clears on a later response.
-    repeat_dose_recommended = late_result_exists and not responded and not repeat_decision_made
+    # A6/A12: flag non-response once the course has ended and a result at 72 h or later exists while no result
+    # ever reached response; it stays down once the hematologist has decided, and clears on a later response.
+    repeat_dose_recommended = course_ended and late_result_exists and not responded and not repeat_decision_made
+    at_best = [item for item in classified if item.category is best and item.result.check_label not in FOLLOW_UP_LABELS]
+    responding = next((item for item in at_best if CATEGORY_RANK[best] >= CATEGORY_RANK[IwgCategory.RESPONSE]), None)
 
     return ResponseAssessment(
         category=best,
@@ -288,6 +475,39 @@ def assess_response(
         loss_of_response=loss,
         classified=tuple(classified),
         assessed_at=assessed_at,
+        bleeding_unassessed=bool(at_best) and not any(item.result.bleeding_assessed for item in at_best),
+        with_corticosteroids=responding is not None
+        and _corticosteroid_before(responding.result.collected_at, co_therapies, thresholds),
+        with_other_itp_treatment=responding is not None
+        and first_infusion_started_at is not None
+        and _other_itp_treatment_started(
+            first_infusion_started_at, responding.result.collected_at, co_therapies, thresholds
+        ),
+    )
+
+
+def _corticosteroid_before(
+    collected_at: datetime, co_therapies: Sequence[CoTherapyPeriod], thresholds: ResponseThresholds
+) -> bool:
+    """A corticosteroid given in the 14 days before the count (its period overlaps them)."""
+    since = collected_at - timedelta(days=thresholds.corticosteroid_days_before)
+    return any(
+        therapy.kind == "corticosteroid" and therapy.given_from <= collected_at and therapy.ends_at >= since
+        for therapy in co_therapies
+    )
+
+
+def _other_itp_treatment_started(
+    first_started_at: datetime,
+    collected_at: datetime,
+    co_therapies: Sequence[CoTherapyPeriod],
+    thresholds: ResponseThresholds,
+) -> bool:
+    """Another ITP treatment started from 28 days before the first infusion and before the count."""
+    since = first_started_at - timedelta(days=thresholds.other_itp_treatment_days_before_first)
+    return any(
+        therapy.kind == "other_itp_treatment" and since <= therapy.given_from <= collected_at
+        for therapy in co_therapies
     )
 
 
