@@ -31,7 +31,7 @@ from django.utils import timezone
 
 from infusions.dosing import REGIMENS
 from infusions.models import Infusion, InfusionStatus, Order, OrderStatus, VitalSignsEntry
-from monitoring.models import CheckStatus, Notification, OrderResponse, PlateletCheck
+from monitoring.models import FOLLOW_UP_LABELS, CheckStatus, Notification, OrderResponse, PlateletCheck
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -163,6 +163,8 @@ def checks_needing_results(now: Any = None) -> QuerySet[PlateletCheck]:
     now = now or timezone.now()
     return (
         PlateletCheck.objects.filter(status__in=[CheckStatus.DUE, CheckStatus.OVERDUE])
+        # The follow-up checks at 14 and 28 days are the hematologist's (A12), not the ward's.
+        .exclude(label__in=FOLLOW_UP_LABELS)
         .select_related("order__patient")
         .order_by("-status", "due_at", "pk")
     )

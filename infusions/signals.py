@@ -45,3 +45,8 @@ order_verified = Signal()
 # warning vials_not_detailed), with infusion= and lot_numbers=. Receiver: monitoring.receivers.on_vials_not_detailed
 # tells every pharmacist, who can then complete the vials' product, size and expiry for traceability.
 vials_not_detailed = Signal()
+
+# Sent by bedside.start_infusion when a course's first infusion starts here, with order= and started_at=. Receiver:
+# monitoring.receivers.on_course_started cancels the patient's earlier courses' open follow-up checks (A12:
+# "superseded by order #n") and re-attributes their results (the new start closes their window).
+course_started = Signal()

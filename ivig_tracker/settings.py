@@ -334,6 +334,11 @@ IVIG_DELIVERY_LEASE_SECONDS = env.int("IVIG_DELIVERY_LEASE_SECONDS", 300, minimu
 IVIG_SWEEP_STALE_AFTER_SECONDS = env.int("IVIG_SWEEP_STALE_AFTER_SECONDS", 180, minimum=30)
 # docs/clinical-rules.md §A6: a check is overdue 12 hours after its due time without a result.
 IVIG_CHECK_OVERDUE_AFTER_HOURS = env.int("IVIG_CHECK_OVERDUE_AFTER_HOURS", 12, minimum=1)
+# §A12: the follow-up checks at 14 and 28 days (on unless a hospital turns them off), overdue 72 h after their
+# due time, reminded to the ordering hematologist, or to the members of this group when one is named.
+IVIG_FOLLOW_UP_CHECKS = env.bool("IVIG_FOLLOW_UP_CHECKS", True)
+IVIG_FOLLOW_UP_OVERDUE_AFTER_HOURS = env.int("IVIG_FOLLOW_UP_OVERDUE_AFTER_HOURS", 72, minimum=1)
+IVIG_FOLLOW_UP_GROUP = env.str("IVIG_FOLLOW_UP_GROUP", "")
 # §A9 "Emergency orders": an order on an estimated weight with no weight recorded this long after it was written
 # reminds the nurses and the prescriber to weigh the patient (weigh_patient, found by the sweep).
 IVIG_WEIGH_PATIENT_AFTER_HOURS = env.int("IVIG_WEIGH_PATIENT_AFTER_HOURS", 12, minimum=1)

@@ -12,6 +12,7 @@ class MonitoringConfig(AppConfig):
         from monitoring import receivers
 
         signals.infusion_ended.connect(receivers.on_infusion_ended, dispatch_uid="monitoring.infusion_ended")
+        signals.course_started.connect(receivers.on_course_started, dispatch_uid="monitoring.course_started")
         signals.order_verified.connect(receivers.on_order_verified, dispatch_uid="monitoring.order_verified")
         signals.order_cancelled.connect(receivers.on_order_cancelled, dispatch_uid="monitoring.order_cancelled")
         signals.vitals_alert_raised.connect(receivers.on_vitals_alert, dispatch_uid="monitoring.vitals_alert")

@@ -13,10 +13,16 @@ class CheckLabel(models.TextChoices):
     H48 = "48h", "48 h"
     H72 = "72h", "72 h"
     D7 = "7d", "7 days"
+    D14 = "14d", "14 days (follow-up)"
+    D28 = "28d", "28 days (follow-up)"
 
 
 # docs/clinical-rules.md §A6: due at the first infusion's completion plus these elapsed hours.
 CHECK_OFFSETS_HOURS = {CheckLabel.H24: 24, CheckLabel.H48: 48, CheckLabel.H72: 72, CheckLabel.D7: 168}
+# docs/clinical-rules.md §A12: follow-up checks, due at 09:00 hospital time this many days after the first infusion
+# ended, overdue 72 h later, reminded to the ordering hematologist.
+FOLLOW_UP_DAYS = {CheckLabel.D14: 14, CheckLabel.D28: 28}
+FOLLOW_UP_LABELS = tuple(FOLLOW_UP_DAYS)
 
 
 class CheckStatus(models.TextChoices):
@@ -51,6 +57,9 @@ class PlateletCheck(models.Model):
     bleeding = models.BooleanField(null=True, blank=True)
     category = models.CharField(max_length=20, choices=ResponseCategory.choices, blank=True)
     resulted_at = models.DateTimeField(null=True, blank=True)
+    # Why a check was cancelled: its order cancelled before anything was given, or a follow-up superseded by the
+    # patient's next course (A12).
+    cancel_reason = models.CharField(max_length=100, blank=True)
     # When the sweep created each reminder; null = still owed. The sweep claims owed rows with
     # SELECT ... FOR UPDATE SKIP LOCKED, so two sweeps at once work on disjoint rows.
     due_reminded_at = models.DateTimeField(null=True, blank=True)
@@ -87,11 +96,25 @@ class PlateletCheck(models.Model):
 
 
 class PlateletResult(models.Model):
-    """A platelet count. Corrections never overwrite: the earlier result stays with ``superseded_by`` set."""
+    """A platelet count. Corrections never overwrite: the earlier result stays with ``superseded_by`` set; a
+    result entered in error is withdrawn with its reason, never deleted (docs/clinical-rules.md §A12)."""
 
     class Source(models.TextChoices):
         MANUAL = "manual", "Entered by staff"
         HL7 = "hl7", "Laboratory (HL7)"
+
+    class Status(models.TextChoices):
+        FINAL = "final", "Final"
+        PRELIMINARY = "preliminary", "Preliminary"
+        CORRECTED = "corrected", "Corrected"
+        SUPERSEDED = "superseded", "Superseded by a correction"
+        ENTERED_IN_ERROR = "entered_in_error", "Entered in error"
+
+    class NotAttributed(models.TextChoices):
+        DURING_INFUSION = "during_infusion", "Collected during the first infusion"
+        BEFORE_COURSE = "before_course", "Collected before the course"
+        AFTER_COURSE_WINDOW = "after_course_window", "Collected after the course's window"
+        AFTER_TRANSFUSION = "after_transfusion", "Collected within 24 h after a platelet transfusion"
 
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="platelet_results")
     platelet_check = models.ForeignKey(
@@ -100,8 +123,15 @@ class PlateletResult(models.Model):
     platelet_count = models.PositiveIntegerField(validators=[MinValueValidator(0), MaxValueValidator(2000)])
     collected_at = models.DateTimeField()
     bleeding = models.BooleanField(default=False)
+    # False until a WHO grade is recorded for it (every lab result arrives so): classified as without bleeding.
+    bleeding_assessed = models.BooleanField(default=True)
     bleeding_who_grade = models.PositiveSmallIntegerField(null=True, blank=True, validators=[MaxValueValidator(4)])
+    # Blank when the result counts toward the order's course; else why not (it is then not classified).
+    not_attributed_reason = models.CharField(max_length=20, choices=NotAttributed.choices, blank=True)
     category = models.CharField(max_length=20, choices=ResponseCategory.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.FINAL)
+    # Why it was corrected (on the correcting result) or withdrawn as entered in error.
+    change_reason = models.TextField(blank=True)
     preliminary = models.BooleanField(default=False)
     source = models.CharField(max_length=8, choices=Source.choices, default=Source.MANUAL)
     superseded_by = models.ForeignKey(
@@ -135,7 +165,14 @@ class OrderResponse(models.Model):
     latest_platelet_count = models.PositiveIntegerField(null=True, blank=True)
     time_to_response_hours = models.DecimalField(max_digits=7, decimal_places=1, null=True, blank=True)
     repeat_dose_recommended = models.BooleanField(default=False)
-    loss_of_response = models.BooleanField(default=False)
+    loss_of_response = models.CharField(
+        max_length=12,
+        choices=[("none", "None"), ("unconfirmed", "Unconfirmed"), ("confirmed", "Confirmed")],
+        default="none",
+    )
+    bleeding_unassessed = models.BooleanField(default=False)
+    with_corticosteroids = models.BooleanField(default=False)
+    with_other_itp_treatment = models.BooleanField(default=False)
     repeat_decision = models.CharField(max_length=8, blank=True)  # accept | decline
     repeat_decision_reason = models.TextField(blank=True)
     repeat_decided_by = models.ForeignKey(
@@ -163,6 +200,8 @@ class NotificationKind(models.TextChoices):
     ORDER_RETURNED = "order_returned", "Order returned by the verifier"
     WEIGH_PATIENT = "weigh_patient", "Weigh the patient: emergency order on an estimated weight"
     VIALS_NOT_DETAILED = "vials_not_detailed", "Vials not detailed: a start recorded lot numbers only"
+    LOSS_OF_RESPONSE = "loss_of_response", "Loss of response"
+    RESULT_CORRECTED = "result_corrected", "Platelet result corrected"
 
 
 class Notification(models.Model):

@@ -11,10 +11,18 @@ from monitoring.models import NotificationKind
 
 
 def on_infusion_ended(sender: Any, infusion: Any, first_of_order: bool, **kwargs: Any) -> None:
-    # A6: the four checks exist from the moment the order's first infusion ends, written in the same
-    # transaction as the completion.
+    # A6/A12: the checks exist from the moment the order's first infusion ends, written in the same transaction as
+    # the completion. A later day's end may end the course: its results are worked out again (the window closes
+    # and the non-response flag, which waits for the course's end, may now be due).
     if first_of_order:
         services.create_platelet_checks(order=infusion.order, first_infusion_ended_at=infusion.ended_at)
+    else:
+        services.reassess_response(infusion.order)
+
+
+def on_course_started(sender: Any, order: Any, started_at: Any, **kwargs: Any) -> None:
+    # A12: a new course's first start supersedes the earlier courses' open follow-up checks and closes their window.
+    services.supersede_follow_ups(patient_id=order.patient_id, new_order=order, started_at=started_at)
 
 
 def on_order_verified(sender: Any, order: Any, **kwargs: Any) -> None:

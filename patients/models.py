@@ -181,3 +181,52 @@ class ReportedIvigReaction(models.Model):
     @property
     def severe(self) -> bool:
         return self.anaphylaxis or (self.ctcae_grade or 0) >= 3
+
+
+class CoTherapyKind(models.TextChoices):
+    PLATELET_TRANSFUSION = "platelet_transfusion", "Platelet transfusion"
+    CORTICOSTEROID = "corticosteroid", "Corticosteroid"
+    OTHER_ITP_TREATMENT = "other_itp_treatment", "Other ITP treatment (TPO receptor agonist, rituximab, other)"
+    PREMEDICATION = "premedication", "Premedication"
+    PREHYDRATION = "prehydration", "Pre-hydration"
+    DIURETIC = "diuretic", "Diuretic"
+
+
+class CoTherapy(models.Model):
+    """A treatment given beside the IVIG, with its period (docs/clinical-rules.md §A12): a platelet transfusion
+    makes the counts of the next 24 h count toward nothing; corticosteroids and other ITP treatments qualify a
+    response. Never deleted: a wrong entry is withdrawn as entered in error, with the reason."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="co_therapies")
+    kind = models.CharField(max_length=24, choices=CoTherapyKind.choices)
+    drug = models.CharField(max_length=100, blank=True)
+    dose = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
+    dose_unit = models.CharField(max_length=20, blank=True)
+    route = models.CharField(max_length=40, blank=True)
+    volume_ml = models.PositiveIntegerField(null=True, blank=True)
+    units = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Platelet units transfused.")
+    given_from = models.DateTimeField()
+    given_until = models.DateTimeField(null=True, blank=True, help_text="Empty for a single dose.")
+    description = models.TextField(blank=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    entered_in_error_reason = models.TextField(blank=True)
+    entered_in_error_at = models.DateTimeField(null=True, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["given_from", "pk"]
+        indexes = [models.Index(fields=["patient", "given_from"], name="co_therapy_by_patient_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(given_until__isnull=True) | models.Q(given_until__gte=models.F("given_from")),
+                name="co_therapy_period_in_order",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} from {self.given_from:%Y-%m-%d %H:%M}"
+
+    @property
+    def withdrawn(self) -> bool:
+        return self.entered_in_error_at is not None

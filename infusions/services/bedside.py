@@ -28,7 +28,13 @@ from infusions.models import (
 )
 from infusions.services import orders, safety
 from infusions.services import vials as vial_services
-from infusions.signals import course_put_on_hold, infusion_ended, vials_not_detailed, vitals_alert_raised
+from infusions.signals import (
+    course_put_on_hold,
+    course_started,
+    infusion_ended,
+    vials_not_detailed,
+    vitals_alert_raised,
+)
 
 CHECKLIST_ITEMS = {
     "patient_identity": "Patient identity confirmed (two identifiers)",
@@ -218,11 +224,14 @@ def start_infusion(
     for row in rows:
         attribute_change(row, user)
         row.save()
-    if order.status == OrderStatus.VERIFIED:
+    first_start = order.status == OrderStatus.VERIFIED
+    if first_start:
         order.status = OrderStatus.IN_PROGRESS
         attribute_change(order, user)
         order.save(update_fields=["status", "updated_at"])
     _move_later_days(infusion, started_at, user)
+    if first_start and not order.outside_doses.exists():
+        course_started.send(sender=Infusion, order=order, started_at=started_at)
     safety.record(outcome, order=order, infusion=infusion, user=user, stage=Stage.START, at=started_at)
     if given is None:  # lots only, taken under IVIG_V1_START_COMPAT (refused by vials_missing otherwise)
         vials_not_detailed.send(sender=Infusion, infusion=infusion, lot_numbers=lots)

@@ -179,10 +179,10 @@ def _apply_one(row: HL7Message, patient: Patient, obs: Observation, user: Any) -
             order_id=target_order.pk if target_order else None,
             platelet_count=obs.platelet_count,
             collected_at=obs.collected_at,
-            # docs/clinical-rules.md §A6: "bleeding" is new WHO grade >= 2 bleeding assessed at the bedside. A
-            # laboratory cannot know it and HL7 carries no such assessment, so a lab result records no bleeding; staff
-            # who see bleeding record it with the check (a typed correction).
-            bleeding=False,
+            # docs/clinical-rules.md §A12: "bleeding" is new WHO grade >= 2 bleeding assessed at the bedside. A
+            # laboratory cannot know it and HL7 carries no such assessment: a lab result leaves bleeding not assessed
+            # (classified as without bleeding, marked until staff record the WHO grade).
+            bleeding=None,
             user=user,
             source=PlateletResult.Source.HL7,
             preliminary=obs.status == parse.PRELIMINARY,

@@ -1,12 +1,14 @@
 """Every state change of monitoring, one function each (docs/architecture.md "The domain apps").
 
-Split by sub-domain: ``results`` (platelet checks, results, the IWG response and the repeat-dose decision),
+Split by sub-domain: ``results`` (platelet checks, results, corrections, the IWG response and the repeat-dose
+decision), ``co_therapy`` (treatments beside the IVIG that change what a count means),
 ``notifications`` (the inbox, deliveries through external channels) and ``sweep`` (the reminder sweep beat
 ticks). Callers import this package and write ``services.record_platelet_result``.
 """
 
 from __future__ import annotations
 
+from monitoring.services.co_therapy import record_co_therapy, withdraw_co_therapy
 from monitoring.services.notifications import (
     DELIVER_TASK,
     create_notifications,
@@ -23,12 +25,18 @@ from monitoring.services.results import (
     apply_assessment,
     cancel_open_checks,
     close_check_with_result,
+    correct_platelet_result,
+    course_times,
     create_platelet_checks,
     decide_repeat_dose,
     non_response_message,
+    overdue_after_hours,
     reading_of,
     reassess_response,
+    record_bleeding_grade,
     record_platelet_result,
+    supersede_follow_ups,
+    withdraw_platelet_result,
 )
 from monitoring.services.sweep import SWEEP_HEARTBEAT, SweepResult, remind_batch, reminder_message, run_sweep
 
@@ -40,6 +48,8 @@ __all__ = [
     "apply_assessment",
     "cancel_open_checks",
     "close_check_with_result",
+    "correct_platelet_result",
+    "course_times",
     "create_notifications",
     "create_platelet_checks",
     "decide_repeat_dose",
@@ -48,13 +58,19 @@ __all__ = [
     "enqueue_pending_deliveries",
     "mark_read",
     "non_response_message",
+    "overdue_after_hours",
     "notify",
     "reading_of",
     "reap_expired_leases",
     "reassess_response",
+    "record_bleeding_grade",
+    "record_co_therapy",
     "record_platelet_result",
     "remind_batch",
     "reminder_message",
     "run_sweep",
+    "supersede_follow_ups",
     "users_with_role",
+    "withdraw_co_therapy",
+    "withdraw_platelet_result",
 ]

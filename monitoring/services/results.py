@@ -1,29 +1,36 @@
-"""Platelet checks, results and the IWG response, with the repeat-dose decision
-(docs/clinical-rules.md §A6–A7; docs/api.md "Monitoring" and "Response")."""
+"""Platelet checks, results and the IWG response, with the repeat-dose decision (docs/clinical-rules.md §A6–A7 as
+amended by §A12: which results count toward a course, co-therapy, corrections, unassessed bleeding, loss of
+response and the follow-up checks; docs/api.md "Platelet checks and results" and "Response")."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from core.errors import Conflict
 from core.history import attribute_change
 from infusions import services as infusion_services
-from infusions.models import Infusion, Order
+from infusions.models import Infusion, InfusionStatus, Order, OrderStatus
 from monitoring import response_rules
 from monitoring.models import (
     CHECK_OFFSETS_HOURS,
+    FOLLOW_UP_DAYS,
+    FOLLOW_UP_LABELS,
     CheckStatus,
+    Notification,
     NotificationKind,
     OrderResponse,
     PlateletCheck,
     PlateletResult,
 )
 from monitoring.services.notifications import notify
+from patients.models import CoTherapy
 
 OPEN_CHECK_STATUSES = (CheckStatus.SCHEDULED, CheckStatus.DUE, CheckStatus.OVERDUE)
 
@@ -32,9 +39,10 @@ OPEN_CHECK_STATUSES = (CheckStatus.SCHEDULED, CheckStatus.DUE, CheckStatus.OVERD
 
 
 def create_platelet_checks(*, order: Order, first_infusion_ended_at: datetime) -> list[PlateletCheck]:
-    """The four checks of A6, due 24/48/72/168 elapsed hours after the first infusion ends. Aware datetimes
-    are added in UTC, so 24 h is 24 elapsed hours across a DST change. Unique on order + label: a second call
-    is a no-op."""
+    """The four checks of A6, due 24/48/72/168 elapsed hours after the first infusion ends, and the follow-up
+    checks of A12 at 09:00 hospital time on the 14th and 28th day (unless ``IVIG_FOLLOW_UP_CHECKS`` is off). Aware
+    datetimes are added in UTC, so 24 h is 24 elapsed hours across a DST change. Unique on order + label: a second
+    call is a no-op."""
     # Python adds a timedelta to the wall clock of the datetime's own zone (23 or 25 elapsed hours across a DST
     # change when the time arrives in the hospital's zone, as the API gives it), so convert to UTC first.
     ended = first_infusion_ended_at.astimezone(UTC)
@@ -42,15 +50,40 @@ def create_platelet_checks(*, order: Order, first_infusion_ended_at: datetime) -
         PlateletCheck(order=order, label=label, due_at=ended + timedelta(hours=hours))
         for label, hours in CHECK_OFFSETS_HOURS.items()
     ]
+    if settings.IVIG_FOLLOW_UP_CHECKS:
+        local_end = timezone.localtime(first_infusion_ended_at)
+        checks += [
+            PlateletCheck(order=order, label=label, due_at=response_rules.follow_up_due_at(local_end, days))
+            for label, days in FOLLOW_UP_DAYS.items()
+        ]
     PlateletCheck.objects.bulk_create(checks, ignore_conflicts=True)
     OrderResponse.objects.get_or_create(order=order, defaults={"assessed_at": timezone.now()})
     return list(PlateletCheck.objects.filter(order=order))
 
 
+def supersede_follow_ups(*, patient_id: int, new_order: Order, started_at: datetime) -> int:
+    """A new course's first start cancels the patient's earlier courses' open follow-up checks (A12) and closes
+    their attribution window: their results are attributed again."""
+    earlier = Order.objects.filter(patient_id=patient_id).exclude(pk=new_order.pk)
+    open_follow_ups = PlateletCheck.objects.filter(
+        order__in=earlier, label__in=FOLLOW_UP_LABELS, status__in=OPEN_CHECK_STATUSES
+    )
+    cancelled = open_follow_ups.update(
+        status=CheckStatus.CANCELLED, cancel_reason=f"Superseded by order #{new_order.pk}", updated_at=timezone.now()
+    )
+    for order in earlier.filter(response__isnull=False):
+        reassess_response(order)
+    return cancelled
+
+
 def cancel_open_checks(*, order: Order) -> int:
-    """Cancelling an order cancels its open checks; their reminders then stop (the deliveries are skipped)."""
+    """Cancelling an order before anything was given cancels its open checks; their reminders then stop. Once an
+    infusion was given (here or elsewhere) the checks stay: the course was partly given and is followed (A12)."""
+    if order.infusions.filter(started_at__isnull=False).exists() or order.outside_doses.exists():
+        reassess_response(order)  # the course has ended: the non-response flag may now be due
+        return 0
     return PlateletCheck.objects.filter(order=order, status__in=OPEN_CHECK_STATUSES).update(
-        status=CheckStatus.CANCELLED, updated_at=timezone.now()
+        status=CheckStatus.CANCELLED, cancel_reason="Order cancelled", updated_at=timezone.now()
     )
 
 
@@ -96,33 +129,90 @@ def _validated_result(
     return bool(bleeding) if who_grade is None else who_grade >= 2
 
 
+OPEN_INFUSION_STATUSES = (InfusionStatus.SCHEDULED, InfusionStatus.IN_PROGRESS, InfusionStatus.PAUSED)
+
+
+def course_times(order: Order) -> response_rules.CourseTimes | None:
+    """The course's times as A12's window reads them; None before anything was given."""
+    started_at, ended_at = course_time_zero(order)
+    if started_at is None:
+        return None
+    open_days = order.infusions.filter(status__in=OPEN_INFUSION_STATUSES).exists()
+    ended = order.status in (OrderStatus.COMPLETED, OrderStatus.CANCELLED) or not open_days
+    last_ended_at = None
+    if ended and not order.on_hold:
+        ends = [i.ended_at for i in order.infusions.filter(started_at__isnull=False) if i.ended_at is not None]
+        ends += [dose.ended_at for dose in order.outside_doses.all()]
+        last_ended_at = max(ends, default=ended_at)
+    next_start = (
+        Infusion.objects.filter(order__patient_id=order.patient_id, started_at__gt=started_at)
+        .exclude(order=order)
+        .order_by("started_at")
+        .values_list("started_at", flat=True)
+        .first()
+    )
+    return response_rules.CourseTimes(
+        first_started_at=started_at,
+        first_ended_at=ended_at,
+        last_ended_at=last_ended_at,
+        next_course_started_at=next_start,
+    )
+
+
+def co_therapy_periods(patient_id: int) -> list[response_rules.CoTherapyPeriod]:
+    """The patient's co-therapies as the rules read them (withdrawn entries left out)."""
+    return [
+        response_rules.CoTherapyPeriod(kind=t.kind, given_from=t.given_from, given_until=t.given_until)
+        for t in CoTherapy.objects.filter(patient_id=patient_id, entered_in_error_at__isnull=True)
+    ]
+
+
+CURRENT_RESULT = Q(superseded_by__isnull=True) & ~Q(status=PlateletResult.Status.ENTERED_IN_ERROR)
+
+
 def reassess_response(order: Order, *, now: datetime | None = None) -> OrderResponse:
-    """Classify every current result and store the order's response; tell the hematologist once when a repeat
-    dose becomes recommended (A6)."""
+    """Attribute every current result of the order to its course or give the reason it counts toward nothing,
+    classify those that count and store the order's response; tell the hematologist once when a repeat dose
+    becomes recommended or the response is lost (A6, A12)."""
     now = now or timezone.now()
     current = list(
-        PlateletResult.objects.filter(order=order, superseded_by__isnull=True, preliminary=False).select_related(
-            "platelet_check"
-        )
+        PlateletResult.objects.filter(CURRENT_RESULT, order=order, preliminary=False).select_related("platelet_check")
     )
-    first_started_at, first_ended_at = course_time_zero(order)
     record, _ = OrderResponse.objects.select_for_update().get_or_create(order=order, defaults={"assessed_at": now})
+    course = course_times(order)
+    co_therapies = co_therapy_periods(order.patient_id)
+    counted: list[PlateletResult] = []
+    for result in current:
+        reason = (
+            ""
+            if course is None
+            else response_rules.not_attributed_reason(result.collected_at, course, co_therapies) or ""
+        )
+        if result.not_attributed_reason != reason:
+            result.not_attributed_reason = reason
+            PlateletResult.objects.filter(pk=result.pk).update(not_attributed_reason=reason)
+        if not reason:
+            counted.append(result)
+    first_started_at, first_ended_at = course_time_zero(order)
     assessment = response_rules.assess_response(
         baseline_count=order.baseline_platelet_count,
-        results=[reading_of(result) for result in current],
+        results=[reading_of(result) for result in counted],
         first_infusion_started_at=first_started_at,
         first_infusion_completed_at=first_ended_at,
         repeat_decision_made=bool(record.repeat_decision),
         assessed_at=now,
+        course_ended=course is not None and course.ended,
+        co_therapies=co_therapies,
     )
     by_key = {(c.result.collected_at, c.result.platelet_count): c.category for c in assessment.classified}
     for result in current:
-        category = by_key.get((result.collected_at, result.platelet_count))
-        if category is not None and result.category != category:
+        # A result that counts toward nothing is not classified toward the course (shown with its reason).
+        category = by_key.get((result.collected_at, result.platelet_count), response_rules.IwgCategory.PENDING)
+        if result.category != category:
             PlateletResult.objects.filter(pk=result.pk).update(category=category)
             if result.platelet_check_id:
                 PlateletCheck.objects.filter(pk=result.platelet_check_id).update(category=category)
-    latest = max(current, key=lambda r: (r.collected_at, r.pk), default=None)
+    latest = max(counted, key=lambda r: (r.collected_at, r.pk), default=None)
     apply_assessment(record, assessment, latest_count=latest.platelet_count if latest else None)
     record.assessed_at = now
     record.save()
@@ -132,6 +222,15 @@ def reassess_response(order: Order, *, now: datetime | None = None) -> OrderResp
             kind=NotificationKind.NON_RESPONSE,
             message=non_response_message(order, assessment.best_platelet_count),
             dedupe_key=f"non_response:order{order.pk}",
+            order=order,
+        )
+    loss = assessment.loss_of_response
+    if loss is not None and loss.notifies:
+        notify(
+            recipients=[order.created_by],
+            kind=NotificationKind.LOSS_OF_RESPONSE,
+            message=loss_of_response_message(order, loss),
+            dedupe_key=f"loss_of_response:order{order.pk}",
             order=order,
         )
     return record
@@ -144,6 +243,7 @@ def reading_of(result: PlateletResult) -> response_rules.PlateletReading:
         collected_at=result.collected_at,
         bleeding=result.bleeding,
         check_label=result.platelet_check.label if result.platelet_check else None,
+        bleeding_assessed=result.bleeding_assessed,
     )
 
 
@@ -156,7 +256,20 @@ def apply_assessment(
     record.latest_platelet_count = latest_count
     record.time_to_response_hours = assessment.time_to_response_hours
     record.repeat_dose_recommended = assessment.repeat_dose_recommended
-    record.loss_of_response = assessment.loss_of_response is not None
+    record.loss_of_response = assessment.loss_status.value
+    record.bleeding_unassessed = assessment.bleeding_unassessed
+    record.with_corticosteroids = assessment.with_corticosteroids
+    record.with_other_itp_treatment = assessment.with_other_itp_treatment
+
+
+def loss_of_response_message(order: Order, loss: response_rules.LossOfResponse) -> str:
+    latest = loss.confirming_result or loss.result
+    taken = timezone.localtime(latest.collected_at)
+    what = "Confirmed loss of response" if loss.confirmed else "Loss of response with bleeding (not yet confirmed)"
+    return (
+        f"{what} for {order.patient} (order #{order.pk}): {latest.platelet_count} ×10⁹/L on {taken:%Y-%m-%d %H:%M}, "
+        f"after a {loss.category_reached.replace('_', ' ')}. Review the patient."
+    )
 
 
 def non_response_message(order: Order, best_count: int | None) -> str:
@@ -191,9 +304,12 @@ def record_platelet_result(
     user: Any = None,
     source: str = PlateletResult.Source.MANUAL,
     preliminary: bool = False,
+    reason: str = "",
 ) -> PlateletResult:
     """A result of a scheduled check (closing it), or an ad hoc result of an order (``order_id``). A second
-    result for the same check is a correction: the earlier result stays, marked superseded."""
+    result for the same check is a correction: the earlier result stays, marked superseded. Bleeding neither
+    given nor graded is "not assessed" (every lab result; A12); a lab correction keeps the bleeding staff recorded
+    for the check."""
     check = None
     if check_id is not None:
         check = PlateletCheck.objects.select_for_update().select_related("order__patient").get(pk=check_id)
@@ -204,16 +320,27 @@ def record_platelet_result(
         order = Order.objects.select_related("patient").get(pk=order_id)
     else:
         raise TypeError("record_platelet_result needs check_id or order_id")
+    assessed = bleeding is not None or bleeding_who_grade is not None
     bleeding = _validated_result(order, platelet_count, collected_at, bleeding, bleeding_who_grade)
+    earlier = list(check.results.filter(CURRENT_RESULT).order_by("pk")) if check is not None and not preliminary else []
+    if not assessed:
+        graded = next((r for r in reversed(earlier) if r.bleeding_assessed and r.collected_at == collected_at), None)
+        if graded is not None:  # the lab cannot grade bleeding; what staff recorded for this sample stays
+            assessed, bleeding, bleeding_who_grade = True, graded.bleeding, graded.bleeding_who_grade
+    corrects = any(old.status != PlateletResult.Status.PRELIMINARY for old in earlier)
     category = response_rules.classify(platelet_count, order.baseline_platelet_count, bleeding)
+    status = PlateletResult.Status.PRELIMINARY if preliminary else PlateletResult.Status.FINAL
     result = PlateletResult(
         order=order,
         platelet_check=check,
         platelet_count=platelet_count,
         collected_at=collected_at,
         bleeding=bleeding,
+        bleeding_assessed=assessed,
         bleeding_who_grade=bleeding_who_grade,
         category=category,
+        status=PlateletResult.Status.CORRECTED if corrects else status,
+        change_reason=reason or ("Laboratory correction" if corrects and source == PlateletResult.Source.HL7 else ""),
         preliminary=preliminary,
         source=source,
         entered_by=user if getattr(user, "is_authenticated", False) else None,
@@ -222,11 +349,11 @@ def record_platelet_result(
     result.save()
     if check is not None and not preliminary:
         # The final (or corrected) result replaces every current result of the check, a preliminary included.
-        earlier = check.results.filter(superseded_by__isnull=True).exclude(pk=result.pk)
         for old in earlier:
             old.superseded_by = result
+            old.status = PlateletResult.Status.SUPERSEDED
             attribute_change(old, user)
-            old.save(update_fields=["superseded_by"])
+            old.save(update_fields=["superseded_by", "status"])
         close_check_with_result(
             check,
             platelet_count=platelet_count,
@@ -239,7 +366,181 @@ def record_platelet_result(
         check.save()
     if not preliminary:
         reassess_response(order)
+        if corrects:
+            _tell_of_correction(order, result)
     return result
+
+
+def _editable(result_id: int) -> PlateletResult:
+    result = (
+        PlateletResult.objects.select_for_update().select_related("order__patient", "platelet_check").get(pk=result_id)
+    )
+    if result.superseded_by_id is not None:
+        raise Conflict("This result was already corrected: correct the current result.")
+    if result.status == PlateletResult.Status.ENTERED_IN_ERROR:
+        raise Conflict("This result was withdrawn as entered in error.")
+    return result
+
+
+def _required_reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": ["Give the reason (what was wrong)."]})
+    if len(reason) > 500:
+        raise ValidationError({"reason": ["At most 500 characters."]})
+    return reason
+
+
+@transaction.atomic
+def correct_platelet_result(
+    *,
+    result_id: int,
+    user: Any,
+    reason: str,
+    platelet_count: int | None = None,
+    collected_at: datetime | None = None,
+    bleeding_who_grade: int | None = None,
+) -> PlateletResult:
+    """A correction of any result, ad hoc ones included (A12): a new result supersedes the old one, with the
+    reason; the old one stays. The response and the flags are worked out again, and a notification already sent
+    for the course is followed by ``result_corrected``."""
+    reason = _required_reason(reason)
+    old = _editable(result_id)
+    if (platelet_count, collected_at, bleeding_who_grade) == (None, None, None):
+        raise ValidationError({"platelet_count": ["Give the corrected count, collection time or bleeding grade."]})
+    new_count = old.platelet_count if platelet_count is None else platelet_count
+    new_time = old.collected_at if collected_at is None else collected_at
+    if (new_count, new_time) == (old.platelet_count, old.collected_at) and bleeding_who_grade in (
+        None,
+        old.bleeding_who_grade,
+    ):
+        raise ValidationError({"platelet_count": ["The correction changes nothing: give what was wrong."]})
+    grade = old.bleeding_who_grade if bleeding_who_grade is None else bleeding_who_grade
+    assessed = old.bleeding_assessed or bleeding_who_grade is not None
+    bleeding = _validated_result(old.order, new_count, new_time, old.bleeding if grade is None else None, grade)
+    new = PlateletResult(
+        order=old.order,
+        platelet_check=old.platelet_check,
+        platelet_count=new_count,
+        collected_at=new_time,
+        bleeding=bleeding if assessed else False,
+        bleeding_assessed=assessed,
+        bleeding_who_grade=grade,
+        category=response_rules.classify(new_count, old.order.baseline_platelet_count, bleeding if assessed else False),
+        status=PlateletResult.Status.CORRECTED,
+        change_reason=reason,
+        source=PlateletResult.Source.MANUAL,
+        entered_by=user,
+    )
+    attribute_change(new, user, reason=f"Correction: {reason}"[:100])
+    new.save()
+    old.superseded_by = new
+    old.status = PlateletResult.Status.SUPERSEDED
+    attribute_change(old, user, reason=f"Superseded: {reason}"[:100])
+    old.save(update_fields=["superseded_by", "status"])
+    if old.platelet_check is not None:
+        check = PlateletCheck.objects.select_for_update().get(pk=old.platelet_check.pk)
+        close_check_with_result(
+            check,
+            platelet_count=new.platelet_count,
+            collected_at=new.collected_at,
+            bleeding=new.bleeding,
+            category=new.category,
+            at=timezone.now(),
+        )
+        attribute_change(check, user)
+        check.save()
+    reassess_response(old.order)
+    _tell_of_correction(old.order, new)
+    return new
+
+
+@transaction.atomic
+def withdraw_platelet_result(*, result_id: int, user: Any, reason: str) -> PlateletResult:
+    """A result entered in error is withdrawn with the reason, never deleted (A12). A check whose only current
+    result it was goes back to due or overdue (its reminders are owed again)."""
+    reason = _required_reason(reason)
+    result = _editable(result_id)
+    result.status = PlateletResult.Status.ENTERED_IN_ERROR
+    result.change_reason = reason
+    attribute_change(result, user, reason=f"Entered in error: {reason}"[:100])
+    result.save(update_fields=["status", "change_reason"])
+    if result.platelet_check is not None:
+        check = PlateletCheck.objects.select_for_update().get(pk=result.platelet_check.pk)
+        remaining = check.results.filter(CURRENT_RESULT, preliminary=False).order_by("-collected_at", "-pk").first()
+        if remaining is None:
+            now = timezone.now()
+            overdue_after = timedelta(hours=overdue_after_hours(check.label))
+            check.status = (
+                CheckStatus.SCHEDULED
+                if now < check.due_at
+                else CheckStatus.OVERDUE
+                if now >= check.due_at + overdue_after
+                else CheckStatus.DUE
+            )
+            check.platelet_count = check.collected_at = check.bleeding = check.resulted_at = None
+            check.category = ""
+            check.due_reminded_at = check.overdue_reminded_at = None
+            attribute_change(check, user, reason=f"Result entered in error: {reason}"[:100])
+            check.save()
+    reassess_response(result.order)
+    _tell_of_correction(result.order, result)
+    return result
+
+
+@transaction.atomic
+def record_bleeding_grade(*, result_id: int, user: Any, who_grade: int) -> PlateletResult:
+    """The WHO bleeding grade of a result whose bleeding was not assessed (a lab result), recorded by staff: the
+    result is classified again with it (A12)."""
+    result = _editable(result_id)
+    if isinstance(who_grade, bool) or not isinstance(who_grade, int) or not 0 <= who_grade <= 4:
+        raise ValidationError({"who_grade": ["The WHO bleeding grade is 0 to 4."]})
+    result.bleeding_who_grade = who_grade
+    result.bleeding = who_grade >= 2
+    result.bleeding_assessed = True
+    result.category = response_rules.classify(
+        result.platelet_count, result.order.baseline_platelet_count, result.bleeding
+    )
+    attribute_change(result, user, reason=f"WHO bleeding grade {who_grade}")
+    result.save(update_fields=["bleeding_who_grade", "bleeding", "bleeding_assessed", "category"])
+    if result.platelet_check_id is not None:
+        PlateletCheck.objects.filter(pk=result.platelet_check_id).update(
+            bleeding=result.bleeding, category=result.category, updated_at=timezone.now()
+        )
+    reassess_response(result.order)
+    return result
+
+
+def overdue_after_hours(label: str) -> int:
+    """A6: 12 h after due; A12: a follow-up check 72 h after (both hospital settings)."""
+    if label in FOLLOW_UP_LABELS:
+        return int(settings.IVIG_FOLLOW_UP_OVERDUE_AFTER_HOURS)
+    return int(settings.IVIG_CHECK_OVERDUE_AFTER_HOURS)
+
+
+def _tell_of_correction(order: Order, result: PlateletResult) -> None:
+    """A12: when the course's non-response or loss-of-response notification already went out, the ordering
+    hematologist is told of the correction, with the response as it now stands."""
+    sent = Notification.objects.filter(
+        order=order, kind__in=[NotificationKind.NON_RESPONSE, NotificationKind.LOSS_OF_RESPONSE]
+    ).exists()
+    if not sent:
+        return
+    response = OrderResponse.objects.get(order=order)
+    what = "withdrawn as entered in error" if result.status == PlateletResult.Status.ENTERED_IN_ERROR else "corrected"
+    notify(
+        recipients=[order.created_by],
+        kind=NotificationKind.RESULT_CORRECTED,
+        message=(
+            f"A platelet result of {order.patient} (order #{order.pk}) was {what}: {result.change_reason}. The "
+            f"response is now {response.get_category_display().lower()}"
+            + ("; a repeat dose is recommended" if response.repeat_dose_recommended else "")
+            + (f"; loss of response {response.loss_of_response}" if response.loss_of_response != "none" else "")
+            + "."
+        ),
+        dedupe_key=f"result_corrected:result{result.pk}:{result.status}",
+        order=order,
+    )
 
 
 @transaction.atomic

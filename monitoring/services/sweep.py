@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from core.services import record_heartbeat
 from infusions.models import Order, OrderStatus
-from monitoring.models import CheckStatus, Notification, NotificationKind, PlateletCheck
+from monitoring.models import FOLLOW_UP_LABELS, CheckStatus, Notification, NotificationKind, PlateletCheck
 from monitoring.services.notifications import (
     create_notifications,
     enqueue_pending_deliveries,
@@ -53,7 +53,13 @@ def reminder_message(check: PlateletCheck, kind: str) -> str:
     )
 
 
-def remind_batch(now: datetime, nurses: list[Any]) -> tuple[int, int]:
+def follow_up_group() -> list[Any] | None:
+    """The members of ``IVIG_FOLLOW_UP_GROUP`` when one is named (A12), else None: the ordering hematologist."""
+    name = settings.IVIG_FOLLOW_UP_GROUP
+    return users_with_role(name) if name else None
+
+
+def remind_batch(now: datetime, nurses: list[Any], follow_up: list[Any] | None = None) -> tuple[int, int]:
     """Claim one batch of owed reminders and create them; a fixed number of queries per batch."""
     owed = Q(status=CheckStatus.DUE, due_reminded_at__isnull=True) | Q(
         status=CheckStatus.OVERDUE, overdue_reminded_at__isnull=True
@@ -74,10 +80,14 @@ def remind_batch(now: datetime, nurses: list[Any]) -> tuple[int, int]:
                 if check.status == CheckStatus.OVERDUE
                 else NotificationKind.PLATELET_CHECK_DUE
             )
-            # Due reaches every nurse; overdue every nurse and the ordering hematologist (docs/api.md).
-            recipients = (
-                [*nurses, check.order.created_by] if kind == NotificationKind.PLATELET_CHECK_OVERDUE else nurses
-            )
+            # Due reaches every nurse; overdue every nurse and the ordering hematologist (docs/api.md). A follow-up
+            # check (A12) goes to the ordering hematologist, or the follow-up group, never to every nurse.
+            if check.label in FOLLOW_UP_LABELS:
+                recipients = follow_up if follow_up else [check.order.created_by]
+            elif kind == NotificationKind.PLATELET_CHECK_OVERDUE:
+                recipients = [*nurses, check.order.created_by]
+            else:
+                recipients = nurses
             message = reminder_message(check, kind)
             rows.extend(
                 Notification(
@@ -166,12 +176,18 @@ def run_sweep(*, now: datetime | None = None) -> SweepResult:
         status=CheckStatus.DUE, updated_at=now
     )
     overdue_before = now - timedelta(hours=settings.IVIG_CHECK_OVERDUE_AFTER_HOURS)
-    result.overdue = PlateletCheck.objects.filter(
-        status__in=[CheckStatus.SCHEDULED, CheckStatus.DUE], due_at__lte=overdue_before
-    ).update(status=CheckStatus.OVERDUE, updated_at=now)
+    follow_up_overdue_before = now - timedelta(hours=settings.IVIG_FOLLOW_UP_OVERDUE_AFTER_HOURS)
+    late = Q(due_at__lte=overdue_before) & ~Q(label__in=FOLLOW_UP_LABELS)
+    late |= Q(due_at__lte=follow_up_overdue_before, label__in=FOLLOW_UP_LABELS)
+    result.overdue = (
+        PlateletCheck.objects.filter(status__in=[CheckStatus.SCHEDULED, CheckStatus.DUE])
+        .filter(late)
+        .update(status=CheckStatus.OVERDUE, updated_at=now)
+    )
     nurses = users_with_role("nurse")
+    follow_up = follow_up_group()
     while True:
-        created, batches = remind_batch(now, nurses)
+        created, batches = remind_batch(now, nurses, follow_up)
         if not batches:
             break
         result.notifications += created

@@ -77,9 +77,11 @@ def test_a_nurse_runs_a_whole_infusion_on_a_tablet(tablet, login, screenshot, nu
     tablet.click("[data-testid=complete]")
     tablet.wait_for_selector("[data-testid=platelet-checks]")
     assert "Completed" in tablet.inner_text("[data-testid=infusion-status]")
-    assert tablet.locator("[data-testid=platelet-checks] li").count() == 4
+    assert (
+        tablet.locator("[data-testid=platelet-checks] li").count() == 6
+    )  # the four of A6 and the follow-ups at 14 and 28 days (A12)
     screenshot(tablet, "bedside-completed")
-    assert PlateletCheck.objects.filter(order=order).count() == 4
+    assert PlateletCheck.objects.filter(order=order).count() == 6
     assert infusion.vitals.count() == 2
 
 

@@ -128,12 +128,15 @@ def test_each_check_is_due_exactly_24_48_72_and_168_elapsed_hours_after_a_comple
     order, api = completed_late(completed_at=completed_at, nurse=nurse, settings=settings)
 
     # Then each check is due exactly that many elapsed hours later
-    checks = {check.label: check for check in PlateletCheck.objects.filter(order=order)}
+    checks = {check.label: check for check in PlateletCheck.objects.filter(order=order, label__in=ELAPSED)}
     assert {label: check.due_at - completed_at for label, check in checks.items()} == ELAPSED
+    # and the follow-ups (docs/clinical-rules.md §A12) at 09:00 on the wall clock, 14 and 28 days on
+    follow_ups = PlateletCheck.objects.filter(order=order, label__in=["14d", "28d"]).order_by("due_at")
+    assert [wall_clock(check.due_at)[11:16] for check in follow_ups] == ["09:00", "09:00"]
     assert {label: wall_clock(check.due_at) for label, check in checks.items()} == due_on_the_wall
     # and the API shows it on the hospital's wall clock, with that moment's offset
     rows = api.get("/api/v1/platelet-checks/", {"order": order.pk, "ordering": "due_at"}).json()["results"]
-    shown = {row["label"]: datetime.fromisoformat(row["due_at"]) for row in rows}
+    shown = {row["label"]: datetime.fromisoformat(row["due_at"]) for row in rows if row["label"] in ELAPSED}
     assert {label: f"{moment:%Y-%m-%d %H:%M}" for label, moment in shown.items()} == {
         label: text[:16] for label, text in due_on_the_wall.items()
     }
@@ -181,7 +184,9 @@ def test_the_checks_get_the_same_due_times_whatever_zone_the_end_time_is_given_i
     ended = completed_at.astimezone(UTC if given_in == "UTC" else zoneinfo.ZoneInfo(zone))
 
     # When its checks are created
-    checks = services.create_platelet_checks(order=order, first_infusion_ended_at=ended)
+    checks = [
+        c for c in services.create_platelet_checks(order=order, first_infusion_ended_at=ended) if c.label in ELAPSED
+    ]
 
     # Then they are due exactly 24/48/72/168 elapsed hours later, at those wall-clock times
     assert {check.label: check.due_at - completed_at for check in checks} == ELAPSED

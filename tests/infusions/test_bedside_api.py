@@ -82,12 +82,17 @@ def test_completing_the_first_infusion_creates_the_four_checks_due_in_elapsed_ho
         {"completed_at": iso(completed_at), "volume_infused_ml": str(infusion.volume_ml)},
     )
     checks = {c.label: c.due_at - completed_at for c in PlateletCheck.objects.filter(order=order)}
-    assert checks == {
+    assert {label: checks[label] for label in ("24h", "48h", "72h", "7d")} == {
         "24h": timedelta(hours=24),
         "48h": timedelta(hours=48),
         "72h": timedelta(hours=72),
         "7d": timedelta(hours=168),
     }
+    # and the follow-ups of docs/clinical-rules.md §A12, at 09:00 hospital time 14 and 28 days on
+    local_end = timezone.localtime(completed_at)
+    for label, days in (("14d", 14), ("28d", 28)):
+        due = timezone.localtime(completed_at + checks[label])
+        assert (due.date() - local_end.date(), due.hour, due.minute) == (timedelta(days=days), 9, 0)
 
 
 @pytest.mark.parametrize("missing", sorted(FULL_CHECKLIST))
@@ -481,7 +486,7 @@ def test_the_second_day_completes_the_order_and_creates_no_new_checks(client_for
         assert start(api, infusion, started_at=iso(started)).status_code == 200
         done = {"completed_at": iso(min(started + timedelta(hours=3), timezone.now())), "volume_infused_ml": "750"}
         assert api.post(f"/api/v1/infusions/{infusion.pk}/complete/", done).status_code == 200
-        assert PlateletCheck.objects.filter(order=order).count() == 4
+        assert PlateletCheck.objects.filter(order=order).count() == 6  # A6's four and A12's two follow-ups
     assert Order.objects.get(pk=order.pk).status == "completed"
 
 

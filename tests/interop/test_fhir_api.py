@@ -216,7 +216,7 @@ def test_the_courses_resources_are_all_there(api, course) -> None:
     assert total(f"MedicationRequest?patient={patient}") == 1
     # start, step up, resume: the pause (0 mL/h) is not an administration.
     assert total(f"MedicationAdministration?patient={patient}") == 3
-    assert total(f"Task?patient={patient}") == 4
+    assert total(f"Task?patient={patient}") == 6  # 24h, 48h, 72h, 7d and the follow-ups at 14 and 28 days
     assert total(f"Flag?patient={patient}") == 1
 
 
@@ -291,7 +291,7 @@ def test_observations_are_searched_by_date_with_prefixes(api, course, settings) 
     [
         ("MedicationRequest", 1),  # authored now
         ("MedicationAdministration", 0),  # started 202 h ago
-        ("Task", 0),  # due 24 to 168 h after the completion, 200 h ago: all in the past
+        ("Task", 2),  # due 24 to 168 h after the completion, 200 h ago; the 14 and 28 day follow-ups to come
         ("Flag", 1),  # flagged by the 72 h result, recorded now
     ],
 )
@@ -307,7 +307,12 @@ def test_tasks_are_searched_by_due_time(api, course) -> None:
     first = course.infusions.get(day_number=1)
     due_72h = first.ended_at + timedelta(hours=72)
     bundle = fhir_json(api.get(f"{BASE}Task", {"patient": course.patient_id, "date": f"ge{due_72h.isoformat()}"}))
-    assert [e["resource"]["code"]["text"] for e in bundle["entry"]] == ["Platelet count 72 h", "Platelet count 7 days"]
+    assert [e["resource"]["code"]["text"] for e in bundle["entry"]] == [
+        "Platelet count 72 h",
+        "Platelet count 7 days",
+        "Platelet count 14 days (follow-up)",
+        "Platelet count 28 days (follow-up)",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -316,8 +321,8 @@ def test_tasks_are_searched_by_due_time(api, course) -> None:
         ("Observation?code=777-3&status=final", ["final"] * 3),
         ("Observation?code=777-3&status=preliminary,corrected", []),
         ("Task?status=completed", ["completed"] * 3),
-        ("Task?status=requested", ["requested"]),
-        ("Task?status=ready,requested", ["requested"]),
+        ("Task?status=requested", ["requested"] * 3),  # the 7d check and the two follow-ups
+        ("Task?status=ready,requested", ["requested"] * 3),
         ("MedicationRequest?status=completed", ["completed"]),
         ("MedicationRequest?status=active", []),
         ("MedicationAdministration?status=completed", ["completed"] * 3),
@@ -382,7 +387,7 @@ def test_count_is_capped_at_200_and_zero_gives_only_the_total(api, course) -> No
 
 def test_a_page_past_the_end_is_empty(api, course) -> None:
     bundle = fhir_json(api.get(f"{BASE}Task?_count=3&page=9"))
-    assert bundle["total"] == 4
+    assert bundle["total"] == 6
     assert "entry" not in bundle
     assert {link["relation"] for link in bundle["link"]} == {"self", "first", "previous", "last"}
 
@@ -465,7 +470,7 @@ def test_a_nul_character_is_400_not_a_database_error(api, db) -> None:
 
 def test_unknown_parameters_are_ignored_unless_the_client_asks_for_strict_handling(api, course) -> None:
     lenient = fhir_json(api.get(f"{BASE}Task?nonsense=1"))
-    assert lenient["total"] == 4
+    assert lenient["total"] == 6
     assert "nonsense" not in lenient["link"][0]["url"]
     strict = api.get(f"{BASE}Task?nonsense=1", HTTP_PREFER="handling=strict")
     assert strict.status_code == 400

@@ -169,6 +169,8 @@ def test_two_platelet_counts_with_different_times_close_their_own_checks(hematol
         ("48h", "resulted", 48),
         ("72h", "scheduled", None),
         ("7d", "scheduled", None),
+        ("14d", "scheduled", None),
+        ("28d", "scheduled", None),
     ]
     assert HL7Message.objects.get().platelet_results.count() == 2
 

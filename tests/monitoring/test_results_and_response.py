@@ -63,11 +63,13 @@ def test_public_case_a_reaches_response_at_48h(client_for, nurse, hematologist, 
     assert body["category"] == "response"
     assert body["time_to_response_hours"] == 48.0
     assert body["repeat_dose_recommended"] is False
-    assert list(PlateletCheck.objects.filter(order=order).values_list("category", flat=True)) == [
-        "no_response",
-        "response",
-        "response",
-        "response",
+    assert list(PlateletCheck.objects.filter(order=order).values_list("label", "category")) == [
+        ("24h", "no_response"),
+        ("48h", "response"),
+        ("72h", "response"),
+        ("7d", "response"),
+        ("14d", ""),
+        ("28d", ""),
     ]
 
 
@@ -134,10 +136,15 @@ def test_pharmacists_cannot_enter_results(client_for, pharmacist, order):
     assert post_result(client_for(pharmacist), order, "24h", 41, 24).status_code == 403
 
 
-def test_cancelling_the_order_cancels_its_open_checks(client_for, hematologist, db):
+def test_cancelling_a_course_after_day_1_was_given_keeps_its_checks_and_stops_only_day_2(client_for, hematologist, db):
     order = given_order(regimen="two_days_1g_per_kg", prescriber=hematologist, completed_hours_ago=2)
-    client_for(hematologist).post(f"/api/v1/orders/{order.pk}/cancel/", {"reason": "switched to steroids"})
-    assert set(PlateletCheck.objects.filter(order=order).values_list("status", flat=True)) == {"cancelled"}
+    cancelled = client_for(hematologist).post(f"/api/v1/orders/{order.pk}/cancel/", {"reason": "switched to steroids"})
+    assert cancelled.status_code == 200
+    assert set(PlateletCheck.objects.filter(order=order).values_list("status", flat=True)) == {"scheduled"}
+    assert [(i.day_number, i.status) for i in order.infusions.order_by("day_number")] == [
+        (1, "completed"),
+        (2, "stopped"),
+    ]
 
 
 def test_accepting_the_repeat_dose_drafts_a_repeat_order_with_the_current_weight(
