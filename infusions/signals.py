@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from django.dispatch import Signal
 
-# Sent by bedside services when an infusion ends (completed or stopped), with infusion= and first_of_order= (True
-# when it is the order's first infusion to end having been started).
-# Receiver: monitoring.receivers.on_infusion_ended writes the order's four platelet checks (§A6).
+# Sent by bedside services when an infusion ends (completed, stopped, or withheld before it started), with infusion=
+# and first_of_order= (True when it is the order's first infusion to end having been started).
+# Receiver: monitoring.receivers.on_infusion_ended writes the order's platelet checks (§A6, §A12) on the first, and
+# works the response out again on a later one (the course may have ended).
 infusion_ended = Signal()
 
 # Sent by orders.cancel_order with order=.

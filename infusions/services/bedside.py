@@ -650,6 +650,8 @@ def withhold_infusion(*, infusion_id: int, user: Any, reason: str) -> Infusion:
     attribute_change(infusion, user)
     infusion.save()
     _complete_order_when_no_day_is_left(infusion.order, user)
+    # The day ends without being given; the course may have ended with it (the response is worked out again).
+    infusion_ended.send(sender=Infusion, infusion=infusion, first_of_order=False)
     return infusion
 
 

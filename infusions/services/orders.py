@@ -19,7 +19,7 @@ from core.stops import Kind, Stage, Stop
 from infusions import dosing, safety_rules
 from infusions.models import Infusion, InfusionStatus, Order, OrderStatus, OutsideDose, Product
 from infusions.services import safety
-from infusions.signals import order_cancelled, order_returned, order_verified
+from infusions.signals import infusion_ended, order_cancelled, order_returned, order_verified
 from patients.models import Patient, WeightMeasurement
 
 ORDER_INPUT_FIELDS = (
@@ -713,6 +713,7 @@ def review_hold(*, order_id: int, user: Any, decision: str, reason: str) -> Orde
     if decision == "continue":
         safety.record_hold_continued(order, user=user, reason=reason, at=now)
     else:
+        withheld = None
         for infusion in order.infusions.select_for_update().filter(status=InfusionStatus.SCHEDULED):
             infusion.status = InfusionStatus.STOPPED
             infusion.stopped_at = now
@@ -720,10 +721,13 @@ def review_hold(*, order_id: int, user: Any, decision: str, reason: str) -> Orde
             infusion.volume_infused_ml = Decimal("0")
             attribute_change(infusion, user)
             infusion.save()
+            withheld = infusion
         if not order.infusions.filter(status__in=[InfusionStatus.IN_PROGRESS, InfusionStatus.PAUSED]).exists():
             order.status = OrderStatus.COMPLETED
             attribute_change(order, user)
             order.save(update_fields=["status", "updated_at"])
+        if withheld is not None:  # the course has ended: its response is worked out again (A12)
+            infusion_ended.send(sender=Infusion, infusion=withheld, first_of_order=False)
     return order
 
 

@@ -9,8 +9,10 @@ from rest_framework.routers import DefaultRouter
 
 from infusions.api.views import InfusionViewSet, LotViewSet, OrderViewSet, ProductViewSet
 from monitoring.api.views import (
+    CoTherapyViewSet,
     NotificationViewSet,
     OrderResponseViewSet,
+    PatientCoTherapyViewSet,
     PlateletCheckViewSet,
     PlateletResultViewSet,
 )
@@ -18,6 +20,9 @@ from patients.api.views import PatientViewSet
 
 router = DefaultRouter()
 router.register("patients", PatientViewSet, basename="patient")
+# Monitoring's route under /patients/{id}/ (co-therapies): no list or detail route of its own.
+router.register("patients", PatientCoTherapyViewSet, basename="patient-co-therapies")
+router.register("co-therapies", CoTherapyViewSet, basename="co-therapy")
 router.register("products", ProductViewSet, basename="product")
 router.register("orders", OrderViewSet, basename="order")
 # Monitoring's routes under /orders/{id}/ (response, repeat-decision): no list or detail route of its own.

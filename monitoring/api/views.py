@@ -3,9 +3,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -16,15 +19,21 @@ from infusions.selectors import orders_with_related
 from monitoring import selectors, services
 from monitoring.api.serializers import (
     AdhocResultInputSerializer,
+    BleedingInputSerializer,
+    CorrectionInputSerializer,
+    CoTherapyInputSerializer,
+    CoTherapySerializer,
     NotificationSerializer,
     PlateletCheckSerializer,
     PlateletResultSerializer,
+    ReasonInputSerializer,
     RepeatDecisionResultSerializer,
     RepeatDecisionSerializer,
     ResponseSerializer,
     ResultInputSerializer,
 )
 from monitoring.models import Notification, PlateletCheck, PlateletResult
+from patients.models import CoTherapy, Patient
 
 
 class PlateletCheckViewSet(viewsets.ReadOnlyModelViewSet[PlateletCheck]):
@@ -47,23 +56,121 @@ class PlateletCheckViewSet(viewsets.ReadOnlyModelViewSet[PlateletCheck]):
         return Response(PlateletCheckSerializer(PlateletCheck.objects.get(pk=check.pk)).data)
 
 
+class PlateletResultFilter(filters.FilterSet):  # type: ignore[misc]  # django-filter ships no type hints
+    patient = filters.NumberFilter(field_name="order__patient_id")
+
+    class Meta:
+        model = PlateletResult
+        fields = ["patient", "order", "platelet_check", "source", "preliminary", "status"]
+
+
 class PlateletResultViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[PlateletResult]):
-    """Every platelet result, corrections included (``superseded_by``). POST records an ad hoc result."""
+    """Every platelet result, corrections and withdrawn ones included, each with the course it counts toward or
+    why none (docs/api.md "Platelet checks and results"). POST records an ad hoc result; ``correct``,
+    ``entered-in-error`` and ``bleeding`` change one, the earlier version kept."""
 
     serializer_class = PlateletResultSerializer
     permission_classes = [HasActionPermission]
-    action_permissions = {"create": "monitoring.record_platelet_result"}
-    queryset = PlateletResult.objects.all()
-    filterset_fields = ["order", "platelet_check", "source", "preliminary"]
+    action_permissions = {
+        "create": "monitoring.record_platelet_result",
+        "correct": "monitoring.record_platelet_result",
+        "entered_in_error": "monitoring.record_platelet_result",
+        "bleeding": "monitoring.record_platelet_result",
+    }
+    queryset = PlateletResult.objects.select_related("order").prefetch_related("supersedes")
+    filterset_class = PlateletResultFilter
 
     @extend_schema(request=AdhocResultInputSerializer, responses={201: PlateletResultSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         payload = AdhocResultInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = dict(payload.validated_data)
-        order = selectors.order_or_404(data.pop("order"))
+        order_id, patient_id = data.pop("order", None), data.pop("patient", None)
+        if order_id is not None:
+            order = selectors.order_or_404(order_id)
+            if patient_id is not None and order.patient_id != patient_id:
+                raise ValidationError({"order": ["This order is another patient's."]})
+        else:
+            patient = get_object_or_404(Patient, pk=patient_id)
+            order = services.course_for_sample(patient_id=patient.pk, collected_at=data["collected_at"])
         result = services.record_platelet_result(order_id=order.pk, user=request.user, **data)
-        return Response(PlateletResultSerializer(result).data, status=status.HTTP_201_CREATED)
+        return Response(self._body(result.pk), status=status.HTTP_201_CREATED)
+
+    def _body(self, pk: int) -> dict[str, Any]:
+        return dict(PlateletResultSerializer(self.get_queryset().get(pk=pk)).data)
+
+    @extend_schema(request=CorrectionInputSerializer, responses={201: PlateletResultSerializer})
+    @action(detail=True, methods=["post"])
+    def correct(self, request: Request, pk: str | None = None) -> Response:
+        result = self.get_object()
+        payload = CorrectionInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        new = services.correct_platelet_result(result_id=result.pk, user=request.user, **payload.validated_data)
+        return Response(self._body(new.pk), status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=ReasonInputSerializer, responses={200: PlateletResultSerializer})
+    @action(detail=True, methods=["post"], url_path="entered-in-error", url_name="entered-in-error")
+    def entered_in_error(self, request: Request, pk: str | None = None) -> Response:
+        result = self.get_object()
+        payload = ReasonInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        services.withdraw_platelet_result(result_id=result.pk, user=request.user, **payload.validated_data)
+        return Response(self._body(result.pk))
+
+    @extend_schema(request=BleedingInputSerializer, responses={200: PlateletResultSerializer})
+    @action(detail=True, methods=["post"])
+    def bleeding(self, request: Request, pk: str | None = None) -> Response:
+        result = self.get_object()
+        payload = BleedingInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        services.record_bleeding_grade(result_id=result.pk, user=request.user, **payload.validated_data)
+        return Response(self._body(result.pk))
+
+
+class CoTherapyViewSet(viewsets.GenericViewSet[CoTherapy]):
+    """``POST /co-therapies/{id}/entered-in-error/`` withdraws a co-therapy with the reason (docs/api.md
+    "Patients"); the patient's list is at ``/patients/{id}/co-therapies/``."""
+
+    serializer_class = CoTherapySerializer
+    permission_classes = [HasActionPermission]
+    action_permissions = {"entered_in_error": "patients.add_cotherapy"}
+    queryset = CoTherapy.objects.select_related("recorded_by")
+
+    @extend_schema(request=ReasonInputSerializer, responses={200: CoTherapySerializer})
+    @action(detail=True, methods=["post"], url_path="entered-in-error", url_name="entered-in-error")
+    def entered_in_error(self, request: Request, pk: str | None = None) -> Response:
+        therapy = self.get_object()
+        payload = ReasonInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        services.withdraw_co_therapy(co_therapy_id=therapy.pk, user=request.user, **payload.validated_data)
+        return Response(CoTherapySerializer(self.get_queryset().get(pk=therapy.pk)).data)
+
+
+class PatientCoTherapyViewSet(viewsets.GenericViewSet[Patient]):
+    """A patient's co-therapies at ``/patients/{id}/co-therapies/`` (GET the list, POST one): monitoring adds the
+    route to patients, as it does to orders, without the patients app importing monitoring."""
+
+    permission_classes = [HasActionPermission]
+    action_permissions = {"co_therapies": "patients.view_cotherapy"}
+    queryset = Patient.objects.all()
+    serializer_class = CoTherapySerializer  # type: ignore[assignment]  # the action answers co-therapies
+
+    @extend_schema(
+        request=CoTherapyInputSerializer, responses={200: CoTherapySerializer(many=True), 201: CoTherapySerializer}
+    )
+    @action(detail=True, methods=["get", "post"], url_path="co-therapies", url_name="co-therapies")
+    def co_therapies(self, request: Request, pk: str | None = None) -> Response:
+        patient = self.get_object()
+        if request.method == "POST":
+            payload = CoTherapyInputSerializer(data=request.data)
+            payload.is_valid(raise_exception=True)
+            therapy = services.record_co_therapy(patient_id=patient.pk, user=request.user, data=payload.validated_data)
+            return Response(CoTherapySerializer(therapy).data, status=status.HTTP_201_CREATED)
+        therapies = CoTherapy.objects.filter(patient=patient).select_related("recorded_by")
+        paginator = self.paginator
+        assert paginator is not None  # every list is paginated (settings)
+        page = paginator.paginate_queryset(therapies, request, view=self)
+        return paginator.get_paginated_response(CoTherapySerializer(page, many=True).data)
 
 
 class NotificationViewSet(viewsets.ReadOnlyModelViewSet[Notification]):

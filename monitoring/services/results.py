@@ -371,10 +371,32 @@ def record_platelet_result(
     return result
 
 
-def _editable(result_id: int) -> PlateletResult:
+def course_for_sample(*, patient_id: int, collected_at: datetime) -> Order:
+    """The course an ad hoc count of the patient is stored with: the latest course begun before the sample was
+    collected (its window decides whether the count counts toward it, A12). None begun yet: 409."""
+    candidates = (
+        Order.objects.filter(patient_id=patient_id)
+        .exclude(status=OrderStatus.DRAFT)
+        .select_related("patient")
+        .order_by("-first_infusion_on", "-pk")
+    )
+    begun = []
+    for order in candidates:
+        started_at, _ended_at = course_time_zero(order)
+        if started_at is not None and started_at <= collected_at:
+            begun.append((started_at, order))
+    if not begun:
+        raise Conflict("No course of this patient had begun when the sample was collected: there is no response to it.")
+    return max(begun, key=lambda pair: pair[0])[1]
+
+
+def _editable(result_id: int, *, typed_only: bool = False) -> PlateletResult:
     result = (
         PlateletResult.objects.select_for_update().select_related("order__patient", "platelet_check").get(pk=result_id)
     )
+    if typed_only and result.source == PlateletResult.Source.HL7:
+        # A12: staff correct typed results; the laboratory corrects its own by sending the corrected result.
+        raise Conflict("This result came from the laboratory: the laboratory corrects it by sending a correction.")
     if result.superseded_by_id is not None:
         raise Conflict("This result was already corrected: correct the current result.")
     if result.status == PlateletResult.Status.ENTERED_IN_ERROR:
@@ -405,7 +427,7 @@ def correct_platelet_result(
     reason; the old one stays. The response and the flags are worked out again, and a notification already sent
     for the course is followed by ``result_corrected``."""
     reason = _required_reason(reason)
-    old = _editable(result_id)
+    old = _editable(result_id, typed_only=True)
     if (platelet_count, collected_at, bleeding_who_grade) == (None, None, None):
         raise ValidationError({"platelet_count": ["Give the corrected count, collection time or bleeding grade."]})
     new_count = old.platelet_count if platelet_count is None else platelet_count
@@ -460,7 +482,7 @@ def withdraw_platelet_result(*, result_id: int, user: Any, reason: str) -> Plate
     """A result entered in error is withdrawn with the reason, never deleted (A12). A check whose only current
     result it was goes back to due or overdue (its reminders are owed again)."""
     reason = _required_reason(reason)
-    result = _editable(result_id)
+    result = _editable(result_id, typed_only=True)
     result.status = PlateletResult.Status.ENTERED_IN_ERROR
     result.change_reason = reason
     attribute_change(result, user, reason=f"Entered in error: {reason}"[:100])
