@@ -45,6 +45,15 @@ class InfusionMark:
     label: str
 
 
+@dataclass(frozen=True)
+class TherapyMark:
+    """A co-therapy on the trend (A12): a platelet transfusion, a corticosteroid, another ITP treatment."""
+
+    start: datetime
+    end: datetime | None
+    label: str
+
+
 def _scale(value: float, low: float, high: float, out_low: float, out_high: float) -> float:
     if high == low:
         return (out_low + out_high) / 2
@@ -57,6 +66,8 @@ def platelet_trend_svg(
     baseline: int,
     infusions: Sequence[InfusionMark],
     zone: tzinfo,
+    therapies: Sequence[TherapyMark] = (),
+    window_closes_at: datetime | None = None,
     width: int = 720,
     height: int = 320,
     title: str = "Platelet count over time",
@@ -83,6 +94,12 @@ def platelet_trend_svg(
     summary = "; ".join(
         f"{p.at.astimezone(zone):%d %b %H:%M} {p.count} ({CATEGORY_LABELS.get(p.category, p.category)})" for p in points
     )
+    if therapies:
+        summary += ". Co-therapy: " + "; ".join(
+            f"{mark.label} from {mark.start.astimezone(zone):%d %b %H:%M}" for mark in therapies
+        )
+    if window_closes_at is not None:
+        summary += f". Results count toward this course until {window_closes_at.astimezone(zone):%d %b %H:%M}"
     parts = [
         f'<svg role="img" aria-labelledby="trend-title trend-desc" width="100%" viewBox="0 0 {width} {height}" '
         f'xmlns="http://www.w3.org/2000/svg" class="chart" data-testid="trend-chart">',
@@ -94,6 +111,21 @@ def platelet_trend_svg(
         parts.append(
             f'<rect class="infusion" x="{x(mark.start):.1f}" y="{top}" width="{max(x(end) - x(mark.start), 3):.1f}" '
             f'height="{height - top - bottom}" fill="#e8f0fb"><title>{escape(mark.label)}</title></rect>'
+        )
+    for therapy in therapies:
+        # Drawn where it falls within the chart's time range: a steroid course may have begun long before.
+        start, end = max(therapy.start, t0), min(therapy.end or therapy.start, t1)
+        if therapy.start > t1 or (therapy.end or therapy.start) < t0:
+            continue
+        parts.append(
+            f'<rect class="co-therapy" x="{x(start):.1f}" y="{top}" width="{max(x(end) - x(start), 3):.1f}" '
+            f'height="{(height - top - bottom) / 6:.1f}" fill="#f2c46d"><title>{escape(therapy.label)}</title></rect>'
+        )
+    if window_closes_at is not None and t0 <= window_closes_at <= t1:
+        parts.append(
+            f'<line class="window-end" x1="{x(window_closes_at):.1f}" x2="{x(window_closes_at):.1f}" y1="{top}" '
+            f'y2="{height - bottom}" stroke="#b3261e" stroke-dasharray="6 3"><title>End of the course\'s window '
+            "(later results count toward nothing)</title></line>"
         )
     for value, label, dash in (
         (RESPONSE_LINE, str(RESPONSE_LINE), "4 4"),
@@ -133,7 +165,7 @@ def platelet_trend_svg(
         )
     parts.append(
         f'<text x="{left}" y="{height - 6}" font-size="11" fill="#5b6675">×10⁹/L · shaded: infusions · '
-        "dashed: 30 and 100 (IWG), dotted: baseline</text></svg>"
+        "amber: co-therapy · dashed: 30 and 100 (IWG), dotted: baseline</text></svg>"
     )
     return "".join(parts)
 

@@ -36,9 +36,9 @@ from monitoring.models import FOLLOW_UP_LABELS, CheckStatus, Notification, Order
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
 
-# [D] An "active course" is verified, in progress, or completed with its first infusion within this many days
-# (the 7-day check plus time for a late count and a repeat decision).
-ACTIVE_COURSE_DAYS = 21
+# [D] An "active course" is verified, in progress, or completed or cancelled (partly given) with its first infusion
+# within this many days: A12's window, so the 14 and 28 day follow-ups and a loss of response are seen.
+ACTIVE_COURSE_DAYS = 35
 
 CATEGORIES = ("complete_response", "response", "no_response", "pending")
 
@@ -52,6 +52,7 @@ class CourseFilters:
     date_to: date | None = None
     search: str = ""
     sort: str = "priority"
+    loss: bool = False
 
 
 class CourseAnnotations(TypedDict):
@@ -66,13 +67,18 @@ class CourseAnnotations(TypedDict):
     next_check_label: str | None
     has_overdue: bool
     first_started_at: datetime | None
+    loss_of_response: str
+    loss_rank: int
+    bleeding_unassessed: bool
 
 
 if TYPE_CHECKING:  # WithAnnotations with a TypedDict exists only for the type checker
     CourseQuerySet: TypeAlias = QuerySet[WithAnnotations[Order, CourseAnnotations]]
 
 SORTS: dict[str, list[str | OrderBy]] = {
-    "priority": ["-awaiting_decision", "-has_overdue", "next_check_due", "-first_infusion_on", "pk"],
+    # A12: a loss of response comes first (confirmed before unconfirmed), then a repeat dose to decide.
+    "priority": ["-loss_rank", "-awaiting_decision", "-has_overdue", "next_check_due", "-first_infusion_on", "pk"],
+    "loss": ["-loss_rank", "pk"],
     "first_infusion": ["-first_infusion_on", "pk"],
     "patient": ["patient__family_name", "patient__given_name", "pk"],
     "next_check": [F("next_check_due").asc(nulls_last=True), "pk"],
@@ -91,6 +97,11 @@ def active_courses(user: Any, filters: CourseFilters, today: date | None = None)
         Order.objects.filter(
             Q(status__in=[OrderStatus.VERIFIED, OrderStatus.IN_PROGRESS])
             | Q(status=OrderStatus.COMPLETED, first_infusion_on__gte=today - timedelta(days=ACTIVE_COURSE_DAYS))
+            | Q(
+                status=OrderStatus.CANCELLED,
+                first_infusion_on__gte=today - timedelta(days=ACTIVE_COURSE_DAYS),
+                pk__in=Infusion.objects.filter(started_at__isnull=False).values("order_id"),
+            )
         )
         .select_related("patient", "product", "created_by")
         .annotate(
@@ -103,6 +114,13 @@ def active_courses(user: Any, filters: CourseFilters, today: date | None = None)
             next_check_label=Subquery(open_checks.order_by("due_at").values("label")[:1]),
             has_overdue=Exists(open_checks.filter(status=CheckStatus.OVERDUE)),
             first_started_at=Subquery(first_start.values("started_at")[:1]),
+            loss_of_response=Coalesce(Subquery(response.values("loss_of_response")[:1]), Value("none")),
+            loss_rank=Case(
+                When(loss_of_response="confirmed", then=Value(2)),
+                When(loss_of_response="unconfirmed", then=Value(1)),
+                default=Value(0),
+            ),
+            bleeding_unassessed=Coalesce(Subquery(response.values("bleeding_unassessed")[:1]), Value(False)),
         )
     )
     if filters.mine:
@@ -111,6 +129,8 @@ def active_courses(user: Any, filters: CourseFilters, today: date | None = None)
         orders = orders.filter(category=filters.category)
     if filters.overdue:
         orders = orders.filter(has_overdue=True)
+    if filters.loss:
+        orders = orders.filter(loss_rank__gt=0)
     if filters.date_from:
         orders = orders.filter(first_infusion_on__gte=filters.date_from)
     if filters.date_to:

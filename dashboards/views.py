@@ -4,19 +4,27 @@ import csv
 from datetime import date
 from typing import Any
 
+from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.views.decorators.http import require_POST
 
+from core.errors import Conflict
 from core.roles import Role, has_role
 from dashboards import charts, selectors
 from infusions import bedside
 from infusions import selectors as order_selectors
 from infusions.models import Infusion, Order
 from infusions.views import verification_queue_page
+from monitoring import response_rules
+from monitoring import services as monitoring_services
 from monitoring.models import OrderResponse, PlateletResult
-from patients.models import Patient
+from patients.models import CoTherapy, CoTherapyKind, Patient
 
 
 def _forbidden(request: HttpRequest) -> HttpResponse:
@@ -42,6 +50,7 @@ def hematologist_dashboard(request: HttpRequest) -> HttpResponse:
         date_to=_date(params.get("to")),
         search=params.get("q", ""),
         sort=params.get("sort", "priority"),
+        loss=params.get("loss") == "1",
     )
     courses = selectors.active_courses(request.user, filters)
     page = Paginator(courses, 50).get_page(params.get("page"))
@@ -64,19 +73,46 @@ def hematologist_dashboard(request: HttpRequest) -> HttpResponse:
 
 
 def patient_response(request: HttpRequest, patient_id: int) -> HttpResponse:
-    """The platelet trend of a patient's course, with its results, the vitals of each infusion and any
-    repeat decision pending."""
+    """The platelet trend of a patient's course, with its results (those that count toward nothing shown with the
+    reason), co-therapies, the vitals of each infusion and any repeat decision pending."""
     if not has_role(request.user, *Role):
         return _forbidden(request)
     patient = get_object_or_404(Patient, pk=patient_id)
+    return render(request, "dashboards/patient_response.html", _response_context(request, patient))
+
+
+def _response_context(request: HttpRequest, patient: Patient, form: dict[str, Any] | None = None) -> dict[str, Any]:
     orders = list(Order.objects.filter(patient=patient).exclude(status="draft").order_by("-first_infusion_on", "-pk"))
-    order = next((o for o in orders if str(o.pk) == request.GET.get("order")), orders[0] if orders else None)
-    context: dict[str, Any] = {"patient": patient, "orders": orders, "order": order}
+    wanted = request.POST.get("order") or request.GET.get("order")
+    order = next((o for o in orders if str(o.pk) == wanted), orders[0] if orders else None)
+    co_therapies = list(CoTherapy.objects.filter(patient=patient).select_related("recorded_by"))
+    form = form or {}
+    context: dict[str, Any] = {
+        "patient": patient,
+        "orders": orders,
+        "order": order,
+        "co_therapies": co_therapies,
+        "co_therapy_rows": [{"therapy": t, "withdraw": _form_state(form, f"withdraw-{t.pk}")} for t in co_therapies],
+        "co_therapy_form": _form_state(form, "co-therapy"),
+        "co_therapy_kinds": CoTherapyKind.choices,
+        "can_record": request.user.has_perm("monitoring.record_platelet_result"),
+        "can_record_co_therapy": request.user.has_perm("patients.add_cotherapy"),
+        "now": timezone.now(),
+    }
     if order is not None:
         zone = timezone.get_current_timezone()
-        results = list(
-            PlateletResult.objects.filter(order=order, superseded_by__isnull=True).select_related("platelet_check")
+        every_result = list(
+            PlateletResult.objects.filter(order=order)
+            .select_related("platelet_check", "entered_by")
+            .order_by("collected_at", "pk")
         )
+        counted = [
+            r
+            for r in every_result
+            if r.superseded_by_id is None
+            and r.status != PlateletResult.Status.ENTERED_IN_ERROR
+            and not r.not_attributed_reason
+        ]
         infusions = list(Infusion.objects.filter(order=order).prefetch_related("vitals").order_by("day_number"))
         points = [
             charts.TrendPoint(
@@ -85,21 +121,38 @@ def patient_response(request: HttpRequest, patient_id: int) -> HttpResponse:
                 category=r.category if not r.preliminary else "pending",
                 label=r.platelet_check.get_label_display() if r.platelet_check else "ad hoc",
             )
-            for r in results
+            for r in counted
         ]
         marks = [
             charts.InfusionMark(start=i.started_at, end=i.ended_at, label=f"Day {i.day_number} infusion")
             for i in infusions
             if i.started_at
         ]
+        course = monitoring_services.course_times(order)
         context.update(
-            results=sorted(results, key=lambda r: r.collected_at),
+            results=[
+                {
+                    "result": r,
+                    "current": r.superseded_by_id is None and r.status != PlateletResult.Status.ENTERED_IN_ERROR,
+                    "correct": _form_state(form, f"correct-{r.pk}"),
+                    "withdraw": _form_state(form, f"entered-in-error-{r.pk}"),
+                    "bleeding": _form_state(form, f"bleeding-{r.pk}"),
+                }
+                for r in every_result
+            ],
             response=OrderResponse.objects.filter(order=order).first(),
+            window_closes_at=response_rules.attribution_window_closes_at(course) if course else None,
             trend_svg=charts.platelet_trend_svg(
                 points=points,
                 baseline=order.baseline_platelet_count,
                 infusions=marks,
                 zone=zone,
+                therapies=[
+                    charts.TherapyMark(start=t.given_from, end=t.given_until, label=str(t))
+                    for t in co_therapies
+                    if not t.withdrawn and t.kind in CHARTED_CO_THERAPIES
+                ],
+                window_closes_at=response_rules.attribution_window_closes_at(course) if course else None,
                 title=f"Platelet count of {patient.full_name}, order #{order.pk}",
             ),
             vitals_charts=[
@@ -125,7 +178,123 @@ def patient_response(request: HttpRequest, patient_id: int) -> HttpResponse:
             can_decide=request.user.has_perm("monitoring.decide_repeat_dose"),
             overrides=list(order_selectors.overrides_of_order(order.pk)),
         )
-    return render(request, "dashboards/patient_response.html", context)
+    return context
+
+
+def _form_state(form: dict[str, Any], name: str) -> dict[str, Any] | None:
+    """The refused form's posted values and errors when ``name`` is the form that was refused."""
+    return form if form.get("name") == name else None
+
+
+# A12: the co-therapies that change what a count means are marked on the trend.
+CHARTED_CO_THERAPIES = ("platelet_transfusion", "corticosteroid", "other_itp_treatment")
+
+
+def _posted_time(value: str | None, field: str) -> Any:
+    if not value:
+        return None
+    try:
+        parsed = parse_datetime(value)
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise ValidationError({field: ["Enter a date and time that exists."]})
+    return timezone.make_aware(parsed) if timezone.is_naive(parsed) else parsed
+
+
+def _whole_number(value: str | None, field: str, message: str) -> int | None:
+    text = (value or "").strip()
+    if not text:
+        return None
+    if not text.isdigit():
+        raise ValidationError({field: [message]})
+    return int(text)
+
+
+@require_POST
+def response_result_action(request: HttpRequest, patient_id: int, result_id: int, action: str) -> HttpResponse:
+    """Correct a result, withdraw it as entered in error, or record its WHO bleeding grade (A12), from the
+    patient's response page; a refusal keeps what was typed beside the field."""
+    if not request.user.has_perm("monitoring.record_platelet_result"):
+        return _forbidden(request)
+    patient = get_object_or_404(Patient, pk=patient_id)
+    result = get_object_or_404(PlateletResult, pk=result_id, order__patient=patient)
+    post = request.POST
+    try:
+        if action == "correct":
+            monitoring_services.correct_platelet_result(
+                result_id=result.pk,
+                user=request.user,
+                reason=post.get("reason", ""),
+                platelet_count=_whole_number(post.get("platelet_count"), "platelet_count", COUNT_MESSAGE),
+                collected_at=_posted_time(post.get("collected_at"), "collected_at"),
+                bleeding_who_grade=_whole_number(post.get("bleeding_who_grade"), "bleeding_who_grade", GRADE_MESSAGE),
+            )
+            notice = "Result corrected; the earlier value is kept in the history."
+        elif action == "entered-in-error":
+            monitoring_services.withdraw_platelet_result(
+                result_id=result.pk, user=request.user, reason=post.get("reason", "")
+            )
+            notice = "Result withdrawn as entered in error."
+        elif action == "bleeding":
+            grade = _whole_number(post.get("who_grade"), "who_grade", GRADE_MESSAGE)
+            if grade is None:
+                raise ValidationError({"who_grade": [GRADE_MESSAGE]})
+            monitoring_services.record_bleeding_grade(result_id=result.pk, user=request.user, who_grade=grade)
+            notice = "Bleeding grade recorded."
+        else:
+            return _forbidden(request)
+    except ValidationError as exc:
+        return _response_refused(request, patient, f"{action}-{result.pk}", exc.message_dict, 400)
+    except Conflict as exc:
+        return _response_refused(request, patient, f"{action}-{result.pk}", {"refused": [str(exc.detail)]}, 409)
+    messages.success(request, notice)
+    return redirect(f"{reverse('patient-response', args=[patient.pk])}?order={result.order_id}")
+
+
+@require_POST
+def response_co_therapy(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """Record a co-therapy from the patient's response page (or, with ``withdraw``, withdraw one entered in
+    error)."""
+    if not request.user.has_perm("patients.add_cotherapy"):
+        return _forbidden(request)
+    patient = get_object_or_404(Patient, pk=patient_id)
+    post = request.POST
+    withdraw = post.get("withdraw", "")
+    try:
+        if withdraw:
+            therapy = get_object_or_404(CoTherapy, pk=int(withdraw) if withdraw.isdigit() else 0, patient=patient)
+            monitoring_services.withdraw_co_therapy(
+                co_therapy_id=therapy.pk, user=request.user, reason=post.get("reason", "")
+            )
+            notice = "Co-therapy withdrawn as entered in error."
+        else:
+            fields = ("kind", "drug", "dose", "dose_unit", "route", "description", "units", "volume_ml")
+            data: dict[str, Any] = {field: post.get(field, "") for field in fields}
+            data["given_from"] = _posted_time(post.get("given_from"), "given_from")
+            data["given_until"] = _posted_time(post.get("given_until"), "given_until")
+            monitoring_services.record_co_therapy(patient_id=patient.pk, user=request.user, data=data)
+            notice = "Co-therapy recorded; the response is worked out again with it."
+    except (ValidationError, Conflict) as exc:
+        errors = exc.message_dict if isinstance(exc, ValidationError) else {"refused": [str(exc.detail)]}
+        name = f"withdraw-{withdraw}" if withdraw else "co-therapy"
+        return _response_refused(request, patient, name, errors, 400 if isinstance(exc, ValidationError) else 409)
+    messages.success(request, notice)
+    order = post.get("order", "")
+    return redirect(reverse("patient-response", args=[patient.pk]) + (f"?order={order}" if order.isdigit() else ""))
+
+
+def _response_refused(
+    request: HttpRequest, patient: Patient, name: str, errors: dict[str, list[str]], status: int
+) -> HttpResponse:
+    """The page again with the refused form open, what was typed kept and each error beside its field."""
+    form = {"name": name, "posted": request.POST, "errors": errors}
+    context = _response_context(request, patient, form)
+    return render(request, "dashboards/patient_response.html", context, status=status)
+
+
+COUNT_MESSAGE = "Platelet count must be a whole number of ×10⁹/L, such as 45: no letters, signs or decimals."
+GRADE_MESSAGE = "The WHO bleeding grade is a whole number from 0 to 4."
 
 
 def nurse_worklist(request: HttpRequest) -> HttpResponse:

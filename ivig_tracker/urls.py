@@ -18,6 +18,16 @@ urlpatterns = [
     path("nurse/", dashboard_views.nurse_worklist, name="nurse-home"),
     path("hematology/", dashboard_views.hematologist_dashboard, name="hematologist-home"),
     path("hematology/patients/<int:patient_id>/", dashboard_views.patient_response, name="patient-response"),
+    path(
+        "hematology/patients/<int:patient_id>/results/<int:result_id>/<slug:action>/",
+        dashboard_views.response_result_action,
+        name="patient-result-action",
+    ),
+    path(
+        "hematology/patients/<int:patient_id>/co-therapies/",
+        dashboard_views.response_co_therapy,
+        name="patient-co-therapy",
+    ),
     path("pharmacy/", dashboard_views.pharmacist_dashboard, name="pharmacist-home"),
     path("pharmacy/lots/", dashboard_views.lot_recall, name="lot-recall"),
     path("pharmacy/orders.csv", dashboard_views.orders_csv, name="orders-csv"),

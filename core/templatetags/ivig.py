@@ -114,3 +114,15 @@ def g_per_kg(grams_value: Any, kilograms: Any) -> str:
     if grams_value in (None, "") or not kilograms:
         return "—"
     return _plain(Decimal(str(grams_value)) / Decimal(str(kilograms)), 2)
+
+
+@register.filter
+def response_time(value: Any) -> str:
+    """A time to response as clinicians read it (A12): hours to 0.1 h, and days too from two days on:
+    28.1 -> "28.1 h", 76.5 -> "3.2 days (76.5 h)"."""
+    if value in (None, ""):
+        return "—"
+    hours_value = Decimal(str(value))
+    if hours_value < 48:
+        return f"{_plain(hours_value, 1)} h"
+    return f"{_plain(hours_value / 24, 1)} days ({_plain(hours_value, 1)} h)"
