@@ -31,7 +31,14 @@ from django.utils import timezone
 
 from infusions.dosing import REGIMENS
 from infusions.models import Infusion, InfusionStatus, Order, OrderStatus, VitalSignsEntry
-from monitoring.models import FOLLOW_UP_LABELS, CheckStatus, Notification, OrderResponse, PlateletCheck
+from monitoring.models import (
+    FOLLOW_UP_LABELS,
+    CheckStatus,
+    Notification,
+    OrderResponse,
+    PlateletCheck,
+    PlateletResult,
+)
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -187,6 +194,23 @@ def checks_needing_results(now: Any = None) -> QuerySet[PlateletCheck]:
         .exclude(label__in=FOLLOW_UP_LABELS)
         .select_related("order__patient")
         .order_by("-status", "due_at", "pk")
+    )
+
+
+def results_needing_bleeding_grade(now: Any = None, days: int = 7) -> QuerySet[PlateletResult]:
+    """Counts of the last week whose bleeding nobody has assessed (every lab result arrives so, A12): the
+    worklist asks the ward for the WHO grade."""
+    now = now or timezone.now()
+    return (
+        PlateletResult.objects.filter(
+            bleeding_assessed=False,
+            superseded_by__isnull=True,
+            preliminary=False,
+            collected_at__gte=now - timedelta(days=days),
+        )
+        .exclude(status=PlateletResult.Status.ENTERED_IN_ERROR)
+        .select_related("order__patient", "platelet_check")
+        .order_by("collected_at", "pk")
     )
 
 

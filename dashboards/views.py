@@ -23,7 +23,7 @@ from infusions.models import Infusion, Order
 from infusions.views import verification_queue_page
 from monitoring import response_rules
 from monitoring import services as monitoring_services
-from monitoring.models import OrderResponse, PlateletResult
+from monitoring.models import WHO_BLEEDING_GRADES, OrderResponse, PlateletResult
 from patients.models import CoTherapy, CoTherapyKind, Patient
 
 
@@ -308,6 +308,8 @@ def nurse_worklist(request: HttpRequest) -> HttpResponse:
             {"infusion": infusion, "vitals_due": bedside.worklist_vitals_due(infusion, now)} for infusion in infusions
         ],
         "checks": selectors.checks_needing_results(now)[:100],
+        "bleeding_to_grade": selectors.results_needing_bleeding_grade(now)[:100],
+        "who_grades": WHO_BLEEDING_GRADES,
         "notifications": selectors.unread_notifications(request.user),
         "now": now,
     }

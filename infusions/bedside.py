@@ -158,6 +158,7 @@ def bedside_context(infusion_id: int, now: datetime | None = None) -> dict[str, 
             infusion.order.prepared_concentration_percent
         ),
         "ivig_reactions": patient_selectors.ivig_reactions(infusion.order.patient, every_grade=True),
+        "co_therapies": patient_selectors.recent_co_therapies(infusion.order.patient_id, now=now),
         "child_limits": child_limits(infusion.order.patient.birth_date, now),
         "vitals": vitals,
         "latest_vitals": vitals[-1] if vitals else None,

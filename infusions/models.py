@@ -282,6 +282,19 @@ class Order(models.Model):
         return [warning["message"] for warning in self.warnings]
 
     @property
+    def grams_given(self) -> Decimal:
+        """Grams of IVIG the course has given: its days here and its doses given elsewhere."""
+        here = sum((infusion.grams_given for infusion in self.infusions.all()), Decimal(0))
+        return here + sum((dose.grams for dose in self.outside_doses.all()), Decimal(0))
+
+    @property
+    def partially_given(self) -> bool:
+        """Cancelled after an infusion was given (A12): its checks stay and it counts as an ended course."""
+        return self.status == OrderStatus.CANCELLED and (
+            self.infusions.filter(started_at__isnull=False).exists() or self.outside_doses.exists()
+        )
+
+    @property
     def on_hold(self) -> bool:
         return bool(self.hold_reason) and not self.hold_review_decision
 
@@ -380,6 +393,20 @@ class Infusion(models.Model):
     def given_product(self) -> Product:
         """The product of this day: the one it was started with, else the order's."""
         return self.product or self.order.product
+
+    @property
+    def grams_given(self) -> Decimal:
+        """The grams this day gave: its dose once completed; for a day stopped part-way, the volume infused at the
+        concentration it ran at (never above the dose); nothing for a day not started or still running."""
+        if self.started_at is None or self.status in (InfusionStatus.SCHEDULED, InfusionStatus.IN_PROGRESS):
+            return Decimal(0)
+        if self.status == InfusionStatus.COMPLETED:
+            return self.dose_g
+        concentration = self.given_product.concentration_for(self.order.prepared_concentration_percent)
+        if not concentration or self.volume_infused_ml is None:
+            return Decimal(0)
+        grams = (self.volume_infused_ml * concentration / 100).quantize(Decimal("0.01"))
+        return min(grams, self.dose_g)
 
 
 class RateSegment(models.Model):

@@ -224,6 +224,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several fields are named "kind": each choice set gets its own name in the schema.
+    "ENUM_NAME_OVERRIDES": {"CoTherapyKindEnum": "patients.models.CoTherapyKind"},
 }
 
 # --- Celery (every setting CELERY_-namespaced; docs/architecture.md "The reminder pipeline") ---------------

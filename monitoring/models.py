@@ -25,6 +25,16 @@ FOLLOW_UP_DAYS = {CheckLabel.D14: 14, CheckLabel.D28: 28}
 FOLLOW_UP_LABELS = tuple(FOLLOW_UP_DAYS)
 
 
+# docs/clinical-rules.md reference §7.1, the WHO bleeding scale as the worklist offers it.
+WHO_BLEEDING_GRADES = [
+    ("0", "no bleeding"),
+    ("1", "petechiae, bruising"),
+    ("2", "mild blood loss (epistaxis, haematuria)"),
+    ("3", "gross blood loss needing transfusion"),
+    ("4", "debilitating blood loss"),
+]
+
+
 class CheckStatus(models.TextChoices):
     SCHEDULED = "scheduled", "Scheduled"
     DUE = "due", "Due"

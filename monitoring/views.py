@@ -16,7 +16,7 @@ from core.roles import is_clinical_staff
 from infusions import services as infusion_services
 from infusions.models import Infusion, Order
 from monitoring import response_rules, selectors, services
-from monitoring.models import Notification, OrderResponse, PlateletCheck
+from monitoring.models import WHO_BLEEDING_GRADES, Notification, OrderResponse, PlateletCheck, PlateletResult
 
 
 def _require_staff(request: HttpRequest) -> None:
@@ -148,6 +148,26 @@ def worklist_result(request: HttpRequest, check_id: int) -> HttpResponse:
 
 
 @require_POST
+def worklist_bleeding(request: HttpRequest, result_id: int) -> HttpResponse:
+    """The WHO bleeding grade of a lab count, recorded from the worklist's prompt (A12): the row comes back in
+    place with the grade and the category, or the error beside the choice."""
+    _require_result_permission(request)
+    result = get_object_or_404(PlateletResult.objects.select_related("order__patient", "platelet_check"), pk=result_id)
+    grade = request.POST.get("who_grade", "").strip()
+    context: dict[str, Any] = {"result": result, "grades": WHO_BLEEDING_GRADES, "posted": grade}
+    try:
+        if not (grade.isdigit() and len(grade) == 1):
+            raise ValidationError({"who_grade": ["Choose the WHO bleeding grade, 0 to 4."]})
+        services.record_bleeding_grade(result_id=result.pk, user=request.user, who_grade=int(grade))
+    except (ValidationError, Conflict) as exc:
+        context["error"] = " ".join(error_messages(exc))
+        return render(request, "monitoring/partials/worklist_bleeding_row.html", context)
+    result.refresh_from_db()
+    context["recorded"] = True
+    return render(request, "monitoring/partials/worklist_bleeding_row.html", context)
+
+
+@require_POST
 def repeat_decision(request: HttpRequest, order_id: int) -> HttpResponse:
     if not request.user.has_perm("monitoring.decide_repeat_dose"):
         raise PermissionDenied("The hematologist decides on a repeat dose.")
@@ -171,8 +191,18 @@ def day2_prompt(request: HttpRequest, infusion_id: int) -> HttpResponse:
     """A1: for two_days_1g_per_kg, the day-2 dose may be withheld when the 24 h count shows response."""
     _require_staff(request)
     infusion = get_object_or_404(Infusion.objects.select_related("order"), pk=infusion_id)
-    check = PlateletCheck.objects.filter(order=infusion.order, label="24h", status="resulted").first()
-    category = response_rules.IwgCategory(check.category) if check and check.category else None
+    # A12: the latest result that counts toward the course, a check's or an ad hoc one (not one within 24 h of a
+    # platelet transfusion, not a withdrawn or superseded one).
+    latest = (
+        PlateletResult.objects.filter(
+            order=infusion.order, superseded_by__isnull=True, preliminary=False, not_attributed_reason=""
+        )
+        .exclude(status=PlateletResult.Status.ENTERED_IN_ERROR)
+        .select_related("platelet_check")
+        .order_by("-collected_at", "-pk")
+        .first()
+    )
+    category = response_rules.IwgCategory(latest.category) if latest and latest.category else None
     show = (
         infusion.day_number == 2
         and infusion.status == "scheduled"
@@ -184,7 +214,7 @@ def day2_prompt(request: HttpRequest, infusion_id: int) -> HttpResponse:
     return render(
         request,
         "monitoring/partials/day2_prompt.html",
-        {"show": show, "check": check, "infusion": infusion, "can_withhold": can_withhold},
+        {"show": show, "result": latest, "infusion": infusion, "can_withhold": can_withhold},
     )
 
 

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import TypedDict
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from patients.models import Patient, ReportedIvigReaction
+from patients.models import CoTherapy, Patient, ReportedIvigReaction
 
 THIS_HOSPITAL = "this hospital"
 
@@ -96,3 +96,17 @@ def ivig_reactions_of_patients(patient_ids: list[int], *, every_grade: bool = Fa
 
 def ivig_reactions(patient: Patient, *, every_grade: bool = False) -> list[IvigReaction]:
     return ivig_reactions_of_patients([patient.pk], every_grade=every_grade)[patient.pk]
+
+
+RECENT_CO_THERAPY_DAYS = 7
+
+
+def recent_co_therapies(patient_id: int, *, now: datetime) -> list[CoTherapy]:
+    """The co-therapies the bedside shows: given or running in the last 7 days (not withdrawn), newest first."""
+    since = now - timedelta(days=RECENT_CO_THERAPY_DAYS)
+    return list(
+        CoTherapy.objects.filter(patient_id=patient_id, entered_in_error_at__isnull=True)
+        .filter(Q(given_from__gte=since) | Q(given_until__gte=since))
+        .select_related("recorded_by")
+        .order_by("-given_from", "-pk")
+    )

@@ -205,6 +205,8 @@ class OrderSerializer(serializers.ModelSerializer[Order]):
     )
     safety = SafetyEntrySerializer(source="safety_records", many=True, read_only=True)
     on_hold = serializers.BooleanField(read_only=True)
+    grams_given = serializers.DecimalField(max_digits=8, decimal_places=2, read_only=True, coerce_to_string=False)
+    partially_given = serializers.BooleanField(read_only=True)
     doses_given_elsewhere = OutsideDoseSerializer(source="outside_doses", many=True, read_only=True)
     product_changed_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True
@@ -262,6 +264,8 @@ class OrderSerializer(serializers.ModelSerializer[Order]):
             "baseline_collected_at",
             "replaces",
             "safety",
+            "grams_given",
+            "partially_given",
             "on_hold",
             "hold_reason",
             "hold_review_decision",
@@ -341,11 +345,13 @@ class InfusionSerializer(serializers.ModelSerializer[Infusion]):
             "volume_infused_ml",
             "lot_numbers",
             "safety",
+            "grams_given",
         ]
         read_only_fields = fields
 
     lot_numbers = serializers.SerializerMethodField()
     safety = SafetyEntrySerializer(source="safety_records", many=True, read_only=True)
+    grams_given = serializers.DecimalField(max_digits=8, decimal_places=2, read_only=True, coerce_to_string=False)
     product = serializers.SerializerMethodField(help_text="The product the day was (or will be) given with.")
 
     def get_product(self, infusion: Infusion) -> int:

@@ -213,12 +213,13 @@ def platelet_status(result: PlateletResult, *, supersedes_another: bool) -> str:
     * ``entered-in-error``: a result superseded by a correction. A correction is a new PlateletResult (the old
       row is kept, never overwritten), so the old row is a value "withdrawn following previous final release"
       on which real-world decisions may have been based: FHIR's definition of entered-in-error.
-    * ``corrected``: the result that replaced an earlier final result of the same check.
+    * ``entered-in-error`` too: a result withdrawn as entered in error, with its reason (docs/clinical-rules.md §A12).
+    * ``corrected``: the result that replaced an earlier final result.
     * ``final``: otherwise.
     """
     if result.preliminary:
         return "preliminary"
-    if result.superseded_by_id is not None:
+    if result.superseded_by_id is not None or result.status == PlateletResult.Status.ENTERED_IN_ERROR:
         return "entered-in-error"
     return "corrected" if supersedes_another else "final"
 

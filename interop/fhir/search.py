@@ -298,7 +298,7 @@ PATIENT = ResourceType(
 # Observation ---------------------------------------------------------------------------------------------
 
 _SUPERSEDES = Exists(PlateletResult.objects.filter(superseded_by=OuterRef("pk")))
-_CURRENT_FINAL = Q(preliminary=False, superseded_by__isnull=True)
+_CURRENT_FINAL = Q(preliminary=False, superseded_by__isnull=True) & ~Q(status=PlateletResult.Status.ENTERED_IN_ERROR)
 
 
 def _platelets() -> models.QuerySet:
@@ -318,7 +318,8 @@ PLATELET_SOURCE = Source(
     date_field="collected_at",
     statuses={
         "preliminary": Q(preliminary=True),
-        "entered-in-error": Q(preliminary=False, superseded_by__isnull=False),
+        "entered-in-error": Q(preliminary=False, superseded_by__isnull=False)
+        | Q(status=PlateletResult.Status.ENTERED_IN_ERROR),
         "corrected": _CURRENT_FINAL & Q(_SUPERSEDES),
         "final": _CURRENT_FINAL & ~Q(_SUPERSEDES),
     },

@@ -8,6 +8,7 @@ import re
 from datetime import date, timedelta
 
 import pytest
+from django.utils import timezone
 
 from infusions import services
 from tests.factories import given_order, verified_order
@@ -87,3 +88,26 @@ def test_a_patient_without_reactions_shows_none_recorded_on_the_new_order(client
     client.force_login(hematologist)
     html = client.get("/orders/new/", {"patient": order.patient_id}).content.decode()
     assert text_of(html, "previous-reactions-list") == "none recorded"
+
+
+def test_the_banner_shows_the_co_therapies_of_the_last_7_days_with_who_gave_them(client, nurse):
+    from monitoring import services as monitoring_services
+
+    order = verified_order()
+    now = timezone.now()
+    for kind, data, days_ago in (
+        ("platelet_transfusion", {"units": 2}, 1),
+        ("corticosteroid", {"drug": "prednisolone", "dose": "60", "dose_unit": "mg"}, 10),
+    ):
+        monitoring_services.record_co_therapy(
+            patient_id=order.patient_id,
+            user=nurse,
+            data={"kind": kind, "given_from": now - timedelta(days=days_ago), **data},
+        )
+    client.force_login(nurse)
+
+    html = client.get(f"/orders/infusions/{order.infusions.get().pk}/").content.decode()
+
+    shown = text_of(html, "banner-co-therapies")
+    assert "Platelet transfusion 2 units" in shown and nurse.username in shown
+    assert "prednisolone" not in shown  # ten days ago

@@ -324,3 +324,61 @@ def test_follow_up_checks_can_be_turned_off(settings, nurse, hematologist):
         "72h",
         "7d",
     ]
+
+
+def test_a_withdrawn_result_is_entered_in_error_in_fhir_and_no_longer_closes_its_task(client_for, nurse, hematologist):
+    order = given_order(prescriber=hematologist, nurse=nurse, completed_hours_ago=30)
+    result = check_result(order, "24h", 40, 24)
+    api = client_for(nurse)
+    api.post(f"/api/v1/platelet-results/{result.pk}/entered-in-error/", {"reason": "another patient's sample"})
+
+    observation = api.get(f"/fhir/R4/Observation/plt-{result.pk}").json()
+    assert observation["status"] == "entered-in-error"
+    check = PlateletCheck.objects.get(order=order, label="24h")
+    task = api.get(f"/fhir/R4/Task/{check.pk}").json()
+    assert task["status"] != "completed"
+
+
+def test_the_day_2_prompt_reads_the_latest_count_that_counts_and_not_one_after_a_transfusion(
+    client, client_for, nurse, hematologist
+):
+    order = given_order(regimen="two_days_1g_per_kg", prescriber=hematologist, nurse=nurse, completed_hours_ago=22)
+    order.baseline_platelet_count = 10
+    order.save(update_fields=["baseline_platelet_count"])
+    day1, day2 = order.infusions.get(day_number=1), order.infusions.get(day_number=2)
+    client.force_login(nurse)
+    prompt = f"/monitoring/infusions/{day2.pk}/day2/"
+    assert 'data-testid="day2-prompt"' not in client.get(prompt).content.decode()
+
+    services.record_platelet_result(
+        order_id=order.pk, platelet_count=45, collected_at=day1.ended_at + timedelta(hours=18), bleeding=False
+    )
+    shown = client.get(prompt).content.decode()
+    assert 'data-testid="day2-prompt"' in shown and "45 ×10⁹/L" in shown
+
+    # A transfusion two hours before that count: it measures the transfusion, and the prompt goes.
+    client_for(nurse).post(
+        f"/api/v1/patients/{order.patient_id}/co-therapies/",
+        {"kind": "platelet_transfusion", "units": 2, "given_from": iso(day1.ended_at + timedelta(hours=16))},
+    )
+    assert 'data-testid="day2-prompt"' not in client.get(prompt).content.decode()
+
+
+def test_the_worklist_asks_for_the_bleeding_grade_of_a_lab_count_and_keeps_the_choice_on_error(
+    client, nurse, hematologist
+):
+    order = given_order(prescriber=hematologist, nurse=nurse, completed_hours_ago=30)
+    lab = check_result(order, "24h", 150, 24, bleeding=None, source=PlateletResult.Source.HL7)
+    client.force_login(nurse)
+    worklist = client.get("/nurse/").content.decode()
+    assert 'data-testid="bleeding-to-grade"' in worklist and f'id="bleeding-{lab.pk}"' in worklist
+
+    url = f"/monitoring/results/{lab.pk}/worklist-bleeding/"
+    too_high = client.post(url, {"who_grade": "9"}, HTTP_HX_REQUEST="true").content.decode()
+    assert "The WHO bleeding grade is 0 to 4." in too_high
+    assert (
+        "Choose the WHO bleeding grade" in client.post(url, {"who_grade": ""}, HTTP_HX_REQUEST="true").content.decode()
+    )
+    recorded = client.post(url, {"who_grade": "3"}, HTTP_HX_REQUEST="true").content.decode()
+    assert "WHO bleeding grade 3 recorded — No response." in recorded
+    assert 'data-testid="bleeding-to-grade"' not in client.get("/nurse/").content.decode()
