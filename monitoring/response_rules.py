@@ -218,7 +218,7 @@ class ResponseAssessment:
     loss_of_response: LossOfResponse | None
     classified: tuple[ClassifiedResult, ...]
     assessed_at: datetime
-    # A12: the best category rests only on results whose bleeding was not assessed.
+    # A12: the response (R or CR) reached rests only on results whose bleeding was not assessed.
     bleeding_unassessed: bool = False
     with_corticosteroids: bool = False
     with_other_itp_treatment: bool = False
@@ -475,7 +475,8 @@ def assess_response(
         loss_of_response=loss,
         classified=tuple(classified),
         assessed_at=assessed_at,
-        bleeding_unassessed=bool(at_best) and not any(item.result.bleeding_assessed for item in at_best),
+        # Only a response can rest on bleeding not assessed: bleeding would make it no response (no response stays).
+        bleeding_unassessed=responding is not None and not any(item.result.bleeding_assessed for item in at_best),
         with_corticosteroids=responding is not None
         and _corticosteroid_before(responding.result.collected_at, co_therapies, thresholds),
         with_other_itp_treatment=responding is not None

@@ -224,6 +224,13 @@ def test_a_correction_supersedes_the_final_result_which_stays_in_history(order):
     assert (correction.platelet_count, correction.superseded_by_id) == (14, None)
     assert check(order, "24h").platelet_count == 14
     assert OrderResponse.objects.get(order=order).category == "no_response"
+    # A lab result leaves bleeding not assessed; the correction says why it exists (docs/clinical-rules.md §A12).
+    assert (first.status, correction.status, correction.change_reason) == (
+        "superseded",
+        "corrected",
+        "Laboratory correction",
+    )
+    assert (correction.bleeding_assessed, OrderResponse.objects.get(order=order).bleeding_unassessed) == (False, False)
 
 
 def test_the_same_final_result_resent_under_a_new_control_id_records_nothing_more(order):
@@ -296,6 +303,8 @@ def test_a_lab_result_for_a_sample_already_typed_in_corrects_that_check(client_f
         "hl7",
         check(order, "24h").pk,
     )
+    # The lab cannot grade bleeding: what the nurse recorded for this sample stays with the lab's count.
+    assert (lab.bleeding_assessed, lab.bleeding) == (True, False)
 
 
 # --- Idempotency -------------------------------------------------------------------------------------------

@@ -186,6 +186,10 @@ def test_the_mark_goes_once_one_result_at_the_best_category_has_a_grade():
     assert not assess().bleeding_unassessed
 
 
+def test_no_response_is_not_marked_bleeding_unassessed_since_bleeding_could_not_lower_it():
+    assert not assess(reading(24, 12, assessed=False)).bleeding_unassessed
+
+
 def test_bleeding_cannot_be_recorded_as_true_without_being_assessed():
     with pytest.raises(ValueError, match="not assessed"):
         reading(24, 50, bleeding=True, assessed=False)
