@@ -16,9 +16,9 @@ from infusions import services as order_services
 from infusions.models import Product
 from infusions.services.vials import planned_vials
 from monitoring import services as monitoring_services
-from monitoring.models import PlateletCheck
+from monitoring.models import PlateletCheck, PlateletResult
 from patients import services as patient_services
-from patients.models import Patient
+from patients.models import CoTherapy, Patient
 
 
 @dataclass(frozen=True)
@@ -214,7 +214,8 @@ DEMO_ORDERS = [
         14,
         True,
         completed_hours_ago=100,
-        counts=(45, 90, 130),
+        # A complete response at 24 h, then lost: below it at 48 h and again a day later (confirmed, A12).
+        counts=(130, 90, 40),
     ),
 ]
 
@@ -387,6 +388,46 @@ def ensure_demo_gtins(users: dict[str, Any]) -> int:
     return recorded
 
 
+def ensure_response_scenarios(users: dict[str, Any], patients: dict[str, Patient]) -> None:
+    """What docs/clinical-rules.md §A12 changes, shown on the demo courses: a count after a platelet transfusion
+    that counts toward nothing (DEMO-0006, who would otherwise look like a responder), and a typed count corrected
+    with its reason (DEMO-0001). DEMO-0007's counts show a confirmed loss of response."""
+    non_responder = patients["DEMO-0006"].orders.order_by("pk").first()
+    if non_responder is not None and not CoTherapy.objects.filter(patient=non_responder.patient).exists():
+        given = timezone.now() - timedelta(hours=8)
+        monitoring_services.record_co_therapy(
+            patient_id=non_responder.patient_id,
+            user=users["nurse"],
+            data={
+                "kind": "platelet_transfusion",
+                "units": 1,
+                "given_from": given,
+                "given_until": given + timedelta(minutes=30),
+                "description": "Before a dental extraction (demo)",
+            },
+        )
+        monitoring_services.record_platelet_result(
+            order_id=non_responder.pk,
+            platelet_count=48,
+            collected_at=given + timedelta(hours=3),
+            bleeding=False,
+            user=users["nurse"],
+        )
+    typed = patients["DEMO-0001"].orders.order_by("pk").first()
+    if typed is not None and not PlateletResult.objects.filter(order=typed, status="corrected").exists():
+        ended = typed.infusions.order_by("day_number").first().ended_at
+        typo = monitoring_services.record_platelet_result(
+            order_id=typed.pk,
+            platelet_count=450,
+            collected_at=ended + timedelta(hours=20),
+            bleeding=False,
+            user=users["nurse"],
+        )
+        monitoring_services.correct_platelet_result(
+            result_id=typo.pk, user=users["nurse"], platelet_count=45, reason="Typed 450 for 45 (demo)"
+        )
+
+
 def load_demo_data() -> dict[str, int]:
     users = ensure_demo_users()
     ensure_demo_gtins(users)
@@ -394,4 +435,5 @@ def load_demo_data() -> dict[str, int]:
     ensure_demo_orders(users, patients)
     ensure_overridden_course(users, patients)
     ensure_course_on_hold(users, patients)
+    ensure_response_scenarios(users, patients)
     return {"users": len(users), "patients": len(patients)}

@@ -60,3 +60,16 @@ def test_the_demo_products_have_made_up_gtins_marked_demo_once(db) -> None:
     history = product.history.count()
     call_command("load_demo_data")
     assert product.history.count() == history
+
+
+def test_the_demo_shows_a_loss_of_response_a_transfusion_confounded_count_and_a_corrected_result(db) -> None:
+    from monitoring.models import OrderResponse, PlateletResult
+
+    call_command("load_demo_data")
+    lost = OrderResponse.objects.get(order__patient__mrn="DEMO-0007")
+    assert (lost.category, lost.loss_of_response) == ("complete_response", "confirmed")
+    transfused = PlateletResult.objects.get(order__patient__mrn="DEMO-0006", platelet_check__isnull=True)
+    assert (transfused.platelet_count, transfused.not_attributed_reason) == (48, "after_transfusion")
+    assert OrderResponse.objects.get(order__patient__mrn="DEMO-0006").repeat_dose_recommended
+    corrected = PlateletResult.objects.get(order__patient__mrn="DEMO-0001", status="corrected")
+    assert (corrected.platelet_count, corrected.change_reason) == (45, "Typed 450 for 45 (demo)")
