@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from infusions.dosing import REGIMENS, ProductFacts
@@ -286,6 +288,26 @@ class Order(models.Model):
         """Grams of IVIG the course has given: its days here and its doses given elsewhere."""
         here = sum((infusion.grams_given for infusion in self.infusions.all()), Decimal(0))
         return here + sum((dose.grams for dose in self.outside_doses.all()), Decimal(0))
+
+    # docs/clinical-rules.md §A12: a co-therapy started up to 28 days before the first infusion still qualifies the
+    # response ("with other ITP treatment"), so the order lists those too.
+    CO_THERAPY_DAYS_BEFORE = 28
+
+    def co_therapies_overlapping(self) -> list[Any]:
+        """The patient's co-therapies (not withdrawn) overlapping the course: from 28 days before its first infusion
+        day to the end of its window, which monitoring stores on the response (open while there is none)."""
+        start = timezone.make_aware(datetime.combine(self.first_infusion_on, time.min)) - timedelta(
+            days=self.CO_THERAPY_DAYS_BEFORE
+        )
+        response = getattr(self, "response", None)
+        closes = getattr(response, "window_closes_at", None)
+        return [
+            therapy
+            for therapy in self.patient.co_therapies.all()
+            if therapy.entered_in_error_at is None
+            and (therapy.given_until or therapy.given_from) >= start
+            and (closes is None or therapy.given_from < closes)
+        ]
 
     @property
     def partially_given(self) -> bool:

@@ -181,6 +181,8 @@ class OrderResponse(models.Model):
         default="none",
     )
     bleeding_unassessed = models.BooleanField(default=False)
+    # A12: results count toward the course until this moment; null while the window is open (course being given).
+    window_closes_at = models.DateTimeField(null=True, blank=True)
     with_corticosteroids = models.BooleanField(default=False)
     with_other_itp_treatment = models.BooleanField(default=False)
     repeat_decision = models.CharField(max_length=8, blank=True)  # accept | decline

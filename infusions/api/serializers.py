@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.stops import OVERRIDE_REASON_MAX_LENGTH
@@ -191,6 +192,17 @@ class OrderInputSerializer(serializers.Serializer[Any]):
     overrides = overrides_field()
 
 
+class OrderCoTherapySerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    drug = serializers.CharField()
+    dose = serializers.DecimalField(max_digits=8, decimal_places=2, allow_null=True, coerce_to_string=False)
+    dose_unit = serializers.CharField()
+    units = serializers.IntegerField(allow_null=True)
+    given_from = serializers.DateTimeField()
+    given_until = serializers.DateTimeField(allow_null=True)
+
+
 class OrderSerializer(serializers.ModelSerializer[Order]):
     created_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(slug_field="username", read_only=True)
     verified_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
@@ -207,10 +219,18 @@ class OrderSerializer(serializers.ModelSerializer[Order]):
     on_hold = serializers.BooleanField(read_only=True)
     grams_given = serializers.DecimalField(max_digits=8, decimal_places=2, read_only=True, coerce_to_string=False)
     partially_given = serializers.BooleanField(read_only=True)
+    co_therapies = serializers.SerializerMethodField(
+        help_text="The patient's co-therapies overlapping the course: from 28 days before its first infusion to the "
+        "end of its window (docs/clinical-rules.md §A12)."
+    )
     doses_given_elsewhere = OutsideDoseSerializer(source="outside_doses", many=True, read_only=True)
     product_changed_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True
     )
+
+    @extend_schema_field(OrderCoTherapySerializer(many=True))
+    def get_co_therapies(self, order: Order) -> list[dict[str, Any]]:
+        return [dict(OrderCoTherapySerializer(t).data) for t in order.co_therapies_overlapping()]
 
     class Meta:
         model = Order
@@ -266,6 +286,7 @@ class OrderSerializer(serializers.ModelSerializer[Order]):
             "safety",
             "grams_given",
             "partially_given",
+            "co_therapies",
             "on_hold",
             "hold_reason",
             "hold_review_decision",

@@ -219,5 +219,15 @@ class Migration(migrations.Migration):
             name="cancel_reason",
             field=models.CharField(blank=True, max_length=100),
         ),
+        migrations.AddField(
+            model_name="historicalorderresponse",
+            name="window_closes_at",
+            field=models.DateTimeField(blank=True, null=True),
+        ),
+        migrations.AddField(
+            model_name="orderresponse",
+            name="window_closes_at",
+            field=models.DateTimeField(blank=True, null=True),
+        ),
         migrations.RunPython(forward, backward),
     ]

@@ -214,6 +214,7 @@ def reassess_response(order: Order, *, now: datetime | None = None) -> OrderResp
                 PlateletCheck.objects.filter(pk=result.platelet_check_id).update(category=category)
     latest = max(counted, key=lambda r: (r.collected_at, r.pk), default=None)
     apply_assessment(record, assessment, latest_count=latest.platelet_count if latest else None)
+    record.window_closes_at = response_rules.attribution_window_closes_at(course) if course is not None else None
     record.assessed_at = now
     record.save()
     if assessment.repeat_dose_recommended:

@@ -259,11 +259,14 @@ def test_a_corticosteroid_in_the_14_days_before_the_response_marks_it(client_for
     assert steroid.status_code == 201, steroid.json()
     check_result(order, "24h", 120, 24)
     assert response(client_for(hematologist), order)["with_corticosteroids"] is True
+    shown = client_for(hematologist).get(f"/api/v1/orders/{order.pk}/").json()["co_therapies"]
+    assert [(t["kind"], t["drug"], t["dose"]) for t in shown] == [("corticosteroid", "prednisolone", 60.0)]
 
     client_for(nurse).post(
         f"/api/v1/co-therapies/{steroid.json()['id']}/entered-in-error/", {"reason": "other patient"}
     )
     assert response(client_for(hematologist), order)["with_corticosteroids"] is False
+    assert client_for(hematologist).get(f"/api/v1/orders/{order.pk}/").json()["co_therapies"] == []
 
 
 def test_a_co_therapy_without_what_its_kind_needs_is_refused_in_words(client_for, nurse, pharmacist, running):
