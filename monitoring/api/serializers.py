@@ -9,6 +9,15 @@ from monitoring.models import Notification, PlateletCheck, PlateletResult
 from patients.models import CoTherapy, CoTherapyKind
 
 
+def current_results(results: Any) -> Any:
+    """A check's results that stand: not superseded, not preliminary, not withdrawn; the newest first."""
+    return (
+        results.filter(superseded_by__isnull=True, preliminary=False)
+        .exclude(status=PlateletResult.Status.ENTERED_IN_ERROR)
+        .order_by("-pk")
+    )
+
+
 class PlateletCheckSerializer(serializers.ModelSerializer[PlateletCheck]):
     class Meta:
         model = PlateletCheck
@@ -33,14 +42,15 @@ class PlateletCheckSerializer(serializers.ModelSerializer[PlateletCheck]):
     bleeding_who_grade = serializers.SerializerMethodField()
 
     def _current(self, check: PlateletCheck) -> PlateletResult | None:
+        """The check's current final result: from ``current_results`` when the view prefetched it (a list costs
+        no query per check), else read."""
         if check.status != "resulted":
             return None
-        return (
-            check.results.filter(superseded_by__isnull=True, preliminary=False)
-            .exclude(status=PlateletResult.Status.ENTERED_IN_ERROR)
-            .order_by("-pk")
-            .first()
-        )
+        prefetched: list[PlateletResult] | None = getattr(check, "current_results", None)
+        if prefetched is not None:
+            return prefetched[0] if prefetched else None
+        found: PlateletResult | None = current_results(check.results.all()).first()
+        return found
 
     def get_bleeding_assessed(self, check: PlateletCheck) -> bool | None:
         current = self._current(check)

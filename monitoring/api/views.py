@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
@@ -31,6 +31,7 @@ from monitoring.api.serializers import (
     RepeatDecisionSerializer,
     ResponseSerializer,
     ResultInputSerializer,
+    current_results,
 )
 from monitoring.models import Notification, PlateletCheck, PlateletResult
 from patients.models import CoTherapy, Patient
@@ -42,7 +43,9 @@ class PlateletCheckViewSet(viewsets.ReadOnlyModelViewSet[PlateletCheck]):
     serializer_class = PlateletCheckSerializer
     permission_classes = [HasActionPermission]
     action_permissions = {"result": "monitoring.record_platelet_result"}
-    queryset = PlateletCheck.objects.all()
+    queryset = PlateletCheck.objects.prefetch_related(
+        Prefetch("results", queryset=current_results(PlateletResult.objects.all()), to_attr="current_results")
+    )
     filterset_fields = ["order", "status", "label"]
     ordering_fields = ["due_at"]
 
