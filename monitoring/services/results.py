@@ -393,7 +393,10 @@ def course_for_sample(*, patient_id: int, collected_at: datetime) -> Order:
 
 def _editable(result_id: int, *, typed_only: bool = False) -> PlateletResult:
     result = (
-        PlateletResult.objects.select_for_update().select_related("order__patient", "platelet_check").get(pk=result_id)
+        # Only the result's row is locked: its check is nullable (an outer join PostgreSQL cannot lock).
+        PlateletResult.objects.select_for_update(of=("self",))
+        .select_related("order__patient", "platelet_check")
+        .get(pk=result_id)
     )
     if typed_only and result.source == PlateletResult.Source.HL7:
         # A12: staff correct typed results; the laboratory corrects its own by sending the corrected result.
