@@ -109,6 +109,11 @@ def active_courses(user: Any, filters: CourseFilters, today: date | None = None)
                 first_infusion_on__gte=today - timedelta(days=ACTIVE_COURSE_DAYS),
                 pk__in=Infusion.objects.filter(started_at__isnull=False).values("order_id"),
             )
+            # A longer course's window runs past 35 days from its first day: it stays while results still count.
+            | Q(
+                status__in=[OrderStatus.COMPLETED, OrderStatus.CANCELLED],
+                response__window_closes_at__gte=timezone.now(),
+            )
         )
         .select_related("patient", "product", "created_by")
         .annotate(

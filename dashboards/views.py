@@ -206,7 +206,7 @@ def _whole_number(value: str | None, field: str, message: str) -> int | None:
     text = (value or "").strip()
     if not text:
         return None
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):  # "²" is a digit to str.isdigit(), not to int()
         raise ValidationError({field: [message]})
     return int(text)
 
@@ -263,7 +263,9 @@ def response_co_therapy(request: HttpRequest, patient_id: int) -> HttpResponse:
     withdraw = post.get("withdraw", "")
     try:
         if withdraw:
-            therapy = get_object_or_404(CoTherapy, pk=int(withdraw) if withdraw.isdigit() else 0, patient=patient)
+            therapy = get_object_or_404(
+                CoTherapy, pk=int(withdraw) if withdraw.isascii() and withdraw.isdigit() else 0, patient=patient
+            )
             monitoring_services.withdraw_co_therapy(
                 co_therapy_id=therapy.pk, user=request.user, reason=post.get("reason", "")
             )
@@ -281,7 +283,10 @@ def response_co_therapy(request: HttpRequest, patient_id: int) -> HttpResponse:
         return _response_refused(request, patient, name, errors, 400 if isinstance(exc, ValidationError) else 409)
     messages.success(request, notice)
     order = post.get("order", "")
-    return redirect(reverse("patient-response", args=[patient.pk]) + (f"?order={order}" if order.isdigit() else ""))
+    return redirect(
+        reverse("patient-response", args=[patient.pk])
+        + (f"?order={order}" if order.isascii() and order.isdigit() else "")
+    )
 
 
 def _response_refused(

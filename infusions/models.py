@@ -312,8 +312,9 @@ class Order(models.Model):
     @property
     def partially_given(self) -> bool:
         """Cancelled after an infusion was given (A12): its checks stay and it counts as an ended course."""
+        # From the days and doses the lists prefetch: no query per order.
         return self.status == OrderStatus.CANCELLED and (
-            self.infusions.filter(started_at__isnull=False).exists() or self.outside_doses.exists()
+            any(infusion.started_at for infusion in self.infusions.all()) or bool(self.outside_doses.all())
         )
 
     @property

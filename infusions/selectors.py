@@ -17,7 +17,7 @@ def orders_with_related() -> QuerySet[Order]:
     ).prefetch_related(
         Prefetch("safety_records", queryset=SafetyRecord.objects.select_related("recorded_by", "infusion")),
         "outside_doses",
-        "infusions",
+        Prefetch("infusions", queryset=Infusion.objects.select_related("product")),
         "patient__co_therapies",
     )
 

@@ -31,6 +31,8 @@ def on_order_verified(sender: Any, order: Any, **kwargs: Any) -> None:
     first = order.outside_doses.order_by("started_at", "pk").first()
     if first is not None:
         services.create_platelet_checks(order=order, first_infusion_ended_at=first.ended_at)
+        # A course begun elsewhere began with that dose: it supersedes the earlier courses as a start here would.
+        services.supersede_follow_ups(patient_id=order.patient_id, new_order=order, started_at=first.started_at)
 
 
 def on_order_cancelled(sender: Any, order: Any, **kwargs: Any) -> None:

@@ -184,6 +184,8 @@ class LossOfResponse:
     needs_confirming_count_after: datetime
     confirmed: bool = False
     confirming_result: PlateletReading | None = None
+    # Bleeding on any result of the run below the category reached (the first, a repeat, the confirming one).
+    bleeding_seen: bool = False
 
     @property
     def status(self) -> LossStatus:
@@ -191,7 +193,7 @@ class LossOfResponse:
 
     @property
     def with_bleeding(self) -> bool:
-        return self.result.bleeding or (self.confirming_result is not None and self.confirming_result.bleeding)
+        return self.bleeding_seen
 
     @property
     def notifies(self) -> bool:
@@ -450,7 +452,9 @@ def assess_response(
         if result.check_label in FOLLOW_UP_LABELS:
             continue  # A12: a follow-up count only watches for the response being lost
         best_count = result.platelet_count if best_count is None else max(best_count, result.platelet_count)
-        late_result_exists = late_result_exists or _is_late_result(result, first_infusion_completed_at, thresholds)
+        late_result_exists = late_result_exists or _is_late_result(
+            result, first_infusion_started_at, first_infusion_completed_at, thresholds
+        )
         if first_response is None and rank >= CATEGORY_RANK[IwgCategory.RESPONSE]:
             first_response = item
         if first_complete is None and category is IwgCategory.COMPLETE_RESPONSE:
@@ -530,6 +534,7 @@ def _extend_loss(
             category_reached=reached,
             category_now=category,
             needs_confirming_count_after=confirm_after,
+            bleeding_seen=result.bleeding,
         )
     confirming = loss.confirming_result
     # IWG: a loss is confirmed by a second count at least 1 day after the first; earlier repeats do not count.
@@ -542,20 +547,28 @@ def _extend_loss(
         needs_confirming_count_after=loss.needs_confirming_count_after,
         confirmed=confirming is not None,
         confirming_result=confirming,
+        bleeding_seen=loss.bleeding_seen or result.bleeding,
     )
 
 
 def _is_late_result(
-    result: PlateletReading, first_infusion_completed_at: datetime | None, thresholds: ResponseThresholds
+    result: PlateletReading,
+    first_infusion_started_at: datetime | None,
+    first_infusion_completed_at: datetime | None,
+    thresholds: ResponseThresholds,
 ) -> bool:
-    # A6 measures the checks' due times from the first infusion's completion, so an ad hoc (or late scheduled)
-    # result at or after completion + 72 h counts as a result "at 72 h or later" too.
-    if result.check_label in _LATE_CHECK_LABELS:
+    """A result "from 72 h" for the non-response flag (A12): collected 72 h or more after the first infusion
+    ended; or the 72 h (or 7 d) check itself drawn 72 h or more after the first infusion started (IWG's time zero,
+    as the public cases count it: a morning draw a little before its due time). A 72 h check drawn earlier than
+    that is not late enough. Only when the times are unknown does the label alone decide."""
+    late = timedelta(hours=thresholds.repeat_flag_after_hours)
+    if first_infusion_completed_at is not None and result.collected_at - first_infusion_completed_at >= late:
         return True
-    if first_infusion_completed_at is None:
+    if result.check_label not in _LATE_CHECK_LABELS:
         return False
-    elapsed = result.collected_at - first_infusion_completed_at
-    return elapsed >= timedelta(hours=thresholds.repeat_flag_after_hours)
+    if first_infusion_started_at is None:
+        return True
+    return result.collected_at - first_infusion_started_at >= late
 
 
 def _hours_between(start: datetime | None, end: datetime) -> Decimal | None:

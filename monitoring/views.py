@@ -89,9 +89,11 @@ COUNT_MESSAGE = "Platelet count must be a whole number of ×10⁹/L, such as 45:
 def _record_result(request: HttpRequest, order: Order, check_id: str | None) -> Any:
     """The result typed on a page, through the service; a count that is not a whole number is refused first."""
     count_text = request.POST.get("platelet_count", "").strip()
-    if not count_text.isdigit():
+    if not (count_text.isascii() and count_text.isdigit()):
         raise ValidationError({"platelet_count": [COUNT_MESSAGE]})
-    grade = request.POST.get("bleeding_who_grade", "")
+    grade = request.POST.get("bleeding_who_grade", "").strip()
+    if grade and not (grade.isascii() and grade.isdigit()):
+        raise ValidationError({"bleeding_who_grade": ["The WHO bleeding grade is 0 to 4."]})
     return services.record_platelet_result(
         check_id=int(check_id) if check_id else None,
         order_id=None if check_id else order.pk,
@@ -156,7 +158,7 @@ def worklist_bleeding(request: HttpRequest, result_id: int) -> HttpResponse:
     grade = request.POST.get("who_grade", "").strip()
     context: dict[str, Any] = {"result": result, "grades": WHO_BLEEDING_GRADES, "posted": grade}
     try:
-        if not (grade.isdigit() and len(grade) == 1):
+        if not (grade.isascii() and grade.isdigit() and len(grade) == 1):
             raise ValidationError({"who_grade": ["Choose the WHO bleeding grade, 0 to 4."]})
         services.record_bleeding_grade(result_id=result.pk, user=request.user, who_grade=int(grade))
     except (ValidationError, Conflict) as exc:

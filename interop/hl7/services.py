@@ -279,10 +279,13 @@ def _nearest_open_check(patient: Patient, collected_at: datetime) -> PlateletChe
 
 
 def _active_order(patient: Patient, collected_at: datetime) -> Order:
-    """The patient's most recent order under way at the collection time: in progress or completed (never
-    cancelled, draft or merely verified), its first infusion started before the sample was taken."""
+    """The patient's most recent order under way at the collection time: in progress, completed, or cancelled after
+    an infusion was given (a partly given course is followed like an ended one, docs/clinical-rules.md §A12), its
+    first infusion started before the sample was taken (never a draft or a merely verified order)."""
     order = (
-        Order.objects.filter(patient=patient, status__in=[OrderStatus.IN_PROGRESS, OrderStatus.COMPLETED])
+        Order.objects.filter(
+            patient=patient, status__in=[OrderStatus.IN_PROGRESS, OrderStatus.COMPLETED, OrderStatus.CANCELLED]
+        )
         .annotate(first_started_at=Min("infusions__started_at"))
         .filter(first_started_at__lte=collected_at)
         .order_by("-first_started_at", "-pk")

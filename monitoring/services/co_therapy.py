@@ -44,7 +44,7 @@ def _whole(value: Any, field: str, errors: dict[str, list[str]], maximum: int) -
     if value in (None, ""):
         return None
     text = str(value).strip()
-    if not text.isdigit() or not 1 <= int(text) <= maximum:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= maximum:
         errors[field] = [f"Enter a whole number from 1 to {maximum}."]
         return None
     return int(text)

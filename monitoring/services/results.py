@@ -16,7 +16,7 @@ from django.utils import timezone
 from core.errors import Conflict
 from core.history import attribute_change
 from infusions import services as infusion_services
-from infusions.models import Infusion, InfusionStatus, Order, OrderStatus
+from infusions.models import Infusion, InfusionStatus, Order, OrderStatus, OutsideDose
 from monitoring import response_rules
 from monitoring.models import (
     CHECK_OFFSETS_HOURS,
@@ -62,13 +62,14 @@ def create_platelet_checks(*, order: Order, first_infusion_ended_at: datetime) -
 
 
 def supersede_follow_ups(*, patient_id: int, new_order: Order, started_at: datetime) -> int:
-    """A new course's first start cancels the patient's earlier courses' open follow-up checks (A12) and closes
-    their attribution window: their results are attributed again."""
+    """A new course's first start closes the patient's earlier courses' windows (A12): their open follow-up checks,
+    and any of their checks due after the new start, are cancelled ("Superseded by order #n"), and their results
+    are attributed again. A count drawn from now on belongs to the new course."""
     earlier = Order.objects.filter(patient_id=patient_id).exclude(pk=new_order.pk)
-    open_follow_ups = PlateletCheck.objects.filter(
-        order__in=earlier, label__in=FOLLOW_UP_LABELS, status__in=OPEN_CHECK_STATUSES
+    superseded = PlateletCheck.objects.filter(order__in=earlier, status__in=OPEN_CHECK_STATUSES).filter(
+        Q(label__in=FOLLOW_UP_LABELS) | Q(due_at__gt=started_at)
     )
-    cancelled = open_follow_ups.update(
+    cancelled = superseded.update(
         status=CheckStatus.CANCELLED, cancel_reason=f"Superseded by order #{new_order.pk}", updated_at=timezone.now()
     )
     for order in earlier.filter(response__isnull=False):
@@ -138,19 +139,29 @@ def course_times(order: Order) -> response_rules.CourseTimes | None:
     if started_at is None:
         return None
     open_days = order.infusions.filter(status__in=OPEN_INFUSION_STATUSES).exists()
-    ended = order.status in (OrderStatus.COMPLETED, OrderStatus.CANCELLED) or not open_days
+    # A completed or cancelled course has ended, a hold left on it notwithstanding; an open one ends when no day is
+    # left to give and none waits on a hold review.
+    ended = order.status in (OrderStatus.COMPLETED, OrderStatus.CANCELLED) or (not open_days and not order.on_hold)
     last_ended_at = None
-    if ended and not order.on_hold:
+    if ended:
         ends = [i.ended_at for i in order.infusions.filter(started_at__isnull=False) if i.ended_at is not None]
         ends += [dose.ended_at for dose in order.outside_doses.all()]
         last_ended_at = max(ends, default=ended_at)
-    next_start = (
+    later_here = (
         Infusion.objects.filter(order__patient_id=order.patient_id, started_at__gt=started_at)
         .exclude(order=order)
         .order_by("started_at")
         .values_list("started_at", flat=True)
         .first()
     )
+    later_elsewhere = (
+        OutsideDose.objects.filter(order__patient_id=order.patient_id, started_at__gt=started_at)
+        .exclude(order=order)
+        .order_by("started_at")
+        .values_list("started_at", flat=True)
+        .first()
+    )
+    next_start = min((t for t in (later_here, later_elsewhere) if t is not None), default=None)
     return response_rules.CourseTimes(
         first_started_at=started_at,
         first_ended_at=ended_at,
@@ -194,9 +205,10 @@ def reassess_response(order: Order, *, now: datetime | None = None) -> OrderResp
         if not reason:
             counted.append(result)
     first_started_at, first_ended_at = course_time_zero(order)
+    readings = {result.pk: reading_of(result) for result in counted}
     assessment = response_rules.assess_response(
         baseline_count=order.baseline_platelet_count,
-        results=[reading_of(result) for result in counted],
+        results=list(readings.values()),
         first_infusion_started_at=first_started_at,
         first_infusion_completed_at=first_ended_at,
         repeat_decision_made=bool(record.repeat_decision),
@@ -204,10 +216,11 @@ def reassess_response(order: Order, *, now: datetime | None = None) -> OrderResp
         course_ended=course is not None and course.ended,
         co_therapies=co_therapies,
     )
-    by_key = {(c.result.collected_at, c.result.platelet_count): c.category for c in assessment.classified}
+    # Each reading is mapped back to its own result (two results of one sample may differ in bleeding).
+    by_reading = {id(c.result): c.category for c in assessment.classified}
     for result in current:
         # A result that counts toward nothing is not classified toward the course (shown with its reason).
-        category = by_key.get((result.collected_at, result.platelet_count), response_rules.IwgCategory.PENDING)
+        category = by_reading.get(id(readings.get(result.pk)), response_rules.IwgCategory.PENDING)
         if result.category != category:
             PlateletResult.objects.filter(pk=result.pk).update(category=category)
             if result.platelet_check_id:
@@ -329,6 +342,15 @@ def record_platelet_result(
         if graded is not None:  # the lab cannot grade bleeding; what staff recorded for this sample stays
             assessed, bleeding, bleeding_who_grade = True, graded.bleeding, graded.bleeding_who_grade
     corrects = any(old.status != PlateletResult.Status.PRELIMINARY for old in earlier)
+    lab_result = any(
+        old.source == PlateletResult.Source.HL7 and old.status != PlateletResult.Status.PRELIMINARY for old in earlier
+    )
+    if corrects and lab_result and source != PlateletResult.Source.HL7:
+        # A12: the laboratory corrects its own results; staff record the bleeding or withdraw a wrong sample.
+        raise Conflict(
+            "The laboratory's result for this check stands: the laboratory corrects it. Record the bleeding grade, "
+            "or withdraw it as entered in error with the reason."
+        )
     category = response_rules.classify(platelet_count, order.baseline_platelet_count, bleeding)
     status = PlateletResult.Status.PRELIMINARY if preliminary else PlateletResult.Status.FINAL
     result = PlateletResult(
@@ -341,7 +363,12 @@ def record_platelet_result(
         bleeding_who_grade=bleeding_who_grade,
         category=category,
         status=PlateletResult.Status.CORRECTED if corrects else status,
-        change_reason=reason or ("Laboratory correction" if corrects and source == PlateletResult.Source.HL7 else ""),
+        change_reason=reason
+        or (
+            ("Laboratory correction" if source == PlateletResult.Source.HL7 else "Entered again on the check")
+            if corrects
+            else ""
+        ),
         preliminary=preliminary,
         source=source,
         entered_by=user if getattr(user, "is_authenticated", False) else None,
@@ -391,16 +418,13 @@ def course_for_sample(*, patient_id: int, collected_at: datetime) -> Order:
     return max(begun, key=lambda pair: pair[0])[1]
 
 
-def _editable(result_id: int, *, typed_only: bool = False) -> PlateletResult:
+def _editable(result_id: int) -> PlateletResult:
     result = (
         # Only the result's row is locked: its check is nullable (an outer join PostgreSQL cannot lock).
         PlateletResult.objects.select_for_update(of=("self",))
         .select_related("order__patient", "platelet_check")
         .get(pk=result_id)
     )
-    if typed_only and result.source == PlateletResult.Source.HL7:
-        # A12: staff correct typed results; the laboratory corrects its own by sending the corrected result.
-        raise Conflict("This result came from the laboratory: the laboratory corrects it by sending a correction.")
     if result.superseded_by_id is not None:
         raise Conflict("This result was already corrected: correct the current result.")
     if result.status == PlateletResult.Status.ENTERED_IN_ERROR:
@@ -431,7 +455,14 @@ def correct_platelet_result(
     reason; the old one stays. The response and the flags are worked out again, and a notification already sent
     for the course is followed by ``result_corrected``."""
     reason = _required_reason(reason)
-    old = _editable(result_id, typed_only=True)
+    old = _editable(result_id)
+    if old.source == PlateletResult.Source.HL7 and (
+        (platelet_count is not None and platelet_count != old.platelet_count)
+        or (collected_at is not None and collected_at != old.collected_at)
+    ):
+        # A12: staff correct typed results; the laboratory corrects its own count (it sends the correction). The
+        # bleeding seen at the bedside is staff's to correct on any result.
+        raise Conflict("This count came from the laboratory: the laboratory corrects it by sending a correction.")
     if (platelet_count, collected_at, bleeding_who_grade) == (None, None, None):
         raise ValidationError({"platelet_count": ["Give the corrected count, collection time or bleeding grade."]})
     new_count = old.platelet_count if platelet_count is None else platelet_count
@@ -486,7 +517,8 @@ def withdraw_platelet_result(*, result_id: int, user: Any, reason: str) -> Plate
     """A result entered in error is withdrawn with the reason, never deleted (A12). A check whose only current
     result it was goes back to due or overdue (its reminders are owed again)."""
     reason = _required_reason(reason)
-    result = _editable(result_id, typed_only=True)
+    # Any result, a laboratory's too (another patient's sample): withdrawn with the reason, never deleted.
+    result = _editable(result_id)
     result.status = PlateletResult.Status.ENTERED_IN_ERROR
     result.change_reason = reason
     attribute_change(result, user, reason=f"Entered in error: {reason}"[:100])
@@ -494,7 +526,21 @@ def withdraw_platelet_result(*, result_id: int, user: Any, reason: str) -> Plate
     if result.platelet_check is not None:
         check = PlateletCheck.objects.select_for_update().get(pk=result.platelet_check.pk)
         remaining = check.results.filter(CURRENT_RESULT, preliminary=False).order_by("-collected_at", "-pk").first()
-        if remaining is None:
+        course = course_times(check.order)
+        next_start = course.next_course_started_at if course is not None else None
+        if (
+            remaining is None
+            and next_start is not None
+            and (check.label in FOLLOW_UP_LABELS or check.due_at > next_start)
+        ):
+            # The next course has begun: this check is superseded, with no reminder owed (A12).
+            check.status = CheckStatus.CANCELLED
+            check.cancel_reason = "Superseded by the patient's next course"
+            check.platelet_count = check.collected_at = check.bleeding = check.resulted_at = None
+            check.category = ""
+            attribute_change(check, user, reason=f"Result entered in error: {reason}"[:100])
+            check.save()
+        elif remaining is None:
             now = timezone.now()
             overdue_after = timedelta(hours=overdue_after_hours(check.label))
             check.status = (
@@ -521,6 +567,8 @@ def record_bleeding_grade(*, result_id: int, user: Any, who_grade: int) -> Plate
     result = _editable(result_id)
     if isinstance(who_grade, bool) or not isinstance(who_grade, int) or not 0 <= who_grade <= 4:
         raise ValidationError({"who_grade": ["The WHO bleeding grade is 0 to 4."]})
+    if result.bleeding_assessed:
+        raise Conflict("Bleeding is already recorded for this count: correct the result, with the reason.")
     result.bleeding_who_grade = who_grade
     result.bleeding = who_grade >= 2
     result.bleeding_assessed = True

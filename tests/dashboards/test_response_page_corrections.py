@@ -139,7 +139,7 @@ def test_a_loss_of_response_shows_beside_the_best_category_and_comes_first_on_th
 
     assert "loss of response: confirmed" in page_of(client, course)
     orders = client.get(f"/orders/for-patient/{course.patient_id}/").content.decode()
-    assert "Complete response</a> <span class=\"badge high\">loss of response</span>" in orders
+    assert 'Complete response</a> <span class="badge high">loss of response</span>' in orders
     review = client.get("/hematology/").content.decode()
     first_row = review[review.index('data-testid="course-row"') :]
     first_row = first_row[: first_row.index("</tr>")]

@@ -385,3 +385,79 @@ def test_the_worklist_asks_for_the_bleeding_grade_of_a_lab_count_and_keeps_the_c
     recorded = client.post(url, {"who_grade": "3"}, HTTP_HX_REQUEST="true").content.decode()
     assert "WHO bleeding grade 3 recorded — No response." in recorded
     assert 'data-testid="bleeding-to-grade"' not in client.get("/nurse/").content.decode()
+
+
+def test_a_new_course_supersedes_the_earlier_courses_checks_still_to_come(nurse, hematologist, pharmacist):
+    first = given_order(prescriber=hematologist, nurse=nurse, completed_hours_ago=4 * 24)
+    second = verified_order(patient=first.patient, prescriber=hematologist, verifier=pharmacist)
+    infusion = second.infusions.get()
+    infusion_services.record_vitals(infusion_id=infusion.pk, user=nurse, values=NORMAL_VITALS)
+    infusion_services.start_infusion(
+        infusion_id=infusion.pk, user=nurse, checklist=FULL_CHECKLIST, vials=day_vials(infusion)
+    )
+
+    statuses = dict(PlateletCheck.objects.filter(order=first).values_list("label", "status"))
+    # The 7-day check falls after the new start: a count then belongs to the new course.
+    assert statuses["7d"] == "cancelled" and statuses["14d"] == "cancelled"
+    assert statuses["72h"] != "cancelled"
+
+
+def test_a_recorded_bleeding_grade_is_changed_by_a_correction_not_overwritten(client_for, nurse, hematologist):
+    order = given_order(prescriber=hematologist, nurse=nurse, completed_hours_ago=30)
+    lab = check_result(order, "24h", 150, 24, bleeding=None, source=PlateletResult.Source.HL7)
+    api = client_for(nurse)
+    assert api.post(f"/api/v1/platelet-results/{lab.pk}/bleeding/", {"who_grade": 3}).status_code == 200
+    assert api.post(f"/api/v1/platelet-results/{lab.pk}/bleeding/", {"who_grade": 0}).status_code == 409
+
+    regraded = api.post(
+        f"/api/v1/platelet-results/{lab.pk}/correct/", {"bleeding_who_grade": 0, "reason": "bruise only"}
+    )
+
+    assert regraded.status_code == 201, regraded.json()
+    assert (regraded.json()["bleeding"], regraded.json()["platelet_count"]) == (False, 150)
+    assert response(api, order)["category"] == "complete_response"
+
+
+def test_a_laboratory_result_from_another_patients_sample_is_withdrawn_with_the_reason(client_for, nurse, hematologist):
+    order = given_order(prescriber=hematologist, nurse=nurse, completed_hours_ago=30)
+    lab = check_result(order, "24h", 150, 24, bleeding=None, source=PlateletResult.Source.HL7)
+    withdrawn = client_for(nurse).post(
+        f"/api/v1/platelet-results/{lab.pk}/entered-in-error/", {"reason": "sample of another patient, lab informed"}
+    )
+    assert withdrawn.json()["status"] == "entered_in_error"
+    assert response(client_for(nurse), order)["category"] == "pending"
+
+
+def test_staff_cannot_overwrite_a_laboratory_result_by_entering_the_check_again(client_for, nurse, hematologist):
+    order = given_order(prescriber=hematologist, nurse=nurse, completed_hours_ago=30)
+    check_result(order, "24h", 150, 24, bleeding=None, source=PlateletResult.Source.HL7)
+    check_id = PlateletCheck.objects.get(order=order, label="24h").pk
+    started = order.infusions.get().started_at
+    again = client_for(nurse).post(
+        f"/api/v1/platelet-checks/{check_id}/result/",
+        {"platelet_count": 15, "collected_at": iso(started + timedelta(hours=24)), "bleeding": False},
+    )
+    assert again.status_code == 409
+    assert PlateletResult.objects.filter(order=order).count() == 1
+
+
+@pytest.mark.parametrize("superscript", ["²", "٣"])
+def test_digits_of_other_scripts_are_refused_not_a_server_error(client, nurse, hematologist, superscript):
+    order = given_order(prescriber=hematologist, nurse=nurse, completed_hours_ago=60)
+    typed = check_result(order, "24h", 40, 24)
+    lab = check_result(order, "48h", 45, 48, bleeding=None, source=PlateletResult.Source.HL7)
+    client.force_login(nurse)
+    patient = order.patient_id
+    corrected = client.post(
+        f"/hematology/patients/{patient}/results/{typed.pk}/correct/", {"platelet_count": superscript, "reason": "x"}
+    )
+    assert corrected.status_code == 400
+    graded = client.post(f"/monitoring/results/{lab.pk}/worklist-bleeding/", {"who_grade": superscript})
+    assert graded.status_code == 200 and "Choose the WHO bleeding grade" in graded.content.decode()
+    units = client.post(
+        f"/hematology/patients/{patient}/co-therapies/",
+        {"kind": "platelet_transfusion", "units": superscript, "given_from": "2026-01-01T10:00"},
+    )
+    assert units.status_code == 400 and "Enter a whole number from 1 to 20." in units.content.decode()
+    withdraw = client.post(f"/hematology/patients/{patient}/co-therapies/", {"withdraw": superscript, "reason": "x"})
+    assert withdraw.status_code == 404

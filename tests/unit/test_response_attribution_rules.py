@@ -156,6 +156,12 @@ def test_an_unconfirmed_loss_with_bleeding_tells_the_hematologist():
     assert assessed.loss_of_response.notifies
 
 
+def test_bleeding_on_a_later_low_count_not_yet_confirming_tells_the_hematologist():
+    assessed = assess(reading(24, 120), reading(72, 25), reading(80, 20, bleeding=True))
+    assert assessed.loss_status is LossStatus.UNCONFIRMED
+    assert assessed.loss_of_response.notifies
+
+
 def test_a_second_low_count_a_day_later_confirms_the_loss_and_one_the_same_day_does_not():
     same_day = assess(reading(24, 120), reading(72, 25), reading(80, 22))
     assert same_day.loss_status is LossStatus.UNCONFIRMED

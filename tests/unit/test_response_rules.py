@@ -350,9 +350,20 @@ def test_an_ad_hoc_result_cannot_raise_the_repeat_flag_before_the_first_infusion
     assert assess(10, [ad_hoc(100, 15)], completed=None).repeat_dose_recommended is False
 
 
-def test_a_72h_or_7d_check_raises_the_repeat_flag_whatever_its_collection_time() -> None:
-    assert assess(10, [PlateletReading(15, at(70), False, "72h")]).repeat_dose_recommended is True
-    assert assess(10, [PlateletReading(15, at(70), False, "7d")], completed=None).repeat_dose_recommended is True
+def test_a_72h_check_drawn_before_72_hours_of_treatment_does_not_raise_the_repeat_flag() -> None:
+    # docs/clinical-rules.md §A12: 72 h after the end, or the 72 h check drawn from 72 h after the start (IWG's time
+    # zero); a 72 h check drawn at 70 h is not late enough.
+    ended_2_hours_in = T0 + timedelta(hours=2)
+    early = assess(10, [PlateletReading(15, at(70), False, "72h")], completed=ended_2_hours_in)
+    assert early.repeat_dose_recommended is False
+    assert assess(10, [PlateletReading(15, at(72), False, "72h")], completed=ended_2_hours_in).repeat_dose_recommended
+    # An ad hoc count needs the full 72 h after the end.
+    assert not assess(
+        10, [PlateletReading(15, at(73), False, None)], completed=ended_2_hours_in
+    ).repeat_dose_recommended
+    assert assess(10, [PlateletReading(15, at(74), False, None)], completed=ended_2_hours_in).repeat_dose_recommended
+    # When the times are not known, the label is all there is.
+    assert assess(10, [PlateletReading(15, at(70), False, "7d")], started=None, completed=None).repeat_dose_recommended
 
 
 def test_a_late_24h_check_collected_after_72_hours_raises_the_repeat_flag() -> None:
