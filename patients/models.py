@@ -230,3 +230,56 @@ class CoTherapy(models.Model):
     @property
     def withdrawn(self) -> bool:
         return self.entered_in_error_at is not None
+
+
+class LabResult(models.Model):
+    """A laboratory value beside the platelet count (docs/clinical-rules.md §A13): creatinine and hemoglobin stored
+    in SI units as converted from the unit sent (which is kept), the ABO/Rh group as ``O+``, ``A-``... Never
+    overwritten: a correction is a new result superseding the old one, a wrong one is withdrawn with the reason."""
+
+    class Test(models.TextChoices):
+        CREATININE = "creatinine", "Creatinine"
+        HEMOGLOBIN = "hemoglobin", "Hemoglobin"
+        BLOOD_GROUP = "blood_group", "Blood group (ABO/Rh)"
+
+    class Source(models.TextChoices):
+        MANUAL = "manual", "Entered by staff"
+        HL7 = "hl7", "Laboratory (HL7)"
+
+    class Status(models.TextChoices):
+        FINAL = "final", "Final"
+        CORRECTED = "corrected", "Corrected"
+        SUPERSEDED = "superseded", "Superseded by a correction"
+        ENTERED_IN_ERROR = "entered_in_error", "Entered in error"
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="lab_results")
+    test = models.CharField(max_length=12, choices=Test.choices)
+    value_sent = models.CharField(max_length=40, help_text="The value as typed or sent by the laboratory.")
+    unit_sent = models.CharField(max_length=20, blank=True)
+    # µmol/L for creatinine, g/L for hemoglobin; null for a blood group.
+    value_si = models.DecimalField(max_digits=7, decimal_places=1, null=True, blank=True)
+    blood_group = models.CharField(max_length=3, blank=True)
+    collected_at = models.DateTimeField()
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.MANUAL)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.FINAL)
+    superseded_by = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="supersedes"
+    )
+    change_reason = models.TextField(blank=True)
+    entered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["collected_at", "pk"]
+        indexes = [models.Index(fields=["patient", "test", "collected_at"], name="lab_result_by_patient_idx")]
+
+    def __str__(self) -> str:
+        shown = self.blood_group or f"{self.value_si} {'µmol/L' if self.test == 'creatinine' else 'g/L'}"
+        return f"{self.get_test_display()} {shown} at {self.collected_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def current(self) -> bool:
+        return self.superseded_by_id is None and self.status != self.Status.ENTERED_IN_ERROR

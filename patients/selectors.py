@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import TypedDict
 
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from patients.models import CoTherapy, Patient, ReportedIvigReaction
+from patients import lab_rules
+from patients.models import CoTherapy, LabResult, Patient, ReportedIvigReaction
 
 THIS_HOSPITAL = "this hospital"
 
@@ -24,7 +27,14 @@ class IvigReaction(TypedDict):
 
 
 def patients_with_weights() -> QuerySet[Patient]:
-    return Patient.objects.prefetch_related("weights")
+    """Patients with their weights, and ``blood_group`` from the latest current blood-group result (A13)."""
+    latest_group = (
+        LabResult.objects.filter(patient=OuterRef("pk"), test=LabResult.Test.BLOOD_GROUP, superseded_by__isnull=True)
+        .exclude(status=LabResult.Status.ENTERED_IN_ERROR)
+        .order_by("-collected_at", "-pk")
+        .values("blood_group")[:1]
+    )
+    return Patient.objects.prefetch_related("weights").annotate(blood_group=Subquery(latest_group))
 
 
 def search_patients(query: str) -> QuerySet[Patient]:
@@ -109,4 +119,50 @@ def recent_co_therapies(patient_id: int, *, now: datetime) -> list[CoTherapy]:
         .filter(Q(given_from__gte=since) | Q(given_until__gte=since))
         .select_related("recorded_by")
         .order_by("-given_from", "-pk")
+    )
+
+
+@dataclass(frozen=True)
+class LabRow:
+    """A laboratory result as shown: with the eGFR of a creatinine (A13), worked out on reading from the patient as
+    recorded at the sample's date."""
+
+    result: LabResult
+    egfr: lab_rules.Egfr | None
+
+
+def lab_rows(patient: Patient) -> list[LabRow]:
+    """Every laboratory result of the patient, oldest first, corrections and withdrawn ones included."""
+    results = list(patient.lab_results.select_related("entered_by").order_by("collected_at", "pk"))
+    creatinines = tuple(
+        (r.collected_at, r.value_si)
+        for r in results
+        if r.test == LabResult.Test.CREATININE and r.current and r.value_si is not None
+    )
+    return [LabRow(result=r, egfr=_egfr_of(patient, r, creatinines)) for r in results]
+
+
+def latest_labs(patient: Patient) -> dict[str, LabRow]:
+    """The latest current result of each test (creatinine with its eGFR, hemoglobin, blood group)."""
+    latest: dict[str, LabRow] = {}
+    for row in lab_rows(patient):
+        if row.result.current:
+            latest[row.result.test] = row
+    return latest
+
+
+def _egfr_of(
+    patient: Patient, result: LabResult, creatinines: tuple[tuple[datetime, Decimal], ...]
+) -> lab_rules.Egfr | None:
+    if result.test != LabResult.Test.CREATININE or result.value_si is None:
+        return None
+    return lab_rules.egfr(
+        creatinine_umol_l=result.value_si,
+        collected_on=timezone.localtime(result.collected_at).date(),
+        birth_date=patient.birth_date,
+        female=patient.sex == "female",
+        height_cm=patient.height_cm,
+        pregnant=patient.pregnant,
+        previous_creatinines=tuple((at, value) for at, value in creatinines if at < result.collected_at),
+        collected_at=result.collected_at,
     )

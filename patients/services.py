@@ -4,8 +4,8 @@ admin."""
 from __future__ import annotations
 
 from dataclasses import fields
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
@@ -13,12 +13,12 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from core.errors import SafetyStopped
+from core.errors import Conflict, SafetyStopped
 from core.history import attribute_change
 from core.roles import roles_of
 from core.stops import OVERRIDE_REASON_MAX_LENGTH, Actor, Settlement, Stage, Stop, settle
-from patients import rules
-from patients.models import Patient, ReportedIvigReaction, WeightMeasurement
+from patients import lab_rules, rules
+from patients.models import LabResult, Patient, ReportedIvigReaction, WeightMeasurement
 
 PATIENT_FIELDS = (
     "mrn",
@@ -313,3 +313,123 @@ def record_reported_ivig_reaction(
     attribute_change(report, user)
     report.save()
     return report
+
+
+# --- Laboratory values beside the platelet count (docs/clinical-rules.md §A13) -----------------------------------
+
+
+def _lab_value(test: str, value: Any, unit: str) -> tuple[Decimal | None, str]:
+    """The stored SI value (or blood group) of what was typed or sent, refused with the field at fault."""
+    try:
+        if test == LabResult.Test.BLOOD_GROUP:
+            return None, lab_rules.blood_group(str(value or ""))
+        try:
+            number = Decimal(str(value).strip().replace(",", "."))
+        except (InvalidOperation, ValueError) as exc:
+            raise lab_rules.LabValueError("value", f"The {test} value must be a number.") from exc
+        return lab_rules.to_si(lab_rules.LabTest(test), number, unit or ""), ""
+    except lab_rules.LabValueError as exc:
+        raise ValidationError({exc.field: [exc.message]}) from exc
+
+
+def _lab_time(collected_at: datetime | None) -> datetime:
+    if collected_at is None:
+        raise ValidationError({"collected_at": ["Say when the sample was collected."]})
+    if collected_at > timezone.now() + timedelta(seconds=5):
+        raise ValidationError({"collected_at": ["A sample cannot be collected in the future."]})
+    return collected_at
+
+
+@transaction.atomic
+def record_lab_result(
+    *,
+    patient_id: int,
+    user: Any,
+    test: str,
+    value: Any,
+    unit: str = "",
+    collected_at: datetime | None,
+    source: str = LabResult.Source.MANUAL,
+) -> LabResult:
+    """A creatinine, hemoglobin or blood group of the patient, converted by the unit sent (never by the test's
+    code); refused with field errors for an unknown test or unit, an implausible value, or a time in the future."""
+    if test not in LabResult.Test.values:
+        raise ValidationError({"test": ["Choose creatinine, hemoglobin or blood group."]})
+    patient = Patient.objects.select_for_update().get(pk=patient_id)
+    value_si, group = _lab_value(test, value, unit)
+    result = LabResult(
+        patient=patient,
+        test=test,
+        value_sent=str(value).strip()[:40],
+        unit_sent="" if test == LabResult.Test.BLOOD_GROUP else (unit or "").strip()[:20],
+        value_si=value_si,
+        blood_group=group,
+        collected_at=_lab_time(collected_at),
+        source=source,
+        entered_by=user if getattr(user, "is_authenticated", False) else None,
+    )
+    attribute_change(result, user)
+    result.save()
+    return result
+
+
+def _current_lab(lab_id: int) -> LabResult:
+    lab = LabResult.objects.select_for_update().get(pk=lab_id)
+    if lab.superseded_by_id is not None:
+        raise Conflict("This result was already corrected: correct the current result.")
+    if lab.status == LabResult.Status.ENTERED_IN_ERROR:
+        raise Conflict("This result was withdrawn as entered in error.")
+    return lab
+
+
+def _lab_reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": ["Give the reason (what was wrong)."]})
+    return reason[:500]
+
+
+@transaction.atomic
+def correct_lab_result(*, lab_id: int, user: Any, value: Any, unit: str = "", reason: str) -> LabResult:
+    """A correction: a new result supersedes the old one, which stays, with the reason (A13). Staff correct typed
+    values; the laboratory corrects its own."""
+    reason = _lab_reason(reason)
+    old = _current_lab(lab_id)
+    if old.source == LabResult.Source.HL7:
+        raise Conflict("This value came from the laboratory: the laboratory corrects it by sending a correction.")
+    value_si, group = _lab_value(old.test, value, unit)
+    if (value_si, group) == (old.value_si, old.blood_group):
+        raise ValidationError({"value": ["The correction changes nothing: give the right value."]})
+    new = LabResult(
+        patient=old.patient,
+        test=old.test,
+        value_sent=str(value).strip()[:40],
+        unit_sent="" if old.test == LabResult.Test.BLOOD_GROUP else (unit or "").strip()[:20],
+        value_si=value_si,
+        blood_group=group,
+        collected_at=old.collected_at,
+        source=LabResult.Source.MANUAL,
+        status=LabResult.Status.CORRECTED,
+        change_reason=reason,
+        entered_by=user,
+    )
+    attribute_change(new, user, reason=f"Correction: {reason}"[:100])
+    new.save()
+    old.superseded_by = new
+    old.status = LabResult.Status.SUPERSEDED
+    attribute_change(old, user, reason=f"Superseded: {reason}"[:100])
+    old.save(update_fields=["superseded_by", "status"])
+    return new
+
+
+@transaction.atomic
+def withdraw_lab_result(*, lab_id: int, user: Any, reason: str) -> LabResult:
+    """A value entered in error (another patient's sample, a wrong test) is withdrawn with the reason, never
+    deleted."""
+    reason = _lab_reason(reason)
+    lab = _current_lab(lab_id)
+    lab.status = LabResult.Status.ENTERED_IN_ERROR
+    lab.change_reason = reason
+    attribute_change(lab, user, reason=f"Entered in error: {reason}"[:100])
+    lab.save(update_fields=["status", "change_reason"])
+    return lab

@@ -16,13 +16,14 @@ from monitoring.api.views import (
     PlateletCheckViewSet,
     PlateletResultViewSet,
 )
-from patients.api.views import PatientViewSet
+from patients.api.views import LabResultViewSet, PatientViewSet
 
 router = DefaultRouter()
 router.register("patients", PatientViewSet, basename="patient")
 # Monitoring's route under /patients/{id}/ (co-therapies): no list or detail route of its own.
 router.register("patients", PatientCoTherapyViewSet, basename="patient-co-therapies")
 router.register("co-therapies", CoTherapyViewSet, basename="co-therapy")
+router.register("labs", LabResultViewSet, basename="lab")
 router.register("products", ProductViewSet, basename="product")
 router.register("orders", OrderViewSet, basename="order")
 # Monitoring's routes under /orders/{id}/ (response, repeat-decision): no list or detail route of its own.

@@ -104,6 +104,9 @@ class PatientSerializer(serializers.ModelSerializer[Patient]):
         help_text='IVIG reaction history: the severe reactions recorded here (where "this hospital") and those '
         "reported from elsewhere, newest first."
     )
+    blood_group = serializers.CharField(
+        read_only=True, allow_null=True, default=None, help_text="From the latest blood-group result (read-only)."
+    )
     reactions_by_patient: dict[int, list[selectors.IvigReaction]] | None = None
 
     class Meta:
@@ -130,6 +133,7 @@ class PatientSerializer(serializers.ModelSerializer[Patient]):
             "allergies",
             "previous_infusion_reactions",
             "ivig_reactions",
+            "blood_group",
             "age_years",
             "created_at",
             "updated_at",
@@ -160,3 +164,45 @@ class PatientSerializer(serializers.ModelSerializer[Patient]):
             else None
         )
         return data
+
+
+class LabResultSerializer(serializers.Serializer[Any]):
+    """docs/api.md "Patients" (labs): the stored result, with ``value_si`` (µmol/L, g/L) and for creatinine the
+    eGFR and its equation."""
+
+    id = serializers.IntegerField(source="result.pk")
+    patient = serializers.IntegerField(source="result.patient_id")
+    test = serializers.CharField(source="result.test")
+    value = serializers.CharField(source="result.value_sent")
+    unit = serializers.CharField(source="result.unit_sent")
+    value_si = serializers.DecimalField(
+        source="result.value_si", max_digits=7, decimal_places=1, allow_null=True, coerce_to_string=False
+    )
+    blood_group = serializers.CharField(source="result.blood_group")
+    collected_at = serializers.DateTimeField(source="result.collected_at")
+    source = serializers.CharField(source="result.source")  # type: ignore[assignment]  # the API's field name
+    status = serializers.CharField(source="result.status")
+    superseded_by = serializers.IntegerField(source="result.superseded_by_id", allow_null=True)
+    change_reason = serializers.CharField(source="result.change_reason")
+    egfr = serializers.DecimalField(
+        source="egfr.value", max_digits=5, decimal_places=0, allow_null=True, coerce_to_string=False, default=None
+    )
+    egfr_equation = serializers.CharField(source="egfr.equation", allow_null=True, default=None)
+    egfr_not_reliable = serializers.CharField(source="egfr.not_reliable", allow_blank=True, default="")
+
+
+class LabInputSerializer(serializers.Serializer[Any]):
+    test = serializers.ChoiceField(choices=["creatinine", "hemoglobin", "blood_group"])
+    value = serializers.CharField(max_length=40)
+    unit = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
+    collected_at = serializers.DateTimeField()
+
+
+class LabCorrectionSerializer(serializers.Serializer[Any]):
+    value = serializers.CharField(max_length=40)
+    unit = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
+    reason = serializers.CharField(max_length=500, error_messages={"blank": "Give the reason (what was wrong)."})
+
+
+class LabReasonSerializer(serializers.Serializer[Any]):
+    reason = serializers.CharField(max_length=500, error_messages={"blank": "Give the reason (what was wrong)."})

@@ -14,8 +14,17 @@ from rest_framework.response import Response
 from core.permissions import HasActionPermission
 from core.roles import has_permission
 from patients import selectors, services
-from patients.api.serializers import IVIG_REACTION_KEYS, IvigReactionSerializer, PatientSerializer, WeightSerializer
-from patients.models import Patient
+from patients.api.serializers import (
+    IVIG_REACTION_KEYS,
+    IvigReactionSerializer,
+    LabCorrectionSerializer,
+    LabInputSerializer,
+    LabReasonSerializer,
+    LabResultSerializer,
+    PatientSerializer,
+    WeightSerializer,
+)
+from patients.models import LabResult, Patient
 
 
 class PatientViewSet(
@@ -34,6 +43,7 @@ class PatientViewSet(
         "partial_update": "patients.change_patient",
         "update": "patients.change_patient",
         "ivig_reactions": "patients.change_patient",
+        "labs": "patients.view_labresult",
     }
     http_method_names = ["get", "post", "patch", "head", "options"]
     search_fields = ["mrn", "given_name", "family_name"]
@@ -93,6 +103,23 @@ class PatientViewSet(
         weights = patient.weights.select_related("recorded_by").order_by("-measured_at", "-pk")
         return Response(WeightSerializer(weights, many=True).data)
 
+    @extend_schema(
+        request=LabInputSerializer, responses={200: LabResultSerializer(many=True), 201: LabResultSerializer}
+    )
+    @action(detail=True, methods=["get", "post"])
+    def labs(self, request: Request, pk: str | None = None) -> Response:
+        """The patient's creatinine, hemoglobin and blood group results, oldest first (corrections and withdrawn
+        ones included); POST records one, converted by the unit sent (docs/clinical-rules.md §A13)."""
+        patient = self.get_object()
+        if request.method == "POST":
+            if not has_permission(request.user, "patients.add_labresult"):
+                raise PermissionDenied("Your role may not do this.")
+            payload = LabInputSerializer(data=request.data)
+            payload.is_valid(raise_exception=True)
+            lab = services.record_lab_result(patient_id=patient.pk, user=request.user, **payload.validated_data)
+            return Response(_lab_body(patient, lab.pk), status=status.HTTP_201_CREATED)
+        return Response(LabResultSerializer(selectors.lab_rows(patient), many=True).data)
+
     def _reload(self, pk: int) -> Patient:
         return self.get_queryset().get(pk=pk)
 
@@ -123,3 +150,37 @@ class PatientViewSet(
         return Response(
             {"date": report.occurred_on.isoformat(), **body, "details": report.details}, status=status.HTTP_201_CREATED
         )
+
+
+def _lab_body(patient: Patient, lab_id: int) -> dict[str, Any]:
+    patient = Patient.objects.get(pk=patient.pk)
+    row = next(row for row in selectors.lab_rows(patient) if row.result.pk == lab_id)
+    return dict(LabResultSerializer(row).data)
+
+
+class LabResultViewSet(viewsets.GenericViewSet[LabResult]):
+    """``POST /labs/{id}/correct/`` and ``/labs/{id}/entered-in-error/`` (docs/api.md "Patients"): the earlier
+    value stays in the history."""
+
+    permission_classes = [HasActionPermission]
+    action_permissions = {"correct": "patients.add_labresult", "entered_in_error": "patients.add_labresult"}
+    queryset = LabResult.objects.select_related("patient")
+    serializer_class = LabResultSerializer  # rows: the result with its eGFR
+
+    @extend_schema(request=LabCorrectionSerializer, responses={201: LabResultSerializer})
+    @action(detail=True, methods=["post"])
+    def correct(self, request: Request, pk: str | None = None) -> Response:
+        lab = self.get_object()
+        payload = LabCorrectionSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        new = services.correct_lab_result(lab_id=lab.pk, user=request.user, **payload.validated_data)
+        return Response(_lab_body(lab.patient, new.pk), status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=LabReasonSerializer, responses={200: LabResultSerializer})
+    @action(detail=True, methods=["post"], url_path="entered-in-error", url_name="entered-in-error")
+    def entered_in_error(self, request: Request, pk: str | None = None) -> Response:
+        lab = self.get_object()
+        payload = LabReasonSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        services.withdraw_lab_result(lab_id=lab.pk, user=request.user, **payload.validated_data)
+        return Response(_lab_body(lab.patient, lab.pk))
