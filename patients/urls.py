@@ -10,4 +10,5 @@ urlpatterns = [
     path("<int:pk>/", views.patient_detail, name="patient-detail"),
     path("<int:pk>/edit/", views.patient_edit, name="patient-edit"),
     path("<int:pk>/ivig-reactions/", views.ivig_reaction_add, name="patient-ivig-reaction-add"),
+    path("<int:pk>/labs/", views.lab_add, name="patient-lab-add"),
 ]

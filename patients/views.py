@@ -7,6 +7,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_POST
 
 from core.errors import SafetyStopped
@@ -54,7 +56,11 @@ def patient_list(request: HttpRequest) -> HttpResponse:
 
 
 def patient_detail(
-    request: HttpRequest, pk: int, reaction_form: ReportedIvigReactionForm | None = None, status: int = 200
+    request: HttpRequest,
+    pk: int,
+    reaction_form: ReportedIvigReactionForm | None = None,
+    status: int = 200,
+    lab_form: dict[str, Any] | None = None,
 ) -> HttpResponse:
     _require_staff(request)
     patient = get_object_or_404(selectors.patients_with_weights(), pk=pk)
@@ -66,8 +72,51 @@ def patient_detail(
         "can_edit": can_edit,
         "ivig_reactions": selectors.ivig_reactions(patient, every_grade=True),
         "reaction_form": reaction_form or (ReportedIvigReactionForm() if can_edit else None),
+        "lab_rows": list(reversed(selectors.lab_rows(patient)))[:30],
+        "latest_labs": selectors.latest_labs(patient),
+        "can_record_labs": request.user.has_perm("patients.add_labresult"),
+        "lab_form": lab_form or {},
+        "lab_units": LAB_UNITS,
+        "now": timezone.now(),
     }
     return render(request, "patients/patient_detail.html", context, status=status)
+
+
+# The units a lab value may be typed in (docs/clinical-rules.md §A13), first the stored SI unit.
+LAB_UNITS = {
+    "creatinine": ["µmol/L", "mmol/L", "mg/dL"],
+    "hemoglobin": ["g/L", "g/dL", "mmol/L"],
+}
+
+
+@require_POST
+def lab_add(request: HttpRequest, pk: int) -> HttpResponse:
+    """A laboratory value typed on the patient's page; a refusal keeps what was typed beside the field."""
+    if not request.user.has_perm("patients.add_labresult"):
+        raise PermissionDenied("Nurses and hematologists enter laboratory values.")
+    patient = get_object_or_404(Patient, pk=pk)
+    post = request.POST
+    test = post.get("test", "")
+    unit = post.get(f"unit_{test}", "") if test in LAB_UNITS else ""
+    try:
+        collected = parse_datetime(post.get("collected_at", "") or "")
+    except ValueError:
+        collected = None
+    try:
+        if collected is None:
+            raise ValidationError({"collected_at": ["Enter the collection date and time."]})
+        services.record_lab_result(
+            patient_id=patient.pk,
+            user=request.user,
+            test=test,
+            value=post.get("value", ""),
+            unit=unit,
+            collected_at=timezone.make_aware(collected) if timezone.is_naive(collected) else collected,
+        )
+    except ValidationError as exc:
+        return patient_detail(request, patient.pk, status=400, lab_form={"posted": post, "errors": exc.message_dict})
+    messages.success(request, "Laboratory value recorded.")
+    return redirect("patient-detail", pk=patient.pk)
 
 
 @require_POST

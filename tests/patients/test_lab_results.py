@@ -117,3 +117,21 @@ def test_egfr_is_marked_not_reliable_after_a_rise_of_26_5_umol_l_in_48_hours(cli
     post_lab(api, patient, test="creatinine", value="80", unit="umol/L", collected_at=iso(now - timedelta(hours=30)))
     risen = post_lab(api, patient, test="creatinine", value="110", unit="umol/L", collected_at=iso(now)).json()
     assert "changed by 26.5" in risen["egfr_not_reliable"]
+
+
+def test_the_patient_page_shows_the_latest_values_and_a_refused_entry_keeps_what_was_typed(client, nurse, patient):
+    client.force_login(nurse)
+    url = f"/patients/{patient.pk}/labs/"
+    when = timezone.localtime(timezone.now() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+
+    refused = client.post(url, {"test": "creatinine", "value": "88", "unit_creatinine": "mg/dL", "collected_at": when})
+    assert refused.status_code == 400
+    html = refused.content.decode()
+    assert 'name="value" value="88"' in html and "is not plausible" in html
+    assert "<option selected>mg/dL</option>" in html
+
+    done = client.post(url, {"test": "creatinine", "value": "1,0", "unit_creatinine": "mg/dL", "collected_at": when})
+    assert done.status_code == 302
+    latest = client.get(f"/patients/{patient.pk}/").content.decode()
+    latest = latest[latest.index('data-testid="latest-labs"') :]
+    assert "88.4 µmol/L" in latest[:600] and "eGFR 92" in latest[:600]
