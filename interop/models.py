@@ -26,6 +26,7 @@ class HL7Message(models.Model):
         ACCEPTED_CHECK = "accepted_check", "Accepted: closed or corrected a platelet check"
         ACCEPTED_ADHOC = "accepted_adhoc", "Accepted: ad hoc result of the active order"
         PRELIMINARY = "preliminary", "Accepted: preliminary result (not classified)"
+        ACCEPTED_LAB = "accepted_lab", "Accepted: creatinine, hemoglobin or blood group recorded"
         IGNORED = "ignored", "Accepted: nothing to record"
         ERROR = "error", "Error (needs attention)"
 

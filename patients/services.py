@@ -433,3 +433,48 @@ def withdraw_lab_result(*, lab_id: int, user: Any, reason: str) -> LabResult:
     attribute_change(lab, user, reason=f"Entered in error: {reason}"[:100])
     lab.save(update_fields=["status", "change_reason"])
     return lab
+
+
+@transaction.atomic
+def record_laboratory_value(
+    *,
+    patient_id: int,
+    user: Any,
+    test: str,
+    value: Any,
+    unit: str,
+    collected_at: datetime,
+    correction: bool = False,
+) -> tuple[LabResult, bool]:
+    """A laboratory's value by its interface (HL7): the same conversion and refusals as a typed one. The same value
+    of the same sample sent again records nothing (answers the stored one, False); a correction (OBX-11 ``C``)
+    supersedes the laboratory's earlier value of that sample, which stays in the history."""
+    value_si, group = _lab_value(test, value, unit)
+    earlier = (
+        LabResult.objects.select_for_update()
+        .filter(patient_id=patient_id, test=test, collected_at=collected_at, source=LabResult.Source.HL7)
+        .filter(superseded_by__isnull=True)
+        .exclude(status=LabResult.Status.ENTERED_IN_ERROR)
+        .order_by("-pk")
+        .first()
+    )
+    if earlier is not None and (earlier.value_si, earlier.blood_group) == (value_si, group):
+        return earlier, False
+    new = record_lab_result(
+        patient_id=patient_id,
+        user=user,
+        test=test,
+        value=value,
+        unit=unit,
+        collected_at=collected_at,
+        source=LabResult.Source.HL7,
+    )
+    if earlier is not None and correction:
+        new.status = LabResult.Status.CORRECTED
+        new.change_reason = "Laboratory correction"
+        new.save(update_fields=["status", "change_reason"])
+        earlier.superseded_by = new
+        earlier.status = LabResult.Status.SUPERSEDED
+        attribute_change(earlier, user, reason="Superseded: laboratory correction")
+        earlier.save(update_fields=["superseded_by", "status"])
+    return new, True

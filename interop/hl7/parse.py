@@ -114,9 +114,32 @@ class Observation:
 
 
 @dataclass(frozen=True)
+class LabObservation:
+    """One creatinine, hemoglobin or ABO/Rh OBX (docs/clinical-rules.md §A13): its value and unit as sent (converted
+    by the unit, never by the code), with its status and collection time (None for X/D/W)."""
+
+    obx_index: int
+    test: str  # creatinine | hemoglobin | blood_group
+    code: str
+    status: str
+    value_text: str
+    unit_text: str
+    collected_at: datetime | None
+
+    @property
+    def location(self) -> str:
+        return f"OBX^{self.obx_index}"
+
+
+# docs/clinical-rules.md §A13: the LOINC codes of the laboratory values kept beside the platelet count.
+LAB_LOINC_CODES = {"14682-9": "creatinine", "2160-0": "creatinine", "718-7": "hemoglobin", "882-1": "blood_group"}
+
+
+@dataclass(frozen=True)
 class Observations:
     platelets: list[Observation]
-    other_obx: int  # OBX segments that are not platelet counts (haemoglobin in a full blood count...)
+    other_obx: int  # OBX segments that are neither platelet counts nor the laboratory values kept
+    labs: tuple[LabObservation, ...] = ()
 
 
 # --- The envelope ------------------------------------------------------------------------------------------
@@ -376,6 +399,7 @@ def read_observations(
     """Every platelet OBX with its normalised value, status and collection time (OBX-14, else OBR-7 of its
     order). Other observations are counted and left alone."""
     platelets: list[Observation] = []
+    labs: list[LabObservation] = []
     other = 0
     obx_index = 0
     obr: hl7.Segment | None = None
@@ -390,7 +414,11 @@ def read_observations(
         location = f"OBX^{obx_index}"
         code = _platelet_code(message, segment, local_codes)
         if code is None:
-            other += 1
+            lab = _lab_observation(message, segment, obr, obx_index, zone, now)
+            if lab is None:
+                other += 1
+            else:
+                labs.append(lab)
             continue
         assert obr is not None  # check_structure: every OBX follows an OBR
         status = _text(message, segment, 11).upper()
@@ -429,7 +457,50 @@ def read_observations(
                 collected_at=collected,
             )
         )
-    return Observations(platelets=platelets, other_obx=other)
+    return Observations(platelets=platelets, other_obx=other, labs=tuple(labs))
+
+
+def _lab_observation(
+    message: hl7.Message, obx: hl7.Segment, obr: hl7.Segment | None, obx_index: int, zone: ZoneInfo, now: datetime
+) -> LabObservation | None:
+    """A creatinine, hemoglobin or ABO/Rh OBX named by its LOINC code (system LN, LOINC or unstated), else None."""
+    pairs = [
+        (_text(message, obx, 3, 1), _text(message, obx, 3, 3)),
+        (_text(message, obx, 3, 4), _text(message, obx, 3, 6)),
+    ]
+    code = next(
+        (c for c, system in pairs if c in LAB_LOINC_CODES and system.upper() in ("LN", "LOINC", "")),
+        None,
+    )
+    if code is None:
+        return None
+    location = f"OBX^{obx_index}"
+    status = _text(message, obx, 11).upper()
+    if status not in SUPPORTED_STATUSES:
+        raise HL7Error(
+            f"Result status {status!r} (OBX-11) is not supported: send F, C, P, X or D.",
+            condition=103,
+            location=f"{location}^11",
+        )
+    collected = None
+    if status in RECORDED_STATUSES:
+        assert obr is not None  # check_structure: every OBX follows an OBR
+        collected = _collection_time(message, obx, obr, zone, location)
+        if collected > now + timedelta(seconds=5):
+            raise HL7Error(
+                f"The collection time {collected:%Y-%m-%d %H:%M} UTC is in the future.",
+                condition=102,
+                location=f"{location}^14",
+            )
+    return LabObservation(
+        obx_index=obx_index,
+        test=LAB_LOINC_CODES[code],
+        code=code,
+        status=status,
+        value_text=str(message.unescape(_field_text(message, obx, 5)))[:40],
+        unit_text=_text(message, obx, 6, 1) or _text(message, obx, 6, 2),
+        collected_at=collected,
+    )
 
 
 def _entity_id(message: hl7.Message, segment: hl7.Segment, field: int) -> str:

@@ -31,6 +31,7 @@ from interop.models import HL7Message, HL7MessageResult
 from monitoring import services as monitoring_services
 from monitoring.models import CheckStatus, PlateletCheck, PlateletResult
 from monitoring.services import OPEN_CHECK_STATUSES
+from patients import services as patient_services
 from patients.models import Patient
 
 logger = logging.getLogger(__name__)
@@ -48,10 +49,10 @@ class Ack:
 
 @dataclass(frozen=True)
 class Applied:
-    """What one platelet OBX did."""
+    """What one OBX did."""
 
     obx_index: int
-    kind: str  # check | adhoc | preliminary | not_obtained | unchanged
+    kind: str  # check | adhoc | preliminary | not_obtained | unchanged | lab
     summary: str
 
 
@@ -121,14 +122,13 @@ def _process(row: HL7Message, message: Any, header: parse.Header, user: Any, now
         other_obx = observations.other_obx
         with transaction.atomic():  # a savepoint: an error in any OBX leaves none of the message's results
             applied = _apply(row, observations.platelets, user)
+            applied += _apply_labs(row, observations.labs, user)
     except HL7Error as caught:
         error, applied, other_obx = caught, [], 0
     return _finish(row, header, applied, error, user, now, other_obx=other_obx)
 
 
-def _apply(row: HL7Message, observations: list[Observation], user: Any) -> list[Applied]:
-    if not observations:
-        return []
+def _patient_of(row: HL7Message) -> Patient:
     patient = Patient.objects.filter(mrn=row.patient_mrn).first()
     if patient is None:
         raise HL7Error(
@@ -137,7 +137,60 @@ def _apply(row: HL7Message, observations: list[Observation], user: Any) -> list[
             condition=204,
             location="PID^1^3",
         )
+    return patient
+
+
+def _apply(row: HL7Message, observations: list[Observation], user: Any) -> list[Applied]:
+    if not observations:
+        return []
+    patient = _patient_of(row)
     return [_apply_one(row, patient, observation, user) for observation in observations]
+
+
+def _apply_labs(row: HL7Message, labs: tuple[parse.LabObservation, ...], user: Any) -> list[Applied]:
+    """Creatinine, hemoglobin and ABO/Rh values (docs/clinical-rules.md §A13) through the patients' service, as typed
+    ones are: converted by the unit sent; an unknown unit or an implausible value is AE with the reason, and the
+    message waits in the queue like any other error. A resend records nothing more; C replaces the laboratory's
+    earlier value of the same sample (kept, superseded)."""
+    if not labs:
+        return []
+    patient = _patient_of(row)
+    applied = []
+    for lab in labs:
+        if lab.status not in (parse.FINAL, parse.CORRECTED):
+            # P: a preliminary value is not kept; X/D/W: nothing to record (a withdrawal is a person's decision).
+            applied.append(
+                Applied(lab.obx_index, "lab", f"OBX {lab.obx_index}: {lab.test} status {lab.status} not recorded")
+            )
+            continue
+        assert lab.collected_at is not None
+        try:
+            result, recorded = patient_services.record_laboratory_value(
+                patient_id=patient.pk,
+                user=user,
+                test=lab.test,
+                value=lab.value_text,
+                unit=lab.unit_text,
+                collected_at=lab.collected_at,
+                correction=lab.status == parse.CORRECTED,
+            )
+        except ValidationError as exc:
+            field = next(iter(exc.message_dict), "value")
+            where = {"unit": 6, "collected_at": 14}.get(field, 5)
+            raise HL7Error(
+                f"OBX {lab.obx_index} ({lab.test}): {_validation_text(exc)}",
+                condition=102,
+                location=f"{lab.location}^{where}",
+            ) from exc
+        shown = result.blood_group or f"{result.value_si} {'µmol/L' if lab.test == 'creatinine' else 'g/L'}"
+        applied.append(
+            Applied(
+                lab.obx_index,
+                "lab",
+                f"{lab.test.replace('_', ' ')} {shown} {'recorded' if recorded else 'already recorded'}",
+            )
+        )
+    return applied
 
 
 def _apply_one(row: HL7Message, patient: Patient, obs: Observation, user: Any) -> Applied:
@@ -348,6 +401,8 @@ def _finish(
             if "adhoc" in kinds
             else Outcome.PRELIMINARY
             if "preliminary" in kinds
+            else Outcome.ACCEPTED_LAB
+            if "lab" in kinds
             else Outcome.IGNORED
         )
         ack_code = parse.ACCEPT

@@ -136,9 +136,12 @@ def test_a_local_code_counts_only_when_configured():
     assert (found.code, found.platelet_count, found.value_original, found.unit_original) == ("PLTC", 45, "45000", "/uL")
 
 
-def test_in_a_full_blood_count_only_the_platelets_are_read_even_under_a_local_primary_code():
+def test_in_a_full_blood_count_the_platelets_and_the_hemoglobin_are_read_even_under_a_local_primary_code():
     read = observations(sample("sunquest_cbc_with_haemoglobin.hl7", **BASE))
-    assert read.other_obx == 2
+    assert read.other_obx == 1
+    assert [(lab.obx_index, lab.test, lab.value_text, lab.unit_text) for lab in read.labs] == [
+        (1, "hemoglobin", "13.2", "g/dL")
+    ]
     assert [(o.obx_index, o.code, o.platelet_count) for o in read.platelets] == [(3, "777-3", 85)]
     assert read.platelets[0].specimen_id == "S1^SUNQUEST"
 

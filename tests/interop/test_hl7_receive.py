@@ -4,6 +4,7 @@ idempotency, the error queue, and the same response rules as a typed result."""
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.utils import timezone
@@ -13,6 +14,7 @@ from interop.hl7.services import receive_message, reprocess_message
 from interop.models import HL7Message, HL7MessageResult
 from monitoring import services as monitoring_services
 from monitoring.models import Delivery, Notification, OrderResponse, PlateletCheck, PlateletResult
+from patients.models import LabResult
 from tests.factories import PatientFactory, UserFactory, given_order
 from tests.interop.hl7_samples import hl7_time, sample
 
@@ -132,7 +134,7 @@ def test_a_configured_local_code_in_cells_per_ul_is_divided_by_1000(order):
     assert (link.value_original, link.unit_original, str(link.value_10e9_per_l)) == ("150500", "/uL", "150.5000")
 
 
-def test_in_a_full_blood_count_only_the_platelet_count_is_recorded(order):
+def test_in_a_full_blood_count_the_platelet_count_and_the_hemoglobin_are_recorded(order):
     raw = sample(
         "sunquest_cbc_with_haemoglobin.hl7",
         control_id="SQ-1",
@@ -144,8 +146,20 @@ def test_in_a_full_blood_count_only_the_platelet_count_is_recorded(order):
     )
     ack = send(raw)
     assert ack.code == "AA"
-    assert "2 other observation(s) not used" in msa(ack)[3]
+    assert "hemoglobin 132.0 g/L recorded; 1 other observation(s) not used" in msa(ack)[3]
     assert list(PlateletResult.objects.values_list("platelet_count", flat=True)) == [64]
+    # docs/clinical-rules.md §A13: 13.2 g/dL, converted by the unit sent, kept beside the platelet count.
+    hb = LabResult.objects.get()
+    assert (hb.test, hb.value_si, hb.value_sent, hb.unit_sent, hb.source) == (
+        "hemoglobin",
+        Decimal("132.0"),
+        "13.2",
+        "g/dL",
+        "hl7",
+    )
+    # Sent again, nothing more is recorded.
+    assert send(raw.replace("SQ-1", "SQ-1-again")).code == "AA"
+    assert LabResult.objects.count() == 1
 
 
 def test_two_platelet_counts_with_different_times_close_their_own_checks(hematologist):

@@ -1,0 +1,95 @@
+"""Creatinine, hemoglobin and ABO/Rh group by HL7 ORU (docs/clinical-rules.md §A13), through the same interface
+service as platelet counts: converted by the unit sent, never by the code; an unknown unit is AE and the message
+waits in the queue; a resend records nothing more; a correction keeps the earlier value."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from interop.hl7.services import receive_message
+from interop.models import HL7Message
+from patients.models import LabResult
+from tests.factories import PatientFactory
+from tests.interop.hl7_samples import hl7_time, sample
+
+pytestmark = pytest.mark.django_db
+
+COLLECTED = timezone.now().replace(microsecond=0) - timedelta(hours=3)
+
+
+def panel(control_id, **values):
+    base = {
+        "control_id": control_id,
+        "mrn": "MRN-LAB",
+        "filler": "F1",
+        "collected": hl7_time(COLLECTED),
+        "status": "F",
+        "creatinine": "1.2",
+        "creatinine_unit": "mg/dL",
+        "hemoglobin": "8.2",
+        "hemoglobin_unit": "mmol/L",
+        "group": "A^A Rh(D) positive^L",
+    }
+    return sample("renal_panel.hl7", **(base | values))
+
+
+def msa_text(ack):
+    return ack.text.split("\r")[1].split("|")[3]
+
+
+@pytest.fixture
+def patient(db):
+    return PatientFactory(mrn="MRN-LAB")
+
+
+def values():
+    return {lab.test: (lab.value_si, lab.blood_group) for lab in LabResult.objects.filter(status="final")}
+
+
+def test_a_renal_panel_lands_in_the_patients_labs_converted_by_the_unit_sent(patient):
+    ack = receive_message(panel("LAB-1", group="A POS"), transport="mllp")
+
+    assert ack.code == "AA", ack.text
+    assert values() == {
+        "creatinine": (Decimal("106.1"), ""),  # 1.2 mg/dL x 88.4
+        "hemoglobin": (Decimal("132.1"), ""),  # 8.2 mmol/L x 16.11
+        "blood_group": (None, "A+"),
+    }
+    assert {lab.source for lab in LabResult.objects.all()} == {"hl7"}
+    assert HL7Message.objects.get(control_id="LAB-1").outcome == "accepted_lab"
+    # The ACK is plain ASCII: older interface engines read it.
+    assert "creatinine 106.1 umol/L recorded" in msa_text(ack) and "blood group A+ recorded" in msa_text(ack)
+
+
+@pytest.mark.parametrize(("value", "unit", "si"), [("106", "umol/L", "106.0"), ("0.106", "mmol/L", "106.0")])
+def test_creatinine_in_micromoles_or_millimoles_is_the_same_value(patient, value, unit, si):
+    assert receive_message(panel("LAB-2", creatinine=value, creatinine_unit=unit, group="O POS"), "mllp").code == "AA"
+    assert LabResult.objects.get(test="creatinine").value_si == Decimal(si)
+
+
+def test_an_unknown_unit_is_an_application_error_and_nothing_of_the_message_is_recorded(patient):
+    ack = receive_message(panel("LAB-3", hemoglobin="12.5", hemoglobin_unit="g/mL", group="O POS"), "mllp")
+    assert ack.code == "AE"
+    assert "hemoglobin" in msa_text(ack) and "g/mL" in msa_text(ack)
+    assert not LabResult.objects.exists()
+    assert HL7Message.objects.get(control_id="LAB-3").outcome == "error"
+
+
+def test_the_same_panel_resent_records_nothing_more_and_a_correction_keeps_the_earlier_value(patient):
+    assert receive_message(panel("LAB-4", group="O POS"), "mllp").code == "AA"
+    assert receive_message(panel("LAB-4-again", group="O POS"), "mllp").code == "AA"
+    assert LabResult.objects.count() == 3
+
+    corrected = receive_message(panel("LAB-4-C", creatinine="1.5", status="C", group="O POS"), "mllp")
+
+    assert corrected.code == "AA", corrected.text
+    creatinines = list(LabResult.objects.filter(test="creatinine").order_by("pk"))
+    assert [(c.value_si, c.status) for c in creatinines] == [
+        (Decimal("106.1"), "superseded"),
+        (Decimal("132.6"), "corrected"),
+    ]
+    assert creatinines[0].superseded_by == creatinines[1]
