@@ -1065,7 +1065,17 @@ REACTION_TYPES: tuple[tuple[str, str], ...] = (
     ("renal_failure", "Renal failure"),
     ("aseptic_meningitis", "Aseptic meningitis"),
     ("haemolysis", "Haemolysis"),
-    ("trali", "TRALI (transfusion-related acute lung injury)"),
+    # Reference §6.6: the two look alike at the bedside; the descriptions tell them apart.
+    (
+        "trali",
+        "TRALI (transfusion-related acute lung injury): respiratory distress, hypoxaemia, bilateral infiltrates, "
+        "within 6 h",
+    ),
+    (
+        "circulatory_overload",
+        "Circulatory overload (TACO): respiratory distress, raised blood pressure, tachycardia, positive fluid "
+        "balance, within about 12 h",
+    ),
     ("hyperviscosity", "Hyperproteinaemia / raised viscosity / pseudo-hyponatraemia"),
     ("other", "Other"),
 )

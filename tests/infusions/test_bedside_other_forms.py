@@ -59,3 +59,16 @@ def test_a_bad_volume_on_complete_is_reported_under_the_volume_not_the_rate(clie
     assert 'data-field="rate_ml_per_h"' not in page
     running.refresh_from_db()
     assert running.status == "in_progress"
+
+
+def test_a_circulatory_overload_is_recorded_from_the_pick_list(client, running):
+    page = post(
+        client,
+        running,
+        "reaction",
+        reaction="circulatory_overload",
+        ctcae_grade="2",
+        action_taken="stopped; furosemide given",
+    )
+    assert "Reaction recorded." in page
+    assert running.reactions.get().reaction == "circulatory_overload"

@@ -1076,11 +1076,23 @@ def test_the_reaction_pick_list_has_unique_codes_the_serious_reactions_and_other
         "aseptic_meningitis",
         "haemolysis",
         "trali",
+        "circulatory_overload",
     ):
         assert serious in codes
     for common in ("headache", "fever", "chills", "myalgia", "flushing", "back_pain", "urticaria_pruritus"):
         assert common in codes
     assert codes[-1] == "other"
+
+
+def test_trali_and_circulatory_overload_sit_side_by_side_each_with_what_tells_it_apart() -> None:
+    codes = [code for code, _label in REACTION_TYPES]
+    assert codes.index("circulatory_overload") == codes.index("trali") + 1
+    labels = dict(REACTION_TYPES)
+    assert "bilateral infiltrates" in labels["trali"] and "within 6 h" in labels["trali"]
+    assert (
+        "positive fluid balance" in labels["circulatory_overload"]
+        and "raised blood pressure" in labels["circulatory_overload"]
+    )
 
 
 def test_ctcae_grades_run_from_1_to_5() -> None:
