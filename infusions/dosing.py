@@ -193,6 +193,9 @@ class PatientFacts:
     renal_impairment: bool = False
     thrombosis_risk: bool = False
     iga_deficient: bool | None = None  # None = unknown
+    # docs/clinical-rules.md §A13: every other at-risk factor recorded (diabetes, sepsis, immobilization...), in
+    # clinician wording; any one applies the at-risk cap.
+    other_risk_factors: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # Accept ints (and numeric strings) from callers but compute only in Decimal.
@@ -781,11 +784,13 @@ def at_risk_reasons(patient: PatientFacts, config: DosingConfig = DEFAULT_CONFIG
         reasons.append(f"age over {config.at_risk_age_over_years}")
     if patient.thrombosis_risk:
         reasons.append("thrombosis risk factors")
+    reasons.extend(factor for factor in patient.other_risk_factors if factor not in reasons)
     return tuple(reasons)
 
 
 def is_at_risk(patient: PatientFacts, config: DosingConfig = DEFAULT_CONFIG) -> bool:
-    """A4: cardiac dysfunction, renal impairment, age over 65 or thrombosis risk factors."""
+    """A4 and A13: cardiac dysfunction, renal impairment, age over 65, thrombosis risk factors, or any other at-risk
+    factor recorded."""
     return bool(at_risk_reasons(patient, config))
 
 

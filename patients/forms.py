@@ -23,6 +23,7 @@ class PatientForm(forms.ModelForm):
         widgets = {
             "birth_date": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
             "iga_measured_on": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+            "acute_factors_assessed_on": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
             "thrombosis_risk_details": forms.Textarea(attrs={"rows": 2}),
             "allergies": forms.Textarea(attrs={"rows": 2}),
             "previous_infusion_reactions": forms.Textarea(attrs={"rows": 2}),

@@ -8,6 +8,7 @@ from django.db import models
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from patients import rules
 from patients.rules import is_iga_deficient
 from patients.validators import (
     validate_birth_date,
@@ -48,11 +49,12 @@ class Patient(models.Model):
     cardiac_dysfunction = models.BooleanField(default=False)
     renal_impairment = models.BooleanField(default=False)
     pregnant = models.BooleanField(default=False)
+    # Version 1's single flag: "thrombosis risk, factor not specified" (the API's thrombosis_risk_unspecified) until
+    # the factors below are chosen (docs/clinical-rules.md §A13).
     thrombosis_risk = models.BooleanField(
-        "thrombosis risk factors",
+        "thrombosis risk, factor not specified",
         default=False,
-        help_text="Immobility, hypercoagulable state, previous thrombosis, oestrogens, central line, "
-        "hyperviscosity or cardiovascular risk factors (IVIG boxed warning).",
+        help_text="Kept from before the factors were recorded one by one: choose the factors below instead.",
     )
     thrombosis_risk_details = models.TextField(blank=True)
     anti_iga_antibodies = models.CharField(
@@ -60,6 +62,24 @@ class Patient(models.Model):
     )
     anti_iga_antibodies_on = models.DateField(
         "anti-IgA antibodies tested on", null=True, blank=True, validators=[validate_not_in_future]
+    )
+    # docs/clinical-rules.md §A13: the at-risk factors of the boxed warning, one by one. The acute ones (volume
+    # depletion, sepsis, nephrotoxic drugs, immobilization) carry the date they were assessed.
+    volume_depletion = models.BooleanField(default=False)
+    sepsis = models.BooleanField(default=False)
+    paraproteinemia = models.BooleanField(default=False)
+    nephrotoxic_drugs = models.BooleanField(default=False)
+    immobilization = models.BooleanField(default=False)
+    hypercoagulable_state = models.BooleanField(default=False)
+    previous_thrombosis = models.BooleanField(default=False)
+    estrogens = models.BooleanField("estrogens (contraceptive or replacement)", default=False)
+    central_venous_catheter = models.BooleanField(default=False)
+    hyperviscosity = models.BooleanField(default=False)
+    cardiovascular_disease = models.BooleanField(
+        "established cardiovascular disease (or two of hypertension, diabetes, smoking, dyslipidemia)", default=False
+    )
+    acute_factors_assessed_on = models.DateField(
+        "acute factors assessed on", null=True, blank=True, validators=[validate_not_in_future]
     )
     hereditary_fructose_intolerance = models.BooleanField(default=False)
     diabetes = models.BooleanField(default=False)
@@ -98,6 +118,19 @@ class Patient(models.Model):
     @property
     def age_years(self) -> int:
         return self.age_on(timezone.localdate())
+
+    @property
+    def risk_flags(self) -> dict[str, bool]:
+        """Each at-risk factor of docs/clinical-rules.md §A13 as recorded (True when present)."""
+        return {code: bool(getattr(self, code)) for code, _label in rules.RISK_FACTORS}
+
+    @property
+    def risk_factors(self) -> tuple[str, ...]:
+        return rules.risk_factors_present(self.risk_flags)
+
+    @property
+    def acute_factors_to_reassess(self) -> tuple[str, ...]:
+        return rules.acute_factors_to_reassess(self.risk_flags, self.acute_factors_assessed_on, timezone.localdate())
 
     @property
     def iga_deficient(self) -> bool | None:

@@ -195,3 +195,60 @@ def implausible_body_size(
         f"outside {_shown(low)}–{_shown(high)} for {who}: {hint}"
     )
     return [_override(IMPLAUSIBLE_BODY_SIZE, message, field, f"{_shown(weight)}kg:{_shown(height)}cm")]
+
+
+# --- At-risk factors (docs/clinical-rules.md §A13) ------------------------------------------------------------------
+
+# code, clinician wording. Every one applies A4's at-risk rate cap.
+RISK_FACTORS: tuple[tuple[str, str], ...] = (
+    ("cardiac_dysfunction", "cardiac dysfunction"),
+    ("renal_impairment", "renal impairment"),
+    ("diabetes", "diabetes"),
+    ("volume_depletion", "volume depletion"),
+    ("sepsis", "sepsis"),
+    ("paraproteinemia", "paraproteinaemia"),
+    ("nephrotoxic_drugs", "nephrotoxic drugs"),
+    ("immobilization", "immobilization"),
+    ("hypercoagulable_state", "hypercoagulable state"),
+    ("previous_thrombosis", "previous thrombosis"),
+    ("estrogens", "estrogens"),
+    ("central_venous_catheter", "central venous catheter"),
+    ("hyperviscosity", "hyperviscosity"),
+    ("cardiovascular_disease", "cardiovascular disease"),
+    ("thrombosis_risk", "thrombosis risk (factor not specified)"),
+    ("pregnant", "pregnancy (hypercoagulable state)"),
+)
+RENAL_FACTORS = frozenset(
+    {"renal_impairment", "diabetes", "volume_depletion", "sepsis", "paraproteinemia", "nephrotoxic_drugs"}
+)
+THROMBOSIS_FACTORS = frozenset(
+    {
+        "immobilization",
+        "hypercoagulable_state",
+        "previous_thrombosis",
+        "estrogens",
+        "central_venous_catheter",
+        "hyperviscosity",
+        "cardiovascular_disease",
+        "thrombosis_risk",
+        "pregnant",
+    }
+)
+# Acute factors change quickly: shown "to reassess" this long after they were assessed [D].
+ACUTE_FACTORS = frozenset({"volume_depletion", "sepsis", "nephrotoxic_drugs", "immobilization"})
+REASSESS_ACUTE_AFTER_DAYS = 7
+
+
+def risk_factors_present(flags: dict[str, bool]) -> tuple[str, ...]:
+    """The clinician wording of every at-risk factor recorded as present (A13), in a fixed order."""
+    return tuple(label for code, label in RISK_FACTORS if flags.get(code))
+
+
+def acute_factors_to_reassess(flags: dict[str, bool], assessed_on: date | None, today: date) -> tuple[str, ...]:
+    """Acute factors recorded as present whose assessment is older than 7 days (or undated): "to reassess"."""
+    present = [label for code, label in RISK_FACTORS if code in ACUTE_FACTORS and flags.get(code)]
+    if not present:
+        return ()
+    if assessed_on is not None and (today - assessed_on).days <= REASSESS_ACUTE_AFTER_DAYS:
+        return ()
+    return tuple(present)

@@ -21,6 +21,7 @@ from infusions.models import Infusion, InfusionStatus, Order, OrderStatus, Outsi
 from infusions.services import safety
 from infusions.signals import infusion_ended, order_cancelled, order_returned, order_verified
 from patients.models import Patient, WeightMeasurement
+from patients.rules import RISK_FACTORS
 
 ORDER_INPUT_FIELDS = (
     "patient",
@@ -77,7 +78,14 @@ def patient_facts(
         renal_impairment=patient.renal_impairment,
         thrombosis_risk=patient.thrombosis_risk,
         iga_deficient=patient.iga_deficient,
+        other_risk_factors=tuple(
+            label for code, label in RISK_FACTORS if code not in DOSING_FLAGS and getattr(patient, code)
+        ),
     )
+
+
+# The at-risk factors dosing names by their own flags; the others go as other_risk_factors (§A13).
+DOSING_FLAGS = frozenset({"cardiac_dysfunction", "renal_impairment", "thrombosis_risk"})
 
 
 def _check_order_inputs(data: dict[str, Any], *, new_order: bool) -> None:

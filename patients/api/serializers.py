@@ -107,6 +107,20 @@ class PatientSerializer(serializers.ModelSerializer[Patient]):
     blood_group = serializers.CharField(
         read_only=True, allow_null=True, default=None, help_text="From the latest blood-group result (read-only)."
     )
+    thrombosis_risk_unspecified = serializers.BooleanField(
+        source="thrombosis_risk",
+        required=False,
+        help_text="Version 1's single thrombosis flag: a thrombosis risk whose factor is not specified (A13).",
+    )
+    risk_factors = serializers.ListField(
+        child=serializers.CharField(), read_only=True, help_text="Every at-risk factor recorded, in words (A13)."
+    )
+    acute_factors_to_reassess = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="Acute factors (volume depletion, sepsis, nephrotoxic drugs, immobilization) assessed more than 7 "
+        "days ago: to reassess.",
+    )
     reactions_by_patient: dict[int, list[selectors.IvigReaction]] | None = None
 
     class Meta:
@@ -129,7 +143,23 @@ class PatientSerializer(serializers.ModelSerializer[Patient]):
             "renal_impairment",
             "pregnant",
             "thrombosis_risk",
+            "thrombosis_risk_unspecified",
             "thrombosis_risk_details",
+            "diabetes",
+            "volume_depletion",
+            "sepsis",
+            "paraproteinemia",
+            "nephrotoxic_drugs",
+            "immobilization",
+            "hypercoagulable_state",
+            "previous_thrombosis",
+            "estrogens",
+            "central_venous_catheter",
+            "hyperviscosity",
+            "cardiovascular_disease",
+            "acute_factors_assessed_on",
+            "risk_factors",
+            "acute_factors_to_reassess",
             "allergies",
             "previous_infusion_reactions",
             "ivig_reactions",

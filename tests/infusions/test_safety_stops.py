@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
@@ -330,7 +330,8 @@ def test_day_two_after_anaphylaxis_on_day_one_waits_for_the_hematologists_review
     order = verified_order(regimen="two_days_1g_per_kg", prescriber=hematologist, first_infusion_on=yesterday)
     api = client_for(nurse)
     day1, day2 = order.infusions.order_by("day_number")
-    began = timezone.now() - timedelta(hours=20)
+    # Yesterday at 08:00 in the hospital's zone, whatever the hour the test runs: day 2 stays due today.
+    began = timezone.make_aware(datetime.combine(yesterday, time(8, 0)))
     api.post(f"/api/v1/infusions/{day1.pk}/vitals/", {**NORMAL_VITALS, "taken_at": iso(began - timedelta(minutes=5))})
     start(api, day1, started_at=iso(began))
     api.post(

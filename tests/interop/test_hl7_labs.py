@@ -26,7 +26,7 @@ def panel(control_id, **values):
         "control_id": control_id,
         "mrn": "MRN-LAB",
         "filler": "F1",
-        "collected": hl7_time(COLLECTED),
+        "collected": hl7_time(COLLECTED, offset_hours=0),  # with its offset: the same instant in any zone
         "status": "F",
         "creatinine": "1.2",
         "creatinine_unit": "mg/dL",
