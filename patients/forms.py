@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
 from patients.models import Patient
@@ -24,11 +26,20 @@ class PatientForm(forms.ModelForm):
             "birth_date": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
             "iga_measured_on": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
             "acute_factors_assessed_on": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+            "anti_iga_antibodies_on": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
             "thrombosis_risk_details": forms.Textarea(attrs={"rows": 2}),
             "allergies": forms.Textarea(attrs={"rows": 2}),
             "previous_infusion_reactions": forms.Textarea(attrs={"rows": 2}),
         }
         labels = {"height_cm": "Height (cm)"}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Not tested is the usual answer: a form left at it (or sent without it) means "unknown".
+        self.fields["anti_iga_antibodies"].required = False
+
+    def clean_anti_iga_antibodies(self) -> str:
+        return self.cleaned_data.get("anti_iga_antibodies") or "unknown"
 
 
 class ReportedIvigReactionForm(forms.Form):

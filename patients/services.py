@@ -48,6 +48,10 @@ PATIENT_FIELDS = (
     "hyperviscosity",
     "cardiovascular_disease",
     "acute_factors_assessed_on",
+    "on_insulin",
+    "hereditary_fructose_intolerance",
+    "anti_iga_antibodies",
+    "anti_iga_antibodies_on",
     "allergies",
     "previous_infusion_reactions",
 )

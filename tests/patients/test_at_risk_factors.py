@@ -89,3 +89,19 @@ def test_the_patient_page_marks_acute_factors_to_reassess(client, nurse):
     client.force_login(nurse)
     html = client.get(f"/patients/{patient.pk}/").content.decode()
     assert 'data-testid="reassess-acute"' in html and "to reassess: sepsis" in html
+
+
+@pytest.mark.django_db
+def test_anti_iga_antibodies_are_recorded_through_the_api_with_their_date(client_for, nurse):
+    patient = PatientFactory()
+    tested = (timezone.localdate() - timedelta(days=3)).isoformat()
+    body = (
+        client_for(nurse)
+        .patch(
+            f"/api/v1/patients/{patient.pk}/",
+            {"anti_iga_antibodies": "negative", "anti_iga_antibodies_on": tested},
+            format="json",
+        )
+        .json()
+    )
+    assert (body["anti_iga_antibodies"], body["anti_iga_antibodies_on"]) == ("negative", tested)
