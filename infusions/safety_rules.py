@@ -33,6 +33,7 @@ __all__ = [
     "baseline_missing",
     "baseline_stale",
     "before_scheduled_day",
+    "blood_group_missing",
     "checklist_incomplete",
     "course_on_hold",
     "dosing_weight_override_range",
@@ -42,6 +43,7 @@ __all__ = [
     "fructose_intolerance",
     "glucose_load",
     "height_missing",
+    "hemolysis_labs_missing",
     "high_dose",
     "iga_conflict",
     "iga_result_missing",
@@ -53,6 +55,7 @@ __all__ = [
     "previous_severe_reaction",
     "record_changed",
     "rate_above_limits",
+    "renal_labs_missing",
     "rate_plan_incomplete",
     "repeat_chain",
     "repeat_not_indicated",
@@ -92,6 +95,10 @@ class SafetyConfig:
     itp_count_below_10e9_per_l: int = 100  # A9 baseline_count_age: ">= 100 is not ITP by IWG" (reference §5.1)
     sorbitol_min_age_years: int = 2  # A9 sorbitol_under_2
     late_documentation_minutes: int = 15  # A8 [D]
+    renal_labs_days_at_risk: int = 7  # A9 renal_labs_missing: with a renal risk factor
+    renal_labs_days_otherwise: int = 90  # A9 renal_labs_missing [D]
+    hemolysis_labs_hours: int = 72  # A9 hemolysis_labs_missing
+    high_course_g_per_kg: Decimal = Decimal("2")  # A9/A13: a course of >= 2 g/kg
 
     def __post_init__(self) -> None:
         for name in (
@@ -155,6 +162,9 @@ ORDER_STOP_CODES = frozenset(
         "maltose_interference",
         "glucose_load",
         "baseline_count_age",
+        "renal_labs_missing",
+        "hemolysis_labs_missing",
+        "blood_group_missing",
     }
 )
 
@@ -682,6 +692,84 @@ def glucose_load(*, product: ProductSafety, diabetes: bool) -> list[Stop]:
             "glucose_load",
             Kind.WARNING,
             f"{product.name} contains glucose and the patient has diabetes: monitor glucose, consider another product.",
+        )
+    ]
+
+
+def renal_labs_missing(
+    *,
+    latest_creatinine_on: date | None,
+    first_infusion_on: date,
+    renal_risk_factors: tuple[str, ...],
+    emergency: bool,
+    config: SafetyConfig = DEFAULT_CONFIG,
+) -> list[Stop]:
+    """Verify (A9, A13): no creatinine within 7 days before the first infusion for a patient with a renal risk
+    factor, within 90 days otherwise. The verifier overrides with a reason; an emergency order is warned."""
+    days = config.renal_labs_days_at_risk if renal_risk_factors else config.renal_labs_days_otherwise
+    if latest_creatinine_on is not None and latest_creatinine_on >= first_infusion_on - timedelta(days=days):
+        return []
+    why = f" ({', '.join(renal_risk_factors)})" if renal_risk_factors else ""
+    found = f"the latest is from {latest_creatinine_on:%Y-%m-%d}" if latest_creatinine_on else "none is recorded"
+    return [
+        Stop(
+            "renal_labs_missing",
+            Kind.WARNING if emergency else Kind.OVERRIDE,
+            f"No creatinine within {days} days before the first infusion{why}: {found}. IVIG can harm the kidneys; "
+            "record a recent creatinine, or give the reason.",
+            overrider=None if emergency else Overrider.VERIFIER,
+            fingerprint=f"{latest_creatinine_on}:{days}",
+        )
+    ]
+
+
+def hemolysis_labs_missing(
+    *,
+    course_g_per_kg: Decimal,
+    blood_group: str | None,
+    latest_hemoglobin_at: datetime | None,
+    first_infusion_starts_from: datetime,
+    emergency: bool,
+    config: SafetyConfig = DEFAULT_CONFIG,
+) -> list[Stop]:
+    """Verify (A9, A13): for a course of 2 g/kg or more, or an ABO group not O or unknown, a hemoglobin within 72 h
+    before the first infusion (from the start of its day: the baseline blood count normally gives one)."""
+    group_at_risk = not blood_group or not blood_group.startswith("O")
+    if course_g_per_kg < config.high_course_g_per_kg and not group_at_risk:
+        return []
+    since = first_infusion_starts_from - timedelta(hours=config.hemolysis_labs_hours)
+    if latest_hemoglobin_at is not None and latest_hemoglobin_at >= since:
+        return []
+    reasons = []
+    if course_g_per_kg >= config.high_course_g_per_kg:
+        reasons.append(f"a course of {_g(course_g_per_kg)} g/kg")
+    if group_at_risk:
+        reasons.append(f"blood group {blood_group}" if blood_group else "blood group unknown")
+    return [
+        Stop(
+            "hemolysis_labs_missing",
+            Kind.WARNING if emergency else Kind.OVERRIDE,
+            f"No hemoglobin within {config.hemolysis_labs_hours} h before the first infusion ({' and '.join(reasons)}"
+            "): IVIG can cause haemolysis; record the baseline hemoglobin, or give the reason.",
+            overrider=None if emergency else Overrider.VERIFIER,
+            fingerprint=f"{latest_hemoglobin_at}:{blood_group}",
+        )
+    ]
+
+
+def blood_group_missing(
+    *, course_g_per_kg: Decimal, blood_group: str | None, config: SafetyConfig = DEFAULT_CONFIG
+) -> list[Stop]:
+    """Verify (A9): no ABO group on record for a course of 2 g/kg or more (haemolysis is likelier in groups A, B
+    and AB)."""
+    if blood_group or course_g_per_kg < config.high_course_g_per_kg:
+        return []
+    return [
+        Stop(
+            "blood_group_missing",
+            Kind.WARNING,
+            f"No ABO group on record for a course of {_g(course_g_per_kg)} g/kg: haemolysis is likelier in groups "
+            "other than O.",
         )
     ]
 

@@ -30,7 +30,7 @@ def orders_awaiting_verification() -> QuerySet[Order]:
         orders_with_related()
         .filter(status=OrderStatus.DRAFT)
         .select_related("returned_by", "previous_order__response")
-        .prefetch_related("patient__weights")
+        .prefetch_related("patient__weights", "patient__lab_results")
         .order_by("-emergency", "first_infusion_on", "pk")
     )
 

@@ -154,6 +154,7 @@ def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "products": Product.objects.filter(on_formulary=True, discontinued=False).exclude(pk=order.product_id),
         "newer_weight": newer,
         "ivig_reactions": patient_selectors.ivig_reactions(order.patient, every_grade=True),
+        "latest_labs": patient_selectors.latest_labs(order.patient),
     }
     context["can_return"] = context["can_verify"] and order.status == "draft"
     if context["can_verify"]:

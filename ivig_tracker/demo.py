@@ -169,6 +169,21 @@ def ensure_demo_patients(user: Any) -> dict[str, Patient]:
             existing = patient_services.create_patient(
                 data=data, user=user, weight_kg=weight, weight_measured_at=timezone.now() - timedelta(days=6)
             )
+        if not existing.lab_results.exists():
+            # The pre-course labs a patient sent for IVIG has (docs/clinical-rules.md §A9, §A13), from two days ago.
+            for test, value, unit in (
+                ("creatinine", "76", "umol/L"),
+                ("hemoglobin", "128", "g/L"),
+                ("blood_group", "O+", ""),
+            ):
+                patient_services.record_lab_result(
+                    patient_id=existing.pk,
+                    user=user,
+                    test=test,
+                    value=value,
+                    unit=unit,
+                    collected_at=timezone.now() - timedelta(days=2),
+                )
         patients[existing.mrn] = existing
     return patients
 

@@ -47,6 +47,30 @@ class PatientFactory(factory.django.DjangoModelFactory):
     iga_measured_on = factory.LazyFunction(lambda: timezone.localdate() - timedelta(days=10))
 
     @factory.post_generation
+    def labs(self, create: bool, extracted: Any, **kwargs: Any) -> None:
+        """A day-old creatinine (80 µmol/L), hemoglobin (135 g/L) and group O+, as a patient sent for IVIG has
+        (docs/clinical-rules.md §A9 renal_labs_missing, hemolysis_labs_missing); ``labs=False`` for none."""
+        if not create or extracted is False:
+            return
+        from patients.models import LabResult
+
+        taken = timezone.now() - timedelta(days=1)
+        for test, value, unit, si, group in (
+            ("creatinine", "80", "umol/L", Decimal("80.0"), ""),
+            ("hemoglobin", "135", "g/L", Decimal("135.0"), ""),
+            ("blood_group", "O+", "", None, "O+"),
+        ):
+            LabResult.objects.create(
+                patient=self,
+                test=test,
+                value_sent=value,
+                unit_sent=unit,
+                value_si=si,
+                blood_group=group,
+                collected_at=taken,
+            )
+
+    @factory.post_generation
     def weight_kg(self, create: bool, extracted: Decimal | None, **kwargs: Any) -> None:
         if create and extracted is not False:
             WeightMeasurement.objects.create(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -51,6 +51,7 @@ from infusions.models import (
 from infusions.safety_rules import AntiIgaAntibodies, BedsideRate, PreviousCourse, ProductSafety, SevereReaction
 from infusions.signals import safety_deviation_documented
 from patients.models import Patient, ReportedIvigReaction
+from patients.rules import RENAL_FACTORS, RISK_FACTORS
 
 logger = logging.getLogger(__name__)
 
@@ -557,7 +558,43 @@ def verification_stops(order: Order, *, now: datetime, facts: VerificationFacts 
     stops += _patient_stops(
         patient, order.product, age_years=patient.age_on(order.first_infusion_on), stage=Stage.VERIFY
     )
+    stops += _pre_course_lab_stops(order, config)
     return stops
+
+
+def _pre_course_lab_stops(order: Order, config: safety_rules.SafetyConfig) -> list[Stop]:
+    """A9/A13 at verification: a recent creatinine (7 days with a renal risk factor, else 90), a hemoglobin within
+    72 h for a high-dose course or a group other than O, and the ABO group for a high-dose course. Read from the
+    patient's laboratory results (prefetched by the verification queue)."""
+    patient = order.patient
+    current = [lab for lab in patient.lab_results.all() if lab.current]
+    latest = {lab.test: lab for lab in sorted(current, key=lambda lab: (lab.collected_at, lab.pk))}
+    creatinine, hemoglobin, group = latest.get("creatinine"), latest.get("hemoglobin"), latest.get("blood_group")
+    regimen = dosing.REGIMENS[order.regimen]
+    course_g_per_kg = regimen.g_per_kg_per_day * regimen.days
+    renal = tuple(label for code, label in RISK_FACTORS if code in RENAL_FACTORS and getattr(patient, code))
+    if patient.age_on(order.first_infusion_on) > dosing.DEFAULT_CONFIG.at_risk_age_over_years:
+        renal += (f"age over {dosing.DEFAULT_CONFIG.at_risk_age_over_years}",)
+    first_day_starts = timezone.make_aware(datetime.combine(order.first_infusion_on, time.min))
+    blood_group = group.blood_group if group is not None else None
+    return [
+        *safety_rules.renal_labs_missing(
+            latest_creatinine_on=timezone.localtime(creatinine.collected_at).date() if creatinine else None,
+            first_infusion_on=order.first_infusion_on,
+            renal_risk_factors=renal,
+            emergency=order.emergency,
+            config=config,
+        ),
+        *safety_rules.hemolysis_labs_missing(
+            course_g_per_kg=course_g_per_kg,
+            blood_group=blood_group,
+            latest_hemoglobin_at=hemoglobin.collected_at if hemoglobin else None,
+            first_infusion_starts_from=first_day_starts,
+            emergency=order.emergency,
+            config=config,
+        ),
+        *safety_rules.blood_group_missing(course_g_per_kg=course_g_per_kg, blood_group=blood_group, config=config),
+    ]
 
 
 def _rate_plan_incomplete(order: Order) -> list[Stop]:

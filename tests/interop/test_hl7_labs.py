@@ -43,7 +43,7 @@ def msa_text(ack):
 
 @pytest.fixture
 def patient(db):
-    return PatientFactory(mrn="MRN-LAB")
+    return PatientFactory(mrn="MRN-LAB", labs=False)
 
 
 def values():

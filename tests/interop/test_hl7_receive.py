@@ -149,7 +149,7 @@ def test_in_a_full_blood_count_the_platelet_count_and_the_hemoglobin_are_recorde
     assert "hemoglobin 132.0 g/L recorded; 1 other observation(s) not used" in msa(ack)[3]
     assert list(PlateletResult.objects.values_list("platelet_count", flat=True)) == [64]
     # docs/clinical-rules.md §A13: 13.2 g/dL, converted by the unit sent, kept beside the platelet count.
-    hb = LabResult.objects.get()
+    hb = LabResult.objects.get(source="hl7")
     assert (hb.test, hb.value_si, hb.value_sent, hb.unit_sent, hb.source) == (
         "hemoglobin",
         Decimal("132.0"),
@@ -159,7 +159,7 @@ def test_in_a_full_blood_count_the_platelet_count_and_the_hemoglobin_are_recorde
     )
     # Sent again, nothing more is recorded.
     assert send(raw.replace("SQ-1", "SQ-1-again")).code == "AA"
-    assert LabResult.objects.count() == 1
+    assert LabResult.objects.filter(source="hl7").count() == 1
 
 
 def test_two_platelet_counts_with_different_times_close_their_own_checks(hematologist):
