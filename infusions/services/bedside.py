@@ -10,6 +10,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from core.errors import Conflict
@@ -35,6 +36,7 @@ from infusions.signals import (
     vials_not_detailed,
     vitals_alert_raised,
 )
+from patients.models import CoTherapy, CoTherapyKind
 
 CHECKLIST_ITEMS = {
     "patient_identity": "Patient identity confirmed (two identifiers)",
@@ -46,18 +48,34 @@ CHECKLIST_ITEMS = {
     "product_and_dose": "Product, dose and vials checked against the order",
     "dedicated_line": "Dedicated IV line, no other drugs",
 }
-# §A9 maltose_interference: for a maltose product, a patient with diabetes or on insulin confirms this as well.
+# §A9 maltose_interference: for a maltose product, a patient with diabetes, on insulin or on corticosteroids
+# confirms this as well.
 GLUCOSE_METHOD_ITEM = {
     "glucose_method_checked": "Point-of-care glucose uses a glucose-specific method, not GDH-PQQ (maltose product)"
 }
+# [D] "On corticosteroids": a corticosteroid co-therapy running, or given, within the last 48 h (their effect on
+# glucose outlasts the dose).
+ON_CORTICOSTEROIDS_HOURS = 48
 
 
-def checklist_items(order: Order) -> dict[str, str]:
+def checklist_items(order: Order, now: Any = None) -> dict[str, str]:
     """The items a start confirms: the eight of every start, and the glucose method where §A9 adds it."""
     patient = order.patient
-    if order.product.contains_maltose and (patient.diabetes or patient.on_insulin):
+    if order.product.contains_maltose and (
+        patient.diabetes or patient.on_insulin or _on_corticosteroids(patient, now or timezone.now())
+    ):
         return {**CHECKLIST_ITEMS, **GLUCOSE_METHOD_ITEM}
     return dict(CHECKLIST_ITEMS)
+
+
+def _on_corticosteroids(patient: Any, now: Any) -> bool:
+    since = now - timedelta(hours=ON_CORTICOSTEROIDS_HOURS)
+    return (
+        CoTherapy.objects.filter(patient=patient, kind=CoTherapyKind.CORTICOSTEROID, entered_in_error_at__isnull=True)
+        .filter(given_from__lte=now)
+        .filter(Q(given_until__gte=since) | Q(given_until__isnull=True, given_from__gte=since))
+        .exists()
+    )
 
 
 RUNNING = (InfusionStatus.IN_PROGRESS, InfusionStatus.PAUSED)

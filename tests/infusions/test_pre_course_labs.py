@@ -101,3 +101,29 @@ def test_the_order_page_shows_the_latest_labs_and_the_stop_before_the_tap(
     html = client.get(f"/orders/{order_id}/").content.decode()
     assert "renal_labs_missing" in html
     assert 'data-testid="order-labs"' in html and "none recorded" in html
+
+
+def test_a_maltose_product_for_a_patient_on_corticosteroids_adds_the_glucose_method_to_the_checklist(nurse):
+    from infusions import services
+    from monitoring import services as monitoring_services
+    from tests.factories import verified_order
+
+    order = verified_order()
+    product = order.product
+    product.contains_maltose = True  # as Octagam 10 % (its vial sizes are not in the catalogue to order it here)
+    product.save(update_fields=["contains_maltose"])
+    assert "glucose_method_checked" not in services.checklist_items(order)
+
+    monitoring_services.record_co_therapy(
+        patient_id=order.patient_id,
+        user=nurse,
+        data={
+            "kind": "corticosteroid",
+            "drug": "dexamethasone",
+            "dose": "40",
+            "given_from": timezone.now() - timedelta(hours=30),
+        },
+    )
+
+    assert "glucose_method_checked" in services.checklist_items(order)
+    assert "glucose_method_checked" not in services.checklist_items(order, now=timezone.now() + timedelta(hours=24))
