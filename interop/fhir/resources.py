@@ -39,7 +39,7 @@ from infusions.models import (
     VitalSignsEntry,
 )
 from monitoring.models import CheckStatus, OrderResponse, PlateletCheck, PlateletResult
-from patients.models import Patient, WeightMeasurement
+from patients.models import LabResult, Patient, WeightMeasurement
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
@@ -309,6 +309,48 @@ def body_weight_observation(weight: WeightMeasurement) -> dict[str, Any]:
             "effectiveDateTime": instant(weight.measured_at),
             "performer": [{"display": person_display(weight.recorded_by)}] if weight.recorded_by_id else None,
             "valueQuantity": quantity(weight.weight_kg, "kg"),
+        }
+    )
+
+
+# docs/clinical-rules.md §A13: the laboratory values kept beside the platelet count, as stored (SI units).
+LAB_CODES = {
+    "creatinine": ("14682-9", "Creatinine [Moles/volume] in Serum or Plasma", "umol/L"),
+    "hemoglobin": ("718-7", "Hemoglobin [Mass/volume] in Blood", "g/L"),
+    "blood_group": ("882-1", "ABO and Rh group [Type] in Blood", None),
+}
+# The id prefix of each test's Observations (one resource kind per test, as the vital signs have).
+LAB_ID_PREFIX = {"creatinine": "cr", "hemoglobin": "hb", "blood_group": "abo"}
+
+
+def lab_status(lab: LabResult) -> str:
+    """As the platelet results map: a superseded or withdrawn value is entered-in-error, a correction corrected."""
+    if lab.superseded_by_id is not None or lab.status == LabResult.Status.ENTERED_IN_ERROR:
+        return "entered-in-error"
+    return "corrected" if lab.status == LabResult.Status.CORRECTED else "final"
+
+
+def lab_observation(lab: LabResult) -> dict[str, Any]:
+    """A creatinine, hemoglobin or ABO/Rh value (``lab.patient`` should be select_related). The value is the stored
+    SI one; the value and unit as sent are in a note."""
+    code, display, unit = LAB_CODES[lab.test]
+    value: dict[str, Any] = (
+        {"valueCodeableConcept": {"text": lab.blood_group}}
+        if unit is None
+        else {"valueQuantity": quantity(lab.value_si if lab.value_si is not None else 0, unit)}
+    )
+    sent = f"As sent: {lab.value_sent} {lab.unit_sent}".strip()
+    return _drop_empty(
+        {
+            "resourceType": "Observation",
+            "id": f"{LAB_ID_PREFIX[lab.test]}-{lab.pk}",
+            "status": lab_status(lab),
+            "category": category("laboratory", "Laboratory"),
+            "code": loinc([(code, display)], display),
+            "subject": patient_reference(lab.patient),
+            "effectiveDateTime": instant(lab.collected_at),
+            **value,
+            "note": [{"text": sent}] + ([{"text": lab.change_reason}] if lab.change_reason else []),
         }
     )
 

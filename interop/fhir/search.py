@@ -28,7 +28,7 @@ from django.utils import timezone
 from infusions.models import Order, RateSegment, SafetyRecord, VitalSignsEntry
 from interop.fhir import resources as fhir
 from monitoring.models import Notification, NotificationKind, OrderResponse, PlateletCheck, PlateletResult
-from patients.models import Patient, WeightMeasurement
+from patients.models import LabResult, Patient, WeightMeasurement
 
 DEFAULT_COUNT = 50
 MAX_COUNT = 200
@@ -363,8 +363,35 @@ WEIGHT_SOURCE = Source(
     codes=frozenset({(fhir.LOINC, fhir.BODY_WEIGHT_LOINC)}),
     category="vital-signs",
 )
+
+
+def _lab_source(test: str) -> Source:
+    code = fhir.LAB_CODES[test][0]
+    prefix = fhir.LAB_ID_PREFIX[test]
+    return Source(
+        kind=prefix,
+        model=LabResult,
+        base=lambda: LabResult.objects.filter(test=test),
+        load=_load(lambda: LabResult.objects.select_related("patient")),
+        render=fhir.lab_observation,
+        make_id=lambda pk: f"{prefix}-{pk}",
+        patient_field="patient",
+        date_field="collected_at",
+        statuses={
+            "entered-in-error": Q(superseded_by__isnull=False) | Q(status=LabResult.Status.ENTERED_IN_ERROR),
+            "corrected": Q(superseded_by__isnull=True, status=LabResult.Status.CORRECTED),
+            "final": Q(superseded_by__isnull=True, status=LabResult.Status.FINAL),
+        },
+        codes=frozenset({(fhir.LOINC, code)}),
+        category="laboratory",
+    )
+
+
+# docs/clinical-rules.md §A13: creatinine, hemoglobin and ABO/Rh beside the platelet count.
+LAB_SOURCES = {test: _lab_source(test) for test in fhir.LAB_CODES}
 _OBSERVATION_ID = re.compile(
-    r"^(?:plt-(?P<plt>\d{1,17})|bw-(?P<bw>\d{1,17})|vs-(?P<vs>\d{1,17})-(?P<component>[a-z0-9-]+))$"
+    r"^(?:plt-(?P<plt>\d{1,17})|bw-(?P<bw>\d{1,17})|vs-(?P<vs>\d{1,17})-(?P<component>[a-z0-9-]+)"
+    r"|(?P<lab>cr|hb|abo)-(?P<lab_pk>\d{1,17}))$"
 )
 
 
@@ -376,13 +403,16 @@ def _parse_observation_id(resource_id: str) -> tuple[Source, int] | None:
         return PLATELET_SOURCE, int(match["plt"])
     if match["bw"]:
         return WEIGHT_SOURCE, int(match["bw"])
+    if match["lab"]:
+        test = next(t for t, prefix in fhir.LAB_ID_PREFIX.items() if prefix == match["lab"])
+        return LAB_SOURCES[test], int(match["lab_pk"])
     source = VITAL_SOURCES.get(match["component"])
     return (source, int(match["vs"])) if source else None
 
 
 OBSERVATION = ResourceType(
     name="Observation",
-    sources=(PLATELET_SOURCE, *VITAL_SOURCES.values(), WEIGHT_SOURCE),
+    sources=(PLATELET_SOURCE, *VITAL_SOURCES.values(), WEIGHT_SOURCE, *LAB_SOURCES.values()),
     params={
         "patient": PATIENT_PARAM,
         "date": _date("Observation.effective (collection time, time taken, time weighed)."),

@@ -135,3 +135,19 @@ def test_the_patient_page_shows_the_latest_values_and_a_refused_entry_keeps_what
     latest = client.get(f"/patients/{patient.pk}/").content.decode()
     latest = latest[latest.index('data-testid="latest-labs"') :]
     assert "88.4 µmol/L" in latest[:600] and "eGFR 92" in latest[:600]
+
+
+def test_lab_values_are_fhir_observations_with_their_loinc_code_and_status(client_for, nurse, patient):
+    api = client_for(nurse)
+    wrong = post_lab(api, patient, test="creatinine", value="880", unit="umol/L").json()
+    fixed = api.post(f"/api/v1/labs/{wrong['id']}/correct/", {"value": "88", "unit": "umol/L", "reason": "typo"}).json()
+    group = post_lab(api, patient, test="blood_group", value="B neg").json()
+
+    old = api.get(f"/fhir/R4/Observation/cr-{wrong['id']}").json()
+    new = api.get(f"/fhir/R4/Observation/cr-{fixed['id']}").json()
+    abo = api.get(f"/fhir/R4/Observation/abo-{group['id']}").json()
+
+    assert (old["status"], new["status"]) == ("entered-in-error", "corrected")
+    assert new["code"]["coding"][0]["code"] == "14682-9"
+    assert (new["valueQuantity"]["value"], new["valueQuantity"]["code"]) == (88, "umol/L")
+    assert (abo["code"]["coding"][0]["code"], abo["valueCodeableConcept"]["text"]) == ("882-1", "B-")
