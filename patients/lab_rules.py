@@ -93,6 +93,9 @@ def to_si(test: LabTest, value: Decimal, unit: str, config: LabConfig = DEFAULT_
         raise LabValueError("unit", f"The unit {unit!r} is not one this system converts for {test} ({allowed}).")
     if not isinstance(value, Decimal) or not value.is_finite() or value <= 0:
         raise LabValueError("value", f"The {test} value must be a positive number.")
+    if value.adjusted() > 6 or value.adjusted() < -6:
+        # Beyond any plausible value in any unit (and "9e999999" would overflow the arithmetic).
+        raise LabValueError("value", f"The {test} value {value} is not plausible: check the value and its unit.")
     si = value * factor
     low, high = _plausible(test, config)
     if not low <= si <= high:
@@ -123,7 +126,10 @@ _RH = {"+": "+", "POS": "+", "POSITIVE": "+", "-": "-", "NEG": "-", "NEGATIVE": 
 def blood_group(text: str) -> str:
     """ABO/Rh as stored (A13): ``O+``, ``A-``, ``AB+``... from what a laboratory or a person writes ("O pos",
     "A Rh-", "ab neg", "0+" for O). Refused (``BloodGroupError``) when either part is missing or unknown."""
-    cleaned = text.strip().upper().replace("RHD", " ").replace("RH", " ").replace("0", "O")
+    cleaned = text.strip().upper()
+    for noise in ("BLOOD GROUP", "GROUP", "RH(D)", "(D)", "RHD", "RH", "(", ")", ":"):
+        cleaned = cleaned.replace(noise, " ")
+    cleaned = cleaned.replace("0", "O")
     compact = cleaned.replace(" ", "")
     for group in sorted(_GROUPS, key=len, reverse=True):
         if compact.startswith(group):

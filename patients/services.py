@@ -468,16 +468,19 @@ def record_laboratory_value(
     of the same sample sent again records nothing (answers the stored one, False); a correction (OBX-11 ``C``)
     supersedes the laboratory's earlier value of that sample, which stays in the history."""
     value_si, group = _lab_value(test, value, unit)
+    same_sample = LabResult.objects.select_for_update().filter(
+        patient_id=patient_id, test=test, collected_at=collected_at, source=LabResult.Source.HL7
+    )
+    # The same value of the same sample again records nothing, a value staff withdrew included (it stays withdrawn).
+    already = same_sample.filter(value_si=value_si, blood_group=group).order_by("-pk").first()
+    if already is not None:
+        return already, False
     earlier = (
-        LabResult.objects.select_for_update()
-        .filter(patient_id=patient_id, test=test, collected_at=collected_at, source=LabResult.Source.HL7)
-        .filter(superseded_by__isnull=True)
+        same_sample.filter(superseded_by__isnull=True)
         .exclude(status=LabResult.Status.ENTERED_IN_ERROR)
         .order_by("-pk")
         .first()
     )
-    if earlier is not None and (earlier.value_si, earlier.blood_group) == (value_si, group):
-        return earlier, False
     new = record_lab_result(
         patient_id=patient_id,
         user=user,
@@ -487,9 +490,10 @@ def record_laboratory_value(
         collected_at=collected_at,
         source=LabResult.Source.HL7,
     )
-    if earlier is not None and correction:
+    if earlier is not None:
+        # One current value per sample: a correction (C), or a new final value for the same sample, replaces it.
         new.status = LabResult.Status.CORRECTED
-        new.change_reason = "Laboratory correction"
+        new.change_reason = "Laboratory correction" if correction else "Laboratory sent a new value for the sample"
         new.save(update_fields=["status", "change_reason"])
         earlier.superseded_by = new
         earlier.status = LabResult.Status.SUPERSEDED

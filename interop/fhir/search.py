@@ -405,7 +405,9 @@ def _parse_observation_id(resource_id: str) -> tuple[Source, int] | None:
         return WEIGHT_SOURCE, int(match["bw"])
     if match["lab"]:
         test = next(t for t, prefix in fhir.LAB_ID_PREFIX.items() if prefix == match["lab"])
-        return LAB_SOURCES[test], int(match["lab_pk"])
+        pk = int(match["lab_pk"])
+        # The prefix names the test: a creatinine read as hb-<id> is not found.
+        return (LAB_SOURCES[test], pk) if LabResult.objects.filter(pk=pk, test=test).exists() else None
     source = VITAL_SOURCES.get(match["component"])
     return (source, int(match["vs"])) if source else None
 

@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo
 
 import hl7
 
+from patients.lab_rules import BloodGroupError, blood_group
+
 ACCEPT, ERROR, REJECT = "AA", "AE", "AR"
 
 # HL7 table 0357 (message error condition codes), sent in ERR-3.
@@ -492,15 +494,31 @@ def _lab_observation(
                 condition=102,
                 location=f"{location}^14",
             )
+    test = LAB_LOINC_CODES[code]
+    value_text = str(message.unescape(_field_text(message, obx, 5)))
+    if test == "blood_group" and _text(message, obx, 2).upper() in ("CWE", "CE", "CNE"):
+        # A coded group: its identifier ("A", "O POS") or, when that is a code of another system (SNOMED), its text.
+        value_text = _readable_group(_text(message, obx, 5, 1), _text(message, obx, 5, 2))
     return LabObservation(
         obx_index=obx_index,
-        test=LAB_LOINC_CODES[code],
+        test=test,
         code=code,
         status=status,
-        value_text=str(message.unescape(_field_text(message, obx, 5)))[:40],
+        value_text=value_text[:40],
         unit_text=_text(message, obx, 6, 1) or _text(message, obx, 6, 2),
         collected_at=collected,
     )
+
+
+def _readable_group(identifier: str, text: str) -> str:
+    """The part of a coded ABO/Rh value that names the group: the identifier when it reads as one, else the text."""
+    for candidate in (identifier, text):
+        try:
+            blood_group(candidate)
+        except BloodGroupError:
+            continue
+        return candidate
+    return text or identifier
 
 
 def _entity_id(message: hl7.Message, segment: hl7.Segment, field: int) -> str:

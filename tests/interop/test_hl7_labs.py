@@ -93,3 +93,37 @@ def test_the_same_panel_resent_records_nothing_more_and_a_correction_keeps_the_e
         (Decimal("132.6"), "corrected"),
     ]
     assert creatinines[0].superseded_by == creatinines[1]
+
+
+@pytest.mark.parametrize("coded", ["A^A Rh(D) positive^L", "278149003^Blood group A Rh(D) positive^SCT"])
+def test_a_coded_blood_group_is_read_by_its_code_or_its_text(patient, coded):
+    ack = receive_message(panel("LAB-5", group=coded), "mllp")
+    assert ack.code == "AA", ack.text
+    assert LabResult.objects.get(test="blood_group").blood_group == "A+"
+
+
+def test_a_resend_of_a_value_staff_withdrew_records_nothing(patient, nurse):
+    from patients import services
+
+    assert receive_message(panel("LAB-6", group="O POS"), "mllp").code == "AA"
+    creatinine = LabResult.objects.get(test="creatinine")
+    services.withdraw_lab_result(lab_id=creatinine.pk, user=nurse, reason="another patient's sample")
+
+    assert receive_message(panel("LAB-6-again", group="O POS"), "mllp").code == "AA"
+
+    assert list(LabResult.objects.filter(test="creatinine").values_list("status", flat=True)) == ["entered_in_error"]
+
+
+def test_a_new_final_value_for_the_same_sample_replaces_the_earlier_one(patient):
+    receive_message(panel("LAB-7", group="O POS"), "mllp")
+    receive_message(panel("LAB-7-b", creatinine="1.4", group="O POS"), "mllp")
+    current = LabResult.objects.filter(test="creatinine", superseded_by__isnull=True)
+    assert [(c.value_si, c.status) for c in current] == [(Decimal("123.8"), "corrected")]
+
+
+def test_a_lab_read_under_another_tests_prefix_is_not_found(patient, client_for, nurse):
+    receive_message(panel("LAB-8", group="O POS"), "mllp")
+    creatinine = LabResult.objects.get(test="creatinine")
+    api = client_for(nurse)
+    assert api.get(f"/fhir/R4/Observation/cr-{creatinine.pk}").status_code == 200
+    assert api.get(f"/fhir/R4/Observation/hb-{creatinine.pk}").status_code == 404

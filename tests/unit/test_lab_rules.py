@@ -102,6 +102,8 @@ def test_zero_negative_or_not_a_number_is_refused(value):
         ("AB positive", "AB+"),
         ("B RhD negative", "B-"),
         (" ab- ", "AB-"),
+        ("A Rh(D) positive", "A+"),
+        ("Blood group O Rh(D) negative", "O-"),
     ],
 )
 def test_a_group_is_stored_as_abo_and_rh(written, stored):
@@ -200,3 +202,10 @@ def test_egfr_is_not_reliable_when_creatinine_moved_26_5_umol_l_in_48_hours():
         60, "120", female=False, collected_at=now, previous_creatinines=((now - timedelta(hours=49), Decimal(60)),)
     )
     assert older.not_reliable == ""
+
+
+@pytest.mark.parametrize("value", ["9e999999", "1e9", "1e-9"])
+def test_an_absurd_magnitude_is_refused_not_a_server_error(value):
+    with pytest.raises(LabValueError) as refused:
+        to_si(LabTest.CREATININE, Decimal(value), "mg/dL")
+    assert refused.value.field == "value"
