@@ -110,6 +110,8 @@ DEMO_PATIENTS: list[dict[str, Any]] = [
         "weight_kg": Decimal("70"),
         "serum_iga_mg_dl": Decimal("110"),
         "pregnant": True,
+        # docs/clinical-rules.md §A13: a pregnancy is recorded with its expected delivery date (days from today).
+        "expected_delivery_in_days": 120,
     },
     {
         # IgA-deficient, anti-IgA antibodies not tested: her course goes ahead on the prescriber's recorded reason
@@ -164,6 +166,10 @@ def ensure_demo_patients(user: Any) -> dict[str, Patient]:
     for spec in DEMO_PATIENTS:
         data = dict(spec)
         weight = data.pop("weight_kg")
+        if "expected_delivery_in_days" in data:
+            data["expected_delivery_date"] = timezone.localdate() + timedelta(
+                days=data.pop("expected_delivery_in_days")
+            )
         existing = Patient.objects.filter(mrn=data["mrn"]).first()
         if existing is None:
             existing = patient_services.create_patient(

@@ -48,7 +48,12 @@ class Patient(models.Model):
     iga_measured_on = models.DateField("IgA measured on", null=True, blank=True, validators=[validate_not_in_future])
     cardiac_dysfunction = models.BooleanField(default=False)
     renal_impairment = models.BooleanField(default=False)
+    # docs/clinical-rules.md §A13: a pregnancy is recorded with its expected delivery date, or "not yet known" with a
+    # review date; it ends with a delivery or end date, or 14 days after the expected date (``pregnancy_open``).
     pregnant = models.BooleanField(default=False)
+    expected_delivery_date = models.DateField(null=True, blank=True)
+    pregnancy_review_on = models.DateField("pregnancy: review the expected date on", null=True, blank=True)
+    pregnancy_ended_on = models.DateField("pregnancy ended on (delivery or end)", null=True, blank=True)
     # Version 1's single flag: "thrombosis risk, factor not specified" (the API's thrombosis_risk_unspecified) until
     # the factors below are chosen (docs/clinical-rules.md §A13).
     thrombosis_risk = models.BooleanField(
@@ -120,9 +125,25 @@ class Patient(models.Model):
         return self.age_on(timezone.localdate())
 
     @property
+    def pregnancy_open(self) -> bool:
+        """A13: recorded pregnant and not yet ended (delivery or end date, or 14 days after the expected date)."""
+        return rules.pregnancy_open(
+            self.pregnant, self.expected_delivery_date, self.pregnancy_ended_on, timezone.localdate()
+        )
+
+    @property
+    def pregnancy_ends_on(self) -> date | None:
+        return rules.pregnancy_ends_on(self.expected_delivery_date, self.pregnancy_ended_on) if self.pregnant else None
+
+    @property
     def risk_flags(self) -> dict[str, bool]:
-        """Each at-risk factor of docs/clinical-rules.md §A13 as recorded (True when present)."""
-        return {code: bool(getattr(self, code)) for code, _label in rules.RISK_FACTORS}
+        """Each at-risk factor of docs/clinical-rules.md §A13 as recorded (True when present); pregnancy counts
+        while open and for 6 weeks after it."""
+        flags = {code: bool(getattr(self, code)) for code, _label in rules.RISK_FACTORS}
+        flags["pregnant"] = rules.hypercoagulable_after_pregnancy(
+            self.pregnant, self.expected_delivery_date, self.pregnancy_ended_on, timezone.localdate()
+        )
+        return flags
 
     @property
     def risk_factors(self) -> tuple[str, ...]:

@@ -216,7 +216,7 @@ RISK_FACTORS: tuple[tuple[str, str], ...] = (
     ("hyperviscosity", "hyperviscosity"),
     ("cardiovascular_disease", "cardiovascular disease"),
     ("thrombosis_risk", "thrombosis risk (factor not specified)"),
-    ("pregnant", "pregnancy (hypercoagulable state)"),
+    ("pregnant", "pregnancy or the 6 weeks after it (hypercoagulable state)"),
 )
 RENAL_FACTORS = frozenset(
     {"renal_impairment", "diabetes", "volume_depletion", "sepsis", "paraproteinemia", "nephrotoxic_drugs"}
@@ -252,3 +252,66 @@ def acute_factors_to_reassess(flags: dict[str, bool], assessed_on: date | None, 
     if assessed_on is not None and (today - assessed_on).days <= REASSESS_ACUTE_AFTER_DAYS:
         return ()
     return tuple(present)
+
+
+# --- Pregnancy (docs/clinical-rules.md §A13) ------------------------------------------------------------------------
+
+PREGNANCY_ENDS_DAYS_AFTER_EXPECTED = 14  # ended 14 days after the expected delivery date
+PREGNANCY_REVIEW_WITHIN_DAYS = 28  # "not yet known": a review date within 4 weeks
+POSTPARTUM_HYPERCOAGULABLE_DAYS = 42  # [D] pregnancy and 6 weeks after delivery are a hypercoagulable state
+LONGEST_PREGNANCY_AHEAD_DAYS = 294  # 42 weeks: an expected date further ahead is a slip
+
+
+def pregnancy_ends_on(expected_delivery: date | None, ended_on: date | None) -> date | None:
+    """When the recorded pregnancy ends: the delivery or end date, else 14 days after the expected date."""
+    if ended_on is not None:
+        return ended_on
+    if expected_delivery is not None:
+        return expected_delivery + timedelta(days=PREGNANCY_ENDS_DAYS_AFTER_EXPECTED)
+    return None
+
+
+def pregnancy_open(pregnant: bool, expected_delivery: date | None, ended_on: date | None, today: date) -> bool:
+    """A13: a pregnancy counts while recorded and not ended (by a delivery or end date, or 14 days after the
+    expected date)."""
+    if not pregnant:
+        return False
+    ends = pregnancy_ends_on(expected_delivery, ended_on)
+    return ends is None or today < ends
+
+
+def hypercoagulable_after_pregnancy(
+    pregnant: bool, expected_delivery: date | None, ended_on: date | None, today: date
+) -> bool:
+    """A13 [D]: pregnancy and the 6 weeks after it count as a hypercoagulable state."""
+    if not pregnant:
+        return False
+    ends = pregnancy_ends_on(expected_delivery, ended_on)
+    return ends is None or today < ends + timedelta(days=POSTPARTUM_HYPERCOAGULABLE_DAYS)
+
+
+def pregnancy_errors(
+    *,
+    pregnant: bool,
+    expected_delivery: date | None,
+    review_on: date | None,
+    ended_on: date | None,
+    today: date,
+) -> dict[str, list[str]]:
+    """What a pregnancy record needs (A13): an expected delivery date, or "not yet known" with a review date within
+    4 weeks; dates a pregnancy can have."""
+    errors: dict[str, list[str]] = {}
+    if not pregnant:
+        return errors
+    if expected_delivery is None and review_on is None and ended_on is None:
+        errors["expected_delivery_date"] = [
+            "Give the expected delivery date, or, if not yet known, a date within 4 weeks to review it."
+        ]
+    if expected_delivery is not None and expected_delivery > today + timedelta(days=LONGEST_PREGNANCY_AHEAD_DAYS):
+        errors["expected_delivery_date"] = ["An expected delivery date more than 42 weeks ahead is not possible."]
+    review_window = today + timedelta(days=PREGNANCY_REVIEW_WITHIN_DAYS)
+    if review_on is not None and expected_delivery is None and not today <= review_on <= review_window:
+        errors["pregnancy_review_on"] = ["The review date is within the next 4 weeks."]
+    if ended_on is not None and ended_on > today:
+        errors["pregnancy_ended_on"] = ["The pregnancy cannot end in the future: record it once it has."]
+    return errors

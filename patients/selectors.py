@@ -162,7 +162,7 @@ def _egfr_of(
         birth_date=patient.birth_date,
         female=patient.sex == "female",
         height_cm=patient.height_cm,
-        pregnant=patient.pregnant,
+        pregnant=patient.pregnancy_open,
         previous_creatinines=tuple((at, value) for at, value in creatinines if at < result.collected_at),
         collected_at=result.collected_at,
     )

@@ -32,6 +32,9 @@ PATIENT_FIELDS = (
     "cardiac_dysfunction",
     "renal_impairment",
     "pregnant",
+    "expected_delivery_date",
+    "pregnancy_review_on",
+    "pregnancy_ended_on",
     "thrombosis_risk",
     "thrombosis_risk_details",
     # docs/clinical-rules.md §A13: the at-risk factors one by one, the acute ones with the date they were assessed.
@@ -55,6 +58,25 @@ PATIENT_FIELDS = (
     "allergies",
     "previous_infusion_reactions",
 )
+
+
+PREGNANCY_FIELDS = ("pregnant", "expected_delivery_date", "pregnancy_review_on", "pregnancy_ended_on")
+
+
+def _validate_pregnancy(patient: Patient, data: dict[str, Any]) -> None:
+    """A13's pregnancy record, judged when it is written (an unrelated edit does not re-judge a review date that
+    has since passed)."""
+    if not any(field in data for field in PREGNANCY_FIELDS):
+        return
+    errors = rules.pregnancy_errors(
+        pregnant=patient.pregnant,
+        expected_delivery=patient.expected_delivery_date,
+        review_on=patient.pregnancy_review_on,
+        ended_on=patient.pregnancy_ended_on,
+        today=timezone.localdate(),
+    )
+    if errors:
+        raise ValidationError(errors)
 
 
 def _validate_iga_pair(patient: Patient) -> None:
@@ -84,6 +106,7 @@ def create_patient(
     patient = Patient(**{field: data[field] for field in PATIENT_FIELDS if field in data})
     patient.full_clean()
     _validate_iga_pair(patient)
+    _validate_pregnancy(patient, data)
     measured_at = _checked_measured_at(weight_measured_at) if weight_kg is not None else None
     weight = _new_weight(patient, weight_kg, measured_at, user) if weight_kg is not None else None
     settlement = _settle_body_size(
@@ -123,6 +146,7 @@ def update_patient(
             setattr(patient, field, data[field])
     patient.full_clean()
     _validate_iga_pair(patient)
+    _validate_pregnancy(patient, data)
     height_changed = patient.height_cm != height_before
     weight = None
     if weight_kg is not None:

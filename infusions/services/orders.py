@@ -73,7 +73,7 @@ def patient_facts(
         age_years=patient.age_on(on),
         height_cm=patient.height_cm,
         actual_weight_kg=weight_kg,
-        pregnant=patient.pregnant,
+        pregnant=patient.pregnancy_open,
         cardiac_dysfunction=patient.cardiac_dysfunction,
         renal_impairment=patient.renal_impairment,
         thrombosis_risk=patient.thrombosis_risk,

@@ -142,6 +142,9 @@ class PatientSerializer(serializers.ModelSerializer[Patient]):
             "cardiac_dysfunction",
             "renal_impairment",
             "pregnant",
+            "expected_delivery_date",
+            "pregnancy_review_on",
+            "pregnancy_ended_on",
             "thrombosis_risk",
             "thrombosis_risk_unspecified",
             "thrombosis_risk_details",
@@ -186,6 +189,8 @@ class PatientSerializer(serializers.ModelSerializer[Patient]):
 
     def to_representation(self, instance: Patient) -> dict[str, Any]:
         data = super().to_representation(instance)
+        # docs/api.md: "pregnant stays writable and is true while a pregnancy is open" (A13).
+        data["pregnant"] = instance.pregnancy_open
         current = instance.current_weight
         data["weight_kg"] = float(current.weight_kg) if current else None
         data["weight_measured_at"] = (
