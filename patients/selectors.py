@@ -133,7 +133,8 @@ class LabRow:
 
 def lab_rows(patient: Patient) -> list[LabRow]:
     """Every laboratory result of the patient, oldest first, corrections and withdrawn ones included."""
-    results = list(patient.lab_results.select_related("entered_by").order_by("collected_at", "pk"))
+    # From the prefetched rows where a list prefetched them (the verification queue), else one query.
+    results = sorted(patient.lab_results.all(), key=lambda r: (r.collected_at, r.pk))
     creatinines = tuple(
         (r.collected_at, r.value_si)
         for r in results

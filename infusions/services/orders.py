@@ -20,6 +20,7 @@ from infusions import dosing, safety_rules
 from infusions.models import Infusion, InfusionStatus, Order, OrderStatus, OutsideDose, Product
 from infusions.services import safety
 from infusions.signals import infusion_ended, order_cancelled, order_returned, order_verified
+from patients import selectors as patient_selectors
 from patients.models import Patient, WeightMeasurement
 from patients.rules import RISK_FACTORS
 
@@ -68,6 +69,8 @@ def patient_facts(
     weight_kg = weight.weight_kg if weight is not None else estimated_weight_kg
     if weight_kg is None:
         raise SafetyStopped(safety_rules.weight_missing())
+    # Pregnancy counts while open and for 6 weeks after it (A13): the patient's flags say so, not the raw field.
+    flags = patient.risk_flags
     return dosing.PatientFacts(
         sex=patient.sex,
         age_years=patient.age_on(on),
@@ -78,10 +81,21 @@ def patient_facts(
         renal_impairment=patient.renal_impairment,
         thrombosis_risk=patient.thrombosis_risk,
         iga_deficient=patient.iga_deficient,
-        other_risk_factors=tuple(
-            label for code, label in RISK_FACTORS if code not in DOSING_FLAGS and getattr(patient, code)
-        ),
+        other_risk_factors=tuple(label for code, label in RISK_FACTORS if code not in DOSING_FLAGS and flags[code])
+        + _low_egfr(patient),
     )
+
+
+# docs/clinical-rules.md §A13: eGFR below 60 is a renal risk factor, judged on the latest creatinine when the order
+# is written and again at verification (record_changed applies the safer plan); fixed for the course after that.
+LOW_EGFR = Decimal(60)
+
+
+def _low_egfr(patient: Patient) -> tuple[str, ...]:
+    latest = patient_selectors.latest_labs(patient).get("creatinine")
+    if latest is None or latest.egfr is None or latest.egfr.value is None or latest.egfr.value >= LOW_EGFR:
+        return ()
+    return (f"eGFR {latest.egfr.value} (below 60)",)
 
 
 # The at-risk factors dosing names by their own flags; the others go as other_risk_factors (§A13).

@@ -105,3 +105,21 @@ def test_anti_iga_antibodies_are_recorded_through_the_api_with_their_date(client
         .json()
     )
     assert (body["anti_iga_antibodies"], body["anti_iga_antibodies_on"]) == ("negative", tested)
+
+
+@pytest.mark.django_db
+def test_an_egfr_below_60_on_the_latest_creatinine_caps_the_rate_and_is_named():
+    from patients.models import LabResult
+
+    patient = PatientFactory(birth_date=date(1970, 1, 1), sex="male")  # 56: not at risk by age
+    LabResult.objects.create(
+        patient=patient,
+        test="creatinine",
+        value_sent="160",
+        unit_sent="umol/L",
+        value_si=160,
+        collected_at=timezone.now() - timedelta(hours=2),
+    )
+    order = verified_order(patient=patient)
+    assert order.rate_plan["at_risk_capped"]
+    assert "(below 60)" in " ".join(order.warning_messages)
