@@ -136,6 +136,14 @@ class Patient(models.Model):
         return rules.pregnancy_ends_on(self.expected_delivery_date, self.pregnancy_ended_on) if self.pregnant else None
 
     @property
+    def pregnancy_ends_soon(self) -> bool:
+        """A13: the prompt a week before an open pregnancy ends by itself (14 days after the expected date)."""
+        ends = self.pregnancy_ends_on
+        if not self.pregnancy_open or ends is None or self.pregnancy_ended_on is not None:
+            return False
+        return (ends - timezone.localdate()).days <= rules.PREGNANCY_PROMPT_DAYS_BEFORE_END
+
+    @property
     def risk_flags(self) -> dict[str, bool]:
         """Each at-risk factor of docs/clinical-rules.md §A13 as recorded (True when present); pregnancy counts
         while open and for 6 weeks after it."""

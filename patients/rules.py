@@ -260,6 +260,7 @@ PREGNANCY_ENDS_DAYS_AFTER_EXPECTED = 14  # ended 14 days after the expected deli
 PREGNANCY_REVIEW_WITHIN_DAYS = 28  # "not yet known": a review date within 4 weeks
 POSTPARTUM_HYPERCOAGULABLE_DAYS = 42  # [D] pregnancy and 6 weeks after delivery are a hypercoagulable state
 LONGEST_PREGNANCY_AHEAD_DAYS = 294  # 42 weeks: an expected date further ahead is a slip
+PREGNANCY_PROMPT_DAYS_BEFORE_END = 7  # "with a prompt a week before"
 
 
 def pregnancy_ends_on(expected_delivery: date | None, ended_on: date | None) -> date | None:

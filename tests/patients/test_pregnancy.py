@@ -83,3 +83,13 @@ def test_a_pregnancy_recorded_for_a_man_is_allowed_and_flagged_on_his_page(clien
     client.force_login(nurse)
     html = client.get(f"/patients/{patient.pk}/").content.decode()
     assert 'data-testid="pregnancy-male"' in html and "recorded as male: check" in html
+
+
+@pytest.mark.django_db
+def test_a_week_before_the_record_ends_the_page_asks_for_the_delivery_or_a_new_date(client, nurse):
+    today = timezone.localdate()
+    soon = PatientFactory(sex="female", pregnant=True, expected_delivery_date=today - timedelta(days=8))
+    later = PatientFactory(sex="female", pregnant=True, expected_delivery_date=today + timedelta(days=30))
+    client.force_login(nurse)
+    assert 'data-testid="pregnancy-ends-soon"' in client.get(f"/patients/{soon.pk}/").content.decode()
+    assert 'data-testid="pregnancy-ends-soon"' not in client.get(f"/patients/{later.pk}/").content.decode()
