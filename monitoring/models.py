@@ -28,10 +28,10 @@ FOLLOW_UP_LABELS = tuple(FOLLOW_UP_DAYS)
 # docs/clinical-rules.md reference §7.1, the WHO bleeding scale as the worklist offers it.
 WHO_BLEEDING_GRADES = [
     ("0", "no bleeding"),
-    ("1", "petechiae, bruising"),
-    ("2", "mild blood loss (epistaxis, haematuria)"),
-    ("3", "gross blood loss needing transfusion"),
-    ("4", "debilitating blood loss"),
+    ("1", "petechial or minor bleeding"),
+    ("2", "mild, clinically significant blood loss not needing transfusion"),
+    ("3", "gross blood loss needing red-cell transfusion"),
+    ("4", "debilitating or life-threatening bleeding"),
 ]
 
 
