@@ -32,6 +32,7 @@ from django.utils import timezone
 from infusions.dosing import REGIMENS
 from infusions.models import Infusion, InfusionStatus, Order, OrderStatus, VitalSignsEntry
 from monitoring.models import (
+    CURRENT_RESULT,
     FOLLOW_UP_LABELS,
     CheckStatus,
     Notification,
@@ -208,12 +209,8 @@ def results_needing_bleeding_grade(now: Any = None, days: int = 7) -> QuerySet[P
     now = now or timezone.now()
     return (
         PlateletResult.objects.filter(
-            bleeding_assessed=False,
-            superseded_by__isnull=True,
-            preliminary=False,
-            collected_at__gte=now - timedelta(days=days),
+            CURRENT_RESULT, bleeding_assessed=False, preliminary=False, collected_at__gte=now - timedelta(days=days)
         )
-        .exclude(status=PlateletResult.Status.ENTERED_IN_ERROR)
         .select_related("order__patient", "platelet_check")
         .order_by("collected_at", "pk")
     )

@@ -106,13 +106,7 @@ def _response_context(request: HttpRequest, patient: Patient, form: dict[str, An
             .select_related("platelet_check", "entered_by")
             .order_by("collected_at", "pk")
         )
-        counted = [
-            r
-            for r in every_result
-            if r.superseded_by_id is None
-            and r.status != PlateletResult.Status.ENTERED_IN_ERROR
-            and not r.not_attributed_reason
-        ]
+        counted = [r for r in every_result if r.current and not r.not_attributed_reason]
         infusions = list(Infusion.objects.filter(order=order).prefetch_related("vitals").order_by("day_number"))
         points = [
             charts.TrendPoint(
@@ -133,7 +127,7 @@ def _response_context(request: HttpRequest, patient: Patient, form: dict[str, An
             results=[
                 {
                     "result": r,
-                    "current": r.superseded_by_id is None and r.status != PlateletResult.Status.ENTERED_IN_ERROR,
+                    "current": r.current,
                     "correct": _form_state(form, f"correct-{r.pk}"),
                     "withdraw": _form_state(form, f"entered-in-error-{r.pk}"),
                     "bleeding": _form_state(form, f"bleeding-{r.pk}"),

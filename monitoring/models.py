@@ -165,6 +165,15 @@ class PlateletResult(models.Model):
     def __str__(self) -> str:
         return f"{self.platelet_count} ×10⁹/L at {self.collected_at:%Y-%m-%d %H:%M}"
 
+    @property
+    def current(self) -> bool:
+        """Stands: neither superseded by a correction nor withdrawn (the row form of ``CURRENT_RESULT``)."""
+        return self.superseded_by_id is None and self.status != self.Status.ENTERED_IN_ERROR
+
+
+# The results that stand: not superseded by a correction, not withdrawn as entered in error (A12).
+CURRENT_RESULT = models.Q(superseded_by__isnull=True) & ~models.Q(status=PlateletResult.Status.ENTERED_IN_ERROR)
+
 
 class OrderResponse(models.Model):
     """The order's current IWG assessment (monitoring/response_rules.py), kept for dashboards and the API."""

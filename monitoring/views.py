@@ -16,7 +16,14 @@ from core.roles import is_clinical_staff
 from infusions import services as infusion_services
 from infusions.models import Infusion, Order
 from monitoring import response_rules, selectors, services
-from monitoring.models import WHO_BLEEDING_GRADES, Notification, OrderResponse, PlateletCheck, PlateletResult
+from monitoring.models import (
+    CURRENT_RESULT,
+    WHO_BLEEDING_GRADES,
+    Notification,
+    OrderResponse,
+    PlateletCheck,
+    PlateletResult,
+)
 
 
 def _require_staff(request: HttpRequest) -> None:
@@ -196,10 +203,7 @@ def day2_prompt(request: HttpRequest, infusion_id: int) -> HttpResponse:
     # A12: the latest result that counts toward the course, a check's or an ad hoc one (not one within 24 h of a
     # platelet transfusion, not a withdrawn or superseded one).
     latest = (
-        PlateletResult.objects.filter(
-            order=infusion.order, superseded_by__isnull=True, preliminary=False, not_attributed_reason=""
-        )
-        .exclude(status=PlateletResult.Status.ENTERED_IN_ERROR)
+        PlateletResult.objects.filter(CURRENT_RESULT, order=infusion.order, preliminary=False, not_attributed_reason="")
         .select_related("platelet_check")
         .order_by("-collected_at", "-pk")
         .first()

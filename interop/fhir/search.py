@@ -27,7 +27,14 @@ from django.utils import timezone
 
 from infusions.models import Order, RateSegment, SafetyRecord, VitalSignsEntry
 from interop.fhir import resources as fhir
-from monitoring.models import Notification, NotificationKind, OrderResponse, PlateletCheck, PlateletResult
+from monitoring.models import (
+    CURRENT_RESULT,
+    Notification,
+    NotificationKind,
+    OrderResponse,
+    PlateletCheck,
+    PlateletResult,
+)
 from patients.models import LabResult, Patient, WeightMeasurement
 
 DEFAULT_COUNT = 50
@@ -298,7 +305,7 @@ PATIENT = ResourceType(
 # Observation ---------------------------------------------------------------------------------------------
 
 _SUPERSEDES = Exists(PlateletResult.objects.filter(superseded_by=OuterRef("pk")))
-_CURRENT_FINAL = Q(preliminary=False, superseded_by__isnull=True) & ~Q(status=PlateletResult.Status.ENTERED_IN_ERROR)
+_CURRENT_FINAL = Q(preliminary=False) & CURRENT_RESULT
 
 
 def _platelets() -> models.QuerySet:

@@ -5,17 +5,13 @@ from typing import Any
 from rest_framework import serializers
 
 from infusions.api.serializers import OrderSerializer
-from monitoring.models import Notification, PlateletCheck, PlateletResult
+from monitoring.models import CURRENT_RESULT, Notification, PlateletCheck, PlateletResult
 from patients.models import CoTherapy, CoTherapyKind
 
 
 def current_results(results: Any) -> Any:
     """A check's results that stand: not superseded, not preliminary, not withdrawn; the newest first."""
-    return (
-        results.filter(superseded_by__isnull=True, preliminary=False)
-        .exclude(status=PlateletResult.Status.ENTERED_IN_ERROR)
-        .order_by("-pk")
-    )
+    return results.filter(CURRENT_RESULT, preliminary=False).order_by("-pk")
 
 
 class PlateletCheckSerializer(serializers.ModelSerializer[PlateletCheck]):

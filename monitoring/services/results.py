@@ -20,6 +20,7 @@ from infusions.models import Infusion, InfusionStatus, Order, OrderStatus, Outsi
 from monitoring import response_rules
 from monitoring.models import (
     CHECK_OFFSETS_HOURS,
+    CURRENT_RESULT,
     FOLLOW_UP_DAYS,
     FOLLOW_UP_LABELS,
     CheckStatus,
@@ -176,9 +177,6 @@ def co_therapy_periods(patient_id: int) -> list[response_rules.CoTherapyPeriod]:
         response_rules.CoTherapyPeriod(kind=t.kind, given_from=t.given_from, given_until=t.given_until)
         for t in CoTherapy.objects.filter(patient_id=patient_id, entered_in_error_at__isnull=True)
     ]
-
-
-CURRENT_RESULT = Q(superseded_by__isnull=True) & ~Q(status=PlateletResult.Status.ENTERED_IN_ERROR)
 
 
 def reassess_response(order: Order, *, now: datetime | None = None) -> OrderResponse:
