@@ -41,32 +41,6 @@ READINGS = {
     "respiratory_rate_per_min": "16",
     "spo2_percent": "98",
 }
-ZXING = harness.ROOT / "static" / "vendor" / "zxing" / "zxing-library.min.js"
-# The camera of tests/browser/test_vial_camera.py: a canvas stream showing the code ZXing's writer draws.
-FAKE_CAMERA = """() => {
-  const canvas = document.createElement("canvas");
-  canvas.width = 640; canvas.height = 480;
-  const context = canvas.getContext("2d");
-  let modules = null;
-  const draw = () => {
-    context.fillStyle = "#fff";
-    context.fillRect(0, 0, canvas.width, canvas.height);
-    if (!modules) return;
-    const scale = Math.floor(300 / modules.getWidth());
-    const left = (canvas.width - modules.getWidth() * scale) / 2;
-    const top = (canvas.height - modules.getHeight() * scale) / 2;
-    context.fillStyle = "#000";
-    for (let y = 0; y < modules.getHeight(); y++)
-      for (let x = 0; x < modules.getWidth(); x++)
-        if (modules.get(x, y)) context.fillRect(left + x * scale, top + y * scale, scale, scale);
-  };
-  window.setInterval(draw, 100);
-  window.showVial = (text) => {
-    modules = text ? new ZXing.DataMatrixWriter().encode(text, ZXing.BarcodeFormat.DATA_MATRIX, 0, 0, new Map()) : null;
-    draw();
-  };
-  navigator.mediaDevices.getUserMedia = async () => canvas.captureStream(10);
-}"""
 
 
 def seed(repeat: int) -> tuple[list[int], Callable[[int], str]]:
@@ -96,6 +70,9 @@ def seed(repeat: int) -> tuple[list[int], Callable[[int], str]]:
 
 def measure(base_url: str, infusions: list[int], code: Callable[[int], str], repeat: int) -> dict[str, list[float]]:
     from playwright.sync_api import sync_playwright
+
+    # The camera of the browser tests: a canvas stream showing the code ZXing's own writer draws.
+    from tests.browser.test_vial_camera import FAKE_CAMERA, ZXING
 
     timings: dict[str, list[float]] = {"page": [], "vitals": [], "wedge": [], "camera": []}
     with sync_playwright() as playwright:
