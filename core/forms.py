@@ -4,6 +4,8 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from core.errors import SafetyStopped
 
@@ -78,3 +80,17 @@ def overrides_from_post(post: Any) -> dict[str, str]:
         for key, value in post.items()
         if key.startswith(OVERRIDE_PREFIX) and value.strip()
     }
+
+
+def typed_local_time(value: str | None, field: str) -> Any:
+    """A date and time typed on a page (``datetime-local``) is in the hospital's zone; it is stored in UTC. None when
+    left empty; a form error on ``field`` when it is not a date and time that exists."""
+    if not value:
+        return None
+    try:
+        parsed = parse_datetime(value)
+    except ValueError as exc:  # well formed but impossible, such as month 13
+        raise ValidationError({field: ["This date and time does not exist."]}) from exc
+    if parsed is None:
+        raise ValidationError({field: ["Enter a date and time."]})
+    return timezone.make_aware(parsed) if timezone.is_naive(parsed) else parsed

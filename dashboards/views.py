@@ -11,10 +11,10 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_POST
 
 from core.errors import Conflict
+from core.forms import typed_local_time
 from core.roles import Role, has_role
 from dashboards import charts, selectors
 from infusions import bedside
@@ -184,18 +184,6 @@ def _form_state(form: dict[str, Any], name: str) -> dict[str, Any] | None:
 CHARTED_CO_THERAPIES = ("platelet_transfusion", "corticosteroid", "other_itp_treatment")
 
 
-def _posted_time(value: str | None, field: str) -> Any:
-    if not value:
-        return None
-    try:
-        parsed = parse_datetime(value)
-    except ValueError:
-        parsed = None
-    if parsed is None:
-        raise ValidationError({field: ["Enter a date and time that exists."]})
-    return timezone.make_aware(parsed) if timezone.is_naive(parsed) else parsed
-
-
 def _whole_number(value: str | None, field: str, message: str) -> int | None:
     text = (value or "").strip()
     if not text:
@@ -221,7 +209,7 @@ def response_result_action(request: HttpRequest, patient_id: int, result_id: int
                 user=request.user,
                 reason=post.get("reason", ""),
                 platelet_count=_whole_number(post.get("platelet_count"), "platelet_count", COUNT_MESSAGE),
-                collected_at=_posted_time(post.get("collected_at"), "collected_at"),
+                collected_at=typed_local_time(post.get("collected_at"), "collected_at"),
                 bleeding_who_grade=_whole_number(post.get("bleeding_who_grade"), "bleeding_who_grade", GRADE_MESSAGE),
             )
             notice = "Result corrected; the earlier value is kept in the history."
@@ -267,8 +255,8 @@ def response_co_therapy(request: HttpRequest, patient_id: int) -> HttpResponse:
         else:
             fields = ("kind", "drug", "dose", "dose_unit", "route", "description", "units", "volume_ml")
             data: dict[str, Any] = {field: post.get(field, "") for field in fields}
-            data["given_from"] = _posted_time(post.get("given_from"), "given_from")
-            data["given_until"] = _posted_time(post.get("given_until"), "given_until")
+            data["given_from"] = typed_local_time(post.get("given_from"), "given_from")
+            data["given_until"] = typed_local_time(post.get("given_until"), "given_until")
             monitoring_services.record_co_therapy(patient_id=patient.pk, user=request.user, data=data)
             notice = "Co-therapy recorded; the response is worked out again with it."
     except (ValidationError, Conflict) as exc:

@@ -11,12 +11,17 @@ from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_POST
 
 from core.errors import Conflict, SafetyStopped
-from core.forms import FIELD_LABELS, apply_validation_error, error_messages, field_message, overrides_from_post
+from core.forms import (
+    FIELD_LABELS,
+    apply_validation_error,
+    error_messages,
+    field_message,
+    overrides_from_post,
+    typed_local_time,
+)
 from core.roles import Role, has_permission, has_role, is_clinical_staff
 from infusions import bedside, selectors, services
 from infusions.forms import OrderForm, SiteValuesForm
@@ -488,19 +493,6 @@ def _decimal(value: str | None, field: str) -> Decimal | None:
     return number
 
 
-def _local_time(value: str | None, field: str) -> Any:
-    """A time typed on the tablet is in the hospital's zone; it is stored in UTC."""
-    if not value:
-        return None
-    try:
-        parsed = parse_datetime(value)
-    except ValueError as exc:  # well formed but impossible, such as month 13
-        raise ValidationError({field: ["This date and time does not exist."]}) from exc
-    if parsed is None:
-        raise ValidationError({field: ["Enter a date and time."]})
-    return timezone.make_aware(parsed) if timezone.is_naive(parsed) else parsed
-
-
 def _typed_vials(post: Any) -> list[dict[str, Any]]:
     """The vials typed on the start form: parallel lists, one entry per vial (docs/clinical-rules.md §A10)."""
     rows = zip(
@@ -548,7 +540,7 @@ def bedside_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
                 infusion_id=pk,
                 user=user,
                 values={field: post.get(field) for field in VITALS_FIELDS},
-                taken_at=_local_time(post.get("taken_at"), "taken_at"),
+                taken_at=typed_local_time(post.get("taken_at"), "taken_at"),
             )
             notice = "Vital signs recorded." if not entry.alerts else ""
         elif action == "start":
@@ -562,7 +554,7 @@ def bedside_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
                 lot_numbers=[lot for lot in post.get("lot_numbers", "").replace(",", "\n").splitlines()],
                 vials=_typed_vials(post),
                 barcodes=[code for code in post.getlist("barcodes") if code.strip()],
-                started_at=_local_time(post.get("started_at"), "started_at"),
+                started_at=typed_local_time(post.get("started_at"), "started_at"),
                 rate_ml_per_h=_decimal(post.get("rate_ml_per_h"), "rate_ml_per_h"),
                 overrides=overrides,
             )

@@ -8,11 +8,10 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_POST
 
 from core.errors import SafetyStopped
-from core.forms import apply_validation_error, overrides_from_post
+from core.forms import apply_validation_error, overrides_from_post, typed_local_time
 from core.roles import is_clinical_staff, roles_of
 from core.stops import Actor, Kind, Overrider, may_override
 from patients import selectors, services
@@ -99,19 +98,13 @@ def lab_add(request: HttpRequest, pk: int) -> HttpResponse:
     test = post.get("test", "")
     unit = post.get(f"unit_{test}", "") if test in LAB_UNITS else ""
     try:
-        collected = parse_datetime(post.get("collected_at", "") or "")
-    except ValueError:
-        collected = None
-    try:
-        if collected is None:
-            raise ValidationError({"collected_at": ["Enter the collection date and time."]})
         services.record_lab_result(
             patient_id=patient.pk,
             user=request.user,
             test=test,
             value=post.get("value", ""),
             unit=unit,
-            collected_at=timezone.make_aware(collected) if timezone.is_naive(collected) else collected,
+            collected_at=typed_local_time(post.get("collected_at"), "collected_at"),
         )
     except ValidationError as exc:
         return patient_detail(request, patient.pk, status=400, lab_form={"posted": post, "errors": exc.message_dict})
