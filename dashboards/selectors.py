@@ -35,7 +35,9 @@ from monitoring.models import (
     CURRENT_RESULT,
     FOLLOW_UP_LABELS,
     CheckStatus,
+    LabCheck,
     Notification,
+    NotificationKind,
     OrderResponse,
     PlateletCheck,
     PlateletResult,
@@ -200,6 +202,29 @@ def checks_needing_results(now: Any = None) -> QuerySet[PlateletCheck]:
         .exclude(label__in=FOLLOW_UP_LABELS)
         .select_related("order__patient")
         .order_by("-status", "due_at", "pk")
+    )
+
+
+def lab_checks_needing_results() -> QuerySet[LabCheck]:
+    """The creatinine and hemoglobin samples courses owe now (§A13 "After the course"), overdue first."""
+    return (
+        LabCheck.objects.filter(status__in=[CheckStatus.DUE, CheckStatus.OVERDUE])
+        .select_related("order__patient")
+        .order_by("-status", "due_at", "pk")
+    )
+
+
+LAB_SAFETY_KINDS = (NotificationKind.RENAL_DECLINE, NotificationKind.HEMOLYSIS_SUSPECTED)
+
+
+def lab_safety_alerts(now: Any = None, days: int = 14) -> QuerySet[Notification]:
+    """Renal declines and suspected haemolysis of the last two weeks (§A13), each notified once per course to its
+    ordering hematologist and shown to every hematologist here, with the course's hold."""
+    now = now or timezone.now()
+    return (
+        Notification.objects.filter(kind__in=LAB_SAFETY_KINDS, created_at__gte=now - timedelta(days=days))
+        .select_related("order__patient")
+        .order_by("-created_at", "-pk")
     )
 
 

@@ -25,6 +25,7 @@ from monitoring import response_rules
 from monitoring import services as monitoring_services
 from monitoring.models import WHO_BLEEDING_GRADES, OrderResponse, PlateletResult
 from patients.models import CoTherapy, CoTherapyKind, Patient
+from patients.views import LAB_UNITS
 
 
 def _forbidden(request: HttpRequest) -> HttpResponse:
@@ -58,6 +59,7 @@ def hematologist_dashboard(request: HttpRequest) -> HttpResponse:
     context = {
         "page": page,
         "returned": [] if request.htmx else list(selectors.returned_to(request.user)[:50]),
+        "lab_alerts": [] if request.htmx else list(selectors.lab_safety_alerts()[:50]),
         "filters": filters,
         "counts": selectors.category_counts(unfiltered),
         "now": timezone.now(),
@@ -89,6 +91,7 @@ def _response_context(request: HttpRequest, patient: Patient, form: dict[str, An
     form = form or {}
     context: dict[str, Any] = {
         "patient": patient,
+        "from_infusion": _bedside_of(patient, request.POST.get("from_infusion") or request.GET.get("from_infusion")),
         "orders": orders,
         "order": order,
         "co_therapies": co_therapies,
@@ -173,6 +176,14 @@ def _response_context(request: HttpRequest, patient: Patient, form: dict[str, An
             overrides=list(order_selectors.overrides_of_order(order.pk)),
         )
     return context
+
+
+def _bedside_of(patient: Patient, infusion_id: str | None) -> int | None:
+    """The id of one of the patient's infusions named by the page the nurse came from, else None."""
+    if not infusion_id or not infusion_id.isascii() or not infusion_id.isdigit() or len(infusion_id) > 12:
+        return None
+    found = Infusion.objects.filter(pk=int(infusion_id), order__patient=patient).values_list("pk", flat=True).first()
+    return found
 
 
 def _form_state(form: dict[str, Any], name: str) -> dict[str, Any] | None:
@@ -264,6 +275,10 @@ def response_co_therapy(request: HttpRequest, patient_id: int) -> HttpResponse:
         name = f"withdraw-{withdraw}" if withdraw else "co-therapy"
         return _response_refused(request, patient, name, errors, 400 if isinstance(exc, ValidationError) else 409)
     messages.success(request, notice)
+    bedside = _bedside_of(patient, post.get("from_infusion"))
+    if bedside is not None:
+        # Recorded from the bedside (a pre-hydration before a start, a premedication): back to the infusion.
+        return redirect("infusion-bedside", pk=bedside)
     order = post.get("order", "")
     return redirect(
         reverse("patient-response", args=[patient.pk])
@@ -295,6 +310,8 @@ def nurse_worklist(request: HttpRequest) -> HttpResponse:
             {"infusion": infusion, "vitals_due": bedside.worklist_vitals_due(infusion, now)} for infusion in infusions
         ],
         "checks": selectors.checks_needing_results(now)[:100],
+        "lab_checks": selectors.lab_checks_needing_results()[:100],
+        "lab_units": LAB_UNITS,
         "bleeding_to_grade": selectors.results_needing_bleeding_grade(now)[:100],
         "who_grades": WHO_BLEEDING_GRADES,
         "notifications": selectors.unread_notifications(request.user),

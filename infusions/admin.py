@@ -9,6 +9,7 @@ from core.admin_base import ClinicalRecordAdmin
 from core.errors import Conflict
 from infusions import services
 from infusions.models import (
+    FluidEntry,
     Infusion,
     Order,
     Product,
@@ -151,6 +152,15 @@ class ReactionAdmin(ReadOnlyClinicalAdmin):
     list_display = ["infusion", "reaction", "ctcae_grade", "noted_at", "stopped_infusion", "recorded_by"]
     list_filter = ["reaction", "ctcae_grade", "stopped_infusion"]
     search_fields = ["infusion__order__patient__mrn", "action_taken"]
+
+
+@admin.register(FluidEntry)
+class FluidEntryAdmin(ReadOnlyClinicalAdmin):
+    """The bedside fluid balance's entries (docs/clinical-rules.md §A13 "Fluid"): append-only, shown with history."""
+
+    list_display = ["infusion", "recorded_at", "kind", "volume_ml", "description", "entered_by"]
+    list_filter = ["kind"]
+    search_fields = ["infusion__order__patient__mrn", "description"]
 
 
 @admin.register(VialLot)

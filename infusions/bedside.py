@@ -11,7 +11,7 @@ from typing import Any
 from django.utils import timezone
 
 from infusions import selectors, services, vitals_rules
-from infusions.models import Infusion, InfusionStatus
+from infusions.models import FluidEntryKind, Infusion, InfusionStatus
 from patients import selectors as patient_selectors
 
 
@@ -172,6 +172,10 @@ def bedside_context(infusion_id: int, now: datetime | None = None) -> dict[str, 
         "reaction_types": vitals_rules.REACTION_TYPES,
         "ctcae_grades": vitals_rules.CTCAE_GRADES,
         "overrides": list(selectors.overrides_of_order(infusion.order_id, infusion_id=infusion.pk)),
+        # §A13 "Fluid": why a balance is kept for this course (empty: none), and the balance once the day started.
+        "fluid_reasons": services.fluid_balance_reasons(infusion.order),
+        "fluid_balance": services.fluid_balance(infusion, at=now),
+        "fluid_kinds": FluidEntryKind.choices,
         "suggested_resume_rate": services.suggested_resume_rate_ml_per_h(infusion)
         if infusion.status == InfusionStatus.PAUSED
         else None,

@@ -196,6 +196,11 @@ class PatientFacts:
     # docs/clinical-rules.md §A13: every other at-risk factor recorded (diabetes, sepsis, immobilization...), in
     # clinician wording; any one applies the at-risk cap.
     other_risk_factors: tuple[str, ...] = ()
+    # docs/clinical-rules.md §A13 "Fluid": whether any renal risk factor (renal impairment, diabetes, volume depletion,
+    # sepsis, paraproteinemia, nephrotoxic drugs, eGFR < 60) or thrombosis risk factor is among the factors above;
+    # age over 65 counts as renal here by itself. They choose the order's fluid advice.
+    renal_risk_factor: bool = False
+    thrombosis_risk_factor: bool = False
 
     def __post_init__(self) -> None:
         # Accept ints (and numeric strings) from callers but compute only in Decimal.
@@ -867,34 +872,56 @@ def _warnings(
         )
     if patient.pregnant:
         warn("pregnancy", "Pregnancy: the dose is calculated on actual weight (A2).")
-    if patient.cardiac_dysfunction:
+    # docs/clinical-rules.md §A13 "Fluid": with cardiac dysfunction fluids are the prescriber's individual decision, so
+    # no warning below tells the nurse to hydrate routinely.
+    cardiac = patient.cardiac_dysfunction
+    renal = patient.renal_impairment or patient.renal_risk_factor or patient.age_years > config.at_risk_age_over_years
+    thrombosis = patient.thrombosis_risk or patient.thrombosis_risk_factor
+    if cardiac:
+        # §A13: a prophylactic diuretic may be considered (reference Part B §0); it is the prescriber's decision,
+        # recorded as a co-therapy like any other.
+        diuretic = " A prophylactic diuretic may be considered (the prescriber's decision, recorded as a co-therapy)."
         if regimen.g_per_kg_per_day >= _HIGH_DAILY_DOSE_G_PER_KG:
             # A1: every 1 g/kg/day regimen; Gamunex-C advises against the high-dose regimen when fluid volume
             # is a concern (B 0, B 4.1).
             warn(
                 "cardiac_fluid",
                 "Cardiac dysfunction: assess fluid status, infuse at the minimum practicable rate "
-                f"and consider 0.4 g/kg/day x 5 days ({_FLUID_SPARING_REGIMEN_CODE}).",
+                f"and consider 0.4 g/kg/day x 5 days ({_FLUID_SPARING_REGIMEN_CODE})." + diuretic,
             )
         else:
             warn(
                 "cardiac_fluid",
-                "Cardiac dysfunction: assess fluid status before each dose; infuse at the minimum rate.",
+                "Cardiac dysfunction: assess fluid status before each dose; infuse at the minimum rate." + diuretic,
             )
     if patient.renal_impairment or patient.age_years > config.at_risk_age_over_years:
         # B 6.5 boxed warning: renal predisposition includes renal insufficiency and age > 65.
         warn(
             "renal_risk",
-            f"Renal risk (renal impairment or age over {config.at_risk_age_over_years}): hydrate "
-            "before the infusion, infuse at the minimum practicable rate, and monitor creatinine, "
-            "BUN and urine output.",
+            f"Renal risk (renal impairment or age over {config.at_risk_age_over_years}): "
+            + ("" if cardiac else "hydrate before the infusion, ")
+            + "infuse at the minimum practicable rate, and monitor creatinine, BUN and urine output.",
         )
     if patient.thrombosis_risk:
         # B 6.5 boxed warning.
         warn(
             "thrombosis_risk",
-            "Thrombosis risk factors: ensure adequate hydration, use the minimum practicable rate "
-            "and watch for signs of thrombosis.",
+            "Thrombosis risk factors: "
+            + ("" if cardiac else "ensure adequate hydration, ")
+            + "use the minimum practicable rate and watch for signs of thrombosis.",
+        )
+    if cardiac and renal:
+        warn(
+            "individualise_fluids",
+            "Cardiac dysfunction with a renal risk factor: individualise fluids with the prescriber.",
+        )
+    elif not cardiac and (renal or thrombosis):
+        # §A13: the kidneys are protected by hydration, never by a diuretic; a start without a pre-hydration
+        # co-therapy meets the bedside stop prehydration_not_given (§A10).
+        warn(
+            "prehydration",
+            "Renal or thrombosis risk factor: ensure adequate hydration before the infusion (pre-hydration, recorded "
+            "as a co-therapy); never a diuretic.",
         )
     if partial:
         warn("partial_vial", PARTIAL_VIAL_MESSAGE)

@@ -11,6 +11,7 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from infusions.dosing import REGIMENS, ProductFacts
+from infusions.fluid_rules import MAX_ENTRY_ML, MIN_ENTRY_ML
 from patients.models import Patient, WeightMeasurement
 from patients.validators import validate_weight_kg
 
@@ -550,6 +551,45 @@ class Reaction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reaction} (CTCAE {self.ctcae_grade})"
+
+
+class FluidEntryKind(models.TextChoices):
+    INTAKE = "intake", "Intake (other than the IVIG)"
+    OUTPUT = "output", "Output (urine, vomit, drain)"
+
+
+class FluidEntry(models.Model):
+    """One intake or output of the bedside fluid balance (docs/clinical-rules.md §A13 "Fluid"), kept for cardiac
+    dysfunction, eGFR < 60, volume depletion or sepsis from the infusion's start until the next day's start or 24 h
+    after its end. The IVIG's own volume comes from the rate segments, never from an entry. Append-only: an entry
+    is never edited or deleted (a correction is a further entry, explained in its description)."""
+
+    infusion = models.ForeignKey(Infusion, on_delete=models.PROTECT, related_name="fluid_entries", db_index=False)
+    kind = models.CharField(max_length=8, choices=FluidEntryKind.choices)
+    volume_ml = models.PositiveIntegerField(
+        "volume (mL)", validators=[MinValueValidator(MIN_ENTRY_ML), MaxValueValidator(MAX_ENTRY_ML)]
+    )
+    recorded_at = models.DateTimeField(help_text="When the intake was given or the output measured.")
+    description = models.CharField(max_length=200, blank=True)
+    entered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["recorded_at", "pk"]
+        verbose_name_plural = "fluid entries"
+        # The balance reads an infusion's entries in time order.
+        indexes = [models.Index(fields=["infusion", "recorded_at", "id"], name="fluid_entry_by_infusion_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(volume_ml__gte=MIN_ENTRY_ML, volume_ml__lte=MAX_ENTRY_ML),
+                name="fluid_entry_volume_plausible",
+            ),
+            models.CheckConstraint(condition=models.Q(kind__in=["intake", "output"]), name="fluid_entry_kind_known"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.volume_ml} mL at {self.recorded_at:%Y-%m-%d %H:%M}"
 
 
 class SafetyRecordKind(models.TextChoices):

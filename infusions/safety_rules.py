@@ -22,6 +22,7 @@ __all__ = [
     "REFUSED_EVEN_WHEN_LATE",
     "AntiIgaAntibodies",
     "BedsideRate",
+    "PrehydrationPeriod",
     "PreviousCourse",
     "ProductSafety",
     "SafetyConfig",
@@ -51,6 +52,8 @@ __all__ = [
     "maltose_interference",
     "near_policy_threshold",
     "order_not_verified",
+    "prehydration_covers_start",
+    "prehydration_not_given",
     "WorkingSummary",
     "previous_severe_reaction",
     "record_changed",
@@ -99,6 +102,9 @@ class SafetyConfig:
     renal_labs_days_otherwise: int = 90  # A9 renal_labs_missing [D]
     hemolysis_labs_hours: int = 72  # A9 hemolysis_labs_missing
     high_course_g_per_kg: Decimal = Decimal("2")  # A9/A13: a course of >= 2 g/kg
+    # A10 prehydration_not_given [D] design default: a pre-hydration counts for a start when it was given (or was
+    # still running) within the 12 h before it; an older one no longer answers for this day's kidneys.
+    prehydration_window_hours: int = 12
 
     def __post_init__(self) -> None:
         for name in (
@@ -109,6 +115,7 @@ class SafetyConfig:
             "vitals_before_increase_minutes",
             "first_ever_gap_weeks",
             "late_documentation_minutes",
+            "prehydration_window_hours",
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
@@ -1053,6 +1060,56 @@ def resume_above_half(*, rate_ml_per_h: Decimal, half_reaction_rate_ml_per_h: De
             f"({_g(half_reaction_rate_ml_per_h)} mL/h), then re-titrate.",
             overrider=Overrider.NURSE,
             field="rate_ml_per_h",
+        )
+    ]
+
+
+@dataclass(frozen=True)
+class PrehydrationPeriod:
+    """A pre-hydration co-therapy as recorded: from ``given_from``; ``given_until`` None for a single dose (a bolus
+    given at ``given_from``)."""
+
+    given_from: datetime
+    given_until: datetime | None = None
+
+
+def prehydration_covers_start(
+    *, periods: Sequence[PrehydrationPeriod], start_at: datetime, config: SafetyConfig = DEFAULT_CONFIG
+) -> bool:
+    """A pre-hydration counts for a start when it began at or before the start and was given, or was still running,
+    within the ``prehydration_window_hours`` [D] before it: a single dose given in that window, or a period that
+    ends in it, runs across it, or is still running."""
+    window_opens = start_at - timedelta(hours=config.prehydration_window_hours)
+    for period in periods:
+        if period.given_from > start_at:
+            continue
+        last_given = period.given_until if period.given_until is not None else period.given_from
+        if last_given >= window_opens:
+            return True
+    return False
+
+
+def prehydration_not_given(
+    *,
+    renal_risk_factors: Sequence[str],
+    thrombosis_risk_factors: Sequence[str],
+    cardiac_dysfunction: bool,
+    prehydration_recorded: bool,
+) -> list[Stop]:
+    """§A13 "Fluid": a renal or thrombosis risk factor without cardiac dysfunction asks for adequate hydration before
+    the infusion, so a start with no pre-hydration co-therapy recorded needs the nurse's reason. With cardiac
+    dysfunction fluids are the prescriber's individual decision (never routine pre-hydration): the stop does not
+    apply."""
+    if cardiac_dysfunction or prehydration_recorded or not (renal_risk_factors or thrombosis_risk_factors):
+        return []
+    factors = ", ".join((*renal_risk_factors, *thrombosis_risk_factors))
+    return [
+        Stop(
+            "prehydration_not_given",
+            Kind.OVERRIDE,
+            f"Pre-hydration is due before this infusion (renal or thrombosis risk factor: {factors}) and none is "
+            "recorded: record the pre-hydration as a co-therapy, or give the reason.",
+            overrider=Overrider.NURSE,
         )
     ]
 

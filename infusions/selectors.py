@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import Count, Max, Prefetch, Q, QuerySet
 from django.db.models.functions import Coalesce, Trim, Upper
 from django.utils import timezone
 
+from infusions import fluid_rules
 from infusions.models import Infusion, Order, OrderStatus, Product, SafetyRecord, SafetyRecordKind, VialLot
 
 
@@ -142,3 +143,49 @@ def reactions_by_product_and_lot(*, today: date | None = None) -> list[LotReacti
         for row in per_lot
     ]
     return sorted(rows, key=lambda r: (not r.stands_out, r.product, r.lot_number))
+
+
+# --- The fluid balance (docs/clinical-rules.md §A13 "Fluid") ---------------------------------------------------
+
+
+def fluid_balance_closes_at(infusion: Infusion) -> datetime | None:
+    """When the infusion's balance closes: the next day's start or 24 h after its end, whichever is first; None while
+    it is open-ended."""
+    # From the course's days the infusion list prefetches (one query otherwise).
+    later_starts = [
+        day.started_at
+        for day in infusion.order.infusions.all()
+        if day.day_number > infusion.day_number and day.started_at is not None
+    ]
+    next_day = min(later_starts, default=None)
+    return fluid_rules.balance_window_end(ended_at=infusion.ended_at, next_day_started_at=next_day)
+
+
+def fluid_balance(
+    infusion: Infusion, *, at: datetime | None = None, closes_at: datetime | None = None
+) -> fluid_rules.FluidBalance | None:
+    """The infusion's running balance from its start, as of ``at`` (default now), never past the moment it closes;
+    None before the start. Whether a balance is kept for the patient at all is the services' question
+    (``services.fluid_balance``), as it needs the course's eGFR judgement."""
+    if infusion.started_at is None:
+        return None
+    closes_at = closes_at or fluid_balance_closes_at(infusion)
+    moment = at or timezone.now()
+    if closes_at is not None:
+        moment = min(moment, closes_at)
+    segments = [
+        fluid_rules.Segment(rate_ml_per_h=s.rate_ml_per_h, started_at=s.started_at, ended_at=s.ended_at)
+        for s in infusion.rate_segments.all()
+    ]
+    entries = [
+        fluid_rules.FluidEntry(
+            kind=fluid_rules.EntryKind(e.kind),
+            volume_ml=Decimal(e.volume_ml),
+            at=e.recorded_at,
+            description=e.description,
+            ref=e.pk,
+        )
+        # Sorted here rather than by the query, so that a list's prefetched entries are used.
+        for e in sorted(infusion.fluid_entries.all(), key=lambda e: (e.recorded_at, e.pk))
+    ]
+    return fluid_rules.running_balance(segments, entries, max(moment, infusion.started_at))

@@ -393,6 +393,7 @@ INLINE_FIELDS: dict[str, tuple[str, ...]] = {
     "complete": ("volume_infused_ml",),
     "reaction": ("reaction", "ctcae_grade", "action_taken"),
     "stop": ("reason",),
+    "fluid": ("kind", "volume_ml", "recorded_at", "description"),
 }
 
 VITALS_INPUTS = (
@@ -473,10 +474,40 @@ def _bedside_response(
         field_errors = failed[1] if failed is not None else {}
         context["posted"] = {action: posted}
         context["field_errors"] = {action: field_errors}
+        if action == "start":
+            context.update(_start_as_typed(pk, request.POST))
         if action != "vitals":
             posted, field_errors = {}, {}
     context["vitals_inputs"] = _vitals_inputs(posted, field_errors)
     return render(request, "infusions/partials/bedside_panel.html", context)
+
+
+TYPED_VIAL_FIELDS = ("vial_product", "vial_size_g", "vial_lot", "vial_expiry")
+
+
+def _start_as_typed(pk: int, post: Any) -> dict[str, Any]:
+    """A refused start comes back as the nurse left it: the checklist ticked as it was, and each vial listed again,
+    checked again against the day (its verdict may have changed), so nothing is scanned or typed twice."""
+    vials = []
+    for code in post.getlist("barcodes"):
+        if code.strip():
+            vials.append({"post": {"barcode": code}, "verdict": _vial_verdict(pk, barcode=code, typed=None)})
+    rows = zip(*(post.getlist(name) for name in TYPED_VIAL_FIELDS), strict=False)
+    for row in rows:
+        fields = dict(zip(TYPED_VIAL_FIELDS, row, strict=True))
+        try:
+            verdict = _vial_verdict(pk, barcode="", typed=_typed_vial(*row))
+        except ValidationError as exc:
+            verdict = {"ok": False, "label": "", "problems": exc.messages}
+        vials.append({"post": fields, "verdict": verdict})
+    return {"start_checked": {code for code, value in post.items() if value == "on"}, "start_vials": vials}
+
+
+def _vial_verdict(pk: int, *, barcode: str, typed: dict[str, Any] | None) -> dict[str, Any]:
+    try:
+        return vial_services.check_vial(pk, barcode=barcode, typed=typed)
+    except ValidationError as exc:
+        return {"ok": False, "label": "", "problems": exc.messages}
 
 
 def _decimal(value: str | None, field: str) -> Decimal | None:
@@ -502,21 +533,20 @@ def _typed_vials(post: Any) -> list[dict[str, Any]]:
         post.getlist("vial_expiry"),
         strict=False,
     )
-    vials = []
-    for product, size, lot, expiry in rows:
-        try:
-            expiry_date = date.fromisoformat(expiry) if expiry else None
-        except ValueError as exc:
-            raise ValidationError({"vials": [f"The expiry {expiry} is not a date."]}) from exc
-        vials.append(
-            {
-                "product": int(product) if product.isdigit() else -1,
-                "vial_size_g": size,
-                "lot_number": lot,
-                "expiry_date": expiry_date,
-            }
-        )
-    return vials
+    return [_typed_vial(product, size, lot, expiry) for product, size, lot, expiry in rows]
+
+
+def _typed_vial(product: str, size: str, lot: str, expiry: str) -> dict[str, Any]:
+    try:
+        expiry_date = date.fromisoformat(expiry) if expiry else None
+    except ValueError as exc:
+        raise ValidationError({"vials": [f"The expiry {expiry} is not a date."]}) from exc
+    return {
+        "product": int(product) if product.isdigit() else -1,
+        "vial_size_g": size,
+        "lot_number": lot,
+        "expiry_date": expiry_date,
+    }
 
 
 @require_POST
@@ -528,9 +558,10 @@ def bedside_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     if action == "vial-check":
         try:
             typed = (_typed_vials(post) or [{}])[0] if not post.get("barcode") else None
-            verdict = vial_services.check_vial(pk, barcode=post.get("barcode", ""), typed=typed)
         except ValidationError as exc:
             verdict = {"ok": False, "label": "", "problems": exc.messages}
+        else:
+            verdict = _vial_verdict(pk, barcode=post.get("barcode", ""), typed=typed)
         return render(request, "infusions/partials/vial_item.html", {"verdict": verdict, "post": post})
     user = request.user
     overrides = overrides_from_post(post)
@@ -599,6 +630,16 @@ def bedside_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         elif action == "stop":
             services.stop_infusion(infusion_id=pk, user=user, reason=post.get("reason", ""))
             notice = "Infusion stopped."
+        elif action == "fluid":
+            entry = services.record_fluid_entry(
+                infusion_id=pk,
+                user=user,
+                kind=post.get("kind", ""),
+                volume_ml=post.get("volume_ml", ""),
+                recorded_at=typed_local_time(post.get("recorded_at"), "recorded_at"),
+                description=post.get("description", ""),
+            )
+            notice = f"{entry.get_kind_display().split(' (')[0]} of {entry.volume_ml} mL recorded on the fluid balance."
         else:
             raise Http404("Unknown bedside action.")
     except SafetyStopped as exc:

@@ -126,6 +126,20 @@ DEMO_PATIENTS: list[dict[str, Any]] = [
         "serum_iga_mg_dl": Decimal("4"),
     },
     {
+        # Diabetic and over 65 (renal risk factors, docs/clinical-rules.md §A13): his course ended three days ago,
+        # his creatinine rose the day after, and the creatinine after the course is due now.
+        "mrn": "DEMO-0010",
+        "given_name": "Jack",
+        "family_name": "Jones",
+        "birth_date": date(1958, 6, 12),
+        "sex": "male",
+        "height_cm": Decimal("176"),
+        "weight_kg": Decimal("88"),
+        "serum_iga_mg_dl": Decimal("170"),
+        "diabetes": True,
+        "labs_days_ago": 5,
+    },
+    {
         # A two-day course whose day 1 ended with a grade-3 reaction: day 2 waits for the hematologist's review.
         "mrn": "DEMO-0009",
         "given_name": "Isaac",
@@ -166,6 +180,7 @@ def ensure_demo_patients(user: Any) -> dict[str, Patient]:
     for spec in DEMO_PATIENTS:
         data = dict(spec)
         weight = data.pop("weight_kg")
+        labs_days_ago = data.pop("labs_days_ago", 2)
         if "expected_delivery_in_days" in data:
             data["expected_delivery_date"] = timezone.localdate() + timedelta(
                 days=data.pop("expected_delivery_in_days")
@@ -176,7 +191,8 @@ def ensure_demo_patients(user: Any) -> dict[str, Patient]:
                 data=data, user=user, weight_kg=weight, weight_measured_at=timezone.now() - timedelta(days=6)
             )
         if not existing.lab_results.exists():
-            # The pre-course labs a patient sent for IVIG has (docs/clinical-rules.md §A9, §A13), from two days ago.
+            # The pre-course labs a patient sent for IVIG has (docs/clinical-rules.md §A9, §A13), from two days ago
+            # (or as the patient's record says).
             for test, value, unit in (
                 ("creatinine", "76", "umol/L"),
                 ("hemoglobin", "128", "g/L"),
@@ -188,7 +204,7 @@ def ensure_demo_patients(user: Any) -> dict[str, Patient]:
                     test=test,
                     value=value,
                     unit=unit,
-                    collected_at=timezone.now() - timedelta(days=2),
+                    collected_at=timezone.now() - timedelta(days=labs_days_ago),
                 )
         patients[existing.mrn] = existing
     return patients
@@ -238,6 +254,7 @@ DEMO_ORDERS = [
         # A complete response at 24 h, then lost: below it at 48 h and again a day later (confirmed, A12).
         counts=(130, 90, 40),
     ),
+    DemoOrder("DEMO-0010", "one_dose_1g_per_kg", "Gamunex-C", 10, True, completed_hours_ago=74),
 ]
 
 
@@ -249,6 +266,21 @@ def _first_infusion_times(completed_hours_ago: float) -> tuple[Any, Any]:
 def _give_first_infusion(order: Any, nurse: Any, completed_hours_ago: float) -> None:
     infusion = order.infusions.order_by("day_number").first()
     started_at, completed_at = _first_infusion_times(completed_hours_ago)
+    if order_services.prehydration_due(order, start_at=started_at):
+        # docs/clinical-rules.md §A13: a renal or thrombosis risk factor without cardiac dysfunction (DEMO-0006's
+        # pregnancy) is pre-hydrated before the infusion, recorded as a co-therapy (§A10 prehydration_not_given).
+        monitoring_services.record_co_therapy(
+            patient_id=order.patient_id,
+            user=nurse,
+            data={
+                "kind": "prehydration",
+                "drug": "sodium chloride 0.9 %",
+                "volume_ml": 500,
+                "given_from": started_at - timedelta(hours=1),
+                "given_until": started_at - timedelta(minutes=15),
+                "description": "Before the IVIG (demo)",
+            },
+        )
     order_services.record_vitals(
         infusion_id=infusion.pk, user=nurse, values=NORMAL_VITALS, taken_at=started_at - timedelta(minutes=10)
     )
@@ -414,7 +446,10 @@ def ensure_response_scenarios(users: dict[str, Any], patients: dict[str, Patient
     that counts toward nothing (DEMO-0006, who would otherwise look like a responder), and a typed count corrected
     with its reason (DEMO-0001). DEMO-0007's counts show a confirmed loss of response."""
     non_responder = patients["DEMO-0006"].orders.order_by("pk").first()
-    if non_responder is not None and not CoTherapy.objects.filter(patient=non_responder.patient).exists():
+    if (
+        non_responder is not None
+        and not CoTherapy.objects.filter(patient=non_responder.patient, kind="platelet_transfusion").exists()
+    ):
         given = timezone.now() - timedelta(hours=8)
         monitoring_services.record_co_therapy(
             patient_id=non_responder.patient_id,
@@ -449,6 +484,25 @@ def ensure_response_scenarios(users: dict[str, Any], patients: dict[str, Patient
         )
 
 
+def ensure_renal_follow_up(users: dict[str, Any], patients: dict[str, Patient]) -> bool:
+    """DEMO-0010's creatinine the day after his course: 118 µmol/L against 76 before it, a renal decline notified to
+    the prescriber (docs/clinical-rules.md §A13). His creatinine after the course (48–96 h) is still to be taken."""
+    patient = patients["DEMO-0010"]
+    order = patient.orders.order_by("pk").first()
+    ended = order.infusions.order_by("day_number").first().ended_at if order is not None else None
+    if ended is None or patient.lab_results.filter(test="creatinine", collected_at__gt=ended).exists():
+        return False
+    patient_services.record_lab_result(
+        patient_id=patient.pk,
+        user=users["nurse"],
+        test="creatinine",
+        value="118",
+        unit="umol/L",
+        collected_at=ended + timedelta(hours=20),
+    )
+    return True
+
+
 def load_demo_data() -> dict[str, int]:
     users = ensure_demo_users()
     ensure_demo_gtins(users)
@@ -457,4 +511,5 @@ def load_demo_data() -> dict[str, int]:
     ensure_overridden_course(users, patients)
     ensure_course_on_hold(users, patients)
     ensure_response_scenarios(users, patients)
+    ensure_renal_follow_up(users, patients)
     return {"users": len(users), "patients": len(patients)}

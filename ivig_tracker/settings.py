@@ -225,7 +225,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     # Several fields are named "kind": each choice set gets its own name in the schema.
-    "ENUM_NAME_OVERRIDES": {"CoTherapyKindEnum": "patients.models.CoTherapyKind"},
+    "ENUM_NAME_OVERRIDES": {
+        "CoTherapyKindEnum": "patients.models.CoTherapyKind",
+        # Platelet checks and lab checks share their statuses.
+        "CheckStatusEnum": "monitoring.models.CheckStatus",
+    },
 }
 
 # --- Celery (every setting CELERY_-namespaced; docs/architecture.md "The reminder pipeline") ---------------

@@ -10,6 +10,7 @@ class MonitoringConfig(AppConfig):
     def ready(self) -> None:
         from infusions import signals
         from monitoring import receivers
+        from patients import signals as lab_signals
 
         signals.infusion_ended.connect(receivers.on_infusion_ended, dispatch_uid="monitoring.infusion_ended")
         signals.course_started.connect(receivers.on_course_started, dispatch_uid="monitoring.course_started")
@@ -23,6 +24,9 @@ class MonitoringConfig(AppConfig):
         signals.order_returned.connect(receivers.on_order_returned, dispatch_uid="monitoring.order_returned")
         signals.vials_not_detailed.connect(
             receivers.on_vials_not_detailed, dispatch_uid="monitoring.vials_not_detailed"
+        )
+        lab_signals.lab_results_changed.connect(
+            receivers.on_lab_results_changed, dispatch_uid="monitoring.lab_results_changed"
         )
 
         from datetime import timedelta

@@ -211,6 +211,57 @@ class OrderResponse(models.Model):
         return f"{self.get_category_display()} for order #{self.order_id}"
 
 
+class LabCheck(models.Model):
+    """A creatinine or hemoglobin a course owes (docs/clinical-rules.md §A13 "After the course"): after its last
+    infusion, and for a longer course a creatinine before day 3. Like a platelet check, the row is the schedule the
+    reminder sweep reads; a current result collected inside the window answers it, and withdrawing that result opens
+    it again."""
+
+    class Test(models.TextChoices):
+        CREATININE = "creatinine", "Creatinine"
+        HEMOGLOBIN = "hemoglobin", "Hemoglobin"
+
+    class Label(models.TextChoices):
+        POST_COURSE = "post_course", "72 h after the course"
+        BEFORE_DAY_3 = "before_day_3", "Before day 3"
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="lab_checks")
+    test = models.CharField(max_length=12, choices=Test.choices)
+    label = models.CharField(max_length=14, choices=Label.choices)
+    due_at = models.DateTimeField()
+    window_opens_at = models.DateTimeField()
+    # Null: open until answered (before day 3).
+    window_closes_at = models.DateTimeField(null=True, blank=True)
+    overdue_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=CheckStatus.choices, default=CheckStatus.SCHEDULED)
+    lab_result = models.ForeignKey(
+        "patients.LabResult", on_delete=models.PROTECT, null=True, blank=True, related_name="lab_checks"
+    )
+    cancel_reason = models.CharField(max_length=100, blank=True)
+    due_reminded_at = models.DateTimeField(null=True, blank=True)
+    overdue_reminded_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["due_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "test", "label"], name="lab_check_one_per_test_and_label"),
+        ]
+        indexes = [
+            # The reminder sweep's loop and the worklist: open checks by due time.
+            models.Index(
+                fields=["due_at"],
+                condition=models.Q(status__in=["scheduled", "due", "overdue"]),
+                name="lab_check_open_due_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_test_display()} {self.get_label_display().lower()} of order #{self.order_id}"
+
+
 class NotificationKind(models.TextChoices):
     PLATELET_CHECK_DUE = "platelet_check_due", "Platelet check due"
     PLATELET_CHECK_OVERDUE = "platelet_check_overdue", "Platelet check overdue"
@@ -223,6 +274,10 @@ class NotificationKind(models.TextChoices):
     VIALS_NOT_DETAILED = "vials_not_detailed", "Vials not detailed: a start recorded lot numbers only"
     LOSS_OF_RESPONSE = "loss_of_response", "Loss of response"
     RESULT_CORRECTED = "result_corrected", "Platelet result corrected"
+    LAB_CHECK_DUE = "lab_check_due", "Lab check due (creatinine or hemoglobin)"
+    LAB_CHECK_OVERDUE = "lab_check_overdue", "Lab check overdue (creatinine or hemoglobin)"
+    RENAL_DECLINE = "renal_decline", "Creatinine rise after IVIG: possible kidney injury"
+    HEMOLYSIS_SUSPECTED = "hemolysis_suspected", "Hemoglobin fall after IVIG: haemolysis suspected"
 
 
 class Notification(models.Model):
@@ -235,6 +290,9 @@ class Notification(models.Model):
     order = models.ForeignKey(Order, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     platelet_check = models.ForeignKey(
         PlateletCheck, on_delete=models.PROTECT, null=True, blank=True, related_name="notifications"
+    )
+    lab_check = models.ForeignKey(
+        LabCheck, on_delete=models.PROTECT, null=True, blank=True, related_name="notifications"
     )
     dedupe_key = models.CharField(max_length=200, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)

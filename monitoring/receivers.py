@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from django.utils import timezone
@@ -18,6 +19,8 @@ def on_infusion_ended(sender: Any, infusion: Any, first_of_order: bool, **kwargs
         services.create_platelet_checks(order=infusion.order, first_infusion_ended_at=infusion.ended_at)
     else:
         services.reassess_response(infusion.order)
+    # A13: the creatinine and hemoglobin the course owes once it ended, or before day 3 once day 2 ended.
+    services.ensure_lab_checks(infusion.order)
 
 
 def on_course_started(sender: Any, order: Any, started_at: Any, **kwargs: Any) -> None:
@@ -37,6 +40,15 @@ def on_order_verified(sender: Any, order: Any, **kwargs: Any) -> None:
 
 def on_order_cancelled(sender: Any, order: Any, **kwargs: Any) -> None:
     services.cancel_open_checks(order=order)
+    # A course cancelled after a day was given has ended: it owes its lab checks (A12, A13).
+    services.ensure_lab_checks(order)
+
+
+def on_lab_results_changed(
+    sender: Any, patient_id: int, test: str, collected_at: Any, user: Any, **kwargs: Any
+) -> None:
+    # A13: a creatinine or hemoglobin answers the courses' lab checks and may show a decline.
+    services.lab_results_changed(patient_id=patient_id, test=test, collected_at=collected_at, user=user)
 
 
 def on_vitals_alert(sender: Any, entry: Any, alerts: list[dict[str, Any]], infusion: Any, **kwargs: Any) -> None:
@@ -91,7 +103,8 @@ def on_course_on_hold(sender: Any, order: Any, **kwargs: Any) -> None:
             f"The course of {order.patient} (order #{order.pk}) is on hold: {order.hold_reason}. Review it on the "
             "order: continue with a reason, or cancel the remaining days."
         ),
-        dedupe_key=f"course_on_hold:order{order.pk}:{order.hold_reason[:40]}",
+        # One notice per reason: a reason joined to one awaiting review notifies again.
+        dedupe_key=f"course_on_hold:order{order.pk}:{hashlib.sha256(order.hold_reason.encode()).hexdigest()[:32]}",
         order=order,
     )
 

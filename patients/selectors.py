@@ -152,6 +152,24 @@ def latest_labs(patient: Patient) -> dict[str, LabRow]:
     return latest
 
 
+def egfr_of_results(results: list[LabResult]) -> dict[int, lab_rules.Egfr | None]:
+    """The eGFR of each creatinine among ``results`` (their ``patient`` select_related), as ``lab_rows`` works it
+    out, in one query for the patients' current creatinines however many results."""
+    creatinines: dict[int, list[tuple[datetime, Decimal]]] = {}
+    current = (
+        LabResult.objects.filter(
+            patient_id__in={r.patient_id for r in results}, test=LabResult.Test.CREATININE, value_si__isnull=False
+        )
+        .filter(superseded_by__isnull=True)
+        .exclude(status=LabResult.Status.ENTERED_IN_ERROR)
+        .order_by("collected_at", "pk")
+    )
+    for row in current:
+        assert row.value_si is not None
+        creatinines.setdefault(row.patient_id, []).append((row.collected_at, row.value_si))
+    return {r.pk: _egfr_of(r.patient, r, tuple(creatinines.get(r.patient_id, ()))) for r in results}
+
+
 def _egfr_of(
     patient: Patient, result: LabResult, creatinines: tuple[tuple[datetime, Decimal], ...]
 ) -> lab_rules.Egfr | None:

@@ -19,6 +19,7 @@ from core.roles import roles_of
 from core.stops import OVERRIDE_REASON_MAX_LENGTH, Actor, Settlement, Stage, Stop, settle
 from patients import lab_rules, rules
 from patients.models import LabResult, Patient, ReportedIvigReaction, WeightMeasurement
+from patients.signals import lab_results_changed
 
 PATIENT_FIELDS = (
     "mrn",
@@ -395,6 +396,34 @@ def record_lab_result(
 ) -> LabResult:
     """A creatinine, hemoglobin or blood group of the patient, converted by the unit sent (never by the test's
     code); refused with field errors for an unknown test or unit, an implausible value, or a time in the future."""
+    result = _new_lab_result(
+        patient_id=patient_id, user=user, test=test, value=value, unit=unit, collected_at=collected_at, source=source
+    )
+    _announce(result, user)
+    return result
+
+
+def _announce(result: LabResult, user: Any) -> None:
+    # Monitoring answers the courses' lab checks and looks for a decline (§A13), in this transaction.
+    lab_results_changed.send(
+        sender=LabResult,
+        patient_id=result.patient_id,
+        test=result.test,
+        collected_at=result.collected_at,
+        user=user,
+    )
+
+
+def _new_lab_result(
+    *,
+    patient_id: int,
+    user: Any,
+    test: str,
+    value: Any,
+    unit: str,
+    collected_at: datetime | None,
+    source: str,
+) -> LabResult:
     if test not in LabResult.Test.values:
         raise ValidationError({"test": ["Choose creatinine, hemoglobin or blood group."]})
     patient = Patient.objects.select_for_update().get(pk=patient_id)
@@ -461,6 +490,7 @@ def correct_lab_result(*, lab_id: int, user: Any, value: Any, unit: str = "", re
     old.status = LabResult.Status.SUPERSEDED
     attribute_change(old, user, reason=f"Superseded: {reason}"[:100])
     old.save(update_fields=["superseded_by", "status"])
+    _announce(new, user)
     return new
 
 
@@ -474,6 +504,7 @@ def withdraw_lab_result(*, lab_id: int, user: Any, reason: str) -> LabResult:
     lab.change_reason = reason
     attribute_change(lab, user, reason=f"Entered in error: {reason}"[:100])
     lab.save(update_fields=["status", "change_reason"])
+    _announce(lab, user)
     return lab
 
 
@@ -505,7 +536,7 @@ def record_laboratory_value(
         .order_by("-pk")
         .first()
     )
-    new = record_lab_result(
+    new = _new_lab_result(
         patient_id=patient_id,
         user=user,
         test=test,
@@ -523,4 +554,5 @@ def record_laboratory_value(
         earlier.status = LabResult.Status.SUPERSEDED
         attribute_change(earlier, user, reason="Superseded: laboratory correction")
         earlier.save(update_fields=["superseded_by", "status"])
+    _announce(new, user)
     return new, True

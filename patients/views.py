@@ -109,6 +109,8 @@ def lab_add(request: HttpRequest, pk: int) -> HttpResponse:
     except ValidationError as exc:
         return patient_detail(request, patient.pk, status=400, lab_form={"posted": post, "errors": exc.message_dict})
     messages.success(request, "Laboratory value recorded.")
+    if post.get("return_to") == "worklist":
+        return redirect("nurse-home")
     return redirect("patient-detail", pk=patient.pk)
 
 

@@ -223,3 +223,20 @@ def non_responding_order(*, prescriber: Any, nurse: Any = None) -> Any:
             bleeding=False,
         )
     return order
+
+
+def prehydrate(patient: Any, *, at: Any = None, until: Any = None, volume_ml: int = 500, user: Any = None) -> Any:
+    """A pre-hydration co-therapy (docs/clinical-rules.md §A13 "Fluid"), given at ``at`` (default an hour ago), a
+    single bolus unless ``until`` says when the drip ended: what a start for a patient with a renal or thrombosis
+    risk factor looks for within the 12 h before it (§A10 prehydration_not_given)."""
+    from patients.models import CoTherapy, CoTherapyKind
+
+    return CoTherapy.objects.create(
+        patient=patient,
+        kind=CoTherapyKind.PREHYDRATION,
+        drug="sodium chloride 0.9 %",
+        volume_ml=volume_ml,
+        given_from=at or timezone.now() - timedelta(hours=1),
+        given_until=until,
+        recorded_by=user or UserFactory(role="nurse"),
+    )

@@ -55,6 +55,15 @@ def signed(value: Any) -> str:
 
 
 @register.filter
+def signed_ml(value: Any) -> str:
+    """A fluid balance in whole mL with its sign, the minus a true minus as the entries show it: "+250", "−149"."""
+    if value in (None, ""):
+        return "—"
+    number = int(value)
+    return f"+{number}" if number > 0 else f"−{-number}" if number < 0 else "0"
+
+
+@register.filter
 def vials(value: Any) -> str:
     parts = []
     for vial in value or []:

@@ -6,6 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.stops import OVERRIDE_REASON_MAX_LENGTH
+from infusions import services
 from infusions.dosing import REGIMENS
 from infusions.models import Infusion, Order, Product, SafetyRecord, SafetyRecordKind
 from patients.models import Patient
@@ -367,16 +368,26 @@ class InfusionSerializer(serializers.ModelSerializer[Infusion]):
             "lot_numbers",
             "safety",
             "grams_given",
+            "fluid_balance_ml",
         ]
         read_only_fields = fields
 
     lot_numbers = serializers.SerializerMethodField()
+    fluid_balance_ml = serializers.SerializerMethodField(
+        help_text="The fluid balance from the infusion's start in whole mL, the IVIG volume included (docs/clinical-"
+        "rules.md §A13); null where none is kept (no cardiac dysfunction, eGFR < 60, volume depletion or sepsis) or "
+        "before the start."
+    )
     safety = SafetyEntrySerializer(source="safety_records", many=True, read_only=True)
     grams_given = serializers.DecimalField(max_digits=8, decimal_places=2, read_only=True, coerce_to_string=False)
     product = serializers.SerializerMethodField(help_text="The product the day was (or will be) given with.")
 
     def get_product(self, infusion: Infusion) -> int:
         return infusion.product_id or infusion.order.product_id
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_fluid_balance_ml(self, infusion: Infusion) -> int | None:
+        return services.fluid_balance_ml(infusion)
 
     def get_lot_numbers(self, infusion: Infusion) -> list[str]:
         # The lots, each once: a lot now has a row per physical vial (§A10 vial_mismatch).
@@ -505,6 +516,66 @@ class ReactionSerializer(serializers.Serializer[Any]):
     noted_at = serializers.DateTimeField()
     rate_at_reaction_ml_per_h = serializers.FloatField(allow_null=True)
     stopped_infusion = serializers.BooleanField()
+
+
+class FluidEntryInputSerializer(serializers.Serializer[Any]):
+    """One intake (other than the IVIG) or output of the fluid balance (docs/clinical-rules.md §A13 "Fluid"). The
+    service judges the volume's range and the time against the balance's window, in clinical words."""
+
+    kind = serializers.ChoiceField(
+        choices=[("intake", "intake"), ("output", "output")],
+        error_messages={"invalid_choice": "Choose intake or output."},
+    )
+    volume_ml = serializers.IntegerField(
+        error_messages={"invalid": "Enter the volume in whole millilitres, 1 to 5000 mL."},
+        help_text="Whole millilitres, 1 to 5000.",
+    )
+    recorded_at = serializers.DateTimeField(required=False, allow_null=True, help_text="Default now.")
+    description = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+
+
+class FluidEntrySerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    infusion = serializers.IntegerField(source="infusion_id")
+    kind = serializers.CharField()
+    volume_ml = serializers.IntegerField()
+    recorded_at = serializers.DateTimeField()
+    description = serializers.CharField()
+    entered_by = serializers.CharField(source="entered_by.username")
+
+
+class FluidEntryCreatedSerializer(FluidEntrySerializer):
+    fluid_balance_ml = serializers.IntegerField(
+        allow_null=True, help_text="The infusion's balance from its start after this entry, IVIG volume included."
+    )
+
+
+class FluidBalanceRowSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    recorded_at = serializers.DateTimeField(source="at")
+    kind = serializers.CharField()
+    volume_ml = serializers.IntegerField()
+    description = serializers.CharField()
+    entered_by = serializers.CharField()
+    ivig_ml = serializers.IntegerField(help_text="IVIG infused by this time, from the pump's rate segments.")
+    intake_ml = serializers.IntegerField(help_text="Other intake so far.")
+    output_ml = serializers.IntegerField(help_text="Output so far.")
+    balance_ml = serializers.IntegerField(help_text="IVIG + other intake - output so far.")
+
+
+class FluidBalanceSerializer(serializers.Serializer[Any]):
+    """An infusion's fluid balance (docs/clinical-rules.md §A13 "Fluid"), whole mL; every figure null and no entry
+    where no balance is kept."""
+
+    fluid_balance_ml = serializers.IntegerField(allow_null=True)
+    kept_because = serializers.ListField(child=serializers.CharField())
+    started_at = serializers.DateTimeField(allow_null=True)
+    closes_at = serializers.DateTimeField(allow_null=True, help_text="The next day's start or 24 h after the end.")
+    as_of = serializers.DateTimeField(allow_null=True)
+    ivig_ml = serializers.IntegerField(allow_null=True)
+    intake_ml = serializers.IntegerField(allow_null=True)
+    output_ml = serializers.IntegerField(allow_null=True)
+    entries = FluidBalanceRowSerializer(many=True)
 
 
 class VerifySerializer(serializers.Serializer[Any]):

@@ -14,6 +14,7 @@ from rest_framework.response import Response
 
 from core.api.errors import validation_error_body
 from core.permissions import HasActionPermission
+from core.roles import has_permission
 from infusions import selectors, services
 from infusions.api.serializers import (
     CancelSerializer,
@@ -21,6 +22,10 @@ from infusions.api.serializers import (
     CompleteSerializer,
     DoseWorkingSerializer,
     DryRunSerializer,
+    FluidBalanceSerializer,
+    FluidEntryCreatedSerializer,
+    FluidEntryInputSerializer,
+    FluidEntrySerializer,
     GtinsInputSerializer,
     HoldReviewSerializer,
     InfusionSerializer,
@@ -259,8 +264,15 @@ class InfusionViewSet(viewsets.ReadOnlyModelViewSet[Infusion]):
         )
     }
     filterset_class = InfusionFilter
-    queryset = Infusion.objects.select_related("order").prefetch_related(
-        "vial_lots", Prefetch("safety_records", queryset=SafetyRecord.objects.select_related("recorded_by"))
+    # The order's patient: each infusion's fluid_balance_ml asks whether a balance is kept for them (§A13), and
+    # works it out from the segments, the entries and the course's days (when the balance closes): prefetched, so a
+    # page costs the same number of queries however many balances it shows.
+    queryset = Infusion.objects.select_related("order__patient").prefetch_related(
+        "vial_lots",
+        Prefetch("safety_records", queryset=SafetyRecord.objects.select_related("recorded_by")),
+        "rate_segments",
+        "fluid_entries",
+        "order__infusions",
     )
     lookup_value_regex = r"\d+"
 
@@ -388,3 +400,60 @@ class InfusionViewSet(viewsets.ReadOnlyModelViewSet[Infusion]):
         payload.is_valid(raise_exception=True)
         services.withhold_infusion(infusion_id=infusion.pk, user=request.user, reason=payload.validated_data["reason"])
         return self._respond(infusion.pk)
+
+    @extend_schema(
+        methods=["GET"], request=None, responses={200: FluidBalanceSerializer}, operation_id="infusions_fluid_balance"
+    )
+    @extend_schema(
+        methods=["POST"],
+        request=FluidEntryInputSerializer,
+        responses={201: FluidEntryCreatedSerializer},
+        operation_id="infusions_fluid_entries_create",
+    )
+    @action(detail=True, methods=["get", "post"], url_path="fluid-entries", url_name="fluid-entries")
+    def fluid_entries(self, request: Request, pk: str | None = None) -> Response:
+        """The fluid balance kept for cardiac dysfunction, eGFR < 60, volume depletion or sepsis (docs/clinical-
+        rules.md §A13 "Fluid"): GET reads it (every role that reads infusions); POST records an intake other than the
+        IVIG, or an output (nurses), answering with the entry and the new ``fluid_balance_ml``."""
+        infusion = self.get_object()
+        if request.method == "POST":
+            # The action reads for every clinical role and writes for those who document infusions.
+            if not has_permission(request.user, "infusions.administer_infusion"):
+                self.permission_denied(request, message="Only nurses document infusions.")
+            payload = FluidEntryInputSerializer(data=request.data)
+            payload.is_valid(raise_exception=True)
+            entry = services.record_fluid_entry(infusion_id=infusion.pk, user=request.user, **payload.validated_data)
+            body = {
+                **FluidEntrySerializer(entry).data,
+                "fluid_balance_ml": services.fluid_balance_ml(self.get_queryset().get(pk=infusion.pk)),
+            }
+            return Response(body, status=status.HTTP_201_CREATED)
+        report = services.fluid_balance(infusion)
+        if report is None:
+            empty = {"ivig_ml": None, "intake_ml": None, "output_ml": None, "as_of": None, "closes_at": None}
+            return Response(
+                FluidBalanceSerializer(
+                    {
+                        "fluid_balance_ml": None,
+                        "kept_because": list(services.fluid_balance_reasons(infusion.order)),
+                        "started_at": infusion.started_at,
+                        "entries": [],
+                        **empty,
+                    }
+                ).data
+            )
+        return Response(
+            FluidBalanceSerializer(
+                {
+                    "fluid_balance_ml": report.balance_ml,
+                    "kept_because": list(report.reasons),
+                    "started_at": report.started_at,
+                    "closes_at": report.closes_at,
+                    "as_of": report.at,
+                    "ivig_ml": report.ivig_ml,
+                    "intake_ml": report.intake_ml,
+                    "output_ml": report.output_ml,
+                    "entries": report.rows,
+                }
+            ).data
+        )

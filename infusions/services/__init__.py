@@ -15,6 +15,7 @@ from infusions.services.bedside import (
     change_rate,
     checklist_items,
     complete_infusion,
+    hold_course,
     max_rate_ml_per_h,
     pause_infusion,
     record_reaction,
@@ -27,6 +28,14 @@ from infusions.services.bedside import (
     withhold_infusion,
 )
 from infusions.services.catalogue import SITE_FIELDS, record_gtins, record_site_values
+from infusions.services.fluids import (
+    fluid_balance,
+    fluid_balance_kept,
+    fluid_balance_ml,
+    fluid_balance_reasons,
+    prehydration_due,
+    record_fluid_entry,
+)
 from infusions.services.orders import (
     ORDER_INPUT_FIELDS,
     WORKING_FIELDS,
@@ -46,6 +55,7 @@ from infusions.services.orders import (
     verify_order,
     working_fields,
 )
+from infusions.services.safety import renal_risk_factors
 
 __all__ = [
     "CHECKLIST_ITEMS",
@@ -56,6 +66,8 @@ __all__ = [
     "WORKING_FIELDS",
     "bedside_dry_run",
     "calculate",
+    "hold_course",
+    "renal_risk_factors",
     "cancel_order",
     "change_product",
     "change_rate",
@@ -63,6 +75,10 @@ __all__ = [
     "complete_infusion",
     "create_order",
     "dosing_config",
+    "fluid_balance",
+    "fluid_balance_kept",
+    "fluid_balance_ml",
+    "fluid_balance_reasons",
     "max_rate_ml_per_h",
     "patient_facts",
     "pause_infusion",
@@ -70,6 +86,8 @@ __all__ = [
     "rate_plan_json",
     "recalculate_order",
     "record_reaction",
+    "record_fluid_entry",
+    "prehydration_due",
     "record_gtins",
     "record_site_values",
     "record_vitals",

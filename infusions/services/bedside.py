@@ -180,7 +180,7 @@ def start_infusion(
         rate_ml_per_h = _plan_first_rate(order)
     if rate_ml_per_h is not None:
         _check_rate_positive(rate_ml_per_h)
-    change, safer_plan = orders.record_changed(order, now=started_at)
+    change, safer_plan, _advice = orders.record_changed(order, now=started_at)
     if safer_plan is not None:
         # Applied before the start is judged, so the start meets the safer plan's ceiling.
         orders.apply_safer_plan(order, safer_plan, user)
@@ -550,7 +550,7 @@ def record_reaction(
             reason=f"Reaction: {dict(vitals_rules.REACTION_TYPES)[reaction]}, CTCAE grade {ctcae_grade}",
         )
     if stops:
-        _hold_course(
+        hold_course(
             infusion.order,
             user,
             f"{dict(vitals_rules.REACTION_TYPES)[reaction]}, CTCAE grade {ctcae_grade} on day {infusion.day_number}",
@@ -558,19 +558,30 @@ def record_reaction(
     return entry
 
 
-def _hold_course(order: Order, user: Any, why: str) -> None:
-    """§A10 course_on_hold: after a reaction of CTCAE grade >= 3 or anaphylaxis, the course's days not yet started
-    wait for a hematologist's review. With no day left there is nothing to hold."""
+def hold_course(order: Order, user: Any, why: str) -> bool:
+    """§A10 course_on_hold: after a reaction of CTCAE grade >= 3 or anaphylaxis, or a renal decline or a hemoglobin
+    fall (§A13), the course's days not yet started wait for a hematologist's review. With no day left there is
+    nothing to hold (False)."""
     if not order.infusions.filter(status=InfusionStatus.SCHEDULED).exists():
-        return
-    order.hold_reason = why
-    order.hold_review_decision = ""
-    order.hold_review_reason = ""
-    order.hold_reviewed_by = None
-    order.hold_reviewed_at = None
-    attribute_change(order, user, reason="course on hold")
-    order.save()
-    course_put_on_hold.send(sender=Order, order=order)
+        return False
+    # The order as it is now, locked (a laboratory value may arrive while the order is being changed elsewhere), and
+    # only the hold written: nothing else of the caller's copy is saved over a newer change.
+    locked = Order.objects.select_for_update(of=("self",)).get(pk=order.pk)
+    # A second reason while the first awaits review joins it: the review answers both.
+    locked.hold_reason = f"{locked.hold_reason}; {why}" if locked.on_hold else why
+    locked.hold_review_decision = ""
+    locked.hold_review_reason = ""
+    locked.hold_reviewed_by = None
+    locked.hold_reviewed_at = None
+    attribute_change(locked, user, reason="course on hold")
+    locked.save(update_fields=[*HOLD_FIELDS, "updated_at"])
+    for field in HOLD_FIELDS:
+        setattr(order, field, getattr(locked, field))
+    course_put_on_hold.send(sender=Order, order=locked)
+    return True
+
+
+HOLD_FIELDS = ("hold_reason", "hold_review_decision", "hold_review_reason", "hold_reviewed_by", "hold_reviewed_at")
 
 
 def _end_infusion(infusion: Infusion, user: Any, status: str, at: Any, reason: str = "", volume: Any = None) -> None:

@@ -20,9 +20,8 @@ from infusions import dosing, safety_rules
 from infusions.models import Infusion, InfusionStatus, Order, OrderStatus, OutsideDose, Product
 from infusions.services import safety
 from infusions.signals import infusion_ended, order_cancelled, order_returned, order_verified
-from patients import selectors as patient_selectors
 from patients.models import Patient, WeightMeasurement
-from patients.rules import RISK_FACTORS
+from patients.rules import RENAL_FACTORS, RISK_FACTORS, THROMBOSIS_FACTORS
 
 ORDER_INPUT_FIELDS = (
     "patient",
@@ -71,6 +70,7 @@ def patient_facts(
         raise SafetyStopped(safety_rules.weight_missing())
     # Pregnancy counts while open and for 6 weeks after it (A13): the patient's flags say so, not the raw field.
     flags = patient.risk_flags
+    low_egfr = _low_egfr(patient)
     return dosing.PatientFacts(
         sex=patient.sex,
         age_years=patient.age_on(on),
@@ -82,21 +82,15 @@ def patient_facts(
         thrombosis_risk=patient.thrombosis_risk,
         iga_deficient=patient.iga_deficient,
         other_risk_factors=tuple(label for code, label in RISK_FACTORS if code not in DOSING_FLAGS and flags[code])
-        + _low_egfr(patient),
+        + low_egfr,
+        # §A13 "Fluid": the order's fluid advice (pre-hydration, or individualised fluids with cardiac dysfunction).
+        renal_risk_factor=bool(low_egfr) or any(flags[code] for code in RENAL_FACTORS),
+        thrombosis_risk_factor=any(flags[code] for code in THROMBOSIS_FACTORS),
     )
 
 
-# docs/clinical-rules.md §A13: eGFR below 60 is a renal risk factor, judged on the latest creatinine when the order
-# is written and again at verification (record_changed applies the safer plan); fixed for the course after that.
-LOW_EGFR = Decimal(60)
-
-
-def _low_egfr(patient: Patient) -> tuple[str, ...]:
-    latest = patient_selectors.latest_labs(patient).get("creatinine")
-    if latest is None or latest.egfr is None or latest.egfr.value is None or latest.egfr.value >= LOW_EGFR:
-        return ()
-    return (f"eGFR {latest.egfr.value} (below 60)",)
-
+# The eGFR factor is judged in the safety module, which verification and the lab checks share.
+_low_egfr = safety.low_egfr
 
 # The at-risk factors dosing names by their own flags; the others go as other_risk_factors (§A13).
 DOSING_FLAGS = frozenset({"cardiac_dysfunction", "renal_impairment", "thrombosis_risk"})
@@ -533,7 +527,9 @@ def _recalculate_remaining_days(
         setattr(order, field, value)
     started_g = sum((i.dose_g or Decimal("0") for i in order.infusions.filter(started_at__isnull=False)), Decimal("0"))
     order.total_dose_g = (started_g + order.rounded_dose_per_day_g * len(remaining)).quantize(Decimal("0.01"))
-    order.record_flags = record_flags(order.patient, order.product, order.first_infusion_on)
+    order.record_flags = _keeping_egfr_judgement(
+        order, record_flags(order.patient, order.product, order.first_infusion_on)
+    )
     order.status = OrderStatus.DRAFT
     order.verified_by = None
     order.verified_at = None
@@ -566,16 +562,27 @@ def verify_order(
         return _verify_after_product_change(order, user=user, overrides=overrides, now=now)
     if order.status != OrderStatus.DRAFT:
         raise Conflict(f"This order is {order.get_status_display().lower()}; only a draft can be verified.")
-    change, safer_plan = record_changed(order, now=now)
+    change, safer_plan, warnings_now = record_changed(order, now=now)
     stops = safety.verification_stops(order, now=now) + list(change.stops)
     outcome = safety.enforce(stops, order=order, user=user, stage=Stage.VERIFY, overrides=overrides)
     if safer_plan is not None:
         apply_safer_plan(order, safer_plan, user)
+    # The order's advice (the at-risk factors it names, hydration, fluids) reads the record as verified: a factor
+    # recorded after the draft is on the order the nurse sees, as the start's stops already read it (§A9, §A13).
+    advice_changed = warnings_now is not None and warnings_now != order.warnings
+    if advice_changed:
+        order.warnings = warnings_now
     order.status = OrderStatus.VERIFIED
     order.verified_by = user
     order.verified_at = now
+    # §A13: the eGFR factor is judged on the latest creatinine at verification and fixed for the course: a course
+    # verified again after a day was given (its remaining days recalculated) keeps its judgement.
+    if safety.EGFR_FLAG not in (order.record_flags or {}) or not order.infusions.filter(started_at__isnull=False):
+        order.record_flags = {**(order.record_flags or {}), safety.EGFR_FLAG: bool(safety.low_egfr(order.patient))}
     order.returned_reason, order.returned_by, order.returned_at = "", None, None
-    attribute_change(order, user)
+    attribute_change(
+        order, user, reason="verified; advice brought up to date with the record" if advice_changed else None
+    )
     order.save()
     _schedule_days(order, user)
     safety.record(outcome, order=order, user=user, stage=Stage.VERIFY, at=order.verified_at)
@@ -816,7 +823,9 @@ def change_product(
                 setattr(order, field, value)
         order.total_calculated_g = order.dose_per_day_g * order.days
         order.total_dose_g = order.rounded_dose_per_day_g * order.days
-        order.record_flags = record_flags(order.patient, product, order.first_infusion_on)
+        order.record_flags = _keeping_egfr_judgement(
+            order, record_flags(order.patient, product, order.first_infusion_on)
+        )
         order.product_changed_from = previous
         order.product_change_reason = reason
         order.product_changed_by = user
@@ -835,6 +844,12 @@ def change_product(
 
 
 # --- record_changed (§A9): the stored working against the one the current record gives ----------------------
+
+
+def _keeping_egfr_judgement(order: Order, flags: dict[str, bool]) -> dict[str, bool]:
+    """New flags for an in-progress course's new working, with the eGFR judgement its verification fixed (§A13)."""
+    judged = (order.record_flags or {}).get(safety.EGFR_FLAG)
+    return flags if judged is None else {**flags, safety.EGFR_FLAG: judged}
 
 
 def record_flags(patient: Patient, product: Product, on: date) -> dict[str, bool]:
@@ -865,9 +880,12 @@ def _summary(
     )
 
 
-def record_changed(order: Order, *, now: datetime) -> tuple[safety_rules.RecordChange, dict[str, Any] | None]:
+def record_changed(
+    order: Order, *, now: datetime
+) -> tuple[safety_rules.RecordChange, dict[str, Any] | None, list[dict[str, Any]] | None]:
     """Work the order out again from the current record, catalogue and settings and compare (§A9 record_changed).
-    Returns the stops and, when the plan only became safer, the plan to apply."""
+    Returns the stops, the plan to apply when it only became safer, and the working's warnings as the record reads
+    now (None when the dose can no longer be worked out)."""
     started = order.infusions.filter(started_at__isnull=False).exists()
     data = order_inputs(order)
     try:
@@ -883,7 +901,7 @@ def record_changed(order: Order, *, now: datetime) -> tuple[safety_rules.RecordC
             Kind.WARNING if started else Kind.HARD,
             "The dose can no longer be worked out from the record: " + " ".join(messages),
         )
-        return safety_rules.RecordChange((stop,), apply_safer_plan=False), None
+        return safety_rules.RecordChange((stop,), apply_safer_plan=False), None, None
     current = working_fields(calculation, weight, facts)
     now_flags = record_flags(order.patient, order.product, order.first_infusion_on)
     # An order worked out before the flags were stored compares with today's: no change is invented for it.
@@ -903,7 +921,7 @@ def record_changed(order: Order, *, now: datetime) -> tuple[safety_rules.RecordC
     change = safety_rules.record_changed(
         stored=stored_summary, current=current_summary, course_started=started, config=safety.safety_config()
     )
-    return change, current["rate_plan"] if change.apply_safer_plan else None
+    return change, current["rate_plan"] if change.apply_safer_plan else None, current["warnings"]
 
 
 def apply_safer_plan(order: Order, plan: dict[str, Any], user: Any) -> None:

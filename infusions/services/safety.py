@@ -50,8 +50,9 @@ from infusions.models import (
 )
 from infusions.safety_rules import AntiIgaAntibodies, BedsideRate, PreviousCourse, ProductSafety, SevereReaction
 from infusions.signals import safety_deviation_documented
-from patients.models import Patient, ReportedIvigReaction
-from patients.rules import RENAL_FACTORS, RISK_FACTORS
+from patients import selectors as patient_selectors
+from patients.models import CoTherapy, CoTherapyKind, Patient, ReportedIvigReaction
+from patients.rules import RENAL_FACTORS, RISK_FACTORS, THROMBOSIS_FACTORS
 
 logger = logging.getLogger(__name__)
 
@@ -562,6 +563,37 @@ def verification_stops(order: Order, *, now: datetime, facts: VerificationFacts 
     return stops
 
 
+# docs/clinical-rules.md §A13: eGFR below 60 is a renal risk factor, judged on the latest creatinine when the order
+# is written and again at verification (record_changed applies the safer plan); fixed for the course after that, in
+# the order's record_flags under this key.
+LOW_EGFR = Decimal(60)
+EGFR_FLAG = "egfr_below_60"
+
+
+def low_egfr(patient: Patient) -> tuple[str, ...]:
+    latest = patient_selectors.latest_labs(patient).get("creatinine")
+    if latest is None or latest.egfr is None or latest.egfr.value is None or latest.egfr.value >= LOW_EGFR:
+        return ()
+    return (f"eGFR {latest.egfr.value} (below 60)",)
+
+
+def renal_risk_factors(order: Order) -> tuple[str, ...]:
+    """§A13's renal risk factors for the course, in clinician wording: those recorded on the patient, age over 65
+    at the first infusion (the boxed warning's renal predisposition), and eGFR below 60 as fixed at verification
+    (judged on the latest creatinine before it)."""
+    patient = order.patient
+    found = tuple(label for code, label in RISK_FACTORS if code in RENAL_FACTORS and getattr(patient, code))
+    over = dosing.DEFAULT_CONFIG.at_risk_age_over_years
+    if patient.age_on(order.first_infusion_on) > over:
+        found += (f"age over {over}",)
+    flags = order.record_flags or {}
+    if EGFR_FLAG in flags:
+        found += ("eGFR below 60 at verification",) if flags[EGFR_FLAG] else ()
+    else:
+        found += low_egfr(patient)
+    return found
+
+
 def _pre_course_lab_stops(order: Order, config: safety_rules.SafetyConfig) -> list[Stop]:
     """A9/A13 at verification: a recent creatinine (7 days with a renal risk factor, else 90), a hemoglobin within
     72 h for a high-dose course or a group other than O, and the ABO group for a high-dose course. Read from the
@@ -572,9 +604,7 @@ def _pre_course_lab_stops(order: Order, config: safety_rules.SafetyConfig) -> li
     creatinine, hemoglobin, group = latest.get("creatinine"), latest.get("hemoglobin"), latest.get("blood_group")
     regimen = dosing.REGIMENS[order.regimen]
     course_g_per_kg = regimen.g_per_kg_per_day * regimen.days
-    renal = tuple(label for code, label in RISK_FACTORS if code in RENAL_FACTORS and getattr(patient, code))
-    if patient.age_on(order.first_infusion_on) > dosing.DEFAULT_CONFIG.at_risk_age_over_years:
-        renal += (f"age over {dosing.DEFAULT_CONFIG.at_risk_age_over_years}",)
+    renal = renal_risk_factors(order)
     first_day_starts = timezone.make_aware(datetime.combine(order.first_infusion_on, time.min))
     blood_group = group.blood_group if group is not None else None
     return [
@@ -851,6 +881,7 @@ def start_stops(
     stops += _patient_stops(
         patient, order.product, age_years=patient.age_on(timezone.localtime(start_at).date()), stage=Stage.START
     )
+    stops += prehydration_stops(order, start_at=start_at, config=config)
     if infusion.day_number > 1 and order.on_estimated_weight:
         measured = patient.current_weight
         stops += safety_rules.emergency_weight_recalculation(
@@ -890,6 +921,42 @@ def start_stops(
             on=timezone.localtime(start_at).date(),
         )
     return as_v1_order(order, stops)
+
+
+def thrombosis_risk_factors(patient: Patient) -> tuple[str, ...]:
+    """§A13's thrombosis risk factors recorded on the patient, in clinician wording (pregnancy while open and for 6
+    weeks after it)."""
+    flags = patient.risk_flags
+    return tuple(label for code, label in RISK_FACTORS if code in THROMBOSIS_FACTORS and flags[code])
+
+
+def prehydration_stops(order: Order, *, start_at: datetime, config: safety_rules.SafetyConfig) -> list[Stop]:
+    """§A10 prehydration_not_given at every start: a renal or thrombosis risk factor without cardiac dysfunction, and
+    no pre-hydration co-therapy (not entered in error) given or running within the window before the start
+    (docs/clinical-rules.md §A13 "Fluid")."""
+    patient = order.patient
+    renal = renal_risk_factors(order)
+    thrombosis = thrombosis_risk_factors(patient)
+    if patient.cardiac_dysfunction or not (renal or thrombosis):
+        return []
+    window_opens = start_at - timedelta(hours=config.prehydration_window_hours)
+    periods = [
+        safety_rules.PrehydrationPeriod(given_from=given_from, given_until=given_until)
+        for given_from, given_until in CoTherapy.objects.filter(
+            patient=patient,
+            kind=CoTherapyKind.PREHYDRATION,
+            entered_in_error_at__isnull=True,
+            given_from__lte=start_at,
+        )
+        .filter(Q(given_until__gte=window_opens) | Q(given_until__isnull=True, given_from__gte=window_opens))
+        .values_list("given_from", "given_until")
+    ]
+    return safety_rules.prehydration_not_given(
+        renal_risk_factors=renal,
+        thrombosis_risk_factors=thrombosis,
+        cardiac_dysfunction=patient.cardiac_dysfunction,
+        prehydration_recorded=safety_rules.prehydration_covers_start(periods=periods, start_at=start_at, config=config),
+    )
 
 
 def planned_vials_g(order: Order) -> Decimal:

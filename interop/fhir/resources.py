@@ -355,6 +355,54 @@ def lab_observation(lab: LabResult) -> dict[str, Any]:
     )
 
 
+# The eGFR derived from each creatinine (§A13), by the equation that gave it. LOINC 98979-8 is the CKD-EPI 2021
+# eGFR; a bedside Schwartz value is named in text only (docs/api.md "FHIR": no code was verified for it).
+EGFR_CKD_EPI_2021 = (
+    "98979-8",
+    "Glomerular filtration rate/1.73 sq M.predicted [Volume Rate/Area] in Serum, Plasma or Blood by Creatinine-based "
+    "formula (CKD-EPI 2021)",
+)
+EGFR_UNIT = "mL/min/{1.73_m2}"
+DATA_ABSENT_REASON = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
+
+
+def egfr_observation(lab: LabResult, egfr: Any) -> dict[str, Any]:
+    """The eGFR worked out from a creatinine (``patients.lab_rules.egfr``), derived from its Observation. None
+    computed (under 1 year, a child without a height) is said with a dataAbsentReason."""
+    equation = getattr(egfr, "equation", None)
+    if equation == "ckd_epi_2021":
+        code = loinc([EGFR_CKD_EPI_2021], "eGFR (CKD-EPI 2021)")
+    elif equation == "bedside_schwartz":
+        code = {"text": "eGFR (bedside Schwartz)"}
+    else:
+        code = {"text": "eGFR"}
+    value = getattr(egfr, "value", None)
+    if value is not None:
+        shown: dict[str, Any] = {"valueQuantity": quantity(value, "mL/min/1.73 m2", EGFR_UNIT)}
+    else:
+        reason = "not-applicable" if equation is None else "unknown"
+        shown = {"dataAbsentReason": {"coding": [{"system": DATA_ABSENT_REASON, "code": reason}]}}
+    not_reliable = getattr(egfr, "not_reliable", "")
+    why_none = "no eGFR under 1 year" if equation is None else "no height recorded for the bedside Schwartz equation"
+    notes = [{"text": f"Not reliable: {not_reliable}"}] if not_reliable else []
+    if value is None:
+        notes.append({"text": why_none})
+    return _drop_empty(
+        {
+            "resourceType": "Observation",
+            "id": f"egfr-{lab.pk}",
+            "status": lab_status(lab),
+            "category": category("laboratory", "Laboratory"),
+            "code": code,
+            "subject": patient_reference(lab.patient),
+            "effectiveDateTime": instant(lab.collected_at),
+            **shown,
+            "derivedFrom": [{"reference": f"Observation/{LAB_ID_PREFIX['creatinine']}-{lab.pk}"}],
+            "note": notes,
+        }
+    )
+
+
 # --- MedicationRequest -------------------------------------------------------------------------------------
 
 

@@ -35,6 +35,7 @@ from monitoring.models import (
     PlateletCheck,
     PlateletResult,
 )
+from patients import selectors as patient_selectors
 from patients.models import LabResult, Patient, WeightMeasurement
 
 DEFAULT_COUNT = 50
@@ -372,6 +373,16 @@ WEIGHT_SOURCE = Source(
 )
 
 
+def _load_labs(pks: Iterable[int]) -> dict[int, Any]:
+    """The laboratory rows of a page (every lab source shares this loader: one per model), each creatinine with the
+    eGFR its derived Observation shows, worked out in one more query."""
+    labs = list(LabResult.objects.select_related("patient").filter(pk__in=list(pks)))
+    egfrs = patient_selectors.egfr_of_results([lab for lab in labs if lab.test == LabResult.Test.CREATININE])
+    for lab in labs:
+        lab.fhir_egfr = egfrs.get(lab.pk)  # type: ignore[attr-defined]  # read by the eGFR render
+    return {lab.pk: lab for lab in labs}
+
+
 def _lab_source(test: str) -> Source:
     code = fhir.LAB_CODES[test][0]
     prefix = fhir.LAB_ID_PREFIX[test]
@@ -379,7 +390,7 @@ def _lab_source(test: str) -> Source:
         kind=prefix,
         model=LabResult,
         base=lambda: LabResult.objects.filter(test=test),
-        load=_load(lambda: LabResult.objects.select_related("patient")),
+        load=_load_labs,
         render=fhir.lab_observation,
         make_id=lambda pk: f"{prefix}-{pk}",
         patient_field="patient",
@@ -394,11 +405,27 @@ def _lab_source(test: str) -> Source:
     )
 
 
-# docs/clinical-rules.md §A13: creatinine, hemoglobin and ABO/Rh beside the platelet count.
+# docs/clinical-rules.md §A13: creatinine, hemoglobin and ABO/Rh beside the platelet count, and the eGFR derived from
+# each creatinine (one Observation per creatinine, with a dataAbsentReason where none is computed).
 LAB_SOURCES = {test: _lab_source(test) for test in fhir.LAB_CODES}
+EGFR_SOURCE = Source(
+    kind="egfr",
+    model=LabResult,
+    base=lambda: LabResult.objects.filter(test=LabResult.Test.CREATININE, value_si__isnull=False),
+    load=_load_labs,
+    render=lambda lab: fhir.egfr_observation(lab, lab.fhir_egfr),
+    make_id=lambda pk: f"egfr-{pk}",
+    patient_field="patient",
+    date_field="collected_at",
+    statuses=LAB_SOURCES["creatinine"].statuses,
+    # Not searchable by code: only an adult's eGFR carries LOINC 98979-8 (a child's bedside Schwartz value is named
+    # in text), and which is which is worked out on reading, so a code search could not tell them apart.
+    codes=frozenset(),
+    category="laboratory",
+)
 _OBSERVATION_ID = re.compile(
     r"^(?:plt-(?P<plt>\d{1,17})|bw-(?P<bw>\d{1,17})|vs-(?P<vs>\d{1,17})-(?P<component>[a-z0-9-]+)"
-    r"|(?P<lab>cr|hb|abo)-(?P<lab_pk>\d{1,17}))$"
+    r"|(?P<lab>cr|hb|abo|egfr)-(?P<lab_pk>\d{1,17}))$"
 )
 
 
@@ -410,6 +437,10 @@ def _parse_observation_id(resource_id: str) -> tuple[Source, int] | None:
         return PLATELET_SOURCE, int(match["plt"])
     if match["bw"]:
         return WEIGHT_SOURCE, int(match["bw"])
+    if match["lab"] == "egfr":
+        pk = int(match["lab_pk"])
+        found = EGFR_SOURCE.base().filter(pk=pk).exists()
+        return (EGFR_SOURCE, pk) if found else None
     if match["lab"]:
         test = next(t for t, prefix in fhir.LAB_ID_PREFIX.items() if prefix == match["lab"])
         pk = int(match["lab_pk"])
@@ -421,7 +452,7 @@ def _parse_observation_id(resource_id: str) -> tuple[Source, int] | None:
 
 OBSERVATION = ResourceType(
     name="Observation",
-    sources=(PLATELET_SOURCE, *VITAL_SOURCES.values(), WEIGHT_SOURCE, *LAB_SOURCES.values()),
+    sources=(PLATELET_SOURCE, *VITAL_SOURCES.values(), WEIGHT_SOURCE, *LAB_SOURCES.values(), EGFR_SOURCE),
     params={
         "patient": PATIENT_PARAM,
         "date": _date("Observation.effective (collection time, time taken, time weighed)."),

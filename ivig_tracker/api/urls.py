@@ -10,6 +10,7 @@ from rest_framework.routers import DefaultRouter
 from infusions.api.views import InfusionViewSet, LotViewSet, OrderViewSet, ProductViewSet
 from monitoring.api.views import (
     CoTherapyViewSet,
+    LabCheckViewSet,
     NotificationViewSet,
     OrderResponseViewSet,
     PatientCoTherapyViewSet,
@@ -31,6 +32,7 @@ router.register("orders", OrderResponseViewSet, basename="order-response")
 router.register("infusions", InfusionViewSet, basename="infusion")
 router.register("lots", LotViewSet, basename="lot")
 router.register("platelet-checks", PlateletCheckViewSet, basename="platelet-check")
+router.register("lab-checks", LabCheckViewSet, basename="lab-check")
 router.register("platelet-results", PlateletResultViewSet, basename="platelet-result")
 router.register("notifications", NotificationViewSet, basename="notification")
 

@@ -5,13 +5,35 @@ from typing import Any
 from rest_framework import serializers
 
 from infusions.api.serializers import OrderSerializer
-from monitoring.models import CURRENT_RESULT, Notification, PlateletCheck, PlateletResult
+from monitoring.models import CURRENT_RESULT, LabCheck, Notification, PlateletCheck, PlateletResult
 from patients.models import CoTherapy, CoTherapyKind
 
 
 def current_results(results: Any) -> Any:
     """A check's results that stand: not superseded, not preliminary, not withdrawn; the newest first."""
     return results.filter(CURRENT_RESULT, preliminary=False).order_by("-pk")
+
+
+class LabCheckSerializer(serializers.ModelSerializer[LabCheck]):
+    """A creatinine or hemoglobin a course owes (docs/clinical-rules.md §A13); ``lab_result`` is the result that
+    answered it (``GET /api/v1/patients/{id}/labs/`` lists them)."""
+
+    class Meta:
+        model = LabCheck
+        fields = [
+            "id",
+            "order",
+            "test",
+            "label",
+            "due_at",
+            "window_opens_at",
+            "window_closes_at",
+            "overdue_at",
+            "status",
+            "lab_result",
+            "cancel_reason",
+        ]
+        read_only_fields = fields
 
 
 class PlateletCheckSerializer(serializers.ModelSerializer[PlateletCheck]):

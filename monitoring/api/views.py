@@ -23,6 +23,7 @@ from monitoring.api.serializers import (
     CorrectionInputSerializer,
     CoTherapyInputSerializer,
     CoTherapySerializer,
+    LabCheckSerializer,
     NotificationSerializer,
     PlateletCheckSerializer,
     PlateletResultSerializer,
@@ -33,7 +34,7 @@ from monitoring.api.serializers import (
     ResultInputSerializer,
     current_results,
 )
-from monitoring.models import Notification, PlateletCheck, PlateletResult
+from monitoring.models import LabCheck, Notification, PlateletCheck, PlateletResult
 from patients.models import CoTherapy, Patient
 
 
@@ -57,6 +58,17 @@ class PlateletCheckViewSet(viewsets.ReadOnlyModelViewSet[PlateletCheck]):
         payload.is_valid(raise_exception=True)
         services.record_platelet_result(check_id=check.pk, user=request.user, **payload.validated_data)
         return Response(PlateletCheckSerializer(PlateletCheck.objects.get(pk=check.pk)).data)
+
+
+class LabCheckViewSet(viewsets.ReadOnlyModelViewSet[LabCheck]):
+    """The creatinine and hemoglobin checks courses owe after them (and before day 3 of a longer course). A lab
+    result recorded through ``/patients/{id}/labs/`` or HL7 answers them; they are not written to directly."""
+
+    serializer_class = LabCheckSerializer
+    permission_classes = [IsClinicalStaff]
+    queryset = LabCheck.objects.all()
+    filterset_fields = ["order", "status", "test", "label", "order__patient"]
+    ordering_fields = ["due_at"]
 
 
 class PlateletResultFilter(filters.FilterSet):  # type: ignore[misc]  # django-filter ships no type hints

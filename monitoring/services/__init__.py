@@ -1,7 +1,8 @@
 """Every state change of monitoring, one function each (docs/architecture.md "The domain apps").
 
 Split by sub-domain: ``results`` (platelet checks, results, corrections, the IWG response and the repeat-dose
-decision), ``co_therapy`` (treatments beside the IVIG that change what a count means),
+decision), ``lab_checks`` (the creatinine and hemoglobin a course owes after it, renal decline and
+haemolysis), ``co_therapy`` (treatments beside the IVIG that change what a count means),
 ``notifications`` (the inbox, deliveries through external channels) and ``sweep`` (the reminder sweep beat
 ticks). Callers import this package and write ``services.record_platelet_result``.
 """
@@ -9,6 +10,12 @@ ticks). Callers import this package and write ``services.record_platelet_result`
 from __future__ import annotations
 
 from monitoring.services.co_therapy import record_co_therapy, withdraw_co_therapy
+from monitoring.services.lab_checks import (
+    answer_lab_checks,
+    ensure_lab_checks,
+    lab_results_changed,
+    watch_course_labs,
+)
 from monitoring.services.notifications import (
     DELIVER_TASK,
     create_notifications,
@@ -42,6 +49,10 @@ from monitoring.services.results import (
 from monitoring.services.sweep import SWEEP_HEARTBEAT, SweepResult, remind_batch, reminder_message, run_sweep
 
 __all__ = [
+    "answer_lab_checks",
+    "ensure_lab_checks",
+    "lab_results_changed",
+    "watch_course_labs",
     "DELIVER_TASK",
     "OPEN_CHECK_STATUSES",
     "SWEEP_HEARTBEAT",

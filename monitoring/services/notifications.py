@@ -145,11 +145,11 @@ def deliver(delivery_id: int) -> str:
     )
     if not taken:
         return "duplicate"
-    delivery = Delivery.objects.select_related("notification__recipient", "notification__platelet_check").get(
-        pk=delivery_id
-    )
+    delivery = Delivery.objects.select_related(
+        "notification__recipient", "notification__platelet_check", "notification__lab_check"
+    ).get(pk=delivery_id)
     notification = delivery.notification
-    check = notification.platelet_check
+    check = notification.platelet_check or notification.lab_check
     if check is not None and check.status in (CheckStatus.RESULTED, CheckStatus.CANCELLED):
         Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.SENDING).update(
             status=Delivery.Status.SKIPPED, claimed_until=None

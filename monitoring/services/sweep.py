@@ -1,5 +1,6 @@
 """The reminder sweep Celery beat ticks every minute: checks fall due and overdue, owed reminders are
-created in SKIP LOCKED batches, emergency orders still unweighed 12 h on are reminded (weigh_patient), expired
+created in SKIP LOCKED batches, lab checks likewise (§A13), emergency orders still unweighed 12 h on are reminded
+(weigh_patient), expired
 delivery leases are reaped, pending deliveries are enqueued (docs/architecture.md "The reminder pipeline")."""
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from django.utils import timezone
 
 from core.services import record_heartbeat
 from infusions.models import Order, OrderStatus
-from monitoring.models import FOLLOW_UP_LABELS, CheckStatus, Notification, NotificationKind, PlateletCheck
+from monitoring.models import FOLLOW_UP_LABELS, CheckStatus, LabCheck, Notification, NotificationKind, PlateletCheck
 from monitoring.services.notifications import (
     create_notifications,
     enqueue_pending_deliveries,
@@ -34,6 +35,8 @@ class SweepResult:
     overdue: int = 0
     notifications: int = 0
     weigh_patient: int = 0
+    lab_due: int = 0
+    lab_overdue: int = 0
     reaped: int = 0
     enqueued: int = 0
     batches: int = 0
@@ -59,18 +62,38 @@ def follow_up_group() -> list[Any] | None:
     return users_with_role(name) if name else None
 
 
+# A check owes a reminder when it is due or overdue and that reminder was not created yet.
+OWED_REMINDER = Q(status=CheckStatus.DUE, due_reminded_at__isnull=True) | Q(
+    status=CheckStatus.OVERDUE, overdue_reminded_at__isnull=True
+)
+
+
+def _claim_owed(checks: Any) -> list[Any]:
+    """One batch of checks (platelet or lab) owing a reminder, locked; rows another sweep holds are skipped."""
+    return list(
+        checks.select_for_update(skip_locked=True, of=("self",))
+        .filter(OWED_REMINDER)
+        .select_related("order__patient", "order__created_by")
+        .order_by("due_at", "pk")[: settings.IVIG_SWEEP_BATCH_SIZE]
+    )
+
+
+def _mark_reminded(checks: Any, batch: list[Any], now: datetime) -> None:
+    checks.filter(pk__in=[c.pk for c in batch if c.status == CheckStatus.DUE]).update(due_reminded_at=now)
+    # An overdue reminder also settles the "due" one: nobody needs both at once.
+    checks.filter(pk__in=[c.pk for c in batch if c.status == CheckStatus.OVERDUE]).update(
+        overdue_reminded_at=now, due_reminded_at=Coalesce("due_reminded_at", Value(now))
+    )
+
+
+def _each_once(recipients: list[Any]) -> list[Any]:
+    return list({r.pk: r for r in recipients}.values())
+
+
 def remind_batch(now: datetime, nurses: list[Any], follow_up: list[Any] | None = None) -> tuple[int, int]:
     """Claim one batch of owed reminders and create them; a fixed number of queries per batch."""
-    owed = Q(status=CheckStatus.DUE, due_reminded_at__isnull=True) | Q(
-        status=CheckStatus.OVERDUE, overdue_reminded_at__isnull=True
-    )
     with transaction.atomic():
-        batch = list(
-            PlateletCheck.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(owed)
-            .select_related("order__patient", "order__created_by")
-            .order_by("due_at", "pk")[: settings.IVIG_SWEEP_BATCH_SIZE]
-        )
+        batch = _claim_owed(PlateletCheck.objects.all())
         if not batch:
             return 0, 0
         rows: list[Notification] = []
@@ -98,16 +121,55 @@ def remind_batch(now: datetime, nurses: list[Any], follow_up: list[Any] | None =
                     platelet_check=check,
                     dedupe_key=f"{kind}:check{check.pk}:user{recipient.pk}",
                 )
-                for recipient in {r.pk: r for r in recipients}.values()
+                for recipient in _each_once(recipients)
             )
         created = create_notifications(rows)
-        PlateletCheck.objects.filter(pk__in=[c.pk for c in batch if c.status == CheckStatus.DUE]).update(
-            due_reminded_at=now
-        )
-        # An overdue reminder also settles the "due" one: nobody needs both at once.
-        PlateletCheck.objects.filter(pk__in=[c.pk for c in batch if c.status == CheckStatus.OVERDUE]).update(
-            overdue_reminded_at=now, due_reminded_at=Coalesce("due_reminded_at", Value(now))
-        )
+        _mark_reminded(PlateletCheck.objects.all(), batch, now)
+    return len(created), 1
+
+
+def lab_reminder_message(check: LabCheck, kind: str) -> str:
+    patient = check.order.patient
+    what = f"{check.get_test_display().lower()} {check.get_label_display().lower()}"
+    if check.label == LabCheck.Label.BEFORE_DAY_3:
+        when = "before day 3 of the course"
+    else:
+        opens = timezone.localtime(check.window_opens_at)
+        closes = timezone.localtime(check.window_closes_at or check.overdue_at)
+        when = f"collected between {opens:%Y-%m-%d %H:%M} and {closes:%Y-%m-%d %H:%M}"
+    if kind == NotificationKind.LAB_CHECK_OVERDUE:
+        return f"OVERDUE: the {what} for {patient} (order #{check.order_id}) has no result ({when})."
+    return (
+        f"The {what} for {patient} (order #{check.order_id}) is due: a sample {when} (IVIG renal and hemolysis safety)."
+    )
+
+
+def lab_remind_batch(now: datetime, nurses: list[Any]) -> tuple[int, int]:
+    """Claim one batch of owed lab-check reminders: due to every nurse, overdue to every nurse and the ordering
+    hematologist, as for platelet checks (docs/api.md "Notifications")."""
+    with transaction.atomic():
+        batch = _claim_owed(LabCheck.objects.all())
+        if not batch:
+            return 0, 0
+        rows: list[Notification] = []
+        for check in batch:
+            overdue = check.status == CheckStatus.OVERDUE
+            kind = NotificationKind.LAB_CHECK_OVERDUE if overdue else NotificationKind.LAB_CHECK_DUE
+            recipients = [*nurses, check.order.created_by] if overdue else nurses
+            message = lab_reminder_message(check, kind)
+            rows.extend(
+                Notification(
+                    recipient=recipient,
+                    kind=kind,
+                    message=message,
+                    order=check.order,
+                    lab_check=check,
+                    dedupe_key=f"{kind}:labcheck{check.pk}:user{recipient.pk}",
+                )
+                for recipient in _each_once(recipients)
+            )
+        created = create_notifications(rows)
+        _mark_reminded(LabCheck.objects.all(), batch, now)
     return len(created), 1
 
 
@@ -184,10 +246,22 @@ def run_sweep(*, now: datetime | None = None) -> SweepResult:
         .filter(late)
         .update(status=CheckStatus.OVERDUE, updated_at=now)
     )
+    result.lab_due = LabCheck.objects.filter(status=CheckStatus.SCHEDULED, due_at__lte=now).update(
+        status=CheckStatus.DUE, updated_at=now
+    )
+    result.lab_overdue = LabCheck.objects.filter(
+        status__in=[CheckStatus.SCHEDULED, CheckStatus.DUE], overdue_at__lte=now
+    ).update(status=CheckStatus.OVERDUE, updated_at=now)
     nurses = users_with_role("nurse")
     follow_up = follow_up_group()
     while True:
         created, batches = remind_batch(now, nurses, follow_up)
+        if not batches:
+            break
+        result.notifications += created
+        result.batches += batches
+    while True:
+        created, batches = lab_remind_batch(now, nurses)
         if not batches:
             break
         result.notifications += created

@@ -73,3 +73,18 @@ def test_the_demo_shows_a_loss_of_response_a_transfusion_confounded_count_and_a_
     assert OrderResponse.objects.get(order__patient__mrn="DEMO-0006").repeat_dose_recommended
     corrected = PlateletResult.objects.get(order__patient__mrn="DEMO-0001", status="corrected")
     assert (corrected.platelet_count, corrected.change_reason) == (45, "Typed 450 for 45 (demo)")
+
+
+def test_the_demo_shows_a_renal_decline_and_a_creatinine_due_after_the_course(db) -> None:
+    from django.utils import timezone
+
+    from monitoring.models import LabCheck, Notification
+
+    call_command("load_demo_data")
+    order = Order.objects.get(patient__mrn="DEMO-0010")
+    decline = Notification.objects.get(kind="renal_decline", order=order)
+    assert decline.recipient.username == "hematologist"
+    assert "42 µmol/L above" in decline.message and "the reference 76 µmol/L" in decline.message
+    check = LabCheck.objects.get(order=order)
+    assert (check.test, check.label, check.status) == ("creatinine", "post_course", "scheduled")
+    assert check.due_at <= timezone.now() < check.overdue_at  # the next sweep makes it due on the worklist

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from infusions.models import Infusion, Order, RateSegment, Reaction, VitalSignsEntry
 from monitoring.models import Notification, PlateletCheck
-from tests.factories import FULL_CHECKLIST, NORMAL_VITALS, PatientFactory, day_vials, verified_order
+from tests.factories import FULL_CHECKLIST, NORMAL_VITALS, PatientFactory, day_vials, prehydrate, verified_order
 
 pytestmark = pytest.mark.db
 
@@ -346,10 +346,11 @@ def test_a_rate_above_the_plan_maximum_is_refused(nurse_api, infusion):
 
 def test_above_an_at_risk_patients_cap_of_half_the_itp_maximum_only_a_hematologist_may_go(client_for, nurse):
     order = verified_order(renal_impairment=True)
+    prehydrate(order.patient)  # renal impairment: pre-hydration before the start (§A13)
     infusion = order.infusions.get()
     api = client_for(nurse)
     api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", NORMAL_VITALS)
-    start(api, infusion)
+    assert start(api, infusion).status_code == 200
     assert (order.rate_plan["at_risk_capped"], order.rate_plan["at_risk_cap_source"]) == (True, "design")
     refused = api.post(
         f"/api/v1/infusions/{infusion.pk}/rate/", {"rate_ml_per_h": "200", "overrides": {"rate_above_at_risk_cap": "x"}}

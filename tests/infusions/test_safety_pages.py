@@ -88,8 +88,15 @@ def test_the_bedside_start_control_says_a_start_before_the_scheduled_day_needs_a
     refused = client.post(
         f"/orders/infusions/{infusion.pk}/start/", {**form, **day_vials_form(infusion)}, HTTP_HX_REQUEST="true"
     )
-    assert 'data-testid="bedside-error"' in refused.content.decode()
+    html = refused.content.decode()
+    assert 'data-testid="bedside-error"' in html
     assert Infusion.objects.get(pk=infusion.pk).status == "scheduled"
+    # The refused start comes back as the nurse left it: every box ticked, every vial listed again and checked.
+    assert html.count('type="checkbox" name="patient_identity" checked') == 1
+    assert html.count(" checked>") == len(form)
+    typed_lots = day_vials_form(infusion)["vial_lot"]
+    assert html.count('data-testid="vial-ok"') == len(typed_lots)
+    assert all(f'name="vial_lot" value="{lot}"' in html for lot in typed_lots)
     started = client.post(
         f"/orders/infusions/{infusion.pk}/start/",
         {**form, **day_vials_form(infusion), "override__before_scheduled_day": "theatre slot moved; consultant agreed"},

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from infusions.models import Infusion, Order, Product, RateSegment, SafetyRecord
 from monitoring.models import Notification
-from tests.factories import FULL_CHECKLIST, NORMAL_VITALS, PatientFactory, day_vials, verified_order
+from tests.factories import FULL_CHECKLIST, NORMAL_VITALS, PatientFactory, day_vials, prehydrate, verified_order
 
 pytestmark = pytest.mark.django_db
 
@@ -575,6 +575,7 @@ def test_octagam_for_a_patient_with_diabetes_asks_the_nurse_to_confirm_the_gluco
         product_id=octagam.pk, user=pharmacist, values={"vial_sizes_g": [2, 5, 10, 20]}, source="test fixture"
     )
     order = verified_order(prescriber=hematologist, product_name="Octagam 10 %", diabetes=True)
+    prehydrate(order.patient)  # diabetes is a renal risk factor: pre-hydration before the start (§A13)
     infusion = order.infusions.get()
     nurse_api.post(f"/api/v1/infusions/{infusion.pk}/vitals/", NORMAL_VITALS)
     refused = start(nurse_api, infusion)

@@ -212,8 +212,8 @@ def test_the_courses_resources_are_all_there(api, course) -> None:
         return fhir_json(api.get(f"{BASE}{path}"))["total"]
 
     # 2 vital sign sets x 5, 3 platelet counts, 1 weight.
-    # ... and the patient's creatinine, hemoglobin and ABO/Rh (docs/clinical-rules.md §A13).
-    assert total(f"Observation?patient={patient}") == 17
+    # ... and the patient's creatinine with its derived eGFR, hemoglobin and ABO/Rh (docs/clinical-rules.md §A13).
+    assert total(f"Observation?patient={patient}") == 18
     assert total(f"MedicationRequest?patient={patient}") == 1
     # start, step up, resume: the pause (0 mL/h) is not an administration.
     assert total(f"MedicationAdministration?patient={patient}") == 3
@@ -345,8 +345,9 @@ def test_observations_are_searched_by_code_and_category(api, course) -> None:
         bundle = fhir_json(api.get(f"{BASE}Observation?patient={patient}&{query}"))
         return sorted({e["resource"]["code"]["coding"][0]["code"] for e in bundle.get("entry", [])})
 
-    assert codes("category=laboratory") == ["14682-9", "718-7", "777-3", "882-1"]
+    assert codes("category=laboratory") == ["14682-9", "718-7", "777-3", "882-1", "98979-8"]
     assert codes("code=http://loinc.org|14682-9") == ["14682-9"]
+    assert codes("code=98979-8") == []  # eGFRs are found by patient, category and date, not by code
     assert codes("category=vital-signs") == ["2708-6", "29463-7", "8310-5", "85354-9", "8867-4", "9279-1"]
     assert codes("code=http://loinc.org|8867-4,59408-5") == ["2708-6", "8867-4"]
     assert codes("code=http://snomed.info/sct|777-3") == []
@@ -362,7 +363,7 @@ def test_search_results_are_paged_with_count_and_next_links(api, course) -> None
     pages = 0
     while url:
         bundle = fhir_json(api.get(url))
-        assert bundle["total"] == 17
+        assert bundle["total"] == 18
         seen += ids(bundle)
         links = {link["relation"]: link["url"] for link in bundle["link"]}
         assert parse_qs(urlsplit(links["self"]).query)["_count"] == ["5"]
@@ -372,7 +373,7 @@ def test_search_results_are_paged_with_count_and_next_links(api, course) -> None
         url = links.get("next")
         pages += 1
     assert pages == 4
-    assert len(seen) == len(set(seen)) == 17
+    assert len(seen) == len(set(seen)) == 18
     # Oldest first: the baseline vital signs (202 h ago) ... the weight (the factory weighs a day ago).
     assert seen[0].startswith("vs-")
     assert seen[-1].startswith("bw-")
@@ -383,7 +384,7 @@ def test_count_is_capped_at_200_and_zero_gives_only_the_total(api, course) -> No
     self_link = next(link["url"] for link in bundle["link"] if link["relation"] == "self")
     assert "_count=200" in self_link
     only_total = fhir_json(api.get(f"{BASE}Observation?_count=0"))
-    assert only_total["total"] == 17
+    assert only_total["total"] == 18
     assert "entry" not in only_total
 
 
@@ -410,8 +411,9 @@ def test_a_search_costs_a_fixed_number_of_queries(api, course, hematologist, pha
         record(order, "24h", 50, 24, nurse)
     assert queries_per_search() == before
     # The token with its user, the user's groups and permissions, count, page keys, one load per model (+ one
-    # prefetch for lots or current results): Observation loads four (platelets, vitals, weights, laboratory values).
-    assert max(before) <= 9
+    # prefetch for lots or current results): Observation loads four (platelets, vitals, weights, laboratory values,
+    # with one more query for the creatinines behind the eGFRs).
+    assert max(before) <= 10
 
 
 # --- Errors and formats ------------------------------------------------------------------------------------
@@ -497,3 +499,15 @@ def test_body_weights_of_every_measurement_are_served(api, course) -> None:
     WeightMeasurement.objects.create(patient=course.patient, weight_kg=Decimal("80.5"), measured_at=timezone.now())
     bundle = fhir_json(api.get(f"{BASE}Observation?patient={course.patient_id}&code=29463-7"))
     assert [e["resource"]["valueQuantity"]["value"] for e in bundle["entry"]] == [82, 80.5]
+
+
+def test_each_creatinine_has_a_derived_egfr_observation(api, course) -> None:
+    from patients.models import LabResult
+
+    creatinine = LabResult.objects.get(patient_id=course.patient_id, test="creatinine")
+    egfr = validated(fhir_json(api.get(f"{BASE}Observation/egfr-{creatinine.pk}")))
+    assert egfr["derivedFrom"] == [{"reference": f"Observation/cr-{creatinine.pk}"}]
+    assert egfr["code"]["coding"][0]["code"] == "98979-8"
+    # 80 µmol/L for a man born in 1980, CKD-EPI 2021 (docs/clinical-rules.md §A13).
+    assert egfr["valueQuantity"]["code"] == "mL/min/{1.73_m2}" and egfr["valueQuantity"]["value"] > 90
+    assert api.get(f"{BASE}Observation/egfr-{creatinine.pk + 10_000}").status_code == 404

@@ -127,3 +127,37 @@ def test_a_lab_read_under_another_tests_prefix_is_not_found(patient, client_for,
     api = client_for(nurse)
     assert api.get(f"/fhir/R4/Observation/cr-{creatinine.pk}").status_code == 200
     assert api.get(f"/fhir/R4/Observation/hb-{creatinine.pk}").status_code == 404
+
+
+def test_a_laboratory_creatinine_after_the_course_answers_its_check_and_a_rise_notifies_the_prescriber(
+    nurse, hematologist
+):
+    from monitoring.models import LabCheck, Notification
+    from tests.factories import given_order
+
+    patient = PatientFactory(mrn="MRN-LAB", renal_impairment=True, labs=False)
+    before = timezone.now() - timedelta(days=4)
+    LabResult.objects.create(
+        patient=patient, test="creatinine", value_sent="80", unit_sent="umol/L", value_si=80, collected_at=before
+    )
+    LabResult.objects.create(
+        patient=patient, test="hemoglobin", value_sent="130", unit_sent="g/L", value_si=130, collected_at=before
+    )
+    LabResult.objects.create(
+        patient=patient, test="blood_group", value_sent="O+", blood_group="O+", collected_at=before
+    )
+    from patients.models import CoTherapy
+
+    CoTherapy.objects.create(
+        patient=patient, kind="prehydration", given_from=before, given_until=timezone.now(), recorded_by=nurse
+    )
+    order = given_order(patient=patient, prescriber=hematologist, nurse=nurse, completed_hours_ago=63)
+    # Collected 60 h after the infusion ended: inside the 48-96 h window. 1.5 mg/dL = 132.6 µmol/L, 52.6 above.
+    ack = receive_message(
+        panel("LAB-CHK", creatinine="1.5", hemoglobin="13", hemoglobin_unit="g/dL", group="O POS"), "mllp"
+    )
+
+    assert ack.code == "AA", ack.text
+    check = LabCheck.objects.get(order=order, test="creatinine")
+    assert check.status == "resulted" and check.lab_result.source == "hl7"
+    assert Notification.objects.get(kind="renal_decline").recipient == hematologist

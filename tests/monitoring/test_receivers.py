@@ -1,4 +1,5 @@
-"""Monitoring listens to the infusions app's events: the receivers are connected once the apps are ready."""
+"""Monitoring listens to the infusions and patients apps' events: the receivers are connected once the apps are
+ready."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import pytest
 
 from infusions import signals
 from monitoring import receivers
+from patients import signals as patient_signals
 
 pytestmark = pytest.mark.unit
 
@@ -21,6 +23,8 @@ pytestmark = pytest.mark.unit
         (signals.course_put_on_hold, receivers.on_course_on_hold),
         (signals.order_returned, receivers.on_order_returned),
         (signals.vials_not_detailed, receivers.on_vials_not_detailed),
+        (signals.course_started, receivers.on_course_started),
+        (patient_signals.lab_results_changed, receivers.on_lab_results_changed),
     ],
 )
 def test_each_infusions_event_reaches_its_monitoring_receiver_exactly_once(signal, receiver) -> None:

@@ -1352,6 +1352,8 @@ def test_warnings_carry_clinician_readable_messages() -> None:
         "cardiac_fluid",
         "renal_risk",
         "thrombosis_risk",
+        # §A13: cardiac dysfunction with a renal risk factor (age over 65).
+        "individualise_fluids",
         "at_risk_rate_cap",
     }
     assert all(warning.message[0].isupper() for warning in result.warnings)
@@ -1599,3 +1601,62 @@ def test_only_a_patient_near_an_a2_threshold_has_another_side() -> None:
     assert [(what, f.age_years) for what, f in threshold_neighbours(facts("178", 18))] == [("age", 17)]
     assert [(what, f.age_years) for what, f in threshold_neighbours(facts("178", 17))] == [("age", 18)]
     assert threshold_neighbours(facts("178", 20)) == ()
+
+
+# ----------------------------------------------------------------------------------------------------
+# Fluid advice (§A13 "Fluid")
+# ----------------------------------------------------------------------------------------------------
+
+
+def test_cardiac_dysfunction_advises_that_a_prophylactic_diuretic_may_be_considered() -> None:
+    for code in ("one_dose_1g_per_kg", "five_days_0_4g_per_kg"):
+        message = warning_message(calculate_dose(patient(cardiac_dysfunction=True), GAMUNEX_C, code), "cardiac_fluid")
+        assert "A prophylactic diuretic may be considered (the prescriber's decision, recorded as a co-therapy)." in (
+            message
+        )
+
+
+@pytest.mark.parametrize(
+    "facts",
+    [
+        {"renal_impairment": True},
+        {"age": 66},
+        {"renal_risk_factor": True},
+        {"thrombosis_risk": True},
+        {"thrombosis_risk_factor": True},
+    ],
+)
+def test_a_renal_or_thrombosis_risk_factor_without_cardiac_dysfunction_asks_for_prehydration(
+    facts: dict[str, Any],
+) -> None:
+    result = calculate_dose(patient(**facts), GAMUNEX_C, "one_dose_1g_per_kg")
+    message = warning_message(result, "prehydration")
+    assert "ensure adequate hydration before the infusion (pre-hydration, recorded as a co-therapy)" in message
+    assert message.endswith("never a diuretic.")
+    assert "individualise_fluids" not in warning_codes(result)
+
+
+def test_a_patient_without_a_renal_or_thrombosis_risk_factor_is_not_asked_for_prehydration() -> None:
+    codes = warning_codes(calculate_dose(patient(age=65), GAMUNEX_C, "one_dose_1g_per_kg"))
+    assert "prehydration" not in codes
+    assert "individualise_fluids" not in codes
+
+
+@pytest.mark.parametrize("facts", [{"renal_impairment": True}, {"age": 70}, {"renal_risk_factor": True}])
+def test_cardiac_dysfunction_with_a_renal_risk_factor_individualises_fluids_with_the_prescriber(
+    facts: dict[str, Any],
+) -> None:
+    result = calculate_dose(patient(cardiac_dysfunction=True, **facts), GAMUNEX_C, "one_dose_1g_per_kg")
+    assert warning_message(result, "individualise_fluids") == (
+        "Cardiac dysfunction with a renal risk factor: individualise fluids with the prescriber."
+    )
+    assert "prehydration" not in warning_codes(result)
+    # No other warning tells the nurse to hydrate routinely.
+    assert not any("hydrat" in warning.message for warning in result.warnings if warning.code != "individualise_fluids")
+
+
+def test_cardiac_dysfunction_with_only_a_thrombosis_risk_factor_asks_for_no_prehydration() -> None:
+    result = calculate_dose(patient(cardiac_dysfunction=True, thrombosis_risk=True), GAMUNEX_C, "one_dose_1g_per_kg")
+    assert "prehydration" not in warning_codes(result)
+    assert "individualise_fluids" not in warning_codes(result)
+    assert "hydration" not in warning_message(result, "thrombosis_risk")

@@ -582,3 +582,91 @@ def test_lot_numbers_alone_are_refused_or_during_the_transition_a_warning() -> N
     assert codes(refused) == [("vials_missing", "hard")]
     assert refused[0].field == "vials"
     assert codes(rules.vials_not_detailed(lots_only=True, v1_compat=True)) == [("vials_not_detailed", "warning")]
+
+
+# --- prehydration_not_given (§A10, §A13 "Fluid") ---------------------------------------------------------------
+
+
+def prehydration(*, renal=(), thrombosis=(), cardiac=False, recorded=False):
+    return rules.prehydration_not_given(
+        renal_risk_factors=renal,
+        thrombosis_risk_factors=thrombosis,
+        cardiac_dysfunction=cardiac,
+        prehydration_recorded=recorded,
+    )
+
+
+def test_a_start_for_a_patient_with_a_renal_risk_factor_and_no_prehydration_needs_the_nurses_reason() -> None:
+    (stop,) = prehydration(renal=("diabetes",))
+    assert (stop.code, stop.kind, stop.overrider) == ("prehydration_not_given", Kind.OVERRIDE, Overrider.NURSE)
+    assert stop.message.startswith("Pre-hydration is due before this infusion (renal or thrombosis risk factor")
+    assert "diabetes" in stop.message
+    assert stop.message.endswith("record the pre-hydration as a co-therapy, or give the reason.")
+
+
+def test_a_thrombosis_risk_factor_alone_asks_for_prehydration_too() -> None:
+    assert codes(prehydration(thrombosis=("immobilization",))) == [("prehydration_not_given", "override")]
+
+
+def test_a_start_with_a_prehydration_recorded_goes_ahead() -> None:
+    assert prehydration(renal=("age over 65",), thrombosis=("estrogens",), recorded=True) == []
+
+
+def test_a_patient_with_no_renal_or_thrombosis_risk_factor_needs_no_prehydration() -> None:
+    assert prehydration() == []
+
+
+@pytest.mark.parametrize(("renal", "thrombosis"), [(("renal impairment",), ()), ((), ("previous thrombosis",))])
+def test_with_cardiac_dysfunction_fluids_are_individualised_and_the_stop_does_not_apply(renal, thrombosis) -> None:
+    assert prehydration(renal=renal, thrombosis=thrombosis, cardiac=True) == []
+
+
+def covers(*periods, start=NOON, config=rules.DEFAULT_CONFIG):
+    return rules.prehydration_covers_start(
+        periods=[rules.PrehydrationPeriod(*period) for period in periods], start_at=start, config=config
+    )
+
+
+@pytest.mark.parametrize(
+    ("given_from", "covered"),
+    [
+        (NOON, True),  # given just before the start
+        (NOON - timedelta(hours=12), True),  # the window's first moment
+        (NOON - timedelta(hours=12, seconds=1), False),  # a bolus given more than 12 h before
+        (NOON + timedelta(seconds=1), False),  # given after the start
+    ],
+)
+def test_a_single_prehydration_dose_counts_within_the_12_hours_before_the_start(given_from, covered) -> None:
+    assert covers((given_from, None)) is covered
+
+
+@pytest.mark.parametrize(
+    ("given_from", "given_until", "covered"),
+    [
+        (NOON - timedelta(hours=30), NOON - timedelta(hours=11), True),  # ended within the window
+        (NOON - timedelta(hours=30), NOON - timedelta(hours=12), True),  # ended at its first moment
+        (NOON - timedelta(hours=30), NOON - timedelta(hours=13), False),  # ended before it
+        (NOON - timedelta(hours=2), NOON + timedelta(hours=3), True),  # still running at the start
+        (NOON + timedelta(minutes=5), NOON + timedelta(hours=3), False),  # begun after the start
+    ],
+)
+def test_a_prehydration_period_counts_when_it_runs_into_the_12_hours_before_the_start(
+    given_from, given_until, covered
+) -> None:
+    assert covers((given_from, given_until)) is covered
+
+
+def test_no_prehydration_recorded_covers_nothing() -> None:
+    assert covers() is False
+
+
+def test_any_one_prehydration_in_the_window_covers_the_start() -> None:
+    assert covers((NOON - timedelta(days=3), None), (NOON - timedelta(hours=1), None)) is True
+
+
+def test_the_prehydration_window_is_a_hospital_setting() -> None:
+    six_hours = rules.SafetyConfig(prehydration_window_hours=6)
+    assert covers((NOON - timedelta(hours=8), None), config=six_hours) is False
+    assert covers((NOON - timedelta(hours=5), None), config=six_hours) is True
+    with pytest.raises(ValueError):
+        rules.SafetyConfig(prehydration_window_hours=0)
