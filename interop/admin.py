@@ -5,11 +5,12 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from simple_history.admin import SimpleHistoryAdmin
 
 from core.admin_base import ClinicalRecordAdmin
 from core.errors import Conflict
 from interop.hl7.services import reprocess_message
-from interop.models import HL7Message, HL7MessageResult
+from interop.models import HL7Message, HL7MessageResult, LocalObservationCode
 
 
 class HL7MessageResultInline(admin.TabularInline):
@@ -103,3 +104,13 @@ class HL7MessageAdmin(ClinicalRecordAdmin):
             summary = ", ".join(f"{count} {code}" for code, count in sorted(outcomes.items()))
             level = messages.SUCCESS if set(outcomes) == {"AA"} else messages.WARNING
             self.message_user(request, f"Re-processed: {summary}.", level)
+
+
+@admin.register(LocalObservationCode)
+class LocalObservationCodeAdmin(SimpleHistoryAdmin):  # type: ignore[misc]  # simple_history ships no type hints
+    """The laboratories' own result codes, per sending facility (MSH-4), mapped to what they name. Every change is
+    in the history. After mapping a code, re-process the messages waiting in the error queue for it."""
+
+    list_display = ["sending_facility", "code", "test", "description", "created_at"]
+    list_filter = ["test", "sending_facility"]
+    search_fields = ["sending_facility", "code", "description"]

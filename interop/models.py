@@ -115,3 +115,36 @@ class HL7MessageResult(models.Model):
 
     def __str__(self) -> str:
         return f"OBX {self.obx_index} of {self.message}: {self.value_original} {self.unit_original}"
+
+
+class LocalObservationCode(models.Model):
+    """A laboratory's own code for a result (OBX-3 identifier), mapped per sending facility (MSH-4) to what it
+    names. A message naming a platelet count by an unmapped local code waits in the error queue until it is mapped
+    here (then re-processed); nothing is ignored."""
+
+    class Test(models.TextChoices):
+        PLATELET_COUNT = "platelet_count", "Platelet count"
+        CREATININE = "creatinine", "Creatinine"
+        HEMOGLOBIN = "hemoglobin", "Hemoglobin"
+        BLOOD_GROUP = "blood_group", "Blood group (ABO/Rh)"
+
+    sending_facility = models.CharField(
+        "sending facility (MSH-4)", max_length=200, help_text="As the laboratory writes it in MSH-4 (its first part)."
+    )
+    code = models.CharField("code (OBX-3 identifier)", max_length=64)
+    test = models.CharField(max_length=16, choices=Test.choices)
+    description = models.CharField(
+        max_length=200, blank=True, help_text="The laboratory's name for it, e.g. Thrombozyten (LAB400)."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "local observation code"
+        ordering = ["sending_facility", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["sending_facility", "code"], name="local_code_one_per_facility"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} from {self.sending_facility}: {self.get_test_display()}"

@@ -357,8 +357,12 @@ CELERY_BEAT_SCHEDULE["reminder-sweep"] = {
 }
 
 # --- HL7 v2 results in (interop/hl7) -----------------------------------------------------------------------
-# Laboratory codes (OBX-3) that mean "platelet count" besides LOINC 777-3 and 26515-7, e.g. "PLT,PLTC".
+# Laboratory codes (OBX-3) that mean "platelet count" from any facility, besides LOINC 777-3, 26515-7 and 778-1, e.g.
+# "PLT,PLTC". Codes are better mapped per sending facility in the admin (local observation codes).
 IVIG_HL7_LOCAL_PLATELET_CODES = env.list("IVIG_HL7_LOCAL_PLATELET_CODES", [])
+# The processing ID (MSH-11) this system records: P in production; a test system sets T (or D). A message with
+# another one is refused with AR and kept, never recorded.
+IVIG_HL7_PROCESSING_ID = env.str("IVIG_HL7_PROCESSING_ID", "P")
 # A result closes the open check whose due time is nearest its collection time within this many hours either
 # side; otherwise it is an ad hoc result of the patient's active order.
 IVIG_HL7_MATCH_WINDOW_HOURS = env.int("IVIG_HL7_MATCH_WINDOW_HOURS", 12, minimum=1)

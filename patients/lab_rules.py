@@ -89,7 +89,7 @@ def to_si(test: LabTest, value: Decimal, unit: str, config: LabConfig = DEFAULT_
         raise LabValueError("test", f"{test} has no numeric value.")
     factor = factors.get(_unit_key(unit))
     if factor is None:
-        allowed = ", ".join(("µmol/L" if u == "umol/l" else u.replace("l", "L")) for u in factors)
+        allowed = ", ".join(("µmol/L" if u == "umol/l" else u[:-1] + "L") for u in factors)
         raise LabValueError("unit", f"The unit {unit!r} is not one this system converts for {test} ({allowed}).")
     if not isinstance(value, Decimal) or not value.is_finite() or value <= 0:
         raise LabValueError("value", f"The {test} value must be a positive number.")

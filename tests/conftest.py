@@ -19,6 +19,8 @@ hypothesis_settings.register_profile("dev", max_examples=50)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
 
 REQUIRE_SERVICES = os.environ.get("IVIG_REQUIRE_SERVICES", "") in {"1", "true", "yes"}
+# The reason tests/interop/test_hl7_real.py gives when the shared folder of real HL7 messages is absent.
+SHARED_CORPUS_ABSENT = "the shared folder of real HL7 messages is not at"
 CHROMIUM = os.environ.get("IVIG_CHROMIUM", "/usr/bin/chromium")
 
 
@@ -79,7 +81,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not REQUIRE_SERVICES:
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
+    # The real laboratories' messages live beside the repository, not in it (their sources' licences stay theirs):
+    # a checkout without that folder skips their tests, saying so, and that is the one skip CI allows.
+    skipped = len(
+        [
+            r
+            for r in (reporter.stats.get("skipped", []) if reporter else [])
+            if SHARED_CORPUS_ABSENT not in str(r.longrepr)
+        ]
+    )
     if skipped:
         # Under CI a skip hides a missing service or a broken environment: treat it as a failure.
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -28,15 +28,27 @@ ERROR_CONDITIONS = {
     103: "Table value not found",
     200: "Unsupported message type",
     201: "Unsupported event code",
+    202: "Unsupported processing id",
     203: "Unsupported version id",
     204: "Unknown key identifier",
     205: "Duplicate key identifier",
     207: "Application internal error",
 }
 
-# docs/clinical-rules.md reference §5.4: 777-3 verified; 26515-7 (method-less) accepted too, marked [U]
-# there: laboratories send it for the same count.
-PLATELET_LOINC_CODES = frozenset({"777-3", "26515-7"})
+# docs/clinical-rules.md reference §5.4: 777-3 verified; 26515-7 (method-less) and 778-1 (manual count) accepted
+# too, marked [U] there: laboratories send them for the same count.
+PLATELET_LOINC_CODES = frozenset({"777-3", "26515-7", "778-1"})
+# How laboratories write the LOINC coding system in OBX-3 (HL7 table 0396 says LN); unstated counts as LOINC.
+LOINC_SYSTEMS = frozenset({"LN", "LOINC", ""})
+PLATELET_COUNT = "platelet_count"
+
+# The names laboratories give a platelet count in OBX-3's text (English, German, French; PLT as a code). A result
+# named so but neither a LOINC code nor a mapped local code is an error, never ignored: the hospital maps the code.
+# Indices of platelets (mean volume, distribution width, plateletcrit, immature fraction) are not counts.
+_PLATELET_NAME = re.compile(
+    r"^(plt|platelets?|platelet count|thrombozyten|thrombocytes?|thrombocyte count|plaquettes)$"
+)
+_PLATELET_INDEX = re.compile(r"volume|mpv|pdw|pct|crit|distribution|width|immature|ipf|large|l-?cr|mean")
 
 # OBX-11 (HL7 table 0085) values we act on.
 FINAL, CORRECTED, PRELIMINARY = "F", "C", "P"
@@ -44,14 +56,22 @@ CANNOT_OBTAIN, DELETED, WRONG = "X", "D", "W"
 RECORDED_STATUSES = (FINAL, CORRECTED, PRELIMINARY)
 SUPPORTED_STATUSES = (FINAL, CORRECTED, PRELIMINARY, CANNOT_OBTAIN, DELETED, WRONG)
 
-# Units (OBX-6), compared case-insensitively with µ/μ read as u, to the factor that gives ×10⁹/L.
-# 10*9/L = 10*3/uL = K/uL (1 ×10⁹/L = 10⁹ per 10⁶ µL = 1000/µL); cells per µL (= per mm³) divide by 1000.
-_PER_LITRE_9 = ("10*9/l", "10^9/l", "10e9/l", "x10*9/l", "x10^9/l", "x10e9/l")
-_PER_UL_3 = ("10*3/ul", "10^3/ul", "10e3/ul", "x10*3/ul", "x10^3/ul", "x10e3/ul", "k/ul", "10*3/mm3", "10^3/mm3")
+# Units (OBX-6) as laboratories write them, compared case-insensitively with spaces dropped, µ/μ/mc read as u and
+# a superscript ³ as 3, to the factor that gives ×10⁹/L. 10*9/L (UCUM) = giga per litre = 10*3/uL = K/uL = per nL
+# (1 ×10⁹/L = 10⁹ per 10⁶ µL = 1000/µL); cells per µL (= per mm³) divide by 1000. "S" stands for the caret some
+# systems write unescaped or as the escape \S\ reads back.
+_PER_LITRE_9 = (
+    *("10*9/l", "10^9/l", "10e9/l", "10s9/l", "x10*9/l", "x10^9/l", "x10e9/l", "x10s9/l"),
+    *("g/l", "giga/l", "/nl"),
+)
+_PER_UL_3 = (
+    *("10*3/ul", "10^3/ul", "10e3/ul", "x10*3/ul", "x10^3/ul", "x10e3/ul", "k/ul", "thou/ul"),
+    *("10*3/mm3", "10^3/mm3", "x10*3/mm3", "x10^3/mm3", "1000/mm3", "x1000/mm3", "1000/ul", "x1000/ul"),
+)
 UNIT_FACTORS: dict[str, Decimal] = {
     **dict.fromkeys(_PER_LITRE_9, Decimal(1)),
     **dict.fromkeys(_PER_UL_3, Decimal(1)),
-    **dict.fromkeys(("/ul", "/mm3"), Decimal("0.001")),
+    **dict.fromkeys(("/ul", "/mm3", "{cells}/ul", "cells/ul"), Decimal("0.001")),
 }
 MAX_PLAUSIBLE_COUNT = 2000  # docs/clinical-rules.md §A6: plausible counts are 0-2000 ×10⁹/L
 
@@ -135,6 +155,7 @@ class LabObservation:
 
 # docs/clinical-rules.md §A13: the LOINC codes of the laboratory values kept beside the platelet count.
 LAB_LOINC_CODES = {"14682-9": "creatinine", "2160-0": "creatinine", "718-7": "hemoglobin", "882-1": "blood_group"}
+LAB_TESTS = frozenset(LAB_LOINC_CODES.values())
 
 
 @dataclass(frozen=True)
@@ -150,7 +171,7 @@ class Observations:
 def normalise(raw: str) -> str:
     """Segments separated by CR, as HL7 requires: lab systems and files also use LF or CRLF. MLLP framing
     characters that leaked into an HTTP body and blank lines are dropped."""
-    text = raw.replace("\r\n", "\r").replace("\n", "\r").strip(" \t\r\x0b\x1c\x00")
+    text = raw.lstrip("\ufeff").replace("\r\n", "\r").replace("\n", "\r").strip(" \t\r\x0b\x1c\x00\ufeff")
     return "\r".join(segment for segment in text.split("\r") if segment.strip())
 
 
@@ -225,7 +246,9 @@ def read_header(message: hl7.Message) -> Header:
     )
 
 
-def validate_header(header: Header) -> None:
+def validate_header(header: Header, *, processing_id: str = "P") -> None:
+    """AR for what this system does not process: no control ID, another message type or version, or another
+    processing ID (MSH-11: a training or debugging message never reaches the clinical record of production)."""
     if not header.control_id:
         raise rejected(
             "MSH-10 (message control ID) is empty: the message cannot be acknowledged or de-duplicated.",
@@ -245,6 +268,13 @@ def validate_header(header: Header) -> None:
     if header.version and not header.version.startswith("2."):
         raise rejected(
             f"HL7 version {header.version} is not supported: send HL7 v2.x.", condition=203, location="MSH^1^12"
+        )
+    if header.processing_id.upper() != processing_id.upper():
+        raise rejected(
+            f"Processing ID {header.processing_id or '(empty)'} (MSH-11) is not this system's ({processing_id}): "
+            "the message is kept but not recorded.",
+            condition=202,
+            location="MSH^1^11",
         )
 
 
@@ -292,7 +322,8 @@ def read_patient_mrn(message: hl7.Message) -> str:
 
 
 def unit_factor(unit: str) -> Decimal | None:
-    key = unit.strip().replace("µ", "u").replace("μ", "u").replace(" ", "").lower()
+    key = unit.strip().replace("µ", "u").replace("μ", "u").replace("³", "3").replace(" ", "").lower()
+    key = key.replace("/mcl", "/ul")
     return UNIT_FACTORS.get(key)
 
 
@@ -308,7 +339,7 @@ def normalised_count(value: str, unit: str, *, location: str = "") -> tuple[Deci
     factor = unit_factor(unit)
     if factor is None:
         raise HL7Error(
-            f"The unit {unit!r} is not a platelet count unit (use 10*9/L, 10*3/uL, K/uL, /uL or /mm3).",
+            f"The unit {unit!r} is not a platelet count unit (use 10*9/L, G/L, 10*3/uL, K/uL, /uL or /mm3).",
             condition=103,
             location=f"{location}^6",
         )
@@ -363,20 +394,53 @@ def parse_timestamp(value: str, zone: ZoneInfo, *, location: str = "") -> dateti
     return local.astimezone(UTC)
 
 
-def _platelet_code(message: hl7.Message, obx: hl7.Segment, local_codes: frozenset[str]) -> str | None:
-    """OBX-3 names a platelet count by LOINC (identifier or alternate identifier, system LN or unstated) or by
-    one of the laboratory's local codes (settings.IVIG_HL7_LOCAL_PLATELET_CODES)."""
-    pairs = [
-        (_text(message, obx, 3, 1), _text(message, obx, 3, 3)),
-        (_text(message, obx, 3, 4), _text(message, obx, 3, 6)),
+def _codes(message: hl7.Message, obx: hl7.Segment) -> list[tuple[str, str, str]]:
+    """OBX-3's identifier and alternate identifier, each with its text and coding system."""
+    return [
+        (_text(message, obx, 3, 1), _text(message, obx, 3, 2), _text(message, obx, 3, 3)),
+        (_text(message, obx, 3, 4), _text(message, obx, 3, 5), _text(message, obx, 3, 6)),
     ]
-    for code, system in pairs:
-        if code in PLATELET_LOINC_CODES and system.upper() in ("LN", ""):
+
+
+def local_test(code: str, system: str, local_codes: dict[str, str]) -> str | None:
+    """What a local code names, from the sending facility's mapping (never for a LOINC-coded identifier)."""
+    if not code or system.upper() in ("LN", "LOINC"):
+        return None
+    return local_codes.get(code)
+
+
+def _platelet_code(message: hl7.Message, obx: hl7.Segment, local_codes: dict[str, str]) -> str | None:
+    """OBX-3 names a platelet count by LOINC (identifier or alternate identifier, system LN, LOINC or unstated) or
+    by one of the sending facility's local codes mapped to a platelet count."""
+    pairs = _codes(message, obx)
+    for code, _name, system in pairs:
+        if code in PLATELET_LOINC_CODES and system.upper() in LOINC_SYSTEMS:
             return code
-    for code, system in pairs:
-        if code and code in local_codes and system.upper() != "LN":
+    for code, _name, system in pairs:
+        if local_test(code, system, local_codes) == PLATELET_COUNT:
             return code
     return None
+
+
+def looks_like_platelet_count(message: hl7.Message, obx: hl7.Segment) -> bool:
+    """OBX-3 reads as a platelet count (PLT, Platelets, Thrombozyten, Thrombocytes, Plaquettes), not an index."""
+    for code, name, _system in _codes(message, obx):
+        for text in (name, code):
+            words = " ".join(text.lower().split())
+            if words and _PLATELET_NAME.match(words) and not _PLATELET_INDEX.search(words):
+                return True
+    return False
+
+
+def unmapped_platelet_code(message: hl7.Message, obx: hl7.Segment, facility: str, location: str) -> HL7Error:
+    code, name, _system = _codes(message, obx)[0]
+    shown = f"{code} ({name})" if name and name != code else code or name
+    return HL7Error(
+        f"Unmapped platelet code {shown} from facility {facility or '(MSH-4 empty)'}: map it to the platelet count "
+        "in the admin (local observation codes), then re-process this message.",
+        condition=103,
+        location=f"{location}^3",
+    )
 
 
 def _numeric_text(message: hl7.Message, obx: hl7.Segment, location: str) -> str:
@@ -396,10 +460,17 @@ def _numeric_text(message: hl7.Message, obx: hl7.Segment, location: str) -> str:
 
 
 def read_observations(
-    message: hl7.Message, *, local_codes: frozenset[str], zone: ZoneInfo, now: datetime
+    message: hl7.Message,
+    *,
+    local_codes: dict[str, str],
+    zone: ZoneInfo,
+    now: datetime,
+    facility: str = "",
 ) -> Observations:
     """Every platelet OBX with its normalised value, status and collection time (OBX-14, else OBR-7 of its
-    order). Other observations are counted and left alone."""
+    order, else OBX-19). ``local_codes`` maps the sending facility's own codes to what they name
+    (``platelet_count``, ``creatinine``, ``hemoglobin``, ``blood_group``). A result that reads as a platelet count
+    but is not mapped is AE. Other observations are counted and left alone."""
     platelets: list[Observation] = []
     labs: list[LabObservation] = []
     other = 0
@@ -416,11 +487,13 @@ def read_observations(
         location = f"OBX^{obx_index}"
         code = _platelet_code(message, segment, local_codes)
         if code is None:
-            lab = _lab_observation(message, segment, obr, obx_index, zone, now)
-            if lab is None:
-                other += 1
-            else:
+            lab = _lab_observation(message, segment, obr, obx_index, zone, now, local_codes)
+            if lab is not None:
                 labs.append(lab)
+            elif looks_like_platelet_count(message, segment):
+                raise unmapped_platelet_code(message, segment, facility, location)
+            else:
+                other += 1
             continue
         assert obr is not None  # check_structure: every OBX follows an OBR
         status = _text(message, segment, 11).upper()
@@ -434,7 +507,7 @@ def read_observations(
             )
         specimen_id = _entity_id(message, obr, 3) or _entity_id(message, obr, 2)
         value_text = _field_text(message, segment, 5)
-        unit_text = _text(message, segment, 6, 1) or _text(message, segment, 6, 2)
+        unit_text = _unit_text(message, segment)
         value = count = collected = None
         if status in RECORDED_STATUSES:
             value, count = normalised_count(_numeric_text(message, segment, location), unit_text, location=location)
@@ -463,19 +536,31 @@ def read_observations(
 
 
 def _lab_observation(
-    message: hl7.Message, obx: hl7.Segment, obr: hl7.Segment | None, obx_index: int, zone: ZoneInfo, now: datetime
+    message: hl7.Message,
+    obx: hl7.Segment,
+    obr: hl7.Segment | None,
+    obx_index: int,
+    zone: ZoneInfo,
+    now: datetime,
+    local_codes: dict[str, str],
 ) -> LabObservation | None:
-    """A creatinine, hemoglobin or ABO/Rh OBX named by its LOINC code (system LN, LOINC or unstated), else None."""
-    pairs = [
-        (_text(message, obx, 3, 1), _text(message, obx, 3, 3)),
-        (_text(message, obx, 3, 4), _text(message, obx, 3, 6)),
-    ]
-    code = next(
-        (c for c, system in pairs if c in LAB_LOINC_CODES and system.upper() in ("LN", "LOINC", "")),
+    """A creatinine, hemoglobin or ABO/Rh OBX named by its LOINC code (system LN, LOINC or unstated) or a mapped
+    local code, else None."""
+    pairs = _codes(message, obx)
+    found = next(
+        (
+            (c, LAB_LOINC_CODES[c])
+            for c, _name, system in pairs
+            if c in LAB_LOINC_CODES and system.upper() in LOINC_SYSTEMS
+        ),
+        None,
+    ) or next(
+        ((c, test) for c, _name, system in pairs if (test := local_test(c, system, local_codes)) in LAB_TESTS),
         None,
     )
-    if code is None:
+    if found is None:
         return None
+    code, test = found
     location = f"OBX^{obx_index}"
     status = _text(message, obx, 11).upper()
     if status not in SUPPORTED_STATUSES:
@@ -494,7 +579,6 @@ def _lab_observation(
                 condition=102,
                 location=f"{location}^14",
             )
-    test = LAB_LOINC_CODES[code]
     value_text = str(message.unescape(_field_text(message, obx, 5)))
     if test == "blood_group" and _text(message, obx, 2).upper() in ("CWE", "CE", "CNE"):
         # A coded group: its identifier ("A", "O POS") or, when that is a code of another system (SNOMED), its text.
@@ -505,7 +589,7 @@ def _lab_observation(
         code=code,
         status=status,
         value_text=value_text[:40],
-        unit_text=_text(message, obx, 6, 1) or _text(message, obx, 6, 2),
+        unit_text=_unit_text(message, obx),
         collected_at=collected,
     )
 
@@ -527,16 +611,32 @@ def _entity_id(message: hl7.Message, segment: hl7.Segment, field: int) -> str:
     return f"{identifier}^{namespace}" if identifier and namespace else identifier
 
 
+def _unit_text(message: hl7.Message, obx: hl7.Segment) -> str:
+    """OBX-6's unit: its identifier, else its text; a unit whose caret was sent unescaped (``10^9/L`` read as the
+    components ``10`` and ``9/L``) is read whole."""
+    identifier, text = _text(message, obx, 6, 1), _text(message, obx, 6, 2)
+    if identifier and text and unit_factor(f"{identifier}^{text}") is not None:
+        return f"{identifier}^{text}"
+    return identifier or text
+
+
 def _collection_time(
     message: hl7.Message, obx: hl7.Segment, obr: hl7.Segment, zone: ZoneInfo, location: str
 ) -> datetime:
+    """OBX-14 (the observation's time), else OBR-7 (the order's collection time), else OBX-19 (the analysis time,
+    where point-of-care devices put it)."""
     observed = _text(message, obx, 14)
     if observed:
         return parse_timestamp(observed, zone, location=f"{location}^14")
     ordered = _text(message, obr, 7)
     if ordered:
         return parse_timestamp(ordered, zone, location="OBR^1^7")
-    raise HL7Error("No collection time: neither OBX-14 nor OBR-7 is filled.", condition=101, location=f"{location}^14")
+    analysed = _text(message, obx, 19)
+    if analysed:
+        return parse_timestamp(analysed, zone, location=f"{location}^19")
+    raise HL7Error(
+        "No collection time: none of OBX-14, OBR-7 or OBX-19 is filled.", condition=101, location=f"{location}^14"
+    )
 
 
 # --- The acknowledgement -----------------------------------------------------------------------------------
@@ -555,6 +655,21 @@ def escape(text: str) -> str:
     return " ".join(text.split())
 
 
+def version_of(text: str) -> tuple[int, ...]:
+    """MSH-12 as numbers ("2.3.1" -> (2, 3, 1)); an empty or unreadable version is read as 2.5.1."""
+    parts = re.findall(r"\d+", text.split("^")[0])
+    return tuple(int(part) for part in parts[:3]) if parts else (2, 5, 1)
+
+
+# The ACK's layout follows the sender's version (HL7 v2 chapter 2): MSH-9's message structure (third component)
+# exists from v2.3.1; ERR-1 ("error code and location") is ERR's only field up to v2.4, replaced by ERR-2 to ERR-8
+# from v2.5; MSA-3 (text message) is withdrawn from v2.7, where the text goes in ERR-8 (an AA's with severity I).
+STRUCTURE_FROM, ERR_FIELDS_FROM, NO_MSA_TEXT_FROM = (2, 3, 1), (2, 5), (2, 7)
+# Table 0357 code 0: "Message accepted", for the ERR that carries an AA's text where MSA-3 no longer exists.
+ACCEPTED_CONDITION = "0^Message accepted^HL70357"
+MSA_TEXT_MAX = 200
+
+
 def build_ack(
     *,
     ack_code: str,
@@ -565,26 +680,42 @@ def build_ack(
     now: datetime,
     application: str = "IVIG_TRACKER",
 ) -> str:
-    """An original-mode ACK: MSH, MSA (MSA-1 the code, MSA-2 the message's MSH-10, MSA-3 a short text) and, on
-    AE/AR, ERR (ERR-2 location, ERR-3 table 0357 code, ERR-4 severity E, ERR-8 the reason). Segments end in CR."""
+    """An original-mode ACK in the sender's version: MSH (MSH-3/4 the application and facility the sender addressed,
+    MSH-5/6 the sender), MSA (MSA-1 the code, MSA-2 the message's MSH-10, MSA-3 a short text until v2.7) and, on
+    AE/AR, ERR (v2.5 on: ERR-2 location, ERR-3 table 0357 code, ERR-4 severity E, ERR-8 the reason; up to v2.4:
+    ERR-1 location and code). Segments end in CR."""
     header = header or Header("", "", "", "", "", "", "", "", "")
+    version = version_of(header.version)
+    trigger = escape(header.trigger_event)
+    message_type = "ACK" if not trigger else f"ACK^{trigger}^ACK" if version >= STRUCTURE_FROM else f"ACK^{trigger}"
     msh = [
         "MSH",
         "^~\\&",
-        application,
+        escape(header.receiving_application) or application,
         escape(header.receiving_facility),
         escape(header.sending_application),
         escape(header.sending_facility),
         now.astimezone(UTC).strftime("%Y%m%d%H%M%S+0000"),
         "",
-        f"ACK^{escape(header.trigger_event)}^ACK" if header.trigger_event else "ACK",
+        message_type,
         escape(ack_control_id),
         escape(header.processing_id) or "P",
         escape(header.version) or "2.5.1",
     ]
-    segments = ["|".join(msh), "|".join(["MSA", ack_code, escape(header.control_id), escape(text)[:200]])]
+    msa = ["MSA", ack_code, escape(header.control_id)]
+    if version < NO_MSA_TEXT_FROM:
+        # A short summary; on an error the whole reason is in ERR.
+        msa.append(escape(text)[:MSA_TEXT_MAX])
+    segments = ["|".join(msh), "|".join(msa)]
     if error is not None:
-        condition = f"{error.condition}^{ERROR_CONDITIONS.get(error.condition, '')}^HL70357"
-        location = "^".join(escape(part) for part in error.location.split("^")) if error.location else ""
-        segments.append("|".join(["ERR", "", location, condition, "E", "", "", "", escape(error.text)]))
+        code, name = str(error.condition), ERROR_CONDITIONS.get(error.condition, "")
+        if version < ERR_FIELDS_FROM:
+            where = (error.location.split("^") + ["", "", ""])[:3]
+            segments.append("|".join(["ERR", "^".join([*map(escape, where), f"{code}&{escape(name)}&HL70357"])]))
+        else:
+            location = "^".join(escape(part) for part in error.location.split("^")) if error.location else ""
+            condition = f"{code}^{name}^HL70357"
+            segments.append("|".join(["ERR", "", location, condition, "E", "", "", "", escape(error.text)]))
+    elif version >= NO_MSA_TEXT_FROM and text:
+        segments.append("|".join(["ERR", "", "", ACCEPTED_CONDITION, "I", "", "", "", escape(text)]))
     return "\r".join(segments) + "\r"

@@ -27,7 +27,7 @@ from core.history import attribute_change, history_skipped
 from infusions.models import Order, OrderStatus
 from interop.hl7 import parse
 from interop.hl7.parse import HL7Error, Observation
-from interop.models import HL7Message, HL7MessageResult
+from interop.models import HL7Message, HL7MessageResult, LocalObservationCode
 from monitoring import services as monitoring_services
 from monitoring.models import CheckStatus, PlateletCheck, PlateletResult
 from monitoring.services import OPEN_CHECK_STATUSES
@@ -110,14 +110,15 @@ def _process(row: HL7Message, message: Any, header: parse.Header, user: Any, now
     error: HL7Error | None = None
     other_obx = 0
     try:
-        parse.validate_header(header)
+        parse.validate_header(header, processing_id=settings.IVIG_HL7_PROCESSING_ID)
         parse.check_structure(message)
         row.patient_mrn = parse.read_patient_mrn(message)[:64]
         observations = parse.read_observations(
             message,
-            local_codes=frozenset(settings.IVIG_HL7_LOCAL_PLATELET_CODES),
+            local_codes=local_codes(header.sending_facility),
             zone=ZoneInfo(settings.TIME_ZONE),
             now=now,
+            facility=header.sending_facility,
         )
         other_obx = observations.other_obx
         with transaction.atomic():  # a savepoint: an error in any OBX leaves none of the message's results
@@ -126,6 +127,14 @@ def _process(row: HL7Message, message: Any, header: parse.Header, user: Any, now
     except HL7Error as caught:
         error, applied, other_obx = caught, [], 0
     return _finish(row, header, applied, error, user, now, other_obx=other_obx)
+
+
+def local_codes(facility: str) -> dict[str, str]:
+    """The sending facility's local codes and what each names (the admin's mapping); the older setting
+    ``IVIG_HL7_LOCAL_PLATELET_CODES`` still names platelet codes of any facility."""
+    mapped = dict.fromkeys(settings.IVIG_HL7_LOCAL_PLATELET_CODES, parse.PLATELET_COUNT)
+    rows = LocalObservationCode.objects.filter(sending_facility=facility).values_list("code", "test")
+    return mapped | dict(rows)
 
 
 def _patient_of(row: HL7Message) -> Patient:
@@ -216,14 +225,14 @@ def _apply_one(row: HL7Message, patient: Patient, obs: Observation, user: Any) -
                 "result can): ask a nurse or hematologist to review it.",
                 location=obs.location,
             )
+    other_sample: PlateletResult | None = None
     if previous is not None and previous.platelet_result.platelet_check_id is not None:
         # The same observation of the same sample again (P then F, F then C): it belongs to the same check, and
         # record_platelet_result supersedes the earlier final result, which stays in the history.
         target_check = previous.platelet_result.platelet_check
     else:
-        target_check = _check_of_same_sample(patient, obs.collected_at) or _nearest_open_check(
-            patient, obs.collected_at
-        )
+        same_sample, other_sample = _check_of_same_sample(patient, obs)
+        target_check = same_sample or _nearest_open_check(patient, obs.collected_at)
         if target_check is None:
             target_order = _active_order(patient, obs.collected_at)
     try:
@@ -261,6 +270,11 @@ def _apply_one(row: HL7Message, patient: Patient, obs: Observation, user: Any) -
         if target_check
         else f"ad hoc, order #{result.order_id}"
     )
+    if other_sample is not None:
+        where += (
+            f"; sample {obs.specimen_id} is another sample than result #{other_sample.pk} collected at the same "
+            "time, recorded beside it (not as a correction)"
+        )
     kind = "preliminary" if result.preliminary else ("check" if target_check else "adhoc")
     label = " (preliminary)" if result.preliminary else ""
     return Applied(obs.obx_index, kind, f"OBX {obs.obx_index}: {obs.platelet_count} x10*9/L{label}, {where}")
@@ -294,24 +308,33 @@ def _is_unchanged(result: PlateletResult, obs: Observation) -> bool:
     )
 
 
-def _check_of_same_sample(patient: Patient, collected_at: datetime) -> PlateletCheck | None:
+def _check_of_same_sample(patient: Patient, obs: Observation) -> tuple[PlateletCheck | None, PlateletResult | None]:
     """A check that already holds a current result collected at this very time - typed from the phone, or sent
     by the lab without a sample identifier: the same sample, so the lab's result corrects that check rather
-    than counting the sample twice."""
-    result = (
+    than counting the sample twice. A result the laboratory sent for another sample (another OBR-3) at the same
+    time is not the same sample: it is returned second, so the new result stands beside it, and the ACK says so."""
+    assert obs.collected_at is not None
+    results = (
         PlateletResult.objects.filter(
             order__patient=patient,
-            collected_at=collected_at,
+            collected_at=obs.collected_at,
             platelet_check__isnull=False,
             superseded_by__isnull=True,
             preliminary=False,
         )
         .exclude(platelet_check__status=CheckStatus.CANCELLED)
         .select_related("platelet_check")
+        .prefetch_related("hl7_sources")
         .order_by("-pk")
-        .first()
     )
-    return result.platelet_check if result else None
+    other_sample = None
+    for result in results:
+        samples = {source.specimen_id for source in result.hl7_sources.all() if source.specimen_id}
+        if obs.specimen_id and samples and obs.specimen_id not in samples:
+            other_sample = other_sample or result
+            continue
+        return result.platelet_check, None
+    return None, other_sample
 
 
 def _nearest_open_check(patient: Patient, collected_at: datetime) -> PlateletCheck | None:

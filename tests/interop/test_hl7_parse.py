@@ -20,11 +20,11 @@ NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 BASE = {"control_id": "LAB1", "mrn": "MRN1", "filler": "S1", "collected": "20261124083000", "status": "F", "value": 85}
 
 
-def observations(raw: str, *, local_codes: frozenset[str] = frozenset(), zone: ZoneInfo = LONDON):
+def observations(raw: str, *, local_codes: dict[str, str] | None = None, zone: ZoneInfo = LONDON):
     message = parse.read_message(raw)
     parse.validate_header(parse.read_header(message))
     parse.check_structure(message)
-    return parse.read_observations(message, local_codes=local_codes, zone=zone, now=NOW)
+    return parse.read_observations(message, local_codes=local_codes or {}, zone=zone, now=NOW, facility="LAB")
 
 
 def only_platelets(raw: str, **kwargs) -> parse.Observation:
@@ -68,7 +68,7 @@ def test_the_unrounded_value_is_kept():
         ("clumped", "10*9/L", 102, "OBX^2^5"),
         ("85~90", "10*9/L", 102, "OBX^2^5"),
         ("", "10*9/L", 102, "OBX^2^5"),
-        ("85", "g/L", 103, "OBX^2^6"),
+        ("85", "g/dL", 103, "OBX^2^6"),
         ("85", "", 103, "OBX^2^6"),
         ("2001", "10*9/L", 102, "OBX^2^5"),
         ("2500000", "/uL", 102, "OBX^2^5"),
@@ -129,10 +129,13 @@ def test_a_v2_3_sn_value_in_k_per_ul_takes_its_time_from_obr_7():
     assert found.collected_at == datetime(2026, 11, 24, 8, 30, tzinfo=UTC)
 
 
-def test_a_local_code_counts_only_when_configured():
+def test_a_local_code_counts_only_when_mapped_and_an_unmapped_one_named_as_platelets_is_an_error():
     raw = sample("molis_local_code_per_ul.hl7", **{**BASE, "value": 45000})
-    assert observations(raw).platelets == []
-    found = only_platelets(raw, local_codes=frozenset({"PLTC"}))
+    with pytest.raises(parse.HL7Error) as unmapped:
+        observations(raw)
+    assert unmapped.value.text.startswith("Unmapped platelet code PLTC (Thrombozyten) from facility LAB")
+    assert (unmapped.value.ack_code, unmapped.value.condition, unmapped.value.location) == ("AE", 103, "OBX^1^3")
+    found = only_platelets(raw, local_codes={"PLTC": "platelet_count"})
     assert (found.code, found.platelet_count, found.value_original, found.unit_original) == ("PLTC", 45, "45000", "/uL")
 
 
@@ -245,3 +248,82 @@ def test_the_ack_is_ascii_as_hl7_assumes_without_msh_18():
     ack = parse.build_ack(ack_code="AE", header=None, ack_control_id="IVIG1", text=error.text, error=error, now=NOW)
     assert ack.isascii()
     assert "is 2500 x10*9/L: not a possible platelet count (0-2000 x10*9/L)." in ack
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "count"),
+    [
+        ("121", "G/L", 121),
+        ("281", "G/l", 281),
+        ("281", "Giga/l", 281),
+        ("156", "10E9/l", 156),
+        ("156", "10^9/L", 156),
+        ("259", "x10S9/l", 259),
+        ("259", "/nl", 259),
+        ("213", "x1000/mm3", 213),
+        ("213", "x1000/mm³", 213),
+        ("213", "10*3/uL", 213),
+        ("213", "K/uL", 213),
+        ("213", "thou/mcL", 213),
+        ("210000", "{cells}/uL", 210),
+        ("210000", "/uL", 210),
+    ],
+)
+def test_every_way_laboratories_write_the_platelet_unit_is_the_same_count(value, unit, count):
+    assert parse.normalised_count(value, unit)[1] == count
+
+
+def test_a_caret_sent_unescaped_in_the_unit_is_read_as_part_of_it():
+    raw = sample("molis_local_code_per_ul.hl7", **{**BASE, "value": 156}).replace("|/uL|", "|10^9/L|")
+    found = only_platelets(raw, local_codes={"PLTC": "platelet_count"})
+    assert (found.platelet_count, found.unit_original) == (156, "10^9/L")
+
+
+@pytest.mark.parametrize(
+    ("identifier", "name", "counted"),
+    [
+        ("PLT", "", True),
+        ("X1", "Platelets", True),
+        ("X1", "Plaquettes", True),
+        ("X1", "Thrombocytes", True),
+        ("X1", "Platelet mean volume", False),  # MPV: an index, not a count
+        ("MPV", "MPV", False),
+        ("X1", "Thrombozytenverteilungsbreite", False),
+        ("X1", "Leukozyten", False),
+    ],
+)
+def test_only_a_result_named_as_a_platelet_count_is_held_for_mapping(identifier, name, counted):
+    raw = sample("molis_local_code_per_ul.hl7", **{**BASE, "value": 45000}).replace(
+        "PLTC^Thrombozyten^L", f"{identifier}^{name}^L"
+    )
+    if counted:
+        with pytest.raises(parse.HL7Error, match="Unmapped platelet code"):
+            observations(raw)
+    else:
+        assert observations(raw).platelets == []
+
+
+@pytest.mark.parametrize("system", ["LN", "LOINC", ""])
+@pytest.mark.parametrize("code", ["777-3", "26515-7", "778-1"])
+def test_the_platelet_loinc_codes_count_whichever_way_the_coding_system_is_written(code, system):
+    raw = sample("molis_local_code_per_ul.hl7", **{**BASE, "value": 45000}).replace(
+        "PLTC^Thrombozyten^L", f"{code}^Platelets^{system}"
+    )
+    assert only_platelets(raw).platelet_count == 45
+
+
+def test_a_utf8_byte_order_mark_before_the_message_is_skipped():
+    raw = "\ufeff" + sample("molis_local_code_per_ul.hl7", **{**BASE, "value": 45000})
+    assert only_platelets(raw, local_codes={"PLTC": "platelet_count"}).platelet_count == 45
+
+
+@pytest.mark.parametrize(("sent", "accepted"), [("P", True), ("p", True), ("T", False), ("D", False), ("", False)])
+def test_only_the_systems_processing_id_is_processed(sent, accepted):
+    raw = sample("molis_local_code_per_ul.hl7", **{**BASE, "value": 45000}).replace("|P|2.4|", f"|{sent}|2.4|")
+    header = parse.read_header(parse.read_message(raw))
+    if accepted:
+        parse.validate_header(header)
+    else:
+        with pytest.raises(parse.HL7Error) as refused:
+            parse.validate_header(header)
+        assert (refused.value.ack_code, refused.value.condition, refused.value.location) == ("AR", 202, "MSH^1^11")

@@ -365,7 +365,7 @@ def _bad_messages(order):
         "no control id": (good.replace("|BAD-1|", "||"), "AR", "101"),
         "non-numeric": (result_message("MRN100", collected, control_id="BAD-1", value="clumped"), "AE", "102"),
         "impossible count": (result_message("MRN100", collected, control_id="BAD-1", value=2500), "AE", "102"),
-        "unknown unit": (good.replace("10*9/L^10*9/L^UCUM", "g/L"), "AE", "103"),
+        "unknown unit": (good.replace("10*9/L^10*9/L^UCUM", "g/dL"), "AE", "103"),
         "future time": (result_message("MRN100", future, control_id="BAD-1"), "AE", "102"),
         "unknown mrn": (result_message("NOBODY", collected, control_id="BAD-1"), "AE", "204"),
         "bad obx among good": (
@@ -501,3 +501,18 @@ def test_non_response_reached_by_hl7_results_notifies_the_hematologist_once(hema
     again = send(messages["72h"])
     assert again.text == first.text
     assert Notification.objects.filter(kind="non_response").count() == 1
+
+
+def test_a_result_from_another_sample_at_the_same_time_stands_beside_the_first_not_as_its_correction(order):
+    collected = hl7_time(due(order, "24h"))
+    send(result_message("MRN100", collected, control_id="S-1", value=41, filler="SAMPLE-A"))
+    ack = send(result_message("MRN100", collected, control_id="S-2", value=44, filler="SAMPLE-B"))
+
+    assert ack.code == "AA", ack.text
+    first, second = PlateletResult.objects.order_by("pk")
+    assert (first.superseded_by_id, first.status, first.platelet_count) == (None, "final", 41)
+    assert (second.superseded_by_id, second.status, second.platelet_count) == (None, "final", 44)
+    assert "is another sample than result" in msa(ack)[3] and "not as a correction" in msa(ack)[3]
+    # The same sample again is still its correction.
+    send(result_message("MRN100", collected, control_id="S-3", value=40, filler="SAMPLE-A", status="C"))
+    assert PlateletResult.objects.get(pk=first.pk).superseded_by_id is not None

@@ -209,3 +209,12 @@ def test_an_absurd_magnitude_is_refused_not_a_server_error(value):
     with pytest.raises(LabValueError) as refused:
         to_si(LabTest.CREATININE, Decimal(value), "mg/dL")
     assert refused.value.field == "value"
+
+
+def test_the_refusal_lists_the_units_as_laboratories_write_them():
+    with pytest.raises(LabValueError) as creatinine:
+        to_si(LabTest.CREATININE, Decimal(80), "mg/L")
+    assert creatinine.value.message.endswith("(µmol/L, mmol/L, mg/dL).")
+    with pytest.raises(LabValueError) as hemoglobin:
+        to_si(LabTest.HEMOGLOBIN, Decimal("12.5"), "g/mL")
+    assert hemoglobin.value.message.endswith("(g/L, g/dL, mmol/L).")
