@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.contrib import admin, messages
@@ -11,6 +12,8 @@ from core.admin_base import ClinicalRecordAdmin
 from core.errors import Conflict
 from interop.hl7.services import reprocess_message
 from interop.models import HL7Message, HL7MessageResult, LocalObservationCode
+
+logger = logging.getLogger(__name__)
 
 
 class HL7MessageResultInline(admin.TabularInline):
@@ -98,6 +101,12 @@ class HL7MessageAdmin(ClinicalRecordAdmin):
                 ack = reprocess_message(message_id, user=request.user)
             except Conflict as exc:
                 self.message_user(request, exc.detail, messages.WARNING)
+                continue
+            except Exception:  # one message's failure never stops the others being re-processed
+                logger.exception("HL7 message %s could not be re-processed", message_id)
+                self.message_user(
+                    request, f"HL7 message #{message_id} could not be re-processed (see the log).", messages.ERROR
+                )
                 continue
             outcomes[ack.code] = outcomes.get(ack.code, 0) + 1
         if outcomes:

@@ -98,6 +98,8 @@ class HL7MessageResult(models.Model):
     value_10e9_per_l = models.DecimalField(
         "value in ×10⁹/L before rounding", max_digits=14, decimal_places=4, help_text="Rounded half up to the count."
     )
+    reference_range = models.CharField("reference range (OBX-7)", max_length=60, blank=True)
+    abnormal_flag = models.CharField("abnormal flag (OBX-8)", max_length=5, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -127,6 +129,7 @@ class LocalObservationCode(models.Model):
         CREATININE = "creatinine", "Creatinine"
         HEMOGLOBIN = "hemoglobin", "Hemoglobin"
         BLOOD_GROUP = "blood_group", "Blood group (ABO/Rh)"
+        NOT_A_COUNT = "not_a_count", "Not a platelet count (a smear comment or an index): not recorded"
 
     sending_facility = models.CharField(
         "sending facility (MSH-4)", max_length=200, help_text="As the laboratory writes it in MSH-4 (its first part)."

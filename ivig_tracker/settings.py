@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "oauth2_provider",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -196,6 +197,8 @@ REST_FRAMEWORK: dict[str, Any] = {
     # Token first: its WWW-Authenticate header is what turns an anonymous request into 401 rather than 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
+        # OAuth2 Bearer tokens (read-only here, core/oauth.py); the FHIR views put Bearer first (their challenge).
+        "core.oauth.APIBearerAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["core.permissions.IsClinicalStaff"],
@@ -214,6 +217,59 @@ REST_FRAMEWORK: dict[str, Any] = {
 }
 if DEBUG:
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")
+
+# The MLLP listener's limits: connections served at once, seconds before an idle one is closed, and seconds a
+# connection beyond the limit waits for a free one before it is refused with an AR.
+IVIG_HL7_MAX_CONNECTIONS = env.int("IVIG_HL7_MAX_CONNECTIONS", 16, minimum=1)
+IVIG_HL7_IDLE_TIMEOUT_SECONDS = env.int("IVIG_HL7_IDLE_TIMEOUT_SECONDS", 300, minimum=1)
+IVIG_HL7_BUSY_WAIT_SECONDS = env.int("IVIG_HL7_BUSY_WAIT_SECONDS", 30, minimum=0)
+
+# --- FHIR R4 out (interop/fhir) ----------------------------------------------------------------------------
+# The system of the hospital's MRNs (Patient.identifier.system): set it per hospital, e.g. its MRN OID as urn:oid:...;
+# empty serves the MRN without a system.
+IVIG_FHIR_MRN_SYSTEM = env.str("IVIG_FHIR_MRN_SYSTEM", "http://hospital.example.org/mrn")
+
+# --- OAuth2 and SMART on FHIR (django-oauth-toolkit at /o/; core/oauth.py, interop/fhir/smart.py) ---------------
+# Applications are registered by IT in the admin: a system integration as confidential + client credentials, acting
+# as the Application's user (an integration account with a clinical role); an app as authorization code, acting as
+# the user who signs in and authorises it. Seconds an access token lives:
+IVIG_OAUTH_ACCESS_TOKEN_SECONDS = env.int("IVIG_OAUTH_ACCESS_TOKEN_SECONDS", 3600, minimum=60)
+OAUTH2_PROVIDER: dict[str, Any] = {
+    # The SMART v1 read scopes (per-type ones, e.g. system/Observation.read, follow from the served FHIR types).
+    "SCOPES": {
+        "patient/*.read": "Read the FHIR resources of one patient",
+        "user/*.read": "Read the FHIR resources you may read",
+        "system/*.read": "Read all FHIR resources (backend services)",
+        "introspection": "Introspect access tokens (resource servers)",
+    },
+    "DEFAULT_SCOPES": [],
+    "SCOPES_BACKEND_CLASS": "interop.fhir.smart.SMARTScopes",
+    "OAUTH2_VALIDATOR_CLASS": "core.oauth.ActingUserValidator",
+    "ACCESS_TOKEN_EXPIRE_SECONDS": IVIG_OAUTH_ACCESS_TOKEN_SECONDS,
+    # An app's refresh token lasts one clinical shift, like a browser session; a replayed one revokes its family.
+    "REFRESH_TOKEN_EXPIRE_SECONDS": SESSION_COOKIE_AGE,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "PKCE_REQUIRED": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
+    "ALLOW_URI_WILDCARDS": False,
+    # RFC 9700 (OAuth 2.0 Security BCP) throughout: no implicit or password grant, S256 PKCE only, tokens only in
+    # the Authorization header, `iss` in authorization responses, tokens stored hashed.
+    **{
+        f"COMPLIANT_BCP_RFC9700_{gate}": True
+        for gate in (
+            "IMPLICIT_GRANT",
+            "PASSWORD_GRANT",
+            "PKCE_METHOD",
+            "ACCESS_TOKEN_TRANSPORT",
+            "AUTHZ_RESPONSE_ISS",
+            "TOKEN_STORAGE",
+            "REFRESH_TOKEN",
+            "REDIRECT_URI_SCHEME",
+            "REDIRECT_URI_MATCHING",
+            "PKCE_REQUIRED",
+        )
+    },
+}
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "IVIG Tracker API",

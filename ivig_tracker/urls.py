@@ -3,13 +3,24 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from oauth2_provider import views as oauth_views
 
 from core import health
 from dashboards import views as dashboard_views
+from interop.fhir import smart
 from ivig_tracker import views
 
 admin.site.site_header = "IVIG Tracker administration"
 admin.site.site_title = "IVIG Tracker admin"
+
+# django-oauth-toolkit's endpoints that SMART on FHIR uses, under its own namespace (no device flow, no client
+# self-registration or management pages: IT registers Applications in the admin).
+oauth_urlpatterns = [
+    path("authorize/", oauth_views.AuthorizationView.as_view(), name="authorize"),
+    path("token/", oauth_views.TokenView.as_view(), name="token"),
+    path("revoke_token/", oauth_views.RevokeTokenView.as_view(), name="revoke-token"),
+    path("introspect/", oauth_views.IntrospectTokenView.as_view(), name="introspect"),
+]
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -40,4 +51,6 @@ urlpatterns = [
     path("api/v1/hl7/", include("interop.hl7.urls")),
     path("api/v1/", include(("ivig_tracker.api.urls", "api"), namespace="api")),
     path("fhir/R4/", include("interop.fhir.urls")),
+    path("o/", include((oauth_urlpatterns, "oauth2_provider"))),
+    path(".well-known/smart-configuration", smart.smart_configuration, name="smart-configuration"),
 ]

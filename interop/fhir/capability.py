@@ -5,17 +5,58 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.urls import reverse
+
 from interop.fhir.search import RESOURCE_TYPES, params_of
 
 # When this capability was last changed (CapabilityStatement.date is required).
-CAPABILITY_DATE = "2026-11-24"
+CAPABILITY_DATE = "2026-12-01"
 FHIR_VERSION = "4.0.1"
 
 SECURITY = (
-    "Same authentication as /api/v1/: `Authorization: Token <token>` (from POST /api/v1/auth/token/) or the "
-    "browser session. Anonymous requests get 401, accounts without a clinical role (nurse, hematologist, "
-    "pharmacist) 403. Only this CapabilityStatement is public."
+    "SMART on FHIR (App Launch 2.x, v1 scopes): `Authorization: Bearer <access token>` from the token endpoint, "
+    "with client credentials for backend services (scope system/*.read or system/<type>.read) or the "
+    "authorization-code flow with PKCE S256 for apps (user/*.read or user/<type>.read); discovery at "
+    ".well-known/smart-configuration. patient/ scopes are refused (403): no patient launch context yet. The "
+    "project's `Authorization: Token <token>` (from POST /api/v1/auth/token/) and the browser session work too. "
+    "Anonymous requests and expired or revoked tokens get 401; accounts without a clinical role (nurse, "
+    "hematologist, pharmacist) and tokens without a read scope for the type get 403. Only this "
+    "CapabilityStatement and the SMART configuration are public."
 )
+SECURITY_SERVICE_SYSTEM = "http://terminology.hl7.org/CodeSystem/restful-security-service"
+OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
+
+
+def security(base_url: str) -> dict[str, Any]:
+    """rest.security: the SMART-on-FHIR service and its OAuth endpoints (the oauth-uris extension)."""
+
+    # The origin: the FHIR base without its path (reverse() gives both paths with any script prefix).
+    origin = base_url.removesuffix(reverse("fhir-metadata").removesuffix("metadata"))
+
+    def absolute(name: str) -> str:
+        return origin + reverse(name)
+
+    return {
+        "extension": [
+            {
+                "url": OAUTH_URIS,
+                "extension": [
+                    {"url": "token", "valueUri": absolute("oauth2_provider:token")},
+                    {"url": "authorize", "valueUri": absolute("oauth2_provider:authorize")},
+                    {"url": "revoke", "valueUri": absolute("oauth2_provider:revoke-token")},
+                    {"url": "introspect", "valueUri": absolute("oauth2_provider:introspect")},
+                ],
+            }
+        ],
+        "cors": False,
+        "service": [
+            {
+                "coding": [{"system": SECURITY_SERVICE_SYSTEM, "code": "SMART-on-FHIR", "display": "SMART-on-FHIR"}],
+                "text": "OAuth2 using SMART-on-FHIR profile (see http://docs.smarthealthit.org)",
+            }
+        ],
+        "description": SECURITY,
+    }
 
 
 def capability_statement(base_url: str) -> dict[str, Any]:
@@ -27,9 +68,11 @@ def capability_statement(base_url: str) -> dict[str, Any]:
         if rtype.supported_profiles:
             entry["supportedProfile"] = list(rtype.supported_profiles)
         entry["interaction"] = [{"code": "read"}, {"code": "search-type"}]
-        entry["versioning"] = "no-version"
+        # meta.versionId is served (versioned), but no vread or history: readHistory stays false.
+        entry["versioning"] = "versioned"
         entry["readHistory"] = False
         entry["updateCreate"] = False
+        entry["conditionalRead"] = "full-support"  # If-None-Match and If-Modified-Since
         entry["searchParam"] = [
             {"name": name, "type": param.type, "documentation": param.documentation}
             for name, param in params_of(rtype).items()
@@ -58,10 +101,13 @@ def capability_statement(base_url: str) -> dict[str, Any]:
                 "mode": "server",
                 "documentation": (
                     "Read by id and search (GET only). Searches return searchset Bundles paged with `_count` "
-                    "(default 50, at most 200) and `page`; unknown parameters are ignored unless the request "
-                    "sends `Prefer: handling=strict`."
+                    "(default 50, at most 200) and `page`. Handling is strict: an unsupported parameter, modifier "
+                    "or chain is a 400 OperationOutcome naming it, unless the request sends "
+                    "`Prefer: handling=lenient`, which ignores it (the self link shows only the parameters applied). "
+                    'Reads carry `ETag: W/"<versionId>"` and `Last-Modified` and answer `If-None-Match` and '
+                    "`If-Modified-Since` with 304."
                 ),
-                "security": {"cors": False, "description": SECURITY},
+                "security": security(base_url),
                 "resource": resources,
             }
         ],

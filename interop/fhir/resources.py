@@ -16,6 +16,9 @@ Task                              ``<platelet check id>``
 Flag                              ``<order response id>``
 ================================  =====================================================================
 
+Every resource gets ``meta.versionId`` and ``meta.lastUpdated`` from its record's history where it is served
+(interop/fhir/search.py, with interop/fhir/versions.py), not here.
+
 Codes: the platelet count's LOINC 777-3 and UCUM ``10*9/L`` are from docs/clinical-rules.md reference §5.4. The
 vital-sign and body weight LOINC codes, units and profiles are not from docs/clinical-rules.md: they are the standard
 codes that the FHIR R4 vital signs profile requires (https://hl7.org/fhir/R4/observation-vitalsigns.html).
@@ -27,6 +30,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from html import escape
 from typing import Any
+
+from django.conf import settings
 
 from infusions.dosing import REGIMENS
 from infusions.models import (
@@ -48,6 +53,9 @@ DOSE_RATE_TYPE = "http://terminology.hl7.org/CodeSystem/dose-rate-type"
 FLAG_CATEGORY = "http://terminology.hl7.org/CodeSystem/flag-category"
 IDENTIFIER_TYPE = "http://terminology.hl7.org/CodeSystem/v2-0203"
 PROFILE = "http://hl7.org/fhir/StructureDefinition/"
+# The namespace of the hospital's MRNs (Patient.identifier.system), set per hospital with IVIG_FHIR_MRN_SYSTEM
+# (e.g. its MRN OID as ``urn:oid:...``): this placeholder only shows where it goes. Empty: MRNs served without one.
+DEFAULT_MRN_SYSTEM = "http://hospital.example.org/mrn"
 
 # docs/clinical-rules.md reference §5.4 (verified).
 PLATELET_LOINC = "777-3"
@@ -178,23 +186,29 @@ def _drop_empty(resource: dict[str, Any]) -> dict[str, Any]:
 # --- Patient ---------------------------------------------------------------------------------------------
 
 
+def mrn_system() -> str:
+    return str(settings.IVIG_FHIR_MRN_SYSTEM).strip()
+
+
 def patient_resource(patient: Patient) -> dict[str, Any]:
-    """Identity only: MRN (identifier type MR; no system, the hospital's MRN namespace is not configured),
-    name, gender, birth date. Clinical status (IgA, risks) is not part of FHIR Patient."""
+    """Identity only: MRN (identifier type MR in the hospital's MRN system), name, gender, birth date. Clinical
+    status (IgA, risks) is not part of FHIR Patient."""
     return _drop_empty(
         {
             "resourceType": "Patient",
             "id": str(patient.pk),
-            "meta": {"lastUpdated": instant(patient.updated_at)},
             "identifier": [
-                {
-                    "use": "usual",
-                    "type": {
-                        "coding": [{"system": IDENTIFIER_TYPE, "code": "MR", "display": "Medical record number"}],
-                        "text": "MRN",
-                    },
-                    "value": patient.mrn,
-                }
+                _drop_empty(
+                    {
+                        "use": "usual",
+                        "type": {
+                            "coding": [{"system": IDENTIFIER_TYPE, "code": "MR", "display": "Medical record number"}],
+                            "text": "MRN",
+                        },
+                        "system": mrn_system(),
+                        "value": patient.mrn,
+                    }
+                )
             ],
             "name": [{"use": "official", "family": patient.family_name, "given": [patient.given_name]}],
             "gender": patient.sex,  # the model's "female" | "male" are AdministrativeGender codes
@@ -224,9 +238,63 @@ def platelet_status(result: PlateletResult, *, supersedes_another: bool) -> str:
     return "corrected" if supersedes_another else "final"
 
 
+# HL7 table 0078 (OBX-8) flags that have the same code in FHIR's v3 ObservationInterpretation.
+INTERPRETATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+INTERPRETATIONS = {
+    "L": "Low",
+    "H": "High",
+    "LL": "Critical low",
+    "HH": "Critical high",
+    "N": "Normal",
+    "A": "Abnormal",
+    "AA": "Critical abnormal",
+}
+ACCESSION_TYPE = {
+    "coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "ACSN", "display": "Accession ID"}]
+}
+
+
+def laboratory_source(result: PlateletResult) -> Any:
+    """The HL7 result that brought this platelet count (its OBX as sent, with its message), or None for a typed one.
+    From ``fhir_hl7_sources`` where the loader prefetched it."""
+    sources = getattr(result, "fhir_hl7_sources", None)
+    if sources is None:
+        sources = list(result.hl7_sources.select_related("message").order_by("-pk")[:1])
+    return sources[0] if sources else None
+
+
+def _laboratory_detail(source: Any) -> dict[str, Any]:
+    """What the laboratory said beside the value: its accession (the sample, OBR-3), the specimen, the reference
+    range (OBX-7 as written) and its flag (OBX-8), and who performed it (the sending facility, MSH-4)."""
+    detail: dict[str, Any] = {}
+    laboratory = source.message.sending_facility or source.message.sending_application or "Laboratory (HL7)"
+    detail["performer"] = [{"display": f"{laboratory} (laboratory)"}]
+    if source.specimen_id:
+        # Stored as HL7's entity identifier, "number^issuing system": the number is the value, the system its issuer.
+        number, _, issuer = source.specimen_id.partition("^")
+        accession: dict[str, Any] = {"type": ACCESSION_TYPE, "value": number}
+        if issuer:
+            accession["assigner"] = {"display": issuer}
+        detail["identifier"] = [accession]
+        specimen_accession = {key: value for key, value in accession.items() if key != "type"}
+        detail["contained"] = [
+            {"resourceType": "Specimen", "id": "specimen", "accessionIdentifier": specimen_accession}
+        ]
+        detail["specimen"] = {"reference": "#specimen"}
+    if source.reference_range:
+        detail["referenceRange"] = [{"text": source.reference_range}]
+    flag = INTERPRETATIONS.get(source.abnormal_flag)
+    if flag:
+        detail["lab_interpretation"] = {
+            "coding": [{"system": INTERPRETATION_SYSTEM, "code": source.abnormal_flag, "display": flag}]
+        }
+    return detail
+
+
 def platelet_observation(result: PlateletResult, *, supersedes_another: bool = False) -> dict[str, Any]:
     """``result.order.patient`` should be select_related. ``supersedes_another``: some result names this one
-    in ``superseded_by`` (the search annotates it)."""
+    in ``superseded_by`` (the search annotates it). A laboratory's result carries the laboratory's detail (its
+    accession, specimen, reference range and flag) and the laboratory as performer, whoever's account posted it."""
     notes = []
     if result.superseded_by_id is not None:
         notes.append({"text": f"Superseded by the correction Observation/plt-{result.superseded_by_id}."})
@@ -236,28 +304,39 @@ def platelet_observation(result: PlateletResult, *, supersedes_another: bool = F
     check = result.platelet_check
     if check is not None:
         notes.append({"text": f"Result of the {check.get_label_display()} platelet check (Task/{check.pk})."})
-    interpretation = None
+    interpretation = []
+    source = laboratory_source(result) if result.source == PlateletResult.Source.HL7 else None
+    detail = _laboratory_detail(source) if source is not None else {}
+    if "lab_interpretation" in detail:
+        interpretation.append(detail.pop("lab_interpretation"))
     if result.category:
-        interpretation = [{"text": f"IWG response category: {result.get_category_display()}"}]
+        interpretation.append({"text": f"IWG response category: {result.get_category_display()}"})
+    performer = detail.pop("performer", None)
+    if performer is None:
+        performer = (
+            [{"display": person_display(result.entered_by)}]
+            if result.entered_by_id is not None
+            else [{"display": "Laboratory (HL7)"}]
+            if result.source == PlateletResult.Source.HL7
+            else None
+        )
     return _drop_empty(
         {
             "resourceType": "Observation",
             "id": f"plt-{result.pk}",
+            "contained": detail.get("contained"),
+            "identifier": detail.get("identifier"),
             "status": platelet_status(result, supersedes_another=supersedes_another),
             "category": category("laboratory", "Laboratory"),
             "code": loinc([(PLATELET_LOINC, PLATELET_DISPLAY)], "Platelet count"),
             "subject": patient_reference(result.order.patient),
             "effectiveDateTime": instant(result.collected_at),
             "issued": instant(result.created_at),
-            "performer": (
-                [{"display": person_display(result.entered_by)}]
-                if result.entered_by_id is not None
-                else [{"display": "Laboratory (HL7)"}]
-                if result.source == PlateletResult.Source.HL7
-                else None
-            ),
+            "performer": performer,
             "valueQuantity": quantity(result.platelet_count, PLATELET_UNIT),
-            "interpretation": interpretation,
+            "interpretation": interpretation or None,
+            "specimen": detail.get("specimen"),
+            "referenceRange": detail.get("referenceRange"),
             "note": notes,
         }
     )
@@ -456,7 +535,6 @@ def medication_request(order: Order) -> dict[str, Any]:
         {
             "resourceType": "MedicationRequest",
             "id": str(order.pk),
-            "meta": {"lastUpdated": instant(order.updated_at)},
             "status": MEDICATION_REQUEST_STATUS[order.status],
             "statusReason": {"text": order.cancel_reason} if order.cancel_reason else None,
             "intent": "order",
@@ -604,7 +682,6 @@ def platelet_task(check: PlateletCheck, current_result_id: int | None = None) ->
         {
             "resourceType": "Task",
             "id": str(check.pk),
-            "meta": {"lastUpdated": instant(check.updated_at)},
             "basedOn": [reference("MedicationRequest", check.order_id)],
             "status": status,
             "businessStatus": {"text": check.status},

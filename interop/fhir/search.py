@@ -7,8 +7,13 @@ Patient by id) and loads only the rows of the requested page, one query per mode
 of queries whatever the number of rows.
 
 Search semantics (FHIR R4 §3.1.1 "Search"): a repeated parameter ANDs its values, a comma inside one value ORs
-alternatives; unknown parameters are ignored unless the request says ``Prefer: handling=strict``; a malformed
-value is a 400.
+alternatives; a malformed value is a 400. Handling is strict by default (§3.1.1.5.7): a parameter, modifier or
+chain that is not supported is a 400 naming it, because a clinical search that silently dropped, say, a
+``subject`` would return every patient's results as if they were one patient's. With ``Prefer: handling=lenient``
+such parameters are ignored, and the Bundle's self link shows only the parameters applied.
+
+Every resource carries ``meta.versionId`` and ``meta.lastUpdated`` from its record's history (interop/fhir/
+versions.py), annotated on the queryset that loads the page, so that ``_lastUpdated`` filters in SQL too.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from django.utils import timezone
 
 from infusions.models import Order, RateSegment, SafetyRecord, VitalSignsEntry
 from interop.fhir import resources as fhir
+from interop.fhir import versions
+from interop.models import HL7MessageResult
 from monitoring.models import (
     CURRENT_RESULT,
     Notification,
@@ -40,7 +47,7 @@ from patients.models import LabResult, Patient, WeightMeasurement
 
 DEFAULT_COUNT = 50
 MAX_COUNT = 200
-# Parameters every FHIR server accepts; they change nothing here (JSON is the only format).
+# Result parameters every FHIR server accepts; they change nothing here (JSON is the only format).
 IGNORED_PARAMETERS = frozenset({"_format", "_pretty"})
 PAGING_PARAMETERS = frozenset({"_count", "page"})
 NOTHING = Q(pk__in=[])
@@ -146,7 +153,10 @@ def parse_reference(raw: str, resource_type: str = "Patient") -> int | None:
     if "/" in value:
         parts = value.split("/")
         if parts[-2] != resource_type:
-            raise SearchError(f"{raw!r} is not a reference to a {resource_type}.")
+            raise SearchError(
+                f"{raw!r} does not refer to a {resource_type}: give an id, {resource_type}/<id> or an absolute "
+                f"{resource_type} URL."
+            )
         value = parts[-1]
     return int(value) if value.isdigit() and len(value) < 18 else None
 
@@ -179,6 +189,14 @@ class Source:
     category: str | None = None
     sort: tuple[str, ...] = ("pk",)
 
+    def rows(self) -> models.QuerySet:
+        """The rows searched, each annotated with its last change (for ``_lastUpdated``)."""
+        return versions.with_last_changed(self.base())
+
+    def resource(self, obj: Any) -> dict[str, Any]:
+        """The rendered resource with its version; ``obj`` comes from ``load``, which annotates the last change."""
+        return versions.stamp(self.render(obj), getattr(obj, versions.CHANGED_AT, None))
+
 
 @dataclass(frozen=True)
 class Param:
@@ -210,7 +228,7 @@ def _numeric_id(source: Source) -> Callable[[str], tuple[Source, int] | None]:
 
 def _load(queryset: Callable[[], models.QuerySet]) -> Callable[[Iterable[int]], dict[int, Any]]:
     def load(pks: Iterable[int]) -> dict[int, Any]:
-        return {obj.pk: obj for obj in queryset().filter(pk__in=list(pks))}
+        return {obj.pk: obj for obj in versions.with_last_changed(queryset()).filter(pk__in=list(pks))}
 
     return load
 
@@ -245,6 +263,13 @@ def _category_param(source: Source, raw: str) -> Q | None:
 
 
 PATIENT_PARAM = Param("reference", "The patient: an id, Patient/<id> or an absolute Patient URL.", _patient_param)
+# Every subject served is a patient, so ``subject`` is ``patient`` under its other name; a reference to another
+# type (Group/1) is a 400, not a search that finds nothing.
+SUBJECT_PARAM = Param(
+    "reference",
+    "The subject, always a patient here: an id, Patient/<id> or an absolute Patient URL (another type is refused).",
+    _patient_param,
+)
 
 
 def _date(documentation: str) -> Param:
@@ -259,8 +284,13 @@ def _status(documentation: str) -> Param:
 
 
 def _identifier_param(source: Source, raw: str) -> Q | None:
+    """FHIR token matching against the MRN: ``value`` in any system, ``system|value`` in that system only,
+    ``|value`` only an identifier without a system (none, unless the hospital configured an empty system),
+    ``system|`` every identifier of that system."""
     system, value = parse_token(raw)
-    return Q(mrn=value.strip()) if not system else NOTHING  # MRNs are served without a system
+    if system is not None and system.strip() != fhir.mrn_system():
+        return NOTHING
+    return Q(mrn=value.strip()) if value.strip() else Q()
 
 
 def _name_param(source: Source, raw: str) -> Q | None:
@@ -293,7 +323,11 @@ PATIENT = ResourceType(
     name="Patient",
     sources=(PATIENT_SOURCE,),
     params={
-        "identifier": Param("token", "The MRN (served without a system: `value` or `|value`).", _identifier_param),
+        "identifier": Param(
+            "token",
+            "The MRN: `value`, or `system|value` with the hospital's MRN system (Patient.identifier.system).",
+            _identifier_param,
+        ),
         "name": Param("string", "Start of the family or given name, case-insensitive.", _name_param),
         "family": Param("string", "Start of the family name, case-insensitive.", _family_param),
         "gender": Param("token", "female | male.", _gender_param),
@@ -310,8 +344,16 @@ _CURRENT_FINAL = Q(preliminary=False) & CURRENT_RESULT
 
 
 def _platelets() -> models.QuerySet:
-    return PlateletResult.objects.select_related("order__patient", "platelet_check", "entered_by").annotate(
-        supersedes_another=_SUPERSEDES
+    # The laboratory's detail of HL7 results (accession, reference range, flag, facility): one query per page.
+    hl7_sources = Prefetch(
+        "hl7_sources",
+        queryset=HL7MessageResult.objects.select_related("message").order_by("-pk"),
+        to_attr="fhir_hl7_sources",
+    )
+    return (
+        PlateletResult.objects.select_related("order__patient", "platelet_check", "entered_by")
+        .prefetch_related(hl7_sources)
+        .annotate(supersedes_another=_SUPERSEDES)
     )
 
 
@@ -376,7 +418,7 @@ WEIGHT_SOURCE = Source(
 def _load_labs(pks: Iterable[int]) -> dict[int, Any]:
     """The laboratory rows of a page (every lab source shares this loader: one per model), each creatinine with the
     eGFR its derived Observation shows, worked out in one more query."""
-    labs = list(LabResult.objects.select_related("patient").filter(pk__in=list(pks)))
+    labs = list(versions.with_last_changed(LabResult.objects.select_related("patient")).filter(pk__in=list(pks)))
     egfrs = patient_selectors.egfr_of_results([lab for lab in labs if lab.test == LabResult.Test.CREATININE])
     for lab in labs:
         lab.fhir_egfr = egfrs.get(lab.pk)  # type: ignore[attr-defined]  # read by the eGFR render
@@ -455,6 +497,7 @@ OBSERVATION = ResourceType(
     sources=(PLATELET_SOURCE, *VITAL_SOURCES.values(), WEIGHT_SOURCE, *LAB_SOURCES.values(), EGFR_SOURCE),
     params={
         "patient": PATIENT_PARAM,
+        "subject": SUBJECT_PARAM,
         "date": _date("Observation.effective (collection time, time taken, time weighed)."),
         "status": _status("final | corrected | preliminary | entered-in-error (a result superseded by a correction)."),
         "code": Param(
@@ -515,6 +558,7 @@ MEDICATION_REQUEST = ResourceType(
     sources=(ORDER_SOURCE,),
     params={
         "patient": PATIENT_PARAM,
+        "subject": SUBJECT_PARAM,
         "date": _AUTHORED,
         "authoredon": _AUTHORED,
         "status": _status("draft | active (verified or in progress) | completed | cancelled."),
@@ -558,6 +602,7 @@ MEDICATION_ADMINISTRATION = ResourceType(
     sources=(SEGMENT_SOURCE,),
     params={
         "patient": PATIENT_PARAM,
+        "subject": SUBJECT_PARAM,
         "date": _EFFECTIVE,
         "effective-time": _EFFECTIVE,
         "status": _status("in-progress (the running segment) | completed | stopped (ended by stopping the infusion)."),
@@ -598,6 +643,7 @@ TASK = ResourceType(
     sources=(CHECK_SOURCE,),
     params={
         "patient": PATIENT_PARAM,
+        "subject": SUBJECT_PARAM,
         "date": _date("The check's due time (Task.restriction.period.start)."),
         "status": _status("requested (scheduled) | ready (due or overdue) | completed (resulted) | cancelled."),
     },
@@ -638,6 +684,7 @@ FLAG = ResourceType(
     sources=(FLAG_SOURCE,),
     params={
         "patient": PATIENT_PARAM,
+        "subject": SUBJECT_PARAM,
         "date": _date("Start of Flag.period (when non-response was first flagged)."),
         "status": _status("active (awaiting the decision) | inactive (decided)."),
     },
@@ -653,13 +700,21 @@ RESOURCE_TYPES: dict[str, ResourceType] = {
 # --- Read and search ---------------------------------------------------------------------------------------
 
 
-def read(rtype: ResourceType, resource_id: str) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class Found:
+    resource: dict[str, Any]
+    changed_at: datetime | None  # for ETag and Last-Modified
+
+
+def read(rtype: ResourceType, resource_id: str) -> Found | None:
     parsed = rtype.parse_id(resource_id)
     if parsed is None:
         return None
     source, pk = parsed
     obj = source.load([pk]).get(pk)  # each loader applies its source's restrictions (e.g. no pauses)
-    return source.render(obj) if obj is not None else None
+    if obj is None:
+        return None
+    return Found(source.resource(obj), getattr(obj, versions.CHANGED_AT, None))
 
 
 def _id_param(rtype: ResourceType) -> Param:
@@ -670,8 +725,28 @@ def _id_param(rtype: ResourceType) -> Param:
     return Param("token", "The resource id.", apply)
 
 
+def _last_updated_param(source: Source, raw: str) -> Q | None:
+    return date_q(versions.CHANGED_AT, parse_date(raw))
+
+
+LAST_UPDATED_PARAM = Param(
+    "date",
+    "meta.lastUpdated, the record's latest change. Prefixes eq (default), ne, gt, ge, lt, le.",
+    _last_updated_param,
+)
+
+
 def params_of(rtype: ResourceType) -> dict[str, Param]:
-    return {"_id": _id_param(rtype), **rtype.params}
+    return {"_id": _id_param(rtype), "_lastUpdated": LAST_UPDATED_PARAM, **rtype.params}
+
+
+def strict_handling(prefer: str | None) -> bool:
+    """Strict unless the ``Prefer`` header asks for ``handling=lenient`` (among other preferences, in any case)."""
+    for preference in (prefer or "").replace(";", ",").split(","):
+        name, _, value = preference.partition("=")
+        if name.strip().lower() == "handling":
+            return value.strip().strip('"').lower() != "lenient"
+    return True
 
 
 @dataclass
@@ -700,6 +775,30 @@ def paging(query: dict[str, list[str]]) -> tuple[int, int]:
     return count, page
 
 
+_LENIENT_HINT = "Send `Prefer: handling=lenient` to have unsupported parameters ignored."
+
+
+def _param_named(rtype: ResourceType, params: dict[str, Param], name: str) -> Param:
+    """The parameter that a query name asks for; a SearchError (not-supported) says why there is none."""
+    base, _, modifier = name.partition(":")
+    if "." in name:
+        raise SearchError(
+            f"Chained search parameters such as {name!r} are not supported. {_LENIENT_HINT}", "not-supported"
+        )
+    param = params.get(base)
+    if param is None:
+        supported = ", ".join([*params, "_count", "page", "_format", "_pretty"])
+        raise SearchError(
+            f"The search parameter {base!r} is not supported for {rtype.name} (supported: {supported}). "
+            + _LENIENT_HINT,
+            "not-supported",
+        )
+    # The one modifier served: a reference parameter's type, e.g. subject:Patient=123 (every subject is a patient).
+    if modifier and not (param.type == "reference" and modifier == "Patient"):
+        raise SearchError(f"The modifier ':{modifier}' of {base!r} is not supported. {_LENIENT_HINT}", "not-supported")
+    return param
+
+
 def _filters(
     rtype: ResourceType, query: dict[str, list[str]], strict: bool
 ) -> tuple[dict[Source, Q], list[tuple[str, str]]]:
@@ -709,11 +808,12 @@ def _filters(
     for name, values in query.items():
         if name in PAGING_PARAMETERS or name in IGNORED_PARAMETERS:
             continue
-        param = params.get(name)
-        if param is None:
+        try:
+            param = _param_named(rtype, params, name)
+        except SearchError:
             if strict:
-                raise SearchError(f"Unknown search parameter {name!r} for {rtype.name}.", "not-supported")
-            continue
+                raise
+            continue  # lenient: ignored, and so left out of the Bundle's links
         for value in values:
             if "\x00" in value:
                 raise SearchError(f"The value of {name!r} contains a NUL character.")
@@ -734,7 +834,7 @@ def _filters(
     return filters, applied
 
 
-def search(rtype: ResourceType, query: dict[str, list[str]], *, strict: bool = False) -> SearchResult:
+def search(rtype: ResourceType, query: dict[str, list[str]], *, strict: bool = True) -> SearchResult:
     count, page = paging(query)
     filters, applied = _filters(rtype, query, strict)
     offset = (page - 1) * count
@@ -743,7 +843,7 @@ def search(rtype: ResourceType, query: dict[str, list[str]], *, strict: bool = F
     if len(rtype.sources) == 1:
         if filters:
             ((source, q),) = filters.items()
-            queryset = source.base().filter(q)
+            queryset = source.rows().filter(q)
             total = queryset.count()
             if count and offset < total:
                 pks = queryset.order_by(*source.sort).values_list("pk", flat=True)[offset : offset + count]
@@ -751,7 +851,7 @@ def search(rtype: ResourceType, query: dict[str, list[str]], *, strict: bool = F
     elif filters:
         by_kind = {source.kind: source for source in filters}
         parts = [
-            source.base()
+            source.rows()
             .filter(q)
             .annotate(
                 fhir_date=F(source.date_field),
@@ -778,4 +878,4 @@ def _render(keys: list[tuple[Source, int]]) -> list[dict[str, Any]]:
         wanted[source.model].add(pk)
         loaders[source.model] = source.load
     loaded = {model: loaders[model](pks) for model, pks in wanted.items()}
-    return [source.render(loaded[source.model][pk]) for source, pk in keys if pk in loaded[source.model]]
+    return [source.resource(loaded[source.model][pk]) for source, pk in keys if pk in loaded[source.model]]

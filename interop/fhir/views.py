@@ -1,8 +1,13 @@
 """FHIR R4 read-only endpoints: ``metadata``, read ``<type>/<id>`` and search ``<type>?...``.
 
-Authentication is the project's (token, then session: anonymous gets 401), permission IsClinicalStaff, except
-``metadata`` which is public, as FHIR clients fetch it before authenticating. Every error is an
-OperationOutcome. The views are left out of the OpenAPI schema (FHIR is described by its CapabilityStatement).
+A read carries ``ETag: W/"<versionId>"`` and ``Last-Modified``, and answers ``If-None-Match`` and
+``If-Modified-Since`` with 304 Not Modified. A search is strict unless ``Prefer: handling=lenient`` (search.py).
+
+Authentication is an OAuth2 Bearer token (SMART on FHIR, interop/fhir/smart.py), else the project's (API token,
+then session); anonymous gets 401 with a ``Bearer`` challenge. Permission is IsClinicalStaff for the token's
+account, and a Bearer token needs a scope that reads the type (SMARTReadScope), except ``metadata`` which is public,
+as FHIR clients fetch it before authenticating. Every error is an OperationOutcome. The views are left out of the
+OpenAPI schema (FHIR is described by its CapabilityStatement).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from typing import Any
 
 from django.urls import reverse
 from rest_framework import exceptions, status
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -19,10 +25,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api.errors import exception_handler as api_exception_handler
+from core.oauth import BearerAuthentication
 from core.permissions import IsClinicalStaff
-from interop.fhir import search
+from interop.fhir import search, versions
 from interop.fhir.bundles import operation_outcome, searchset
 from interop.fhir.capability import capability_statement
+from interop.fhir.smart import SMARTReadScope
 
 
 class FHIRJSONRenderer(JSONRenderer):
@@ -81,7 +89,9 @@ def fhir_exception_handler(exc: Exception, context: dict[str, Any]) -> Response 
 
 
 class FHIRView(APIView):
-    permission_classes = [IsClinicalStaff]
+    # Bearer first: its challenge is the one a 401 carries.
+    authentication_classes = [BearerAuthentication, TokenAuthentication, SessionAuthentication]
+    permission_classes = [IsClinicalStaff, SMARTReadScope]
     renderer_classes = [FHIRJSONRenderer, JSONRenderer]
     content_negotiation_class = FHIRContentNegotiation
     http_method_names = ["get", "head"]
@@ -117,7 +127,7 @@ class SearchView(FHIRView):
     def get(self, request: Request, resource_type: str) -> Response:
         rtype = self.resource_type(resource_type)
         query = {name: request.query_params.getlist(name) for name in request.query_params}
-        strict = "handling=strict" in request.headers.get("Prefer", "").replace(" ", "")
+        strict = search.strict_handling(request.headers.get("Prefer"))
         try:
             result = search.search(rtype, query, strict=strict)
         except search.SearchError as error:
@@ -128,10 +138,15 @@ class SearchView(FHIRView):
 class ReadView(FHIRView):
     def get(self, request: Request, resource_type: str, resource_id: str) -> Response:
         rtype = self.resource_type(resource_type)
-        resource = search.read(rtype, resource_id)
-        if resource is None:
+        found = search.read(rtype, resource_id)
+        if found is None:
             raise exceptions.NotFound(f"{rtype.name}/{resource_id} is not known.")
-        return Response(resource)
+        if found.changed_at is None:
+            return Response(found.resource)
+        headers = {"ETag": versions.etag(found.changed_at), "Last-Modified": versions.last_modified(found.changed_at)}
+        if versions.not_modified(request.headers, found.changed_at):
+            return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
+        return Response(found.resource, headers=headers)
 
 
 class NotServedView(FHIRView):

@@ -22,8 +22,8 @@ from rest_framework.views import APIView
 
 from core.permissions import HasActionPermission
 from core.roles import has_permission
-from interop.hl7.mllp import decode
-from interop.hl7.services import receive_message
+from interop.hl7.mllp import declared_charset, decode
+from interop.hl7.services import receive
 from interop.models import HL7Message
 
 
@@ -41,7 +41,9 @@ class HL7TextParser(BaseParser):
             name, _, value = parameter.strip().partition("=")
             if name.lower() == "charset":
                 charset = value.strip('"')
-        if charset:
+        if charset and declared_charset(payload) is None:
+            # The message declares no character set (MSH-18): the HTTP header's says how to read it. Where MSH-18
+            # declares one, it wins, as it does over MLLP (clients often send charset=utf-8 whatever the body).
             try:
                 return payload.decode(charset)
             except (LookupError, UnicodeDecodeError) as exc:
@@ -102,13 +104,15 @@ class OruView(APIView):
 
     @extend_schema(
         operation_id="hl7_oru_receive",
-        summary="Receive an HL7 v2 ORU^R01 platelet result",
+        summary="Receive an HL7 v2 result (ORU^R01 or OUL^R22), or a batch file of them",
         description=(
-            "The body is one HL7 v2 message (segments separated by CR, LF or CRLF), sent as `text/plain` or "
-            "`application/hl7-v2`. The answer is always HTTP 200 with the HL7 ACK as text: MSA-1 is AA "
-            "(accepted), AE (application error: unknown MRN, bad value, ...; ERR says why) or AR (rejected: not "
-            "HL7, not ORU^R01, wrong segment order). MSA-2 echoes MSH-10. Sending the same MSH-10 again changes "
-            "nothing and returns the same ACK. 400 only for an empty or non-text body."
+            "The body is one HL7 v2 message (segments separated by CR, LF or CRLF), or a batch file (FHS/BHS ... "
+            "BTS/FTS) of them, sent as `text/plain` or `application/hl7-v2`; MSH-18 decides the character set where "
+            "it declares one. The answer is always HTTP 200 with the HL7 ACK as text (a batch of ACKs for a batch): "
+            "MSA-1 is AA (accepted), AE (application error: unknown MRN, bad value, unmapped platelet code...; ERR "
+            "says why) or AR (rejected: not HL7, another message type or processing ID, wrong segment order). "
+            "MSA-2 echoes MSH-10; `X-HL7-Ack-Code` is MSA-1 (the worst of a batch's). Sending the same MSH-10 again "
+            "changes nothing and returns the same ACK. 400 only for an empty or non-text body."
         ),
         request={"text/plain": OpenApiTypes.STR, "application/hl7-v2": OpenApiTypes.STR},
         responses={
@@ -128,7 +132,7 @@ class OruView(APIView):
         body = request.data
         if not isinstance(body, str) or not body.strip():
             raise ValidationError({"non_field_errors": ["The body is empty: send the HL7 message as text/plain."]})
-        ack = receive_message(body, transport=HL7Message.Transport.HTTP, user=request.user)
+        ack = receive(body, transport=HL7Message.Transport.HTTP, user=request.user)
         response = HttpResponse(ack.text, content_type="text/plain; charset=utf-8")
         response["X-HL7-Ack-Code"] = ack.code
         return response

@@ -1,8 +1,9 @@
 """MLLP (HL7's Minimal Lower Layer Protocol) over TCP: each message is framed ``<VT> message <FS><CR>`` and
 answered with its ACK, framed the same way, on the same connection.
 
-The server is threaded: one thread per connection (bounded by ``max_connections``; more are refused at once),
-each handing message after message to ``interop.hl7.services.receive_message`` and closing its database
+The server is threaded: one thread per connection (bounded by ``max_connections``; more wait for a free one, then
+are refused with a framed AR),
+each handing message after message (or batch) to ``interop.hl7.services.receive`` and closing its database
 connection when it ends. ``BackgroundListener.stop()`` finishes the message in hand, closes every connection
 and returns within about a second plus that message.
 """
@@ -22,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 START_BLOCK = b"\x0b"  # VT
 END_BLOCK = b"\x1c\x0d"  # FS CR
+FILE_SEPARATOR = b"\x1c"  # FS: some devices end the block with it alone, without the CR
 MAX_MESSAGE_BYTES = 1024 * 1024  # a platelet result is a few hundred bytes; a megabyte is a broken sender
 POLL_SECONDS = 0.5  # how often an idle connection looks at the stop flag
 
@@ -34,9 +36,41 @@ def frame(text: str) -> bytes:
     return START_BLOCK + text.encode("utf-8") + END_BLOCK
 
 
+# MSH-18 (character set, HL7 table 0211) values naming the encodings laboratories use.
+LATIN_1_CHARSETS = frozenset({"8859/1", "8859", "ISO-8859-1", "ISO IR100", "ISO_IR 100"})
+UTF_8_CHARSETS = frozenset({"UNICODE UTF-8", "UTF-8", "UTF8", "ISO_IR 192"})
+
+
+def declared_charset(payload: bytes) -> str | None:
+    """The character set MSH-18 declares ("latin-1" or "utf-8"), read from the first segment's bytes (its
+    delimiters are ASCII whatever the encoding), or None when it declares none we know."""
+    start = payload.find(b"MSH")
+    if start < 0 or len(payload) < start + 4:
+        return None
+    header = payload[start:].split(b"\r", 1)[0].split(b"\n", 1)[0]
+    separator = header[3:4]
+    if not separator or separator.isalnum() or separator.isspace():
+        return None  # not a readable MSH: the parser refuses it with AR
+    fields = header.split(separator)
+    if len(fields) <= 17:
+        return None
+    value = fields[17].split(b"^")[0].decode("ascii", "replace").strip().upper()
+    if value in LATIN_1_CHARSETS:
+        return "latin-1"
+    if value in UTF_8_CHARSETS:
+        return "utf-8"
+    return None
+
+
 def decode(payload: bytes) -> str:
-    """UTF-8 (HL7's preferred character set), else ISO 8859-1, which older lab systems send and which decodes
-    any byte: the message is stored as received either way."""
+    """As MSH-18 declares (ISO 8859-1 or UTF-8); with no declaration UTF-8 (HL7's preferred character set), else
+    ISO 8859-1, which older lab systems send and which decodes any byte. A UTF-8 byte order mark is dropped; the
+    message is stored as received either way."""
+    if payload.startswith(b"\xef\xbb\xbf"):
+        payload = payload[3:]
+    charset = declared_charset(payload)
+    if charset == "latin-1":
+        return payload.decode("latin-1")
     try:
         return payload.decode("utf-8")
     except UnicodeDecodeError:
@@ -58,28 +92,48 @@ class FrameReader:
             if start < 0:
                 self.buffer.clear()
                 break
-            end = self.buffer.find(END_BLOCK, start + 1)
+            # The block ends at FS; the CR that should follow it is taken when present (a CR that arrives later is
+            # outside any block and dropped), so a device that ends with FS alone is answered too.
+            end = self.buffer.find(FILE_SEPARATOR, start + 1)
             if end < 0:
                 del self.buffer[:start]
                 if len(self.buffer) > self.max_bytes:
                     raise FrameTooLarge(f"no end of block after {len(self.buffer)} bytes")
                 break
             messages.append(bytes(self.buffer[start + 1 : end]))
-            del self.buffer[: end + len(END_BLOCK)]
+            del self.buffer[: end + (len(END_BLOCK) if self.buffer[end : end + 2] == END_BLOCK else 1)]
         return messages
 
 
 def receive_with_fresh_connection(text: str) -> str:
     """The default message handler: the same service as the HTTP endpoint, with Django's per-request
     database connection hygiene around it (the listener lives for weeks; a connection may have gone stale)."""
-    from interop.hl7.services import receive_message
+    from interop.hl7.services import receive
     from interop.models import HL7Message
 
     close_old_connections()
     try:
-        return receive_message(text, transport=HL7Message.Transport.MLLP).text
+        return receive(text, transport=HL7Message.Transport.MLLP).text
     finally:
         close_old_connections()
+
+
+def unhandled_ack() -> str:
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC).strftime("%Y%m%d%H%M%S+0000")
+    text = "The message could not be handled (internal error); it was not recorded: send it again."
+    return f"MSH|^~\\&|IVIG_TRACKER||||{now}||ACK|IVIGERR|P|2.5.1\rMSA|AR||{text}\r"
+
+
+def busy_ack(max_connections: int, waited: float) -> str:
+    """What a connection beyond the listener's limit receives before it is closed: an AR in HL7 form, though no
+    message of it was read (MSA-2 is empty), so an interface engine logs the reason and retries."""
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC).strftime("%Y%m%d%H%M%S+0000")
+    text = f"HL7 listener busy: {max_connections} connections open and none freed in {waited:g} s; send again later."
+    return f"MSH|^~\\&|IVIG_TRACKER||||{now}||ACK|IVIGBUSY|P|2.5.1\rMSA|AR||{text}\r"
 
 
 class _ConnectionHandler(socketserver.BaseRequestHandler):
@@ -110,7 +164,11 @@ class _ConnectionHandler(socketserver.BaseRequestHandler):
                 logger.warning("HL7 connection from %s: %s; closing", self.client_address, exc)
                 return
             for payload in payloads:
-                ack = self.server.handle_message(decode(payload))
+                try:
+                    ack = self.server.handle_message(decode(payload))
+                except Exception:  # never a dead connection without an answer: the sender gets an AR and may resend
+                    logger.exception("HL7 connection from %s: the message could not be handled", self.client_address)
+                    ack = unhandled_ack()
                 try:
                     sock.sendall(frame(ack))
                 except OSError:
@@ -129,11 +187,13 @@ class MLLPServer(socketserver.ThreadingTCPServer):
         handle_message: Callable[[str], str] = receive_with_fresh_connection,
         max_connections: int = 16,
         idle_timeout: float = 300.0,
+        busy_wait: float = 30.0,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
     ) -> None:
         self.handle_message = handle_message
         self.max_connections = max_connections
         self.idle_timeout = idle_timeout
+        self.busy_wait = busy_wait
         self.max_message_bytes = max_message_bytes
         self.stopping = threading.Event()
         self.slots = threading.BoundedSemaphore(max_connections)
@@ -145,15 +205,29 @@ class MLLPServer(socketserver.ThreadingTCPServer):
         return int(self.server_address[1])
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        if not self.slots.acquire(blocking=False):
-            logger.warning("HL7: %s connections open, refusing %s", self.max_connections, client_address)
-            self.shutdown_request(request)
-            return
+        # A connection beyond the limit waits for a free one (the next ones wait in the listen backlog meanwhile);
+        # after ``busy_wait`` seconds it is told so in a framed AR acknowledgement, never closed without a word.
+        waited = 0.0
+        while not self.slots.acquire(timeout=POLL_SECONDS):
+            waited += POLL_SECONDS
+            if waited >= self.busy_wait or self.stopping.is_set():
+                logger.warning("HL7: %s connections open, refusing %s", self.max_connections, client_address)
+                self._refuse_busy(request)
+                return
         try:
             super().process_request(request, client_address)
         except Exception:
             self.slots.release()
             raise
+
+    def _refuse_busy(self, request: Any) -> None:
+        text = busy_ack(self.max_connections, self.busy_wait)
+        try:
+            request.settimeout(POLL_SECONDS * 4)
+            request.sendall(frame(text))
+        except OSError:
+            pass
+        self.shutdown_request(request)
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:

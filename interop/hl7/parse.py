@@ -46,9 +46,15 @@ PLATELET_COUNT = "platelet_count"
 # named so but neither a LOINC code nor a mapped local code is an error, never ignored: the hospital maps the code.
 # Indices of platelets (mean volume, distribution width, plateletcrit, immature fraction) are not counts.
 _PLATELET_NAME = re.compile(
-    r"^(plt|platelets?|platelet count|thrombozyten|thrombocytes?|thrombocyte count|plaquettes)$"
+    r"\b(plt|platelets?|thrombozyten|thrombocytes?|thrombocyte|plaquettes|plättchen|thrombos?)\b", re.IGNORECASE
 )
-_PLATELET_INDEX = re.compile(r"volume|mpv|pdw|pct|crit|distribution|width|immature|ipf|large|l-?cr|mean")
+# What is about platelets but not their count: indices (mean volume, distribution width, plateletcrit, immature or
+# large fraction), a smear's estimate or morphology, clumps, function and antibodies.
+_PLATELET_INDEX = re.compile(
+    r"(?<!#/)volume|\bmpv\b|\bpdw\b|\bpct\b|crit|distribution|width|immature|\bipf\b|large|l-?cr|mean|estimat|clump|"
+    r"morpholog|aggregat|function|antibod|giant|satellit|comment",
+    re.IGNORECASE,
+)
 
 # OBX-11 (HL7 table 0085) values we act on.
 FINAL, CORRECTED, PRELIMINARY = "F", "C", "P"
@@ -98,6 +104,11 @@ def rejected(text: str, *, condition: int = 100, location: str = "") -> HL7Error
     return HL7Error(text, ack_code=REJECT, condition=condition, location=location)
 
 
+# Results as laboratories send them (ORU^R01) and as analysers and point-of-care devices do (OUL^R22, with its
+# specimen segment SPM).
+SUPPORTED_MESSAGE_TYPES = frozenset({("ORU", "R01"), ("OUL", "R22")})
+
+
 @dataclass(frozen=True)
 class Header:
     control_id: str
@@ -129,6 +140,8 @@ class Observation:
     value_10e9_per_l: Decimal | None
     platelet_count: int | None
     collected_at: datetime | None
+    reference_range: str = ""  # OBX-7 as the laboratory wrote it
+    abnormal_flag: str = ""  # OBX-8 (HL7 table 0078: L, H, LL, HH, N, A...)
 
     @property
     def location(self) -> str:
@@ -255,15 +268,13 @@ def validate_header(header: Header, *, processing_id: str = "P") -> None:
             condition=101,
             location="MSH^1^10",
         )
-    if header.message_code != "ORU":
+    if (header.message_code, header.trigger_event) not in SUPPORTED_MESSAGE_TYPES:
+        condition = 200 if header.message_code not in {code for code, _ in SUPPORTED_MESSAGE_TYPES} else 201
         raise rejected(
-            f"Message type {header.message_type or '(empty)'} is not supported: send ORU^R01 results.",
-            condition=200,
+            f"Message type {header.message_type or '(empty)'} is not supported: send ORU^R01 results (or OUL^R22 "
+            "from a device).",
+            condition=condition,
             location="MSH^1^9",
-        )
-    if header.trigger_event != "R01":
-        raise rejected(
-            f"Event {header.message_type} is not supported: send ORU^R01 results.", condition=201, location="MSH^1^9"
         )
     if header.version and not header.version.startswith("2."):
         raise rejected(
@@ -283,12 +294,17 @@ def check_structure(message: hl7.Message) -> None:
     every OBX inside an order (after an OBR). Z-segments may appear anywhere after MSH."""
     ids = [str(segment[0]) for segment in message]
     if ids.count("MSH") != 1:
-        raise rejected("Send one message per MSH: batches of several messages are not supported.")
+        raise rejected(
+            "Several messages (MSH) in one: send them one by one, or as a batch file with its FHS/BHS header."
+        )
     if ids.count("PID") != 1:
         text = "The message has no PID segment." if "PID" not in ids else "One patient (PID) per message, please."
         raise rejected(text, condition=100 if "PID" in ids else 101, location="PID")
-    if "OBR" not in ids:
-        raise rejected("The message has no OBR segment: results belong to an order.", condition=101, location="OBR")
+    if "OBR" not in ids and "ORC" not in ids:
+        # An analyser may send its results under an ORC alone (no OBR): the order is still named.
+        raise rejected(
+            "The message has no OBR (or ORC) segment: results belong to an order.", condition=101, location="OBR"
+        )
     seen_order = False
     obx_count = 0
     for position, segment_id in enumerate(ids, start=1):
@@ -336,6 +352,10 @@ def normalised_count(value: str, unit: str, *, location: str = "") -> tuple[Deci
     """The value in ×10⁹/L and the whole count, or AE: not a number, unknown unit, impossible count."""
     if not _NUMBER.fullmatch(value.strip()):
         raise HL7Error(f"The value {value!r} is not a number.", condition=102, location=f"{location}^5")
+    if len(value.strip().lstrip("+-").split(".")[0]) > 9:
+        raise HL7Error(
+            f"The value {value.strip()[:20]!r} is not a possible count.", condition=102, location=f"{location}^5"
+        )
     factor = unit_factor(unit)
     if factor is None:
         raise HL7Error(
@@ -379,13 +399,17 @@ def parse_timestamp(value: str, zone: ZoneInfo, *, location: str = "") -> dateti
         )
     except ValueError as exc:
         raise HL7Error(f"{value!r} is not a valid date/time: {exc}.", condition=102, location=location) from exc
-    if sign:
-        if int(off_h) > 14 or int(off_m) > 59:
-            raise HL7Error(f"{value!r} has an impossible UTC offset.", condition=102, location=location)
-        offset = timedelta(hours=int(off_h), minutes=int(off_m))
-        return wall.replace(tzinfo=timezone(-offset if sign == "-" else offset)).astimezone(UTC)
-    local = wall.replace(tzinfo=zone)
-    if local.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != wall:
+    try:
+        if sign:
+            if int(off_h) > 14 or int(off_m) > 59:
+                raise HL7Error(f"{value!r} has an impossible UTC offset.", condition=102, location=location)
+            offset = timedelta(hours=int(off_h), minutes=int(off_m))
+            return wall.replace(tzinfo=timezone(-offset if sign == "-" else offset)).astimezone(UTC)
+        local = wall.replace(tzinfo=zone)
+        round_trip = local.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
+    except OverflowError as exc:  # year 1 or 9999 pushed past the calendar by its offset
+        raise HL7Error(f"{value!r} is not a possible date/time.", condition=102, location=location) from exc
+    if round_trip != wall:
         raise HL7Error(
             f"{value!r} does not exist in {zone.key} (the clocks went forward): send the time with its offset.",
             condition=102,
@@ -402,11 +426,14 @@ def _codes(message: hl7.Message, obx: hl7.Segment) -> list[tuple[str, str, str]]
     ]
 
 
+NOT_A_COUNT = "not_a_count"
+
+
 def local_test(code: str, system: str, local_codes: dict[str, str]) -> str | None:
-    """What a local code names, from the sending facility's mapping (never for a LOINC-coded identifier)."""
-    if not code or system.upper() in ("LN", "LOINC"):
-        return None
-    return local_codes.get(code)
+    """What a code names by the sending facility's mapping (``platelet_count``, a lab test, or ``not_a_count``
+    for a result about platelets that is not their count, such as a smear comment), else None. The accepted LOINC
+    codes are read before any mapping; another LOINC code may be mapped like a local one."""
+    return local_codes.get(code) if code else None
 
 
 def _platelet_code(message: hl7.Message, obx: hl7.Segment, local_codes: dict[str, str]) -> str | None:
@@ -422,18 +449,25 @@ def _platelet_code(message: hl7.Message, obx: hl7.Segment, local_codes: dict[str
     return None
 
 
+def _mapped_not_a_count(message: hl7.Message, obx: hl7.Segment, local_codes: dict[str, str]) -> bool:
+    return any(local_test(code, system, local_codes) == NOT_A_COUNT for code, _n, system in _codes(message, obx))
+
+
 def looks_like_platelet_count(message: hl7.Message, obx: hl7.Segment) -> bool:
     """OBX-3 reads as a platelet count (PLT, Platelets, Thrombozyten, Thrombocytes, Plaquettes), not an index."""
     for code, name, _system in _codes(message, obx):
         for text in (name, code):
-            words = " ".join(text.lower().split())
-            if words and _PLATELET_NAME.match(words) and not _PLATELET_INDEX.search(words):
+            words = " ".join(text.split())
+            if words and _PLATELET_NAME.search(words) and not _PLATELET_INDEX.search(words):
                 return True
     return False
 
 
 def unmapped_platelet_code(message: hl7.Message, obx: hl7.Segment, facility: str, location: str) -> HL7Error:
-    code, name, _system = _codes(message, obx)[0]
+    pairs = [pair for pair in _codes(message, obx) if pair[0] or pair[1]]
+    code, name, _system = next(
+        (p for p in pairs if any(_PLATELET_NAME.search(t) for t in p[:2] if t)), pairs[0] if pairs else ("", "", "")
+    )
     shown = f"{code} ({name})" if name and name != code else code or name
     return HL7Error(
         f"Unmapped platelet code {shown} from facility {facility or '(MSH-4 empty)'}: map it to the platelet count "
@@ -475,11 +509,11 @@ def read_observations(
     labs: list[LabObservation] = []
     other = 0
     obx_index = 0
-    obr: hl7.Segment | None = None
+    order_context = OrderContext(specimen_first=_text(message, message.segment("MSH"), 9, 1) == "OUL")
     for segment in message:
         segment_id = str(segment[0])
-        if segment_id == "OBR":
-            obr = segment
+        if segment_id in ("OBR", "ORC", "SPM"):
+            order_context = order_context.with_segment(segment_id, segment)
             continue
         if segment_id != "OBX":
             continue
@@ -487,15 +521,14 @@ def read_observations(
         location = f"OBX^{obx_index}"
         code = _platelet_code(message, segment, local_codes)
         if code is None:
-            lab = _lab_observation(message, segment, obr, obx_index, zone, now, local_codes)
+            lab = _lab_observation(message, segment, order_context, obx_index, zone, now, local_codes)
             if lab is not None:
                 labs.append(lab)
-            elif looks_like_platelet_count(message, segment):
+            elif looks_like_platelet_count(message, segment) and not _mapped_not_a_count(message, segment, local_codes):
                 raise unmapped_platelet_code(message, segment, facility, location)
             else:
                 other += 1
             continue
-        assert obr is not None  # check_structure: every OBX follows an OBR
         status = _text(message, segment, 11).upper()
         if not status:
             raise HL7Error("OBX-11 (result status) is empty.", condition=101, location=f"{location}^11")
@@ -505,13 +538,13 @@ def read_observations(
                 condition=103,
                 location=f"{location}^11",
             )
-        specimen_id = _entity_id(message, obr, 3) or _entity_id(message, obr, 2)
+        specimen_id = order_context.specimen_id(message)
         value_text = _field_text(message, segment, 5)
         unit_text = _unit_text(message, segment)
         value = count = collected = None
         if status in RECORDED_STATUSES:
             value, count = normalised_count(_numeric_text(message, segment, location), unit_text, location=location)
-            collected = _collection_time(message, segment, obr, zone, location)
+            collected = _collection_time(message, segment, order_context, zone, location)
             if collected > now + timedelta(seconds=5):
                 raise HL7Error(
                     f"The collection time {collected:%Y-%m-%d %H:%M} UTC is in the future.",
@@ -530,6 +563,8 @@ def read_observations(
                 value_10e9_per_l=value,
                 platelet_count=count,
                 collected_at=collected,
+                reference_range=_text(message, segment, 7)[:60],
+                abnormal_flag=_text(message, segment, 8).upper()[:5],
             )
         )
     return Observations(platelets=platelets, other_obx=other, labs=tuple(labs))
@@ -538,7 +573,7 @@ def read_observations(
 def _lab_observation(
     message: hl7.Message,
     obx: hl7.Segment,
-    obr: hl7.Segment | None,
+    order_context: OrderContext,
     obx_index: int,
     zone: ZoneInfo,
     now: datetime,
@@ -571,8 +606,7 @@ def _lab_observation(
         )
     collected = None
     if status in RECORDED_STATUSES:
-        assert obr is not None  # check_structure: every OBX follows an OBR
-        collected = _collection_time(message, obx, obr, zone, location)
+        collected = _collection_time(message, obx, order_context, zone, location)
         if collected > now + timedelta(seconds=5):
             raise HL7Error(
                 f"The collection time {collected:%Y-%m-%d %H:%M} UTC is in the future.",
@@ -621,22 +655,66 @@ def _unit_text(message: hl7.Message, obx: hl7.Segment) -> str:
 
 
 def _collection_time(
-    message: hl7.Message, obx: hl7.Segment, obr: hl7.Segment, zone: ZoneInfo, location: str
+    message: hl7.Message, obx: hl7.Segment, order_context: OrderContext, zone: ZoneInfo, location: str
 ) -> datetime:
-    """OBX-14 (the observation's time), else OBR-7 (the order's collection time), else OBX-19 (the analysis time,
-    where point-of-care devices put it)."""
-    observed = _text(message, obx, 14)
-    if observed:
-        return parse_timestamp(observed, zone, location=f"{location}^14")
-    ordered = _text(message, obr, 7)
-    if ordered:
-        return parse_timestamp(ordered, zone, location="OBR^1^7")
-    analysed = _text(message, obx, 19)
-    if analysed:
-        return parse_timestamp(analysed, zone, location=f"{location}^19")
+    """OBX-14 (the observation's time), else OBR-7 (the order's collection time), else SPM-17 (the specimen's, in
+    OUL^R22), else OBX-19 (the analysis time, where point-of-care devices put it)."""
+    candidates = [(_text(message, obx, 14), f"{location}^14")]
+    if order_context.obr is not None:
+        candidates.append((_text(message, order_context.obr, 7), "OBR^1^7"))
+    if order_context.spm is not None:
+        candidates.append((_text(message, order_context.spm, 17), "SPM^1^17"))
+    candidates.append((_text(message, obx, 19), f"{location}^19"))
+    for value, where in candidates:
+        if value:
+            return parse_timestamp(value, zone, location=where)
     raise HL7Error(
-        "No collection time: none of OBX-14, OBR-7 or OBX-19 is filled.", condition=101, location=f"{location}^14"
+        "No collection time: none of OBX-14, OBR-7, SPM-17 or OBX-19 is filled.",
+        condition=101,
+        location=f"{location}^14",
     )
+
+
+@dataclass(frozen=True)
+class OrderContext:
+    """The order and specimen segments the following OBX belong to: the latest OBR, ORC and SPM. In ORU^R01 an
+    order starts with its ORC (then its OBR) and a specimen (SPM, v2.5) follows the order's results; in OUL^R22 a
+    specimen (SPM) comes first and its order is the OBR, then its ORC."""
+
+    obr: hl7.Segment | None = None
+    orc: hl7.Segment | None = None
+    spm: hl7.Segment | None = None
+    specimen_first: bool = False  # OUL^R22
+    last: str = ""
+
+    def with_segment(self, segment_id: str, segment: hl7.Segment) -> OrderContext:
+        obr, orc, spm = self.obr, self.orc, self.spm
+        if segment_id == "OBR":
+            obr = segment
+            if not self.specimen_first and self.last != "ORC":
+                orc = None
+            if not self.specimen_first:
+                spm = None  # the previous order's specimen
+        elif segment_id == "ORC":
+            orc = segment
+            if self.last != "OBR":  # an ORC after its OBR (OUL^R22) keeps it; otherwise a new order begins
+                obr = None
+                if not self.specimen_first:
+                    spm = None
+        else:
+            spm = segment
+            if self.specimen_first:
+                obr = orc = None  # a new specimen group: its order follows
+        return OrderContext(obr, orc, spm, self.specimen_first, segment_id)
+
+    def specimen_id(self, message: hl7.Message) -> str:
+        """The sample: OBR-3 filler order number, else OBR-2 placer, else the ORC's, else SPM-2."""
+        for segment in (self.obr, self.orc):
+            if segment is not None:
+                found = _entity_id(message, segment, 3) or _entity_id(message, segment, 2)
+                if found:
+                    return found
+        return _entity_id(message, self.spm, 2) if self.spm is not None else ""
 
 
 # --- The acknowledgement -----------------------------------------------------------------------------------
@@ -718,4 +796,85 @@ def build_ack(
             segments.append("|".join(["ERR", "", location, condition, "E", "", "", "", escape(error.text)]))
     elif version >= NO_MSA_TEXT_FROM and text:
         segments.append("|".join(["ERR", "", "", ACCEPTED_CONDITION, "I", "", "", "", escape(text)]))
+    return "\r".join(segments) + "\r"
+
+
+# --- Batches -----------------------------------------------------------------------------------------------
+
+BATCH_SEGMENTS = ("FHS", "BHS", "BTS", "FTS")
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A batch file (FHS/BHS ... BTS/FTS, HL7 v2 chapter 2): its header segments as sent and its messages."""
+
+    file_header: str  # the FHS segment, or "" for a batch without a file header
+    batch_header: str  # the BHS segment, or ""
+    messages: tuple[str, ...]
+
+
+def is_batch(raw: str) -> bool:
+    return normalise(raw)[:3] in ("FHS", "BHS")
+
+
+def split_batch(raw: str) -> Batch:
+    """The messages of a batch file, each from its MSH to the segment before the next MSH or batch segment."""
+    file_header = batch_header = ""
+    messages: list[list[str]] = []
+    for segment in normalise(raw).split("\r"):
+        kind = segment[:3]
+        if kind == "FHS" and not file_header:
+            file_header = segment
+        elif kind == "BHS" and not batch_header:
+            batch_header = segment
+        elif kind in BATCH_SEGMENTS:
+            continue
+        elif kind == "MSH":
+            messages.append([segment])
+        elif messages:
+            messages[-1].append(segment)
+    return Batch(file_header, batch_header, tuple("\r".join(message) for message in messages))
+
+
+def _header_field(segment: str, field: int, component: int = 1) -> str:
+    """FHS-n or BHS-n as sent (the separator is the segment's fourth character, as in MSH)."""
+    if len(segment) < 4:
+        return ""
+    fields = segment.split(segment[3])
+    # FHS-1 is the separator itself, so FHS-n follows the n - 1 separators: index n - 1.
+    value = fields[field - 1] if len(fields) >= field else ""
+    return value.split("^")[component - 1] if value else ""
+
+
+def build_batch_ack(batch: Batch, acks: list[str], *, control_id: str, now: datetime) -> str:
+    """The batch acknowledgement: a batch of the messages' ACKs, in the sender's batch envelope (FHS/BHS with our
+    control ID and theirs as the reference, BTS with the count, FTS)."""
+    stamp = now.astimezone(UTC).strftime("%Y%m%d%H%M%S+0000")
+
+    def header(kind: str, sent: str) -> str:
+        return "|".join(
+            [
+                kind,
+                "^~\\&",
+                escape(_header_field(sent, 5)) or "IVIG_TRACKER",
+                escape(_header_field(sent, 6)),
+                escape(_header_field(sent, 3)),
+                escape(_header_field(sent, 4)),
+                stamp,
+                "",
+                "",
+                "",
+                escape(control_id),
+                escape(_header_field(sent, 11)),
+            ]
+        )
+
+    segments: list[str] = []
+    if batch.file_header:
+        segments.append(header("FHS", batch.file_header))
+    segments.append(header("BHS", batch.batch_header or batch.file_header))
+    segments += [ack.rstrip("\r") for ack in acks]
+    segments.append(f"BTS|{len(acks)}")
+    if batch.file_header:
+        segments.append("FTS|1")
     return "\r".join(segments) + "\r"

@@ -59,6 +59,28 @@ class Applied:
 # --- Entry points ------------------------------------------------------------------------------------------
 
 
+ACK_SEVERITY = {parse.ACCEPT: 0, parse.ERROR: 1, parse.REJECT: 2}
+PROCESSING_ID_REFUSED = 202  # HL7 table 0357
+
+
+def receive(raw: str, transport: str, user: Any = None) -> Ack:
+    """One message, or a batch file (FHS/BHS ... BTS/FTS) processed message by message, each on its own (one
+    message's error never undoes another's result), answered with a batch of their ACKs. The code returned is the
+    worst of them."""
+    if not parse.is_batch(raw):
+        return receive_message(raw, transport, user)
+    batch = parse.split_batch(raw)
+    if not batch.messages:
+        # Nothing to acknowledge message by message: the file is stored and refused as a whole (AR).
+        return receive_message(raw, transport, user)
+    acks = [receive_message(message, transport, user) for message in batch.messages]
+    now = timezone.now()
+    control_id = f"IVIGB{now:%Y%m%d%H%M%S%f}"
+    text = parse.build_batch_ack(batch, [ack.text for ack in acks], control_id=control_id, now=now)
+    worst = max((ack.code for ack in acks), key=ACK_SEVERITY.__getitem__, default=parse.ACCEPT)
+    return Ack(code=worst, text=text, message_id=None)
+
+
 def receive_message(raw: str, transport: str, user: Any = None) -> Ack:
     """Store, process and acknowledge one message. Never raises for what the sender sent: AR when it cannot be
     processed at all, AE for an application error (the message then waits in the admin's error queue)."""
@@ -264,6 +286,8 @@ def _apply_one(row: HL7Message, patient: Patient, obs: Observation, user: Any) -
         value_original=obs.value_original,
         unit_original=obs.unit_original,
         value_10e9_per_l=obs.value_10e9_per_l,
+        reference_range=obs.reference_range,
+        abnormal_flag=obs.abnormal_flag,
     )
     where = (
         f"{target_check.get_label_display()} check of order #{target_check.order_id}"
@@ -436,6 +460,10 @@ def _finish(
             parts.append(f"{other_obx} other observation(s) not used")
         text = "; ".join(parts)
     ack_control_id = f"IVIG{row.pk}" + (f"R{row.reprocessed_count}" if row.reprocessed_count else "")
+    if error is not None and error.condition == PROCESSING_ID_REFUSED:
+        # A training or debugging message does not reserve its MSH-10: the production message that reuses the
+        # number (test and live systems keep separate counters) is recorded, not refused as a duplicate.
+        row.control_id = None
     row.outcome = outcome
     row.ack_code = ack_code
     row.ack_text = parse.build_ack(

@@ -1,11 +1,12 @@
-"""FHIR R4 API behaviour: authentication, read, search (patient, date, status, paging), errors, metadata.
+"""FHIR R4 API behaviour: authentication, read, search (patient, subject, date, status, paging, strict and lenient
+handling), identity and change tracking (identifier system, versions, conditional reads), errors, metadata.
 
-Every resource served is parsed with fhir.resources' R4B models (which read R4 JSON): a validation error
-fails the test."""
+Every resource served is parsed with fhir.resources' R4B models (which read R4 JSON; the installed fhir.resources
+has no R4 models, only R5, R4B and STU3): a validation error fails the test."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
@@ -13,6 +14,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from django.utils.http import http_date, parse_http_date
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.flag import Flag
@@ -24,9 +26,9 @@ from fhir.resources.R4B.patient import Patient as FHIRPatient
 from fhir.resources.R4B.task import Task
 
 from infusions import services as infusion_services
-from monitoring.models import PlateletCheck
+from monitoring.models import CheckStatus, PlateletCheck
 from monitoring.services import record_platelet_result
-from patients.models import WeightMeasurement
+from patients.models import Patient, WeightMeasurement
 from tests.factories import FULL_CHECKLIST, NORMAL_VITALS, day_vials, given_order, verified_order
 
 pytestmark = pytest.mark.db
@@ -44,6 +46,8 @@ FHIR_MODELS = {
     "Task": Task,
 }
 SERVED_TYPES = ["Patient", "Observation", "MedicationRequest", "MedicationAdministration", "Task", "Flag"]
+TYPES_WITH_A_SUBJECT = SERVED_TYPES[1:]
+LENIENT = {"HTTP_PREFER": "handling=lenient"}
 
 
 def validated(resource: dict) -> dict:
@@ -61,6 +65,11 @@ def fhir_json(response) -> dict:
 
 def ids(bundle: dict) -> list[str]:
     return [entry["resource"]["id"] for entry in bundle.get("entry", [])]
+
+
+def self_link_query(bundle: dict) -> dict[str, list[str]]:
+    url = next(link["url"] for link in bundle["link"] if link["relation"] == "self")
+    return parse_qs(urlsplit(url).query)
 
 
 def run_first_infusion(order, nurse, *, started_hours_ago: float = 202, lots=("LOT-A1", "LOT-B2")):
@@ -140,17 +149,19 @@ def test_metadata_is_a_public_capability_statement_listing_each_type_and_its_sea
     for name, resource in served.items():
         assert [i["code"] for i in resource["interaction"]] == ["read", "search-type"]
         params = {p["name"] for p in resource["searchParam"]}
+        assert {"_id", "_lastUpdated"} <= params
         if name != "Patient":
-            assert {"_id", "patient", "date", "status"} <= params
+            assert {"patient", "subject", "date", "status"} <= params
+        assert (resource["versioning"], resource["conditionalRead"]) == ("versioned", "full-support")
     assert {"code", "category"} <= {p["name"] for p in served["Observation"]["searchParam"]}
     assert body["implementation"]["url"] == "http://testserver/fhir/R4"
 
 
 @pytest.mark.parametrize("path", ["Patient", "Observation?patient=1", "Patient/1", "Task/1", "Nope"])
-def test_anonymous_requests_get_401_with_a_token_challenge_and_an_operation_outcome(api_client, path) -> None:
+def test_anonymous_requests_get_401_with_a_bearer_challenge_and_an_operation_outcome(api_client, path) -> None:
     response = api_client.get(BASE + path)
     assert response.status_code == 401
-    assert response["WWW-Authenticate"] == "Token"
+    assert response["WWW-Authenticate"] == 'Bearer realm="ivig-tracker"'
     body = fhir_json(response)
     assert body["issue"][0]["code"] == "login"
 
@@ -240,7 +251,6 @@ def test_a_patient_parameter_naming_another_type_is_400(api, course) -> None:
 def test_patients_are_found_by_identifier_name_gender_and_birthdate(api, course, other_course) -> None:
     patient = course.patient
     assert ids(fhir_json(api.get(f"{BASE}Patient?identifier={patient.mrn}"))) == [str(patient.pk)]
-    assert ids(fhir_json(api.get(f"{BASE}Patient?identifier=|{patient.mrn}"))) == [str(patient.pk)]
     assert ids(fhir_json(api.get(f"{BASE}Patient?family={patient.family_name.lower()}"))) == [str(patient.pk)]
     assert fhir_json(api.get(f"{BASE}Patient?gender=male&birthdate=1980-01-01"))["total"] == 2
     assert fhir_json(api.get(f"{BASE}Patient?birthdate=gt1980"))["total"] == 0
@@ -411,9 +421,9 @@ def test_a_search_costs_a_fixed_number_of_queries(api, course, hematologist, pha
         record(order, "24h", 50, 24, nurse)
     assert queries_per_search() == before
     # The token with its user, the user's groups and permissions, count, page keys, one load per model (+ one
-    # prefetch for lots or current results): Observation loads four (platelets, vitals, weights, laboratory values,
-    # with one more query for the creatinines behind the eGFRs).
-    assert max(before) <= 10
+    # prefetch for lots or current results): Observation loads four (platelets with their laboratory detail,
+    # vitals, weights, laboratory values with one more query for the creatinines behind the eGFRs).
+    assert max(before) <= 11
 
 
 # --- Errors and formats ------------------------------------------------------------------------------------
@@ -472,13 +482,48 @@ def test_a_nul_character_is_400_not_a_database_error(api, db) -> None:
     validated(response.json())
 
 
-def test_unknown_parameters_are_ignored_unless_the_client_asks_for_strict_handling(api, course) -> None:
-    lenient = fhir_json(api.get(f"{BASE}Task?nonsense=1"))
-    assert lenient["total"] == 6
-    assert "nonsense" not in lenient["link"][0]["url"]
-    strict = api.get(f"{BASE}Task?nonsense=1", HTTP_PREFER="handling=strict")
-    assert strict.status_code == 400
-    assert fhir_json(strict)["issue"][0]["code"] == "not-supported"
+@pytest.mark.parametrize(
+    "path, named",
+    [
+        ("Task?nonsense=1", "'nonsense'"),
+        ("Observation?performer=Practitioner/1", "'performer'"),  # a standard parameter that is not served
+        ("Patient?_sort=birthdate", "'_sort'"),
+        ("Flag?_include=Flag:subject", "'_include'"),
+        ("Observation?code:text=platelet", "':text'"),
+        ("Patient?name:exact=Alex", "':exact'"),
+        ("Observation?subject.name=Alex", "'subject.name'"),
+        ("Observation?subject:Group=1", "':Group'"),
+    ],
+)
+def test_an_unsupported_parameter_is_400_naming_it_by_default(api, course, path, named) -> None:
+    response = api.get(f"{BASE}{path}")
+    assert response.status_code == 400
+    (issue,) = fhir_json(response)["issue"]
+    assert (issue["severity"], issue["code"]) == ("error", "not-supported")
+    assert named in issue["diagnostics"]
+    assert "handling=lenient" in issue["diagnostics"]
+
+
+def test_lenient_handling_ignores_unsupported_parameters_and_leaves_them_out_of_the_self_link(api, course) -> None:
+    patient = course.patient_id
+    query = f"patient={patient}&nonsense=1&performer=x&code:text=platelet&subject.name=Alex"
+    for prefer in ["handling=lenient", "return=representation, handling=lenient", "HANDLING = Lenient"]:
+        bundle = fhir_json(api.get(f"{BASE}Observation?{query}", HTTP_PREFER=prefer))
+        assert bundle["total"] == 18  # as patient= alone
+        assert set(self_link_query(bundle)) == {"patient", "_count", "page"}
+    # Lenient ignores what is not supported, not what is malformed.
+    assert api.get(f"{BASE}Observation?date=yesterday", **LENIENT).status_code == 400
+
+
+def test_strict_handling_asked_for_is_strict_too(api, course) -> None:
+    response = api.get(f"{BASE}Task?nonsense=1", HTTP_PREFER="handling=strict")
+    assert response.status_code == 400
+    assert fhir_json(response)["issue"][0]["code"] == "not-supported"
+
+
+def test_result_and_paging_parameters_are_accepted_under_strict_handling(api, course) -> None:
+    bundle = fhir_json(api.get(f"{BASE}Task?patient={course.patient_id}&_count=2&page=2&_format=json&_pretty=true"))
+    assert (bundle["total"], len(bundle["entry"])) == (6, 2)
 
 
 def test_plain_json_is_served_when_asked_for_and_xml_is_not(api, course) -> None:
@@ -511,3 +556,183 @@ def test_each_creatinine_has_a_derived_egfr_observation(api, course) -> None:
     # 80 µmol/L for a man born in 1980, CKD-EPI 2021 (docs/clinical-rules.md §A13).
     assert egfr["valueQuantity"]["code"] == "mL/min/{1.73_m2}" and egfr["valueQuantity"]["value"] > 90
     assert api.get(f"{BASE}Observation/egfr-{creatinine.pk + 10_000}").status_code == 404
+
+
+# --- Subject -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("resource_type", TYPES_WITH_A_SUBJECT)
+def test_a_search_by_subject_returns_only_that_patients_resources(api, course, other_course, resource_type) -> None:
+    patient, other = course.patient_id, other_course.patient_id
+    bundle = fhir_json(api.get(f"{BASE}{resource_type}?subject=Patient/{patient}"))
+    assert bundle["total"] >= 1
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        assert (resource.get("subject") or resource["for"])["reference"] == f"Patient/{patient}"
+    assert ids(bundle) == ids(fhir_json(api.get(f"{BASE}{resource_type}?patient={patient}")))
+    # The type modifier names the subject's type; the value is then the id.
+    assert ids(fhir_json(api.get(f"{BASE}{resource_type}?subject:Patient={patient}"))) == ids(bundle)
+    others = fhir_json(api.get(f"{BASE}{resource_type}?subject=Patient/{other}"))
+    assert not set(ids(others)) & set(ids(bundle))
+    assert fhir_json(api.get(f"{BASE}{resource_type}?subject=Patient/999999"))["total"] == 0
+
+
+@pytest.mark.parametrize("resource_type", TYPES_WITH_A_SUBJECT)
+@pytest.mark.parametrize("reference", ["Group/1", "Practitioner/1", "http://testserver/fhir/R4/Group/1"])
+def test_a_subject_naming_another_type_than_patient_is_400(api, course, resource_type, reference) -> None:
+    response = api.get(f"{BASE}{resource_type}", {"subject": reference})
+    assert response.status_code == 400
+    (issue,) = fhir_json(response)["issue"]
+    assert issue["code"] == "invalid"
+    assert reference in issue["diagnostics"] and "Patient" in issue["diagnostics"]
+
+
+def test_a_search_by_subject_on_patient_is_refused_as_patients_have_no_subject(api, course) -> None:
+    response = api.get(f"{BASE}Patient?subject=Patient/{course.patient_id}")
+    assert response.status_code == 400
+    assert "'subject'" in fhir_json(response)["issue"][0]["diagnostics"]
+
+
+# --- Identity: the MRN's system ----------------------------------------------------------------------------
+
+MRN_SYSTEM = "urn:oid:2.16.840.1.113883.3.9999.1"
+
+
+def test_patients_are_found_by_identifier_in_the_hospitals_mrn_system(api, course, other_course, settings) -> None:
+    settings.IVIG_FHIR_MRN_SYSTEM = MRN_SYSTEM
+    patient = course.patient
+
+    def found(identifier):
+        return ids(fhir_json(api.get(f"{BASE}Patient", {"identifier": identifier})))
+
+    (identifier,) = fhir_json(api.get(f"{BASE}Patient/{patient.pk}"))["identifier"]
+    assert (identifier["system"], identifier["value"]) == (MRN_SYSTEM, patient.mrn)
+    assert found(f"{MRN_SYSTEM}|{patient.mrn}") == [str(patient.pk)]
+    assert found(patient.mrn) == [str(patient.pk)]  # any system
+    assert found(f"http://other.example.org/mrn|{patient.mrn}") == []
+    assert found(f"|{patient.mrn}") == []  # |value is an identifier without a system, and the MRN has one
+    assert found(f"{MRN_SYSTEM}|") == [str(patient.pk), str(other_course.patient_id)]  # every MRN
+    assert found(f"{MRN_SYSTEM}|NOT-AN-MRN") == []
+
+
+def test_without_an_mrn_system_the_identifier_has_none_and_bar_value_finds_it(api, course, settings) -> None:
+    settings.IVIG_FHIR_MRN_SYSTEM = ""
+    patient = course.patient
+    (identifier,) = fhir_json(api.get(f"{BASE}Patient/{patient.pk}"))["identifier"]
+    assert "system" not in identifier
+    assert ids(fhir_json(api.get(f"{BASE}Patient", {"identifier": f"|{patient.mrn}"}))) == [str(patient.pk)]
+    assert fhir_json(api.get(f"{BASE}Patient", {"identifier": f"{MRN_SYSTEM}|{patient.mrn}"}))["total"] == 0
+
+
+# --- Change tracking: versions, conditional reads, _lastUpdated --------------------------------------------
+
+
+def read(api, path: str, **headers):
+    return api.get(f"{BASE}{path}", **headers)
+
+
+def version_of(api, path: str) -> str:
+    return fhir_json(read(api, path))["meta"]["versionId"]
+
+
+@pytest.mark.parametrize("resource_type", SERVED_TYPES)
+def test_every_resource_served_carries_its_version_and_last_update(api, course, resource_type) -> None:
+    query = f"_id={course.patient_id}" if resource_type == "Patient" else f"patient={course.patient_id}"
+    bundle = fhir_json(api.get(f"{BASE}{resource_type}?{query}"))
+    for entry in bundle["entry"]:
+        meta = entry["resource"]["meta"]
+        assert meta["versionId"].isdigit()
+        assert meta["lastUpdated"].endswith("Z")
+        response = read(api, f"{resource_type}/{entry['resource']['id']}")
+        assert response["ETag"] == f'W/"{meta["versionId"]}"'
+        assert response["Last-Modified"]
+
+
+def test_last_updated_is_the_time_of_the_records_latest_history_row(api, course) -> None:
+    weight = WeightMeasurement.objects.get(patient=course.patient)
+    at = timezone.now().replace(microsecond=0) - timedelta(days=40)
+    assert weight.history.filter(id=weight.pk).update(history_date=at) >= 1
+    meta = fhir_json(read(api, f"Observation/bw-{weight.pk}"))["meta"]
+    assert meta["lastUpdated"] == at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert meta["profile"][1].endswith("bodyweight")  # the profile is kept beside the version
+
+
+def test_each_change_to_a_record_gives_a_later_version(api, course) -> None:
+    patient = Patient.objects.get(pk=course.patient_id)
+    before = fhir_json(read(api, f"Patient/{patient.pk}"))["meta"]
+    patient.family_name = "Renamed"
+    patient.save()
+    after = fhir_json(read(api, f"Patient/{patient.pk}"))["meta"]
+    assert int(after["versionId"]) > int(before["versionId"])
+    assert after["lastUpdated"] >= before["lastUpdated"]
+
+
+def test_a_check_changed_without_a_history_row_still_gets_a_later_version(api, course) -> None:
+    # The reminder sweep marks checks due and overdue with QuerySet.update, which records no history row.
+    check = PlateletCheck.objects.get(order=course, label="7d")
+    before = version_of(api, f"Task/{check.pk}")
+    later = timezone.now() + timedelta(seconds=5)
+    PlateletCheck.objects.filter(pk=check.pk).update(status=CheckStatus.DUE, updated_at=later)
+    task = fhir_json(read(api, f"Task/{check.pk}"))
+    assert task["status"] == "ready"
+    assert int(task["meta"]["versionId"]) > int(before)
+    assert read(api, f"Task/{check.pk}", HTTP_IF_NONE_MATCH=f'W/"{before}"').status_code == 200
+
+
+def test_a_read_answers_if_none_match_with_304_until_the_record_changes(api, course) -> None:
+    path = f"MedicationRequest/{course.pk}"
+    first = read(api, path)
+    etag = first["ETag"]
+    assert etag == f'W/"{first.json()["meta"]["versionId"]}"'
+    not_modified = read(api, path, HTTP_IF_NONE_MATCH=etag)
+    assert not_modified.status_code == 304
+    assert not_modified.content == b""
+    assert not_modified["ETag"] == etag
+    assert read(api, path, HTTP_IF_NONE_MATCH=etag.removeprefix("W/")).status_code == 304  # compared weakly
+    assert read(api, path, HTTP_IF_NONE_MATCH=f'W/"1", {etag}').status_code == 304
+    assert read(api, path, HTTP_IF_NONE_MATCH="*").status_code == 304
+    assert read(api, path, HTTP_IF_NONE_MATCH='W/"1"').status_code == 200
+    course.notes = "Changed."
+    course.save()
+    changed = read(api, path, HTTP_IF_NONE_MATCH=etag)
+    assert changed.status_code == 200
+    assert changed["ETag"] != etag
+
+
+def test_a_read_answers_if_modified_since_with_304_when_not_changed_since(api, course) -> None:
+    path = f"Patient/{course.patient_id}"
+    last_modified = read(api, path)["Last-Modified"]
+    assert read(api, path, HTTP_IF_MODIFIED_SINCE=last_modified).status_code == 304
+    a_day_before = http_date(parse_http_date(last_modified) - 86400)
+    assert read(api, path, HTTP_IF_MODIFIED_SINCE=a_day_before).status_code == 200
+    assert read(api, path, HTTP_IF_MODIFIED_SINCE="not a date").status_code == 200
+    # If-None-Match, when sent, decides alone (RFC 9110 §13.2.2).
+    assert read(api, path, HTTP_IF_NONE_MATCH='W/"1"', HTTP_IF_MODIFIED_SINCE=last_modified).status_code == 200
+
+
+def test_resources_are_searched_by_last_update_with_prefixes(api, course) -> None:
+    old = WeightMeasurement.objects.get(patient=course.patient)
+    new = WeightMeasurement.objects.create(
+        patient=course.patient, weight_kg=Decimal("80.5"), measured_at=timezone.now()
+    )
+    WeightMeasurement.history.filter(id=old.pk).update(history_date=datetime(2026, 1, 10, 10, 0, tzinfo=UTC))
+    WeightMeasurement.history.filter(id=new.pk).update(history_date=datetime(2026, 3, 1, 9, 0, tzinfo=UTC))
+
+    def weights(last_updated):
+        query = {"patient": course.patient_id, "code": "29463-7", "_lastUpdated": last_updated}
+        return ids(fhir_json(api.get(f"{BASE}Observation", query)))
+
+    both = [f"bw-{old.pk}", f"bw-{new.pk}"]
+    assert weights("gt2026-02-01") == [f"bw-{new.pk}"]
+    assert weights("lt2026-02-01") == [f"bw-{old.pk}"]
+    assert weights("ge2026-01-10T10:00:00Z") == both
+    assert weights("gt2026-01-10T10:00:00Z") == [f"bw-{new.pk}"]
+    assert weights("le2026-03-01T09:00:00Z") == both
+    assert weights("eq2026-01-10T10:00:00Z") == [f"bw-{old.pk}"]
+    assert weights("ne2026-01") == [f"bw-{new.pk}"]
+    assert weights(["ge2026-01-01", "lt2026-03-01"]) == [f"bw-{old.pk}"]
+    assert weights("2025") == []
+    # On a type served from one model too, and malformed is 400.
+    assert fhir_json(api.get(f"{BASE}Patient?_lastUpdated=gt2100-01-01"))["total"] == 0
+    assert fhir_json(api.get(f"{BASE}Patient?_lastUpdated=ge2000-01-01"))["total"] == 1
+    assert api.get(f"{BASE}Task?_lastUpdated=yesterday").status_code == 400

@@ -88,7 +88,8 @@ def result(order, label, count, hours, nurse, **kwargs):
 # --- Patient -----------------------------------------------------------------------------------------------
 
 
-def test_patient_identity(api, order) -> None:
+def test_patient_identity(api, order, settings) -> None:
+    settings.IVIG_FHIR_MRN_SYSTEM = "urn:oid:2.16.840.1.113883.3.9999.1"  # the hospital's MRN namespace
     patient = order.patient
     body = get(api, f"Patient/{patient.pk}")
     assert body["identifier"] == [
@@ -104,6 +105,7 @@ def test_patient_identity(api, order) -> None:
                 ],
                 "text": "MRN",
             },
+            "system": "urn:oid:2.16.840.1.113883.3.9999.1",
             "value": patient.mrn,
         }
     ]
@@ -453,3 +455,39 @@ def test_overrides_and_documented_deviations_are_notes_of_the_request_and_the_ad
     assert [
         n["text"].split(":")[0] for n in get(api, f"MedicationRequest/{order.pk}")["note"] if "authorString" in n
     ] == ["override iga_conflict"]
+
+
+def test_a_laboratory_result_carries_its_accession_specimen_range_flag_and_the_laboratory_as_performer(
+    api, client_for, nurse
+) -> None:
+    from tests.interop.hl7_samples import hl7_time, sample
+
+    order = given_order(completed_hours_ago=30, mrn="FHIR-LAB", nurse=nurse)
+    due = PlateletCheck.objects.get(order=order, label="24h").due_at
+    raw = sample(
+        "beaker_777_3_si_units.hl7",
+        control_id="FHIR-1",
+        mrn="FHIR-LAB",
+        filler="ACC-42",
+        collected=hl7_time(due),
+        status="F",
+        value=41,
+    )  # its OBX-7 reads 150-400 and OBX-8 L
+    # Posted over HTTP by a nurse's account: the performer is still the laboratory.
+    response = client_for(nurse).post("/api/v1/hl7/oru/", raw, content_type="text/plain")
+    assert response["X-HL7-Ack-Code"] == "AA", response.content
+    stored = PlateletResult.objects.get(order=order)
+
+    body = get(api, f"Observation/plt-{stored.pk}")
+    Observation.model_validate(body)
+    accession = body["identifier"][0]
+    assert (accession["value"], accession["assigner"], accession["type"]["coding"][0]["code"]) == (
+        "ACC-42",
+        {"display": "BEAKER"},
+        "ACSN",
+    )
+    assert body["specimen"] == {"reference": "#specimen"}
+    assert body["contained"][0]["accessionIdentifier"] == {"value": "ACC-42", "assigner": {"display": "BEAKER"}}
+    assert body["referenceRange"] == [{"text": "150-400"}]
+    assert body["interpretation"][0]["coding"][0]["code"] == "L"
+    assert body["performer"] == [{"display": "ST_MARYS_LAB (laboratory)"}]

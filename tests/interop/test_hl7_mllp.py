@@ -153,3 +153,39 @@ def test_the_command_prints_where_it_listens_and_stops_on_sigterm(tmp_path):
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_a_connection_beyond_the_limit_waits_then_is_refused_with_an_ack_never_a_silent_close():
+    with BackgroundListener("127.0.0.1", 0, max_connections=1, idle_timeout=30, busy_wait=1.0) as running:
+        first = socket.create_connection(running.address, timeout=5)
+        try:
+            time.sleep(0.3)  # the first connection holds the only slot
+            second = socket.create_connection(running.address, timeout=5)
+            started = time.monotonic()
+            answer = second.recv(4096)
+            waited = time.monotonic() - started
+            second.close()
+        finally:
+            first.close()
+    assert answer.startswith(START_BLOCK) and answer.endswith(END_BLOCK)
+    assert b"MSA|AR||HL7 listener busy: 1 connections open" in answer
+    assert waited >= 0.5  # it waited for a slot before refusing
+
+
+def test_a_connection_beyond_the_limit_is_served_once_a_slot_frees(db):
+    handled = []
+
+    def handle(text):
+        handled.append(text)
+        return "MSH|^~\\&|IVIG|||||ACK|A1|P|2.5.1\rMSA|AA|X\r"
+
+    with BackgroundListener(
+        "127.0.0.1", 0, max_connections=1, idle_timeout=30, busy_wait=10.0, handle_message=handle
+    ) as running:
+        first = socket.create_connection(running.address, timeout=5)
+        second = socket.create_connection(running.address, timeout=10)
+        threading.Timer(0.5, first.close).start()  # the first sender leaves
+        second.sendall(START_BLOCK + b"MSH|^~\\&|LAB|||||||X|P|2.5.1" + END_BLOCK)
+        answer = second.recv(4096)
+        second.close()
+    assert b"MSA|AA|X" in answer

@@ -286,8 +286,15 @@ def test_a_caret_sent_unescaped_in_the_unit_is_read_as_part_of_it():
         ("X1", "Platelets", True),
         ("X1", "Plaquettes", True),
         ("X1", "Thrombocytes", True),
+        ("PLT-I", "", True),  # a Sysmex impedance count
+        ("X1", "Platelets [#/volume] in Blood", True),  # LOINC's long name as a local code's text
+        ("X1", "Thrombozyten (EDTA)", True),
+        ("X1", "Platelet count, blood", True),
         ("X1", "Platelet mean volume", False),  # MPV: an index, not a count
+        ("X1", "Platelet count - MPV", False),  # named as a count, and an index: the index rule decides
         ("MPV", "MPV", False),
+        ("X1", "Immature platelet fraction", False),
+        ("X1", "Platelet estimate", False),  # a smear's estimate ("Adequate")
         ("X1", "Thrombozytenverteilungsbreite", False),
         ("X1", "Leukozyten", False),
     ],
@@ -327,3 +334,109 @@ def test_only_the_systems_processing_id_is_processed(sent, accepted):
         with pytest.raises(parse.HL7Error) as refused:
             parse.validate_header(header)
         assert (refused.value.ack_code, refused.value.condition, refused.value.location) == ("AR", 202, "MSH^1^11")
+
+
+def test_a_frame_ended_by_fs_alone_is_a_whole_message_and_a_late_cr_is_dropped():
+    reader = FrameReader()
+    assert reader.feed(b"\x0bMSH|first\x1c") == [b"MSH|first"]
+    assert reader.feed(b"\r\x0bMSH|second\x1c\r\x0bMSH|third\x1c") == [b"MSH|second", b"MSH|third"]
+
+
+OUL_R22 = (
+    "MSH|^~\\&|ANALYSER|LAB|IVIG_TRACKER|HOSP|20261124120000||OUL^R22^OUL_R22|D-1|P|2.5.1\r"
+    "PID|1||MRN1^^^HOSP^MR||DOE^JANE\r"
+    "SPM|1|SPEC-9||BLD^Blood^HL70487|||||||||||||20261124083000\r"
+    "OBR|1||SPEC-9|57021-8^CBC^LN\r"
+    "OBX|1|NM|777-3^Platelets^LN||85|10^9/L|||||F\r"
+)
+
+
+def test_a_devices_oul_r22_is_read_with_its_time_from_the_specimen_and_a_caret_unescaped_in_the_unit():
+    found = only_platelets(OUL_R22)
+    assert (found.platelet_count, found.unit_original, found.specimen_id) == (85, "10^9/L", "SPEC-9")
+    assert found.collected_at == datetime(2026, 11, 24, 8, 30, tzinfo=UTC)
+
+
+def test_results_under_an_orc_alone_are_read_and_other_message_types_still_refused():
+    orc_only = OUL_R22.replace("SPM|1|SPEC-9||BLD^Blood^HL70487|||||||||||||20261124083000\r", "").replace(
+        "OBR|1||SPEC-9|57021-8^CBC^LN\r", "ORC|RE||SPEC-10\r"
+    )
+    orc_only = orc_only.replace("|||||F\r", "|||||F|||20261124083000\r")
+    found = only_platelets(orc_only)
+    assert (found.platelet_count, found.specimen_id) == (85, "SPEC-10")
+    with pytest.raises(HL7Error) as refused:
+        parse.validate_header(parse.read_header(parse.read_message(OUL_R22.replace("OUL^R22", "OUL^R21"))))
+    assert (refused.value.ack_code, refused.value.condition) == ("AR", 201)
+
+
+@pytest.mark.parametrize(
+    ("charset", "name"),
+    [
+        ("8859/1", "MÃ¼LLER"),  # declared Latin-1: the bytes are read as Latin-1, though they would pass as UTF-8
+        ("UNICODE UTF-8", "MüLLER"),
+        ("", "MüLLER"),  # undeclared: UTF-8 when the bytes are UTF-8
+    ],
+)
+def test_the_character_set_msh_18_declares_is_honoured(charset, name):
+    from interop.hl7.mllp import decode
+
+    raw = "MSH|^~\\&|LAB|L|IVIG|H|20261124120000||ORU^R01|C-1|P|2.5.1||||||" + charset + "\rPID|1||M1||MüLLER\r"
+    decoded = decode(b"\xef\xbb\xbf" + raw.encode("utf-8"))
+    assert decoded.split("\r")[1].endswith(name)
+    assert not decoded.startswith("\ufeff")
+
+
+def test_latin_1_bytes_with_no_declaration_are_read_as_latin_1():
+    from interop.hl7.mllp import decode
+
+    raw = "MSH|^~\\&|LAB|L|IVIG|H|20261124120000||ORU^R01|C-1|P|2.2\rOBX|1|TX|tc^Thrombozyten||213|x1000/mm³\r"
+    assert decode(raw.encode("latin-1")).endswith("x1000/mm³\r")
+
+
+def test_a_platelet_comment_mapped_as_not_a_count_is_left_alone_and_the_count_beside_it_is_read():
+    raw = sample("molis_local_code_per_ul.hl7", **{**BASE, "value": 45000}).replace(
+        "OBX|1|NM|PLTC^Thrombozyten^L||45000|/uL",
+        "OBX|1|NM|777-3^Platelets^LN||45000|/uL",
+    )
+    raw += "OBX|2|ST|PLTK^Platelets^L||Adequate||||||F\r"
+    with pytest.raises(HL7Error, match="Unmapped platelet code PLTK"):
+        observations(raw)
+    read = observations(raw, local_codes={"PLTK": "not_a_count"})
+    assert ([o.platelet_count for o in read.platelets], read.other_obx) == ([45], 1)
+
+
+def test_another_loinc_platelet_code_can_be_mapped_in_the_admin():
+    raw = sample("molis_local_code_per_ul.hl7", **{**BASE, "value": 45000}).replace(
+        "PLTC^Thrombozyten^L", "13056-7^Platelets^LN"
+    )
+    with pytest.raises(HL7Error, match="Unmapped platelet code 13056-7"):
+        observations(raw)
+    assert only_platelets(raw, local_codes={"13056-7": "platelet_count"}).platelet_count == 45
+
+
+def test_an_oul_r22_whose_orc_follows_its_obr_keeps_the_obrs_collection_time():
+    raw = OUL_R22.replace(
+        "OBR|1||SPEC-9|57021-8^CBC^LN\r", "OBR|1||SPEC-9|57021-8^CBC^LN|||20261124070000\rORC|RE||SPEC-9\r"
+    )
+    raw = raw.replace("|||||F\r", "|||||F||||||||20261124110000\r")  # an analysis time in OBX-19
+    found = only_platelets(raw)
+    assert found.collected_at == datetime(2026, 11, 24, 7, 0, tzinfo=UTC)  # OBR-7, not SPM-17 or the analysis time
+
+
+@pytest.mark.parametrize(
+    ("value", "stamp"),
+    [("9" * 40, "20261124083000"), ("85", "999912312359-1200"), ("85", "000101010000+1400")],
+)
+def test_impossible_numbers_and_times_are_data_type_errors_not_internal_ones(value, stamp):
+    raw = sample("molis_local_code_per_ul.hl7", **{**BASE, "value": value, "collected": stamp})
+    with pytest.raises(HL7Error) as refused:
+        observations(raw, local_codes={"PLTC": "platelet_count"})
+    assert (refused.value.ack_code, refused.value.condition) == ("AE", 102)
+
+
+@pytest.mark.parametrize("payload", [b"MSH\rPID|1", b"MSH", b"MSHA|x", b"\x0bMSH\n"])
+def test_a_header_too_short_to_name_a_character_set_is_decoded_and_left_to_the_parser(payload):
+    from interop.hl7.mllp import declared_charset, decode
+
+    assert declared_charset(payload) is None
+    assert isinstance(decode(payload), str)

@@ -128,3 +128,41 @@ def test_a_message_without_a_platelet_count_is_accepted_with_nothing_recorded(db
     # The GHH example's patient is not registered here: nothing of it can be recorded, and the ACK says why.
     assert ack.code in ("AA", "AE"), ack.text
     assert not PlateletResult.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "codes"),
+    [
+        # CDC ReportStream's ELR batch (FHS/BHS, LF line ends): a COVID-19 antigen result, nothing this system keeps:
+        # accepted with nothing recorded.
+        ("26-cdc-prime-fhs-batch", ["AA"]),
+        # A Victorian VINAH batch (BHS only) of admissions: not results, each refused.
+        ("28-python-hl7-bhs-batch", None),
+    ],
+)
+def test_a_real_batch_file_gets_a_batch_of_acks_one_per_message(name, codes, db):
+    from interop.hl7.parse import split_batch
+    from interop.hl7.services import receive
+
+    raw = real(name)
+    sent = split_batch(raw)
+    ack = receive(raw, "mllp")
+    segments = [s for s in ack.text.split("\r") if s]
+    msa = [s.split("|")[1] for s in segments if s.startswith("MSA")]
+    assert len(msa) == len(sent.messages) > 0
+    assert msa == (codes or ["AR"] * len(sent.messages))
+    assert segments[0][:3] == ("FHS" if sent.file_header else "BHS")
+    assert f"BTS|{len(sent.messages)}" in segments
+    assert HL7Message.objects.count() == len(sent.messages)
+    assert not PlateletResult.objects.exists()
+
+
+def test_sysmexs_results_under_an_orc_alone_are_read_and_a_date_without_a_time_is_refused_clearly(db):
+    """The Sysmex analyser's message has no OBR (ORC, then the OBX) and dates its results to the day only: a count
+    cannot be placed against an infusion without its time, so the message waits in the queue saying why."""
+    raw = real("13-sysmex-v232")
+    LocalObservationCode.objects.create(sending_facility="Sysmex", code="PLT", test="platelet_count")
+    PatientFactory(mrn=re.search(r"\rPID\|[^|]*\|[^|]*\|([^|^]*)", raw.replace("\n", "\r")).group(1))
+    ack = receive_message(raw, "mllp")
+    assert ack.code == "AE"
+    assert "is not an HL7 date/time with at least the minute" in HL7Message.objects.get(pk=ack.message_id).error

@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from core.errors import Conflict
-from interop.hl7.services import receive_message, reprocess_message
+from interop.hl7.services import receive, reprocess_message
 from interop.models import HL7Message, HL7MessageResult
 from monitoring import services as monitoring_services
 from monitoring.models import Delivery, Notification, OrderResponse, PlateletCheck, PlateletResult
@@ -39,7 +39,7 @@ def result_message(mrn, collected, *, control_id, value=85, status="F", filler="
 
 
 def send(raw, transport="mllp"):
-    return receive_message(raw, transport=transport)
+    return receive(raw, transport=transport)
 
 
 def msa(ack):
@@ -516,3 +516,70 @@ def test_a_result_from_another_sample_at_the_same_time_stands_beside_the_first_n
     # The same sample again is still its correction.
     send(result_message("MRN100", collected, control_id="S-3", value=40, filler="SAMPLE-A", status="C"))
     assert PlateletResult.objects.get(pk=first.pk).superseded_by_id is not None
+
+
+# --- Batches -------------------------------------------------------------------------------------------------
+
+
+def batch_file(*messages):
+    body = "\r".join(message.rstrip("\r") for message in messages)
+    return (
+        "FHS|^~\\&|LAB|CORE_LAB|IVIG_TRACKER|HOSP|20261124120000||||FILE-7\r"
+        "BHS|^~\\&|LAB|CORE_LAB|IVIG_TRACKER|HOSP|20261124120000||||BATCH-7\r"
+        f"{body}\rBTS|{len(messages)}\rFTS|1\r"
+    )
+
+
+@pytest.mark.parametrize("transport", ["mllp", "http"])
+def test_a_batch_file_is_processed_message_by_message_with_a_batch_of_acks(order, transport, client_for, nurse):
+    good = result_message("MRN100", hl7_time(due(order, "24h")), control_id="B-1", value=41)
+    unknown = result_message("NOBODY", hl7_time(due(order, "24h")), control_id="B-2", value=50)
+    raw = batch_file(good, unknown)
+    if transport == "http":
+        response = client_for(nurse).post("/api/v1/hl7/oru/", raw, content_type="text/plain")
+        ack_text, code = response.content.decode(), response["X-HL7-Ack-Code"]
+    else:
+        ack = send(raw)
+        ack_text, code = ack.text, ack.code
+
+    segments = [s for s in ack_text.split("\r") if s]
+    assert [s[:3] for s in segments] == ["FHS", "BHS", "MSH", "MSA", "MSH", "MSA", "ERR", "BTS", "FTS"]
+    assert segments[0].split("|")[2:6] == ["IVIG_TRACKER", "HOSP", "LAB", "CORE_LAB"]
+    assert segments[0].split("|")[11] == "FILE-7" and segments[1].split("|")[11] == "BATCH-7"
+    assert segments[3].split("|")[1:3] == ["AA", "B-1"]
+    assert segments[5].split("|")[1:3] == ["AE", "B-2"]
+    assert segments[7] == "BTS|2" and segments[8] == "FTS|1"
+    assert code == "AE"  # the worst of the batch
+    # Each message stands on its own: the good one's count is recorded, the other waits in the queue.
+    assert check(order, "24h").platelet_count == 41
+    assert set(HL7Message.objects.values_list("control_id", "outcome")) == {("B-1", "accepted_check"), ("B-2", "error")}
+
+
+def test_a_batch_file_with_no_message_is_stored_and_refused_as_a_whole(db):
+    ack = send("FHS|^~\\&|LAB\rBHS|^~\\&|LAB\rPID|1||X\rBTS|0\rFTS|1\r")
+    assert ack.code == "AR"
+    assert HL7Message.objects.get().ack_code == "AR"
+
+
+def test_a_training_message_does_not_reserve_its_control_id_for_the_production_one(order):
+    collected = hl7_time(due(order, "24h"))
+    training = result_message("MRN100", collected, control_id="T-1", value=41).replace("|P|2.5.1|", "|T|2.5.1|")
+    assert send(training).code == "AR"
+    live = send(result_message("MRN100", collected, control_id="T-1", value=41))
+    assert live.code == "AA", live.text
+    assert check(order, "24h").platelet_count == 41
+
+
+def test_a_body_starting_msh_cr_is_an_ar_over_http_not_a_500(client_for, nurse):
+    response = client_for(nurse).post("/api/v1/hl7/oru/", "MSH\rPID|1", content_type="text/plain")
+    assert response.status_code == 200
+    assert response["X-HL7-Ack-Code"] == "AR"
+
+
+def test_msh_18_wins_over_the_http_charset_when_the_message_declares_one(client_for, nurse, order):
+    collected = hl7_time(due(order, "24h"))
+    raw = result_message("MRN100", collected, control_id="L-1", value=41).replace("|AL|NE", "|AL|NE|||8859/1")
+    response = client_for(nurse).post(
+        "/api/v1/hl7/oru/", raw.encode("latin-1"), content_type="text/plain; charset=utf-8"
+    )
+    assert response["X-HL7-Ack-Code"] == "AA", response.content

@@ -8,27 +8,40 @@ import threading
 from types import FrameType
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from interop.hl7.mllp import BackgroundListener
 
 
 class Command(BaseCommand):
-    help = "Listen for HL7 v2 ORU^R01 platelet results over MLLP and acknowledge each one (Ctrl-C or SIGTERM stops)."
+    help = "Listen for HL7 v2 results (ORU^R01, OUL^R22, batch files) over MLLP and acknowledge each (Ctrl-C stops)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
         parser.add_argument("--port", type=int, default=2575, help="TCP port (default 2575; 0 picks a free one)")
         parser.add_argument(
-            "--max-connections", type=int, default=16, help="connections served at once; more are refused (16)"
+            "--max-connections",
+            type=int,
+            default=settings.IVIG_HL7_MAX_CONNECTIONS,
+            help="connections served at once; more wait, then are refused with an AR (IVIG_HL7_MAX_CONNECTIONS)",
         )
         parser.add_argument(
-            "--idle-timeout", type=float, default=300.0, help="seconds before an idle connection is closed (300)"
+            "--idle-timeout",
+            type=float,
+            default=settings.IVIG_HL7_IDLE_TIMEOUT_SECONDS,
+            help="seconds before an idle connection is closed (IVIG_HL7_IDLE_TIMEOUT_SECONDS)",
+        )
+        parser.add_argument(
+            "--busy-wait",
+            type=float,
+            default=settings.IVIG_HL7_BUSY_WAIT_SECONDS,
+            help="seconds a connection beyond the limit waits for a free one (IVIG_HL7_BUSY_WAIT_SECONDS)",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["max_connections"] < 1 or options["idle_timeout"] <= 0:
-            self.stderr.write("--max-connections must be at least 1 and --idle-timeout above 0")
+        if options["max_connections"] < 1 or options["idle_timeout"] <= 0 or options["busy_wait"] < 0:
+            self.stderr.write("--max-connections must be at least 1, --idle-timeout above 0, --busy-wait not negative")
             raise SystemExit(2)
         stop = threading.Event()
 
@@ -41,9 +54,12 @@ class Command(BaseCommand):
             options["port"],
             max_connections=options["max_connections"],
             idle_timeout=options["idle_timeout"],
+            busy_wait=options["busy_wait"],
         ).start()
         host, port = listener.address
-        self.stdout.write(f"HL7 MLLP listener on {host}:{port} (ORU^R01 platelet results; Ctrl-C or SIGTERM stops)")
+        self.stdout.write(
+            f"HL7 MLLP listener on {host}:{port} (ORU^R01 and OUL^R22 results, batches; Ctrl-C or SIGTERM stops)"
+        )
         self.stdout.flush()
         try:
             while not stop.wait(0.5):
