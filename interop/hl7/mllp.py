@@ -10,6 +10,7 @@ and returns within about a second plus that message.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import socketserver
@@ -126,14 +127,23 @@ def unhandled_ack() -> str:
     return f"MSH|^~\\&|IVIG_TRACKER||||{now}||ACK|IVIGERR|P|2.5.1\rMSA|AR||{text}\r"
 
 
-def busy_ack(max_connections: int, waited: float) -> str:
-    """What a connection beyond the listener's limit receives before it is closed: an AR in HL7 form, though no
-    message of it was read (MSA-2 is empty), so an interface engine logs the reason and retries."""
+def control_id_of(text: str) -> str:
+    """MSH-10 of a message's text, read without parsing the rest ("" when there is none)."""
+    header = text.lstrip("\ufeff").replace("\n", "\r").split("\r", 1)[0]
+    if not header.startswith("MSH") or len(header) < 4:
+        return ""
+    fields = header.split(header[3])
+    return fields[9].replace("|", "").replace("\r", "")[:199] if len(fields) > 9 else ""
+
+
+def busy_ack(max_connections: int, waited: float, control_id: str = "") -> str:
+    """What a connection beyond the listener's limit receives before it is closed: an AR in HL7 form, naming the
+    message it had sent (MSA-2) when one arrived, so an interface engine logs the reason and retries it."""
     from datetime import UTC, datetime
 
     now = datetime.now(UTC).strftime("%Y%m%d%H%M%S+0000")
     text = f"HL7 listener busy: {max_connections} connections open and none freed in {waited:g} s; send again later."
-    return f"MSH|^~\\&|IVIG_TRACKER||||{now}||ACK|IVIGBUSY|P|2.5.1\rMSA|AR||{text}\r"
+    return f"MSH|^~\\&|IVIG_TRACKER||||{now}||ACK|IVIGBUSY|P|2.5.1\rMSA|AR|{control_id}|{text}\r"
 
 
 class _ConnectionHandler(socketserver.BaseRequestHandler):
@@ -221,12 +231,16 @@ class MLLPServer(socketserver.ThreadingTCPServer):
             raise
 
     def _refuse_busy(self, request: Any) -> None:
-        text = busy_ack(self.max_connections, self.busy_wait)
+        # A sender usually writes its message at once: read it briefly, so the refusal names it in MSA-2.
+        control_id = ""
         try:
             request.settimeout(POLL_SECONDS * 4)
-            request.sendall(frame(text))
-        except OSError:
+            payloads = FrameReader(self.max_message_bytes).feed(request.recv(65536))
+            control_id = control_id_of(decode(payloads[0])) if payloads else ""
+        except (OSError, FrameTooLarge):
             pass
+        with contextlib.suppress(OSError):
+            request.sendall(frame(busy_ack(self.max_connections, self.busy_wait, control_id)))
         self.shutdown_request(request)
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:

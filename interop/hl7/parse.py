@@ -745,7 +745,7 @@ def version_of(text: str) -> tuple[int, ...]:
 STRUCTURE_FROM, ERR_FIELDS_FROM, NO_MSA_TEXT_FROM = (2, 3, 1), (2, 5), (2, 7)
 # Table 0357 code 0: "Message accepted", for the ERR that carries an AA's text where MSA-3 no longer exists.
 ACCEPTED_CONDITION = "0^Message accepted^HL70357"
-MSA_TEXT_MAX = 200
+MSA_TEXT_MAX = 80  # MSA-3 (ST) in HL7 v2.2 to v2.6
 
 
 def build_ack(
@@ -781,9 +781,11 @@ def build_ack(
         escape(header.version) or "2.5.1",
     ]
     msa = ["MSA", ack_code, escape(header.control_id)]
+    summary = escape(text)
+    cut = len(summary) > MSA_TEXT_MAX
     if version < NO_MSA_TEXT_FROM:
-        # A short summary; on an error the whole reason is in ERR.
-        msa.append(escape(text)[:MSA_TEXT_MAX])
+        # MSA-3 holds 80 characters up to v2.6: a longer text is cut there, and stands whole in ERR-8 (v2.5 on).
+        msa.append(summary[: MSA_TEXT_MAX - 3] + "..." if cut else summary)
     segments = ["|".join(msh), "|".join(msa)]
     if error is not None:
         code, name = str(error.condition), ERROR_CONDITIONS.get(error.condition, "")
@@ -794,8 +796,8 @@ def build_ack(
             location = "^".join(escape(part) for part in error.location.split("^")) if error.location else ""
             condition = f"{code}^{name}^HL70357"
             segments.append("|".join(["ERR", "", location, condition, "E", "", "", "", escape(error.text)]))
-    elif version >= NO_MSA_TEXT_FROM and text:
-        segments.append("|".join(["ERR", "", "", ACCEPTED_CONDITION, "I", "", "", "", escape(text)]))
+    elif text and (version >= NO_MSA_TEXT_FROM or (cut and version >= ERR_FIELDS_FROM)):
+        segments.append("|".join(["ERR", "", "", ACCEPTED_CONDITION, "I", "", "", "", summary]))
     return "\r".join(segments) + "\r"
 
 

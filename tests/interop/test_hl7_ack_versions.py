@@ -95,3 +95,16 @@ def test_the_validator_refuses_an_ack_laid_out_for_another_version():
     wrong += "ERR|PID^1^3^204&Unknown key identifier&HL70357\r"
     with pytest.raises(Exception, match="ERR_3"):
         strictly_valid(wrong, "2.5.1")
+
+
+@pytest.mark.parametrize("version", ["2.3", "2.5.1", "2.6"])
+def test_a_text_longer_than_msa_3_holds_is_cut_there_and_whole_in_an_informational_err_from_v2_5(version):
+    text = "OBX 1: 85 x10*9/L, 24 h check of order #7; hemoglobin 132.0 g/L recorded; 3 other observation(s) not used"
+    ack = parse.build_ack(ack_code="AA", header=header(version), ack_control_id="IVIG8", text=text, error=None, now=NOW)
+    strictly_valid(ack, version)
+    segments = [s for s in ack.split("\r") if s]
+    assert len(segments[1].split("|")[3]) == 80 and segments[1].endswith("...")
+    if parse.version_of(version) >= (2, 5):
+        assert segments[2].split("|")[4] == "I" and segments[2].split("|")[8] == text
+    else:
+        assert len(segments) == 2  # ERR-1 carries no text before v2.5: the stored message's results say what happened

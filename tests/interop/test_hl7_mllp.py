@@ -189,3 +189,31 @@ def test_a_connection_beyond_the_limit_is_served_once_a_slot_frees(db):
         answer = second.recv(4096)
         second.close()
     assert b"MSA|AA|X" in answer
+
+
+@pytest.mark.db
+@pytest.mark.django_db(transaction=True)
+def test_python_hl7s_own_mllp_client_is_answered_by_the_listener(listener, hematologist):
+    """A third-party MLLP client (python-hl7's) sends a result and reads the ACK as it expects it."""
+    import hl7.client
+
+    order = given_order(completed_hours_ago=60, prescriber=hematologist, mrn="MLLP-PY")
+    with hl7.client.MLLPClient(*listener.address) as client:
+        ack = client.send_message(message(order, control_id="PY-1", label="24h", value=33))
+    ack_text = ack.decode() if isinstance(ack, bytes) else str(ack)
+    assert "MSA|AA|PY-1|" in ack_text
+    assert PlateletCheck.objects.get(order=order, label="24h").platelet_count == 33
+
+
+def test_a_refused_connection_that_had_sent_its_message_is_told_which_one_in_msa_2():
+    with BackgroundListener("127.0.0.1", 0, max_connections=1, idle_timeout=30, busy_wait=0.5) as running:
+        first = socket.create_connection(running.address, timeout=5)
+        try:
+            time.sleep(0.3)
+            second = socket.create_connection(running.address, timeout=5)
+            second.sendall(START_BLOCK + b"MSH|^~\\&|LAB|L|IVIG|H|20261124120000||ORU^R01|BUSY-7|P|2.5.1" + END_BLOCK)
+            answer = second.recv(4096)
+            second.close()
+        finally:
+            first.close()
+    assert b"MSA|AR|BUSY-7|HL7 listener busy" in answer
