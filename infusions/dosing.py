@@ -150,6 +150,11 @@ class Regimen:
     days: int
     label: str
 
+    @property
+    def course_g_per_kg(self) -> Decimal:
+        """The whole course's dose per kg (2 g/kg for 1 g/kg/day x 2 days): what A9/A13 call a high-dose course."""
+        return self.g_per_kg_per_day * self.days
+
 
 # A1, in the A1 order. None gives more than 1 g/kg in one day (A1).
 REGIMENS: dict[str, Regimen] = {

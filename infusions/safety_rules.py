@@ -45,6 +45,7 @@ __all__ = [
     "glucose_load",
     "height_missing",
     "hemolysis_labs_missing",
+    "hemolysis_risk",
     "high_dose",
     "iga_conflict",
     "iga_result_missing",
@@ -730,6 +731,12 @@ def renal_labs_missing(
     ]
 
 
+def hemolysis_risk(*, course_g_per_kg: Decimal, blood_group: str | None, config: SafetyConfig = DEFAULT_CONFIG) -> bool:
+    """A9/A13: a course of 2 g/kg or more, or an ABO group not O or unknown, is at risk of haemolysis: it needs a
+    hemoglobin before the course and owes one after it."""
+    return course_g_per_kg >= config.high_course_g_per_kg or not blood_group or not blood_group.startswith("O")
+
+
 def hemolysis_labs_missing(
     *,
     course_g_per_kg: Decimal,
@@ -741,9 +748,9 @@ def hemolysis_labs_missing(
 ) -> list[Stop]:
     """Verify (A9, A13): for a course of 2 g/kg or more, or an ABO group not O or unknown, a hemoglobin within 72 h
     before the first infusion (from the start of its day: the baseline blood count normally gives one)."""
-    group_at_risk = not blood_group or not blood_group.startswith("O")
-    if course_g_per_kg < config.high_course_g_per_kg and not group_at_risk:
+    if not hemolysis_risk(course_g_per_kg=course_g_per_kg, blood_group=blood_group, config=config):
         return []
+    group_at_risk = not blood_group or not blood_group.startswith("O")
     since = first_infusion_starts_from - timedelta(hours=config.hemolysis_labs_hours)
     if latest_hemoglobin_at is not None and latest_hemoglobin_at >= since:
         return []

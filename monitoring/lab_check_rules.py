@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
+from infusions.safety_rules import hemolysis_risk
+
 
 class LabCheckTest(StrEnum):
     CREATININE = "creatinine"
@@ -43,8 +45,6 @@ class LabCheckConfig:
     # §A13 hemolysis_suspected: a fall of 20 g/L from the pre-course value up to 10 days after the last infusion [D].
     hemoglobin_fall_g_l: Decimal = Decimal("20")
     hemolysis_watch_days_after: int = 10
-    # §A9: a course of 2 g/kg or more is a high-dose course for haemolysis.
-    high_course_g_per_kg: Decimal = Decimal("2")
 
 
 DEFAULT_LAB_CHECK_CONFIG = LabCheckConfig()
@@ -69,11 +69,10 @@ class LabReading:
     key: int = 0  # the caller's reference to the stored result
 
 
-def hemoglobin_check_needed(
-    *, course_g_per_kg: Decimal, blood_group: str | None, config: LabCheckConfig = DEFAULT_LAB_CHECK_CONFIG
-) -> bool:
-    """§A13: a course of 2 g/kg or more, or an ABO group not O or unknown, owes a hemoglobin after it."""
-    return course_g_per_kg >= config.high_course_g_per_kg or not blood_group or not blood_group.startswith("O")
+def hemoglobin_check_needed(*, course_g_per_kg: Decimal, blood_group: str | None) -> bool:
+    """§A13: a course of 2 g/kg or more, or an ABO group not O or unknown, owes a hemoglobin after it: the same
+    courses A9 asks a hemoglobin of before it (``safety_rules.hemolysis_risk``, whose configuration sets the dose)."""
+    return hemolysis_risk(course_g_per_kg=course_g_per_kg, blood_group=blood_group)
 
 
 def post_course_checks(

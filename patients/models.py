@@ -344,4 +344,9 @@ class LabResult(models.Model):
 
     @property
     def current(self) -> bool:
+        """Stands: neither superseded by a correction nor withdrawn (the row form of ``CURRENT_LAB``)."""
         return self.superseded_by_id is None and self.status != self.Status.ENTERED_IN_ERROR
+
+
+# The laboratory values that stand: not superseded by a correction, not withdrawn as entered in error (A13).
+CURRENT_LAB = models.Q(superseded_by__isnull=True) & ~models.Q(status=LabResult.Status.ENTERED_IN_ERROR)

@@ -9,7 +9,7 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from patients import lab_rules
-from patients.models import CoTherapy, LabResult, Patient, ReportedIvigReaction
+from patients.models import CURRENT_LAB, CoTherapy, LabResult, Patient, ReportedIvigReaction
 
 THIS_HOSPITAL = "this hospital"
 
@@ -29,8 +29,7 @@ class IvigReaction(TypedDict):
 def patients_with_weights() -> QuerySet[Patient]:
     """Patients with their weights, and ``blood_group`` from the latest current blood-group result (A13)."""
     latest_group = (
-        LabResult.objects.filter(patient=OuterRef("pk"), test=LabResult.Test.BLOOD_GROUP, superseded_by__isnull=True)
-        .exclude(status=LabResult.Status.ENTERED_IN_ERROR)
+        LabResult.objects.filter(CURRENT_LAB, patient=OuterRef("pk"), test=LabResult.Test.BLOOD_GROUP)
         .order_by("-collected_at", "-pk")
         .values("blood_group")[:1]
     )
@@ -160,8 +159,7 @@ def egfr_of_results(results: list[LabResult]) -> dict[int, lab_rules.Egfr | None
         LabResult.objects.filter(
             patient_id__in={r.patient_id for r in results}, test=LabResult.Test.CREATININE, value_si__isnull=False
         )
-        .filter(superseded_by__isnull=True)
-        .exclude(status=LabResult.Status.ENTERED_IN_ERROR)
+        .filter(CURRENT_LAB)
         .order_by("collected_at", "pk")
     )
     for row in current:

@@ -18,7 +18,7 @@ from core.history import attribute_change
 from core.roles import roles_of
 from core.stops import OVERRIDE_REASON_MAX_LENGTH, Actor, Settlement, Stage, Stop, settle
 from patients import lab_rules, rules
-from patients.models import LabResult, Patient, ReportedIvigReaction, WeightMeasurement
+from patients.models import CURRENT_LAB, LabResult, Patient, ReportedIvigReaction, WeightMeasurement
 from patients.signals import lab_results_changed
 
 PATIENT_FIELDS = (
@@ -530,12 +530,7 @@ def record_laboratory_value(
     already = same_sample.filter(value_si=value_si, blood_group=group).order_by("-pk").first()
     if already is not None:
         return already, False
-    earlier = (
-        same_sample.filter(superseded_by__isnull=True)
-        .exclude(status=LabResult.Status.ENTERED_IN_ERROR)
-        .order_by("-pk")
-        .first()
-    )
+    earlier = same_sample.filter(CURRENT_LAB).order_by("-pk").first()
     new = _new_lab_result(
         patient_id=patient_id,
         user=user,

@@ -602,8 +602,7 @@ def _pre_course_lab_stops(order: Order, config: safety_rules.SafetyConfig) -> li
     current = [lab for lab in patient.lab_results.all() if lab.current]
     latest = {lab.test: lab for lab in sorted(current, key=lambda lab: (lab.collected_at, lab.pk))}
     creatinine, hemoglobin, group = latest.get("creatinine"), latest.get("hemoglobin"), latest.get("blood_group")
-    regimen = dosing.REGIMENS[order.regimen]
-    course_g_per_kg = regimen.g_per_kg_per_day * regimen.days
+    course_g_per_kg = dosing.REGIMENS[order.regimen].course_g_per_kg
     renal = renal_risk_factors(order)
     first_day_starts = timezone.make_aware(datetime.combine(order.first_infusion_on, time.min))
     blood_group = group.blood_group if group is not None else None

@@ -119,12 +119,21 @@ def receive_with_fresh_connection(text: str) -> str:
         close_old_connections()
 
 
-def unhandled_ack() -> str:
+def listener_refusal(text: str, control_id: str = "") -> str:
+    """An AR the listener itself sends, built as every ACK is (``parse.build_ack``), naming in MSA-2 the message it
+    answers when it read one."""
     from datetime import UTC, datetime
 
-    now = datetime.now(UTC).strftime("%Y%m%d%H%M%S+0000")
-    text = "The message could not be handled (internal error); it was not recorded: send it again."
-    return f"MSH|^~\\&|IVIG_TRACKER||||{now}||ACK|IVIGERR|P|2.5.1\rMSA|AR||{text}\r"
+    from interop.hl7 import parse
+
+    header = parse.Header(control_id, "", "", "", "", "", "", "P", "2.5.1")
+    return parse.build_ack(
+        ack_code=parse.REJECT, header=header, ack_control_id="IVIG0", text=text, error=None, now=datetime.now(UTC)
+    )
+
+
+def unhandled_ack() -> str:
+    return listener_refusal("The message could not be handled (internal error); it was not recorded: send it again.")
 
 
 def control_id_of(text: str) -> str:
@@ -137,13 +146,12 @@ def control_id_of(text: str) -> str:
 
 
 def busy_ack(max_connections: int, waited: float, control_id: str = "") -> str:
-    """What a connection beyond the listener's limit receives before it is closed: an AR in HL7 form, naming the
-    message it had sent (MSA-2) when one arrived, so an interface engine logs the reason and retries it."""
-    from datetime import UTC, datetime
-
-    now = datetime.now(UTC).strftime("%Y%m%d%H%M%S+0000")
-    text = f"HL7 listener busy: {max_connections} connections open and none freed in {waited:g} s; send again later."
-    return f"MSH|^~\\&|IVIG_TRACKER||||{now}||ACK|IVIGBUSY|P|2.5.1\rMSA|AR|{control_id}|{text}\r"
+    """What a connection beyond the listener's limit receives before it is closed: an AR naming the message it had
+    sent (MSA-2) when one arrived, so an interface engine logs the reason and retries it."""
+    return listener_refusal(
+        f"HL7 listener busy: {max_connections} connections open and none freed in {waited:g} s; send again later.",
+        control_id,
+    )
 
 
 class _ConnectionHandler(socketserver.BaseRequestHandler):

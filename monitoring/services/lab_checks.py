@@ -26,7 +26,7 @@ from monitoring import lab_check_rules as rules
 from monitoring.models import CheckStatus, LabCheck, NotificationKind
 from monitoring.services.notifications import notify
 from monitoring.services.results import course_times
-from patients.models import LabResult
+from patients.models import CURRENT_LAB, LabResult
 
 OPEN_LAB_CHECK = (CheckStatus.SCHEDULED, CheckStatus.DUE, CheckStatus.OVERDUE)
 # Courses whose labs are watched: begun (in progress), ended, or cancelled after a day was given.
@@ -40,10 +40,8 @@ def _utc(at: datetime) -> datetime:
 
 def _readings(patient_id: int, test: str) -> list[rules.LabReading]:
     """The patient's current (not superseded, not withdrawn) results of one test."""
-    rows = (
-        LabResult.objects.filter(patient_id=patient_id, test=test, superseded_by__isnull=True, value_si__isnull=False)
-        .exclude(status=LabResult.Status.ENTERED_IN_ERROR)
-        .order_by("collected_at", "pk")
+    rows = LabResult.objects.filter(CURRENT_LAB, patient_id=patient_id, test=test, value_si__isnull=False).order_by(
+        "collected_at", "pk"
     )
     return [
         rules.LabReading(value_si=r.value_si, collected_at=r.collected_at, key=r.pk)
@@ -54,22 +52,16 @@ def _readings(patient_id: int, test: str) -> list[rules.LabReading]:
 
 def _blood_group(patient_id: int) -> str | None:
     latest = (
-        LabResult.objects.filter(patient_id=patient_id, test=LabResult.Test.BLOOD_GROUP, superseded_by__isnull=True)
-        .exclude(status=LabResult.Status.ENTERED_IN_ERROR)
+        LabResult.objects.filter(CURRENT_LAB, patient_id=patient_id, test=LabResult.Test.BLOOD_GROUP)
         .order_by("-collected_at", "-pk")
         .first()
     )
     return latest.blood_group if latest is not None else None
 
 
-def course_g_per_kg(order: Order) -> Decimal:
-    regimen = dosing.REGIMENS[order.regimen]
-    return regimen.g_per_kg_per_day * regimen.days
-
-
 def hemoglobin_check_needed(order: Order) -> bool:
     return rules.hemoglobin_check_needed(
-        course_g_per_kg=course_g_per_kg(order), blood_group=_blood_group(order.patient_id)
+        course_g_per_kg=dosing.REGIMENS[order.regimen].course_g_per_kg, blood_group=_blood_group(order.patient_id)
     )
 
 
