@@ -7,6 +7,7 @@ SECRET_KEY and ALLOWED_HOSTS.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import fields as dataclass_fields
 from datetime import datetime
@@ -79,6 +80,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: it times the whole request and gives every log line below it the request id.
+    "core.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -369,14 +372,57 @@ for _field in dataclass_fields(BodySizeConfig):
 # --- Health ----------------------------------------------------------------------------------------------
 HEALTH_BROKER_TIMEOUT_SECONDS = env.int("HEALTH_BROKER_TIMEOUT_SECONDS", 3, minimum=1)
 
+# --- Logs, metrics and error reports (docs/architecture.md "Operations") ------------------------------------
+# LOG_FORMAT=json: one JSON object per line (time in UTC, level, logger, message, request_id and the line's fields),
+# for a hospital's log collector; text for a terminal. Lines carry ids, never patient names or MRNs.
+LOG_FORMAT = env.str("LOG_FORMAT", "text")
+if LOG_FORMAT not in ("json", "text"):
+    raise SettingsError(f"LOG_FORMAT must be json or text, got {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "core.logging.RequestIdFilter"}},
+    "formatters": {
+        "text": {
+            "()": "core.logging.TextFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
+        },
+        "json": {"()": "core.logging.JsonLineFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]},
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Our one line per request replaces the development server's own (which prints the path and its query).
+        "django.server": {"level": "WARNING"},
+        # 4xx warnings repeat the request line; server errors (with their traceback) still come through.
+        "django.request": {"level": "ERROR"},
+    },
 }
+
+# /metrics (Prometheus text format): answered to a scraper that sends this bearer token, or from these networks.
+# With neither a token nor a network the page answers 403 to everyone.
+IVIG_METRICS_TOKEN = env.str("IVIG_METRICS_TOKEN", "")
+IVIG_METRICS_ALLOWED_NETWORKS = env.list("IVIG_METRICS_ALLOWED_NETWORKS", ["127.0.0.1/32", "::1/128"])
+for _network in IVIG_METRICS_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as _exc:
+        raise SettingsError(f"IVIG_METRICS_ALLOWED_NETWORKS: {_network!r} is not a network ({_exc})") from _exc
+
+# Error reports to Sentry (or a compatible service) when SENTRY_DSN is set, with patient data scrubbed before
+# anything leaves the process (core/error_reports.py).
+SENTRY_DSN = env.str("SENTRY_DSN", "")
+if SENTRY_DSN:
+    from core.error_reports import start_error_reports
+
+    start_error_reports(
+        SENTRY_DSN,
+        environment=env.str("SENTRY_ENVIRONMENT", "production"),
+        traces_sample_rate=float(env.decimal("SENTRY_TRACES_SAMPLE_RATE", Decimal("0"))),
+    )
 
 # --- Notifications and reminders (docs/architecture.md "The reminder pipeline") --------------------------
 # A hospital's transition from v1 clients: a start naming lot numbers only, without its vials, is taken with the

@@ -8,7 +8,7 @@ from oauth2_provider import views as oauth_views
 from core import health
 from dashboards import views as dashboard_views
 from interop.fhir import smart
-from ivig_tracker import views
+from ivig_tracker import metrics, views
 
 admin.site.site_header = "IVIG Tracker administration"
 admin.site.site_title = "IVIG Tracker admin"
@@ -46,6 +46,7 @@ urlpatterns = [
     path("orders/", include("infusions.urls")),
     path("monitoring/", include("monitoring.urls")),
     path("healthz", health.healthz, name="healthz"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     # Namespaced: the router names (patient-list, ...) would otherwise shadow the pages of the same name.
     path("api/v1/hl7/", include("interop.hl7.urls")),
