@@ -46,6 +46,7 @@ urlpatterns = [
     path("orders/", include("infusions.urls")),
     path("monitoring/", include("monitoring.urls")),
     path("healthz", health.healthz, name="healthz"),
+    path("livez", health.livez, name="livez"),
     path("admin/", admin.site.urls),
     # Namespaced: the router names (patient-list, ...) would otherwise shadow the pages of the same name.
     path("api/v1/hl7/", include("interop.hl7.urls")),
