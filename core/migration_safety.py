@@ -187,10 +187,15 @@ def _unsafe_reason(
 def _add_field_reason(field: models.Field[Any, Any]) -> str | None:
     if field.many_to_many:
         return None  # a new join table, empty
-    if field.db_index or field.unique:
+    if _indexed(field):
         return (
             "builds an index under a lock that blocks writes: add the column without the index, then "
             "AddIndexConcurrently in a migration with atomic = False"
+        )
+    if field.is_relation and getattr(field, "db_constraint", False):
+        return (
+            "validates the new foreign key by scanning the table under a lock that blocks writes: add it with "
+            "db_constraint=False, then the constraint NOT VALID and VALIDATE it"
         )
     db_default = getattr(field, "db_default", NOT_PROVIDED)
     if db_default is not NOT_PROVIDED and not isinstance(db_default, models.Value):
@@ -207,13 +212,17 @@ def _add_field_reason(field: models.Field[Any, Any]) -> str | None:
 def _alter_field_reason(old: models.Field[Any, Any], new: models.Field[Any, Any]) -> str | None:
     if old.null and not new.null:
         return "SET NOT NULL scans the whole table under an exclusive lock: add a validated CHECK first"
-    if (new.db_index and not old.db_index) or (new.unique and not old.unique):
+    if _indexed(new) and not _indexed(old):
         return "builds an index under a lock that blocks writes: use AddIndexConcurrently"
     if getattr(old, "db_column", None) != getattr(new, "db_column", None):
         return "renames the column under the pods still on the previous release"
     if _column_shape(old) != _column_shape(new) and not _widens_text(old, new):
         return "changes the column's type: PostgreSQL rewrites the table under an exclusive lock"
     return None
+
+
+def _indexed(field: models.Field[Any, Any]) -> bool:
+    return bool(getattr(field, "db_index", False)) or field.unique
 
 
 def _column_shape(field: models.Field[Any, Any]) -> tuple[object, ...]:

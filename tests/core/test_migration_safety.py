@@ -200,3 +200,13 @@ def test_database_operations_behind_separate_database_and_state_are_checked() ->
     )
 
     assert len(refusals(hidden_index)) == 1
+
+
+def test_a_foreign_key_added_to_an_existing_table_without_an_index_still_needs_its_constraint_deferred() -> None:
+    validated = models.ForeignKey("ward.order", models.PROTECT, null=True, db_index=False)
+    unvalidated = models.ForeignKey("ward.order", models.PROTECT, null=True, db_index=False, db_constraint=False)
+
+    [reason] = refusals(migrations.AddField("order", "replaces", validated))
+
+    assert "NOT VALID" in reason
+    assert refusals(migrations.AddField("order", "replaces", unvalidated)) == []
