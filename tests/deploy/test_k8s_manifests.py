@@ -179,6 +179,8 @@ def test_every_pod_runs_as_the_images_user_with_a_read_only_root_and_no_privileg
         assert security["allowPrivilegeEscalation"] is False, where
         assert security["capabilities"]["drop"] == ["ALL"], where
         assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"], where
+        # gunicorn opens its control socket under $HOME, which the image's user does not have.
+        assert {"name": "HOME", "value": "/tmp"} in container["env"], where
         assert set(container["resources"]["requests"]) == {"cpu", "memory"}, where
         assert "memory" in container["resources"]["limits"], where
 
