@@ -1,4 +1,5 @@
-"""``/healthz``: 200 when the database and the broker answer, 503 naming what does not."""
+"""``/healthz``: 200 when the database and the broker answer, 503 naming what does not. ``/livez``: 200 while the
+process answers at all, for a cluster's liveness probe (deploy/k8s/web.yaml)."""
 
 from __future__ import annotations
 
@@ -71,3 +72,12 @@ def healthz(request: HttpRequest) -> JsonResponse:
         problems.extend(check_heartbeats(timezone.now()))
     body = {"status": "ok" if not problems else "unavailable", "problems": problems}
     return JsonResponse(body, status=200 if not problems else 503)
+
+
+@login_not_required
+@never_cache
+@require_GET
+def livez(request: HttpRequest) -> JsonResponse:
+    # Touches neither the database nor the broker: restarting pods cannot mend either, and a liveness probe that
+    # failed with them would restart every web pod at once during a database outage.
+    return JsonResponse({"status": "alive"})

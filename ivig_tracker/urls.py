@@ -47,6 +47,7 @@ urlpatterns = [
     path("monitoring/", include("monitoring.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("metrics", metrics.metrics, name="metrics"),
+    path("livez", health.livez, name="livez"),
     path("admin/", admin.site.urls),
     # Namespaced: the router names (patient-list, ...) would otherwise shadow the pages of the same name.
     path("api/v1/hl7/", include("interop.hl7.urls")),

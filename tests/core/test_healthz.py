@@ -46,3 +46,19 @@ def test_healthz_is_503_naming_the_broker_when_it_is_down(client, sweep_ran, mon
     assert body["status"] == "unavailable"
     assert len(body["problems"]) == 1
     assert body["problems"][0].startswith("broker:")
+
+
+def test_livez_answers_while_the_database_and_broker_are_not_consulted(
+    client, db, monkeypatch, django_assert_num_queries
+) -> None:
+    # The broker is unreachable and no heartbeat was ever recorded: /healthz is 503, yet the process is alive.
+    monkeypatch.setenv("CELERY_BROKER_URL", "redis://127.0.0.1:1/0")
+    monkeypatch.setattr(celery_app.conf, "broker_url", "redis://127.0.0.1:1/0")
+    assert client.get("/healthz").status_code == 503
+
+    with django_assert_num_queries(0):
+        response = client.get("/livez")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "alive"}
+    assert "no-cache" in response["Cache-Control"]
