@@ -152,6 +152,8 @@ class PlateletResult(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
+    # Not a column: set by ``record_platelet_result`` on the result it returns when the same result was posted again.
+    already_recorded = False
 
     class Meta:
         ordering = ["collected_at", "pk"]
