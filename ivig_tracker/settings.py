@@ -383,7 +383,7 @@ LOGGING = {
 # warning vials_not_detailed instead of refused (docs/api.md "Breaking changes for v1 clients").
 IVIG_V1_START_COMPAT = env.bool("IVIG_V1_START_COMPAT", False)
 IVIG_EMAIL_NOTIFICATIONS = env.bool("IVIG_EMAIL_NOTIFICATIONS", True)
-IVIG_WEBHOOK_URL = env.str("IVIG_WEBHOOK_URL", "")
+IVIG_WEBHOOK_URL = env.http_url("IVIG_WEBHOOK_URL", "")  # http:// or https:// with a host, or empty (no webhook)
 IVIG_WEBHOOK_SECRET = env.str("IVIG_WEBHOOK_SECRET", "")
 if IVIG_WEBHOOK_URL and not IVIG_WEBHOOK_SECRET:
     raise SettingsError("IVIG_WEBHOOK_SECRET is required when IVIG_WEBHOOK_URL is set (requests are signed)")
