@@ -218,11 +218,15 @@ REST_FRAMEWORK: dict[str, Any] = {
 if DEBUG:
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")
 
-# The MLLP listener's limits: connections served at once, seconds before an idle one is closed, and seconds a
-# connection beyond the limit waits for a free one before it is refused with an AR.
+# The MLLP listener's limits: connections served at once, seconds before a connection without a message is closed
+# (bytes that complete no message do not count), seconds a message has to arrive whole from its first byte (a
+# slow-trickling sender is then refused with an AR, or closed when no header arrived), seconds a connection beyond
+# the limit waits for a free one before it is refused with an AR, and how many may wait (beyond: refused at once).
 IVIG_HL7_MAX_CONNECTIONS = env.int("IVIG_HL7_MAX_CONNECTIONS", 16, minimum=1)
 IVIG_HL7_IDLE_TIMEOUT_SECONDS = env.int("IVIG_HL7_IDLE_TIMEOUT_SECONDS", 300, minimum=1)
+IVIG_HL7_MESSAGE_DEADLINE_SECONDS = env.int("IVIG_HL7_MESSAGE_DEADLINE_SECONDS", 60, minimum=1)
 IVIG_HL7_BUSY_WAIT_SECONDS = env.int("IVIG_HL7_BUSY_WAIT_SECONDS", 30, minimum=0)
+IVIG_HL7_MAX_WAITING_CONNECTIONS = env.int("IVIG_HL7_MAX_WAITING_CONNECTIONS", 256, minimum=0)
 
 # --- FHIR R4 out (interop/fhir) ----------------------------------------------------------------------------
 # The system of the hospital's MRNs (Patient.identifier.system): set it per hospital, e.g. its MRN OID as urn:oid:...;
