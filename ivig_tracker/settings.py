@@ -7,6 +7,7 @@ SECRET_KEY and ALLOWED_HOSTS.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import fields as dataclass_fields
 from datetime import datetime
@@ -79,6 +80,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "core.middleware.ForwardedHeadersFromTrustedProxies",  # first: SecurityMiddleware reads X-Forwarded-Proto
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -167,6 +169,18 @@ WHITENOISE_USE_FINDERS = True  # serve straight from the apps when collectstatic
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", not DEBUG)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain HTTP inside the network
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_TLS_PROXY", False) else None
+# The addresses (or networks) of the reverse proxy in front of the application: X-Forwarded-Proto, -For and -Host
+# are believed from these only, and dropped from anyone else (core.middleware.ForwardedHeadersFromTrustedProxies),
+# so a client reaching the application directly cannot claim HTTPS or another address. docker-compose.yml sets
+# nginx's network.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", ["127.0.0.1", "::1"])
+try:
+    TRUSTED_PROXY_NETWORKS = [ipaddress.ip_network(address, strict=False) for address in TRUSTED_PROXIES]
+except ValueError as exc:
+    raise SettingsError(f"TRUSTED_PROXIES: {exc} (give IP addresses or networks such as 10.0.0.0/24)") from exc
+# The largest request body the application reads (Django's default, stated because nginx's client_max_body_size in
+# deploy/nginx/nginx.conf matches it): an HL7 batch over HTTP is the largest thing posted, far below it.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2560 * 1024
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", not DEBUG)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)
