@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-
 from typing import Any
 
 from celery import Celery
@@ -16,7 +15,6 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
-@worker_init.connect
 def refuse_to_start_with_a_broken_configuration(**kwargs: Any) -> None:
     """The worker runs the configuration checks `manage.py check` runs (monitoring/checks.py): a webhook URL
     without a scheme stops it at start-up rather than failing every delivery. SystemExit, because Celery logs and
@@ -28,3 +26,6 @@ def refuse_to_start_with_a_broken_configuration(**kwargs: Any) -> None:
     errors = [message for message in checks.run_checks(tags=[CONFIGURATION_TAG]) if message.is_serious()]
     if errors:
         raise SystemExit("The worker cannot start:\n" + "\n".join(str(message) for message in errors))
+
+
+worker_init.connect(refuse_to_start_with_a_broken_configuration, weak=False)

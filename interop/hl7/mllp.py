@@ -6,8 +6,8 @@ wait in their own threads for a free one, then are refused with a framed AR; bey
 handing message after message (or batch) to ``interop.hl7.services.receive`` and closing its database
 connection when it ends. A connection is closed after ``idle_timeout`` seconds without a message, and a message
 must arrive whole within ``message_deadline`` seconds of its first byte (a sender trickling bytes cannot hold a
-connection: it hears an AR when its header named the message, else is closed). ``BackgroundListener.stop()`` finishes the message in hand, closes every connection
-and returns within about a second plus that message.
+connection: it hears an AR when its header named the message, else is closed). ``BackgroundListener.stop()``
+finishes the message in hand, closes every connection and returns within about a second plus that message.
 """
 
 from __future__ import annotations

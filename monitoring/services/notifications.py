@@ -178,9 +178,9 @@ def delivery_failed(delivery_id: int, error: str, *, final: bool) -> None:
     """After a failed attempt: failed for good when retries are exhausted, else claimed for the retry (which
     ``deliver`` has already recorded; this keeps a caller that records it itself right)."""
     if final:
-        Delivery.objects.filter(
-            pk=delivery_id, status__in=[Delivery.Status.SENDING, Delivery.Status.CLAIMED]
-        ).update(status=Delivery.Status.FAILED, claimed_until=None, last_error=error[:2000])
+        Delivery.objects.filter(pk=delivery_id, status__in=[Delivery.Status.SENDING, Delivery.Status.CLAIMED]).update(
+            status=Delivery.Status.FAILED, claimed_until=None, last_error=error[:2000]
+        )
         return
     Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.SENDING).update(
         status=Delivery.Status.CLAIMED, last_error=error[:2000]

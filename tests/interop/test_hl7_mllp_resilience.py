@@ -95,19 +95,21 @@ def test_bytes_outside_any_message_do_not_keep_an_idle_connection_open():
 
 
 def test_a_sender_whose_messages_each_arrive_in_time_stays_connected_past_the_deadline():
-    with BackgroundListener("127.0.0.1", 0, idle_timeout=30, message_deadline=1.0, handle_message=quick_ack) as running:
-        with socket.create_connection(running.address, timeout=5) as sender:
-            answers = []
-            for number in range(5):  # 5 messages over 3 s, each whole within 0.3 s of its first byte
-                framed = START_BLOCK + HEADER.format(control_id=f"OK-{number}").encode() + END_BLOCK
-                sender.sendall(framed[:20])
-                time.sleep(0.3)
-                sender.sendall(framed[20:])
-                answer = b""
-                while not answer.endswith(END_BLOCK):
-                    answer += sender.recv(4096)
-                answers.append(answer)
-                time.sleep(0.3)
+    answers = []
+    with (
+        BackgroundListener("127.0.0.1", 0, idle_timeout=30, message_deadline=1.0, handle_message=quick_ack) as running,
+        socket.create_connection(running.address, timeout=5) as sender,
+    ):
+        for number in range(5):  # 5 messages over 3 s, each whole within 0.3 s of its first byte
+            framed = START_BLOCK + HEADER.format(control_id=f"OK-{number}").encode() + END_BLOCK
+            sender.sendall(framed[:20])
+            time.sleep(0.3)
+            sender.sendall(framed[20:])
+            answer = b""
+            while not answer.endswith(END_BLOCK):
+                answer += sender.recv(4096)
+            answers.append(answer)
+            time.sleep(0.3)
 
     assert [b"MSA|AA|OK-%d" % number in answer for number, answer in enumerate(answers)] == [True] * 5
 
@@ -182,7 +184,9 @@ def test_a_hundred_senders_at_once_are_each_answered_by_the_service_within_the_d
 
     assert len(outcomes) == 100
     unanswered = {
-        cid: answer for cid, answer in outcomes.items() if not (answer.endswith(END_BLOCK) and f"|{cid}|".encode() in answer)
+        cid: answer
+        for cid, answer in outcomes.items()
+        if not (answer.endswith(END_BLOCK) and f"|{cid}|".encode() in answer)
     }
     assert unanswered == {}
     assert not [cid for cid, answer in outcomes.items() if b"HL7 listener busy" in answer]

@@ -42,7 +42,7 @@ class Command(BaseCommand):
             "--max-waiting",
             type=int,
             default=settings.IVIG_HL7_MAX_WAITING_CONNECTIONS,
-            help="connections that may wait for a free one; more are refused at once (IVIG_HL7_MAX_WAITING_CONNECTIONS)",
+            help="connections waiting for a free one; more are refused at once (IVIG_HL7_MAX_WAITING_CONNECTIONS)",
         )
         parser.add_argument(
             "--busy-wait",
