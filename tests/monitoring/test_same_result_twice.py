@@ -62,7 +62,7 @@ def test_a_check_of_another_order_is_refused_beside_the_check_and_nothing_is_rec
 
     html = post_on_order_page(client, order, other_patients_check, 150, timezone.now() - timedelta(hours=5))
 
-    assert "This check belongs to another order" in html
+    assert "Platelet check: This check belongs to another order: enter the result on that order&#x27;s page." in html
     assert not PlateletResult.objects.exists()
     assert PlateletCheck.objects.get(pk=other_patients_check.pk).status == "scheduled"
 
