@@ -3,10 +3,15 @@
 
 from __future__ import annotations
 
+import http.server
 import os
 import re
 import shutil
+import socket
+import ssl
 import subprocess
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -130,3 +135,145 @@ def test_web_trusts_forwarded_headers_from_nginxs_network_only():
     assert document["services"]["nginx"]["networks"] == ["edge"]
     assert sorted(document["services"]["web"]["networks"]) == ["default", "edge"]
     assert document["services"]["web"]["environment"]["BEHIND_TLS_PROXY"] == "${BEHIND_TLS_PROXY:-true}"
+
+
+# --- The shipped configuration, run: slow clients do not reach the single sync worker behind it -------------------
+
+
+class OneSyncWorker(http.server.HTTPServer):
+    """Like one gunicorn sync worker: one request at a time, from its first byte to its last."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), OneSyncWorkerHandler)
+        self.requests: list[tuple[str, str, str]] = []
+
+
+class OneSyncWorkerHandler(http.server.BaseHTTPRequestHandler):
+    server: OneSyncWorker
+
+    def do_GET(self) -> None:
+        self.answer(b"")
+
+    def do_POST(self) -> None:
+        self.answer(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+
+    def answer(self, body: bytes) -> None:
+        self.server.requests.append((self.command, self.path, self.headers.get("X-Forwarded-Proto", "")))
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def nginx_in_front_of_one_worker(tmp_path):
+    """The shipped nginx.conf on loopback ports, proxying to one sync worker instead of web:8000 (only the ports,
+    the upstream's address and the pid file differ from the deployed file)."""
+    worker = OneSyncWorker()
+    threading.Thread(target=worker.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    https_port, http_port = free_port(), free_port()
+    conf = NGINX_CONF.read_text()
+    for deployed, here in [
+        ("listen 80 default_server;", f"listen 127.0.0.1:{http_port} default_server;"),
+        ("listen 443 ssl default_server;", f"listen 127.0.0.1:{https_port} ssl default_server;"),
+        ("set $web http://web:8000;", f"set $web http://127.0.0.1:{worker.server_address[1]};"),
+        ("pid /tmp/nginx.pid;", f"pid {tmp_path}/nginx.pid;"),
+        ("access_log /dev/stdout;", "access_log off;"),
+    ]:
+        assert deployed in conf
+        conf = conf.replace(deployed, here)
+    (tmp_path / "nginx.conf").write_text(conf)
+    write_self_signed_certificate(tmp_path / "tls")
+    nginx = shutil.which("nginx", path=os.environ.get("PATH", "") + ":/usr/sbin")
+    assert nginx is not None
+    process = subprocess.Popen(
+        [nginx, "-c", str(tmp_path / "nginx.conf"), "-p", f"{tmp_path}/", "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", https_port), timeout=1).close()
+                break
+            except OSError:
+                assert process.poll() is None, process.stderr.read() if process.stderr else ""
+                assert time.monotonic() < deadline, "nginx did not start"
+                time.sleep(0.1)
+        yield https_port, worker
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        worker.shutdown()
+        worker.server_close()
+
+
+def tls_connection(port: int) -> ssl.SSLSocket:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # the test's own self-signed certificate
+    return context.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10))
+
+
+@pytest.mark.nginx
+def test_six_slow_clients_do_not_hold_the_worker_and_a_normal_request_is_answered_at_once(
+    nginx_in_front_of_one_worker,
+):
+    https_port, worker = nginx_in_front_of_one_worker
+    slow_clients = []
+    for number in range(6):  # each announces 1000 bytes and sends them a few at a time
+        client = tls_connection(https_port)
+        client.sendall(
+            f"POST /slow/{number} HTTP/1.1\r\nHost: ivig.localhost\r\nContent-Length: 1000\r\n\r\n".encode() + b"x" * 10
+        )
+        slow_clients.append(client)
+    try:
+        for _ in range(3):
+            time.sleep(0.5)
+            for client in slow_clients:
+                client.sendall(b"x" * 10)
+
+        started = time.monotonic()
+        normal = tls_connection(https_port)
+        normal.sendall(b"GET /healthz HTTP/1.1\r\nHost: ivig.localhost\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while chunk := normal.recv(4096):
+            answer += chunk
+        took = time.monotonic() - started
+        normal.close()
+
+        assert answer.startswith(b"HTTP/1.1 200")
+        assert took < 2
+        # The worker saw the normal request only, told it came over HTTPS; the slow bodies are still at nginx.
+        assert worker.requests == [("GET", "/healthz", "https")]
+    finally:
+        for client in slow_clients:
+            client.close()
+
+
+@pytest.mark.nginx
+def test_a_body_over_the_applications_limit_is_refused_by_nginx_without_reaching_the_worker(
+    nginx_in_front_of_one_worker,
+):
+    https_port, worker = nginx_in_front_of_one_worker
+    client = tls_connection(https_port)
+    too_large = settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1
+    client.sendall(
+        f"POST /api/v1/hl7/oru/ HTTP/1.1\r\nHost: ivig.localhost\r\nContent-Length: {too_large}\r\n"
+        "Connection: close\r\n\r\n".encode()
+    )
+    answer = client.recv(4096)
+    client.close()
+
+    assert answer.startswith(b"HTTP/1.1 413")
+    assert worker.requests == []
