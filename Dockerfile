@@ -10,4 +10,5 @@ USER ivig
 # collectstatic needs settings; a throwaway key is enough for the build step only.
 RUN SECRET_KEY=build-only-collectstatic python manage.py collectstatic --noinput
 EXPOSE 8000
-CMD ["gunicorn", "ivig_tracker.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+# Behind nginx (docker-compose.yml); the timeouts end a stuck request and bound a graceful stop.
+CMD ["gunicorn", "ivig_tracker.wsgi:application", "--bind=0.0.0.0:8000", "--workers=3", "--timeout=30", "--graceful-timeout=30", "--keep-alive=5", "--limit-request-line=8190", "--limit-request-fields=100"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import os
+import urllib.parse
 import zoneinfo
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
@@ -26,6 +27,21 @@ _FALSE = {"0", "false", "no", "off"}
 
 class SettingsError(ImproperlyConfigured):
     """A malformed or missing environment variable; the message names it."""
+
+
+def http_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be posted to, in words for whoever configures it, or None when it can: an http:// or
+    https:// URL naming a host (``hooks.example.org/ivig`` has no scheme and would fail every request)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018  # reading it raises ValueError when the port is not a number
+    except ValueError as exc:
+        return f"{url!r} is not a URL ({exc})."
+    if parts.scheme not in ("http", "https"):
+        return f"{url!r} has no http:// or https:// scheme: give the full URL, such as https://host/path."
+    if not parts.hostname:
+        return f"{url!r} names no host: give the full URL, such as https://host/path."
+    return None
 
 
 class Env:
@@ -98,6 +114,16 @@ class Env:
         if any(item == "" for item in items):
             raise SettingsError(f"{name}={raw!r} has an empty item (comma-separated, no blanks)")
         return items
+
+    def http_url(self, name: builtins.str, default: Any = _MISSING) -> Any:
+        """An http:// or https:// URL with a host (a webhook); empty when the default is ""."""
+        raw = self._raw(name)
+        if raw is None:
+            return self._default(name, default)
+        problem = http_url_problem(raw)
+        if problem:
+            raise SettingsError(f"{name}: {problem}")
+        return raw
 
     def database(self, name: builtins.str, default: builtins.str) -> dict[builtins.str, Any]:
         url = self._raw(name) or default

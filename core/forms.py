@@ -41,6 +41,7 @@ FIELD_LABELS: dict[str, str] = {
     "action_taken": "Action taken",
     "count": "Platelet count",
     "platelet_count": "Platelet count",
+    "check": "Platelet check",
     "measured_at": "Time of the count",
     "collected_at": "Time of the sample",
     "overrides": "Override reasons",

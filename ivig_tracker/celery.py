@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from celery import Celery
-from celery.signals import before_task_publish, task_postrun, task_prerun
+from celery.signals import before_task_publish, task_postrun, task_prerun, worker_init
 
 from core.request_context import TASK_HEADER, current_request_id, new_request_id, request_id_var
 
@@ -56,3 +56,18 @@ def end_task(task_id: str | None = None, task: Any = None, state: str | None = N
 before_task_publish.connect(carry_request_id)
 task_prerun.connect(begin_task)
 task_postrun.connect(end_task)
+
+def refuse_to_start_with_a_broken_configuration(**kwargs: Any) -> None:
+    """The worker runs the configuration checks `manage.py check` runs (monitoring/checks.py): a webhook URL
+    without a scheme stops it at start-up rather than failing every delivery. SystemExit, because Celery logs and
+    ignores an ordinary exception raised by a signal handler."""
+    from django.core import checks
+
+    from monitoring.checks import CONFIGURATION_TAG
+
+    errors = [message for message in checks.run_checks(tags=[CONFIGURATION_TAG]) if message.is_serious()]
+    if errors:
+        raise SystemExit("The worker cannot start:\n" + "\n".join(str(message) for message in errors))
+
+
+worker_init.connect(refuse_to_start_with_a_broken_configuration, weak=False)

@@ -80,7 +80,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: it times the whole request and gives every log line below it the request id.
+    "core.middleware.ForwardedHeadersFromTrustedProxies",  # first: SecurityMiddleware reads X-Forwarded-Proto
+    # It times the whole request and gives every log line below it the request id.
     "core.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -168,8 +169,20 @@ WHITENOISE_USE_FINDERS = True  # serve straight from the apps when collectstatic
 
 # --- Security (check --deploy passes with DEBUG off and the defaults below) ------------------------------
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain HTTP inside the network
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^livez$"]  # load balancers probe over plain HTTP inside the network
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_TLS_PROXY", False) else None
+# The addresses (or networks) of the reverse proxy in front of the application: X-Forwarded-Proto, -For and -Host
+# are believed from these only, and dropped from anyone else (core.middleware.ForwardedHeadersFromTrustedProxies),
+# so a client reaching the application directly cannot claim HTTPS or another address. docker-compose.yml sets
+# nginx's network.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", ["127.0.0.1", "::1"])
+try:
+    TRUSTED_PROXY_NETWORKS = [ipaddress.ip_network(address, strict=False) for address in TRUSTED_PROXIES]
+except ValueError as exc:
+    raise SettingsError(f"TRUSTED_PROXIES: {exc} (give IP addresses or networks such as 10.0.0.0/24)") from exc
+# The largest request body the application reads (Django's default, stated because nginx's client_max_body_size in
+# deploy/nginx/nginx.conf matches it): an HL7 batch over HTTP is the largest thing posted, far below it.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2560 * 1024
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", not DEBUG)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)
@@ -221,11 +234,15 @@ REST_FRAMEWORK: dict[str, Any] = {
 if DEBUG:
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")
 
-# The MLLP listener's limits: connections served at once, seconds before an idle one is closed, and seconds a
-# connection beyond the limit waits for a free one before it is refused with an AR.
+# The MLLP listener's limits: connections served at once, seconds before a connection without a message is closed
+# (bytes that complete no message do not count), seconds a message has to arrive whole from its first byte (a
+# slow-trickling sender is then refused with an AR, or closed when no header arrived), seconds a connection beyond
+# the limit waits for a free one before it is refused with an AR, and how many may wait (beyond: refused at once).
 IVIG_HL7_MAX_CONNECTIONS = env.int("IVIG_HL7_MAX_CONNECTIONS", 16, minimum=1)
 IVIG_HL7_IDLE_TIMEOUT_SECONDS = env.int("IVIG_HL7_IDLE_TIMEOUT_SECONDS", 300, minimum=1)
+IVIG_HL7_MESSAGE_DEADLINE_SECONDS = env.int("IVIG_HL7_MESSAGE_DEADLINE_SECONDS", 60, minimum=1)
 IVIG_HL7_BUSY_WAIT_SECONDS = env.int("IVIG_HL7_BUSY_WAIT_SECONDS", 30, minimum=0)
+IVIG_HL7_MAX_WAITING_CONNECTIONS = env.int("IVIG_HL7_MAX_WAITING_CONNECTIONS", 256, minimum=0)
 
 # --- FHIR R4 out (interop/fhir) ----------------------------------------------------------------------------
 # The system of the hospital's MRNs (Patient.identifier.system): set it per hospital, e.g. its MRN OID as urn:oid:...;
@@ -429,7 +446,7 @@ if SENTRY_DSN:
 # warning vials_not_detailed instead of refused (docs/api.md "Breaking changes for v1 clients").
 IVIG_V1_START_COMPAT = env.bool("IVIG_V1_START_COMPAT", False)
 IVIG_EMAIL_NOTIFICATIONS = env.bool("IVIG_EMAIL_NOTIFICATIONS", True)
-IVIG_WEBHOOK_URL = env.str("IVIG_WEBHOOK_URL", "")
+IVIG_WEBHOOK_URL = env.http_url("IVIG_WEBHOOK_URL", "")  # http:// or https:// with a host, or empty (no webhook)
 IVIG_WEBHOOK_SECRET = env.str("IVIG_WEBHOOK_SECRET", "")
 if IVIG_WEBHOOK_URL and not IVIG_WEBHOOK_SECRET:
     raise SettingsError("IVIG_WEBHOOK_SECRET is required when IVIG_WEBHOOK_URL is set (requests are signed)")

@@ -9,7 +9,7 @@ class MonitoringConfig(AppConfig):
 
     def ready(self) -> None:
         from infusions import signals
-        from monitoring import receivers
+        from monitoring import checks, receivers  # noqa: F401  # checks registers the configuration checks
         from patients import signals as lab_signals
 
         signals.infusion_ended.connect(receivers.on_infusion_ended, dispatch_uid="monitoring.infusion_ended")

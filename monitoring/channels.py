@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from django.conf import settings
 from django.core.mail import send_mail
 
+from core.env import http_url_problem
 from monitoring.models import Notification
 
 
@@ -25,7 +26,7 @@ class Channel(Protocol):
 
     def wants(self, notification: Notification) -> bool: ...
 
-    def send(self, notification: Notification) -> None: ...
+    def send(self, notification: Notification, *, delivery_id: str) -> None: ...
 
 
 class EmailChannel:
@@ -34,7 +35,7 @@ class EmailChannel:
     def wants(self, notification: Notification) -> bool:
         return bool(settings.IVIG_EMAIL_NOTIFICATIONS and notification.recipient.email)
 
-    def send(self, notification: Notification) -> None:
+    def send(self, notification: Notification, *, delivery_id: str) -> None:
         try:
             send_mail(
                 subject=f"[IVIG Tracker] {notification.get_kind_display()}",
@@ -64,14 +65,19 @@ def sign(body: bytes, secret: str) -> str:
 
 
 class WebhookChannel:
-    """JSON POST signed with HMAC-SHA256 (header X-IVIG-Signature) to the configured URL."""
+    """JSON POST signed with HMAC-SHA256 (header X-IVIG-Signature) to the configured URL, carrying the delivery's
+    stable id (X-IVIG-Delivery-Id, the same on every retry) for the receiver to deduplicate (docs/api.md)."""
 
     name = "webhook"
 
     def wants(self, notification: Notification) -> bool:
         return bool(settings.IVIG_WEBHOOK_URL)
 
-    def send(self, notification: Notification) -> None:
+    def send(self, notification: Notification, *, delivery_id: str) -> None:
+        # Refused at start-up too (monitoring/checks.py); a bad URL changed at run time fails the attempt clearly.
+        problem = http_url_problem(settings.IVIG_WEBHOOK_URL)
+        if problem:
+            raise DeliveryError(f"webhook: IVIG_WEBHOOK_URL {problem}")
         body = json.dumps(webhook_payload(notification), sort_keys=True).encode()
         request = urllib.request.Request(
             settings.IVIG_WEBHOOK_URL,
@@ -81,6 +87,7 @@ class WebhookChannel:
                 "Content-Type": "application/json",
                 "X-IVIG-Signature": sign(body, settings.IVIG_WEBHOOK_SECRET),
                 "X-IVIG-Delivery": f"notification-{notification.pk}",
+                "X-IVIG-Delivery-Id": delivery_id,
             },
         )
         try:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -152,6 +154,8 @@ class PlateletResult(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
+    # Not a column: set by ``record_platelet_result`` on the result it returns when the same result was posted again.
+    already_recorded = False
 
     class Meta:
         ordering = ["collected_at", "pk"]
@@ -328,6 +332,10 @@ class Delivery(models.Model):
 
     notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="deliveries")
     channel = models.CharField(max_length=16)
+    # Sent with every attempt (the webhook's X-IVIG-Delivery-Id), the same on each retry, so a receiver that saw an
+    # attempt we timed out on recognises the retry. Random rather than the row's id: ids restart with a restored or
+    # rebuilt database, and a receiver would then drop a new delivery as a duplicate.
+    delivery_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     enqueued_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)

@@ -90,6 +90,7 @@ def _panel_response(request: HttpRequest, order: Order, errors: list[str], notic
     return redirect("order-detail", pk=order.pk)
 
 
+ALREADY_RECORDED = "This result was already recorded (same count and collection time): nothing was changed."
 COUNT_MESSAGE = "Platelet count must be a whole number of ×10⁹/L, such as 45: no letters, signs or decimals."
 
 
@@ -101,9 +102,12 @@ def _record_result(request: HttpRequest, order: Order, check_id: str | None) -> 
     grade = request.POST.get("bleeding_who_grade", "").strip()
     if grade and not (grade.isascii() and grade.isdigit()):
         raise ValidationError({"bleeding_who_grade": ["The WHO bleeding grade is 0 to 4."]})
+    if check_id and not (check_id.isascii() and check_id.isdigit()):
+        raise ValidationError({"check": ["There is no such platelet check."]})
     return services.record_platelet_result(
         check_id=int(check_id) if check_id else None,
-        order_id=None if check_id else order.pk,
+        # Always the page's order: a check posted beside it must be one of its own.
+        order_id=order.pk,
         platelet_count=int(count_text),
         collected_at=_aware(request.POST.get("collected_at")),
         bleeding=None if grade.isdigit() else request.POST.get("bleeding") == "on",
@@ -122,9 +126,11 @@ def record_result(request: HttpRequest, order_id: int) -> HttpResponse:
     _require_result_permission(request)
     order = get_object_or_404(Order, pk=order_id)
     try:
-        _record_result(request, order, request.POST.get("check") or None)
+        result = _record_result(request, order, request.POST.get("check") or None)
     except (ValidationError, Conflict) as exc:
         return _panel_response(request, order, error_messages(exc), "")
+    if result.already_recorded:
+        return _panel_response(request, order, [], ALREADY_RECORDED)
     return _panel_response(request, order, [], "Result recorded and classified.")
 
 

@@ -57,12 +57,19 @@ def _browser_missing() -> str | None:
     return None
 
 
+def _nginx_missing() -> str | None:
+    if not shutil.which("nginx", path=os.environ.get("PATH", "") + ":/usr/sbin"):
+        return "needs nginx to check deploy/nginx/nginx.conf (apt-get install nginx-light)"
+    return None
+
+
 SERVICE_CHECKS: dict[str, Callable[[], str | None]] = {
     "postgres": _postgres_missing,
     "redis": _redis_missing,
     "worker": _redis_missing,
     "fault": _redis_missing,
     "browser": _browser_missing,
+    "nginx": _nginx_missing,
 }
 
 

@@ -1,11 +1,13 @@
 """MLLP (HL7's Minimal Lower Layer Protocol) over TCP: each message is framed ``<VT> message <FS><CR>`` and
 answered with its ACK, framed the same way, on the same connection.
 
-The server is threaded: one thread per connection (bounded by ``max_connections``; more wait for a free one, then
-are refused with a framed AR),
-each handing message after message (or batch) to ``interop.hl7.services.receive`` and closing its database
-connection when it ends. ``BackgroundListener.stop()`` finishes the message in hand, closes every connection
-and returns within about a second plus that message.
+The server is threaded: one thread per connection (``max_connections`` served at once; up to ``max_waiting`` more
+wait in their own threads for a free one, then are refused with a framed AR; beyond those, refused at once), each
+handing message after message (or batch) to ``interop.hl7.services.receive`` and closing its database
+connection when it ends. A connection is closed after ``idle_timeout`` seconds without a message, and a message
+must arrive whole within ``message_deadline`` seconds of its first byte (a sender trickling bytes cannot hold a
+connection: it hears an AR when its header named the message, else is closed). ``BackgroundListener.stop()``
+finishes the message in hand, closes every connection and returns within about a second plus that message.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import logging
 import socket
 import socketserver
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -154,6 +157,43 @@ def busy_ack(max_connections: int, waited: float, control_id: str = "") -> str:
     )
 
 
+def unfinished_message_ack(deadline: float, control_id: str) -> str:
+    """What a sender hears when its message did not arrive whole within the deadline from its first byte."""
+    return listener_refusal(
+        f"The message did not arrive whole within {deadline:g} s of its first byte; it was not recorded: send it "
+        "again.",
+        control_id,
+    )
+
+
+def header_control_id(partial: bytes) -> str | None:
+    """MSH-10 of a message still arriving, once its whole header segment has arrived; None before that (a
+    control id cut short would name another message)."""
+    text = decode(partial)
+    start = text.find("MSH")
+    if start < 0 or not any(end in text[start:] for end in ("\r", "\n")):
+        return None
+    return control_id_of(text[start:])
+
+
+def close_after_answer(sock: socket.socket, linger: float) -> None:
+    """Close once the peer has had the chance to read what was sent: the write side first, then what the peer
+    still sends is read and dropped for up to ``linger`` seconds. Closing with unread bytes sends a reset, and a
+    reset can discard an AR the peer has not read yet."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_WR)
+        deadline = time.monotonic() + linger
+        while (left := deadline - time.monotonic()) > 0:
+            sock.settimeout(min(left, POLL_SECONDS))
+            try:
+                if not sock.recv(65536):
+                    break
+            except TimeoutError:
+                continue
+    with contextlib.suppress(OSError):
+        sock.close()
+
+
 class _ConnectionHandler(socketserver.BaseRequestHandler):
     server: MLLPServer
 
@@ -161,21 +201,27 @@ class _ConnectionHandler(socketserver.BaseRequestHandler):
         sock: socket.socket = self.request
         sock.settimeout(POLL_SECONDS)
         reader = FrameReader(self.server.max_message_bytes)
-        idle = 0.0
+        # Two clocks. Idle: since the connection opened or its last message was answered, while no message is
+        # arriving; bytes that complete no message do not reset it (a sender trickling a byte a minute is not
+        # "active"). Deadline: a message must arrive whole within message_deadline seconds of its first byte.
+        idle_since = time.monotonic()
+        message_started: float | None = None
         while not self.server.stopping.is_set():
+            now = time.monotonic()
+            if message_started is not None and now - message_started >= self.server.message_deadline:
+                self._refuse_unfinished(sock, bytes(reader.buffer[1:]))
+                return
+            if message_started is None and now - idle_since >= self.server.idle_timeout:
+                logger.info("HL7 connection from %s idle for %ss: closing", self.client_address, now - idle_since)
+                return
             try:
                 chunk = sock.recv(65536)
             except TimeoutError:
-                idle += POLL_SECONDS
-                if idle >= self.server.idle_timeout:
-                    logger.info("HL7 connection from %s idle for %ss: closing", self.client_address, idle)
-                    return
                 continue
             except OSError:
                 return
             if not chunk:
                 return
-            idle = 0.0
             try:
                 payloads = reader.feed(chunk)
             except FrameTooLarge as exc:
@@ -191,12 +237,41 @@ class _ConnectionHandler(socketserver.BaseRequestHandler):
                     sock.sendall(frame(ack))
                 except OSError:
                     return
+            if payloads:
+                idle_since, message_started = time.monotonic(), None
+            if not reader.buffer:
+                message_started = None
+            elif message_started is None:
+                message_started = time.monotonic()
+
+    def _refuse_unfinished(self, sock: socket.socket, partial: bytes) -> None:
+        control_id = header_control_id(partial)
+        if control_id is None:
+            # Nothing names a message: there is nothing an acknowledgement could refer to.
+            logger.warning(
+                "HL7 connection from %s: no message header within %ss of its first byte; closing",
+                self.client_address,
+                self.server.message_deadline,
+            )
+            return
+        logger.warning(
+            "HL7 connection from %s: message %r not whole within %ss; refused",
+            self.client_address,
+            control_id,
+            self.server.message_deadline,
+        )
+        with contextlib.suppress(OSError):
+            sock.sendall(frame(unfinished_message_ack(self.server.message_deadline, control_id)))
+        close_after_answer(sock, linger=POLL_SECONDS * 2)
 
 
 class MLLPServer(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     daemon_threads = False  # server_close() waits for the connection threads: a clean stop
     block_on_close = True
+    # The kernel's queue of connections not yet accepted: the accept loop never waits, so this only absorbs a
+    # burst between two accepts (the kernel caps it at net.core.somaxconn).
+    request_queue_size = 256
 
     def __init__(
         self,
@@ -204,18 +279,22 @@ class MLLPServer(socketserver.ThreadingTCPServer):
         *,
         handle_message: Callable[[str], str] = receive_with_fresh_connection,
         max_connections: int = 16,
+        max_waiting: int = 256,
         idle_timeout: float = 300.0,
+        message_deadline: float = 60.0,
         busy_wait: float = 30.0,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
     ) -> None:
         self.handle_message = handle_message
         self.max_connections = max_connections
         self.idle_timeout = idle_timeout
+        self.message_deadline = message_deadline
         self.busy_wait = busy_wait
         self.max_message_bytes = max_message_bytes
         self.stopping = threading.Event()
         self.slots = threading.BoundedSemaphore(max_connections)
-        self.request_queue_size = max_connections
+        # Connections served plus those waiting for a slot, each a thread: beyond it, refused at once.
+        self.admitted = threading.BoundedSemaphore(max_connections + max_waiting)
         super().__init__(address, _ConnectionHandler)
 
     @property
@@ -223,40 +302,58 @@ class MLLPServer(socketserver.ThreadingTCPServer):
         return int(self.server_address[1])
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        # A connection beyond the limit waits for a free one (the next ones wait in the listen backlog meanwhile);
-        # after ``busy_wait`` seconds it is told so in a framed AR acknowledgement, never closed without a word.
-        waited = 0.0
-        while not self.slots.acquire(timeout=POLL_SECONDS):
-            waited += POLL_SECONDS
-            if waited >= self.busy_wait or self.stopping.is_set():
-                logger.warning("HL7: %s connections open, refusing %s", self.max_connections, client_address)
-                self._refuse_busy(request)
-                return
+        # The accept loop never waits: a connection waits for a slot in its own thread, so every other connection
+        # is accepted meanwhile and each hears an ACK or the busy AR (a kernel queue overflowing under a burst
+        # closes connections without a word). Only beyond the waiting room is one refused on the spot.
+        if not self.admitted.acquire(blocking=False):
+            logger.warning("HL7: %s connections open or waiting, refusing %s", self.max_connections, client_address)
+            self._refuse_busy(request, read_seconds=0.0, linger=0.0)
+            return
         try:
             super().process_request(request, client_address)
         except Exception:
-            self.slots.release()
+            self.admitted.release()
             raise
 
-    def _refuse_busy(self, request: Any) -> None:
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            if not self._wait_for_slot():
+                logger.warning("HL7: %s connections open, refusing %s", self.max_connections, client_address)
+                self._refuse_busy(request, read_seconds=POLL_SECONDS * 4, linger=POLL_SECONDS * 2)
+                return
+            try:
+                super().process_request_thread(request, client_address)
+            finally:
+                connections.close_all()  # this thread's database connections
+                self.slots.release()
+        finally:
+            self.admitted.release()
+
+    def _wait_for_slot(self) -> bool:
+        """A slot within ``busy_wait`` seconds (False when none freed, or the listener is stopping)."""
+        deadline = time.monotonic() + self.busy_wait
+        while not self.slots.acquire(timeout=POLL_SECONDS):
+            if time.monotonic() >= deadline or self.stopping.is_set():
+                return False
+        return True
+
+    def _refuse_busy(self, request: socket.socket, *, read_seconds: float, linger: float) -> None:
         # A sender usually writes its message at once: read it briefly, so the refusal names it in MSA-2.
         control_id = ""
         try:
-            request.settimeout(POLL_SECONDS * 4)
-            payloads = FrameReader(self.max_message_bytes).feed(request.recv(65536))
+            if read_seconds > 0:
+                request.settimeout(read_seconds)
+                data = request.recv(65536)
+            else:
+                data = request.recv(65536, socket.MSG_DONTWAIT)  # only what has already arrived
+            payloads = FrameReader(self.max_message_bytes).feed(data)
             control_id = control_id_of(decode(payloads[0])) if payloads else ""
         except (OSError, FrameTooLarge):
             pass
         with contextlib.suppress(OSError):
+            request.settimeout(POLL_SECONDS * 2)
             request.sendall(frame(busy_ack(self.max_connections, self.busy_wait, control_id)))
-        self.shutdown_request(request)
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            connections.close_all()  # this thread's database connections
-            self.slots.release()
+        close_after_answer(request, linger)
 
 
 class BackgroundListener:

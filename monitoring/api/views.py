@@ -95,7 +95,9 @@ class PlateletResultViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewS
     queryset = PlateletResult.objects.select_related("order").prefetch_related("supersedes")
     filterset_class = PlateletResultFilter
 
-    @extend_schema(request=AdhocResultInputSerializer, responses={201: PlateletResultSerializer})
+    @extend_schema(
+        request=AdhocResultInputSerializer, responses={201: PlateletResultSerializer, 200: PlateletResultSerializer}
+    )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         payload = AdhocResultInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -109,7 +111,9 @@ class PlateletResultViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewS
             patient = get_object_or_404(Patient, pk=patient_id)
             order = services.course_for_sample(patient_id=patient.pk, collected_at=data["collected_at"])
         result = services.record_platelet_result(order_id=order.pk, user=request.user, **data)
-        return Response(self._body(result.pk), status=status.HTTP_201_CREATED)
+        # The same result posted again (a retried request) is the one already recorded: 200, nothing created.
+        created = status.HTTP_200_OK if result.already_recorded else status.HTTP_201_CREATED
+        return Response(self._body(result.pk), status=created)
 
     def _body(self, pk: int) -> dict[str, Any]:
         return dict(PlateletResultSerializer(self.get_queryset().get(pk=pk)).data)

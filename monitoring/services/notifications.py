@@ -18,7 +18,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from infusions.models import Order
-from monitoring.channels import CHANNELS
+from monitoring.channels import CHANNELS, DeliveryError
 from monitoring.models import CheckStatus, Delivery, Notification, PlateletCheck
 
 logger = logging.getLogger(__name__)
@@ -136,7 +136,12 @@ def reap_expired_leases(*, now: datetime | None = None) -> int:
 
 
 def deliver(delivery_id: int) -> str:
-    """Send one delivery, at most once per claim. Returns what happened (sent, skipped, duplicate)."""
+    """Send one delivery, at most once per claim. Returns what happened (sent, skipped, duplicate).
+
+    A failed attempt (DeliveryError, or anything else the channel raised, a time limit included) is recorded
+    before this raises DeliveryError: the row is back to claimed, with a fresh lease, so a retry can only start
+    once this attempt is over. Each attempt is fenced by its number: an attempt whose lease expired and whose
+    delivery was claimed again cannot mark the newer attempt's outcome."""
     now = timezone.now()
     lease = timedelta(seconds=settings.IVIG_DELIVERY_LEASE_SECONDS)
     # The conditional update is the claim: of two copies of this task, only one moves claimed -> sending.
@@ -148,22 +153,35 @@ def deliver(delivery_id: int) -> str:
     delivery = Delivery.objects.select_related(
         "notification__recipient", "notification__platelet_check", "notification__lab_check"
     ).get(pk=delivery_id)
+    this_attempt = Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.SENDING, attempts=delivery.attempts)
     notification = delivery.notification
     check = notification.platelet_check or notification.lab_check
     if check is not None and check.status in (CheckStatus.RESULTED, CheckStatus.CANCELLED):
-        Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.SENDING).update(
-            status=Delivery.Status.SKIPPED, claimed_until=None
-        )
+        this_attempt.update(status=Delivery.Status.SKIPPED, claimed_until=None)
         return "skipped"
-    CHANNELS[delivery.channel].send(notification)  # outside any transaction; raises DeliveryError to retry
-    Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.SENDING).update(
-        status=Delivery.Status.SENT, sent_at=timezone.now(), claimed_until=None, last_error=""
-    )
+    try:
+        # Outside any transaction: a slow receiver holds no row lock.
+        CHANNELS[delivery.channel].send(notification, delivery_id=str(delivery.delivery_id))
+    except Exception as exc:  # Celery's soft time limit included: an attempt that overran is a failed attempt
+        error = exc if isinstance(exc, DeliveryError) else DeliveryError(f"{delivery.channel}: {exc!r}")
+        this_attempt.update(
+            status=Delivery.Status.CLAIMED, claimed_until=timezone.now() + lease, last_error=str(error)[:2000]
+        )
+        if error is exc:
+            raise
+        raise error from exc
+    this_attempt.update(status=Delivery.Status.SENT, sent_at=timezone.now(), claimed_until=None, last_error="")
     return "sent"
 
 
 def delivery_failed(delivery_id: int, error: str, *, final: bool) -> None:
-    """A failed attempt goes back to claimed for the retry, or to failed when retries are exhausted."""
+    """After a failed attempt: failed for good when retries are exhausted, else claimed for the retry (which
+    ``deliver`` has already recorded; this keeps a caller that records it itself right)."""
+    if final:
+        Delivery.objects.filter(pk=delivery_id, status__in=[Delivery.Status.SENDING, Delivery.Status.CLAIMED]).update(
+            status=Delivery.Status.FAILED, claimed_until=None, last_error=error[:2000]
+        )
+        return
     Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.SENDING).update(
-        status=Delivery.Status.FAILED if final else Delivery.Status.CLAIMED, last_error=error[:2000]
+        status=Delivery.Status.CLAIMED, last_error=error[:2000]
     )

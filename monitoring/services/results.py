@@ -319,17 +319,33 @@ def record_platelet_result(
     reason: str = "",
 ) -> PlateletResult:
     """A result of a scheduled check (closing it), or an ad hoc result of an order (``order_id``). A second
-    result for the same check is a correction: the earlier result stays, marked superseded. Bleeding neither
+    result for the same check is a correction: the earlier result stays, marked superseded; the same result typed
+    again (same check or order, count, collection time and bleeding) changes nothing and is returned with
+    ``already_recorded`` set. A check must belong to ``order_id`` when both are given. Bleeding neither
     given nor graded is "not assessed" (every lab result; A12); a lab correction keeps the bleeding staff recorded
     for the check."""
     check = None
     if check_id is not None:
-        check = PlateletCheck.objects.select_for_update().select_related("order__patient").get(pk=check_id)
+        check = (
+            PlateletCheck.objects.select_for_update(of=("self",))
+            .select_related("order__patient")
+            .filter(pk=check_id)
+            .first()
+        )
+        if check is None:
+            raise ValidationError({"check": ["There is no such platelet check."]})
+        if order_id is not None and check.order_id != order_id:
+            # A page posts the check beside its order: a check of another order (another patient, perhaps) would
+            # put this count on the wrong course.
+            raise ValidationError(
+                {"check": ["This check belongs to another order: enter the result on that order's page."]}
+            )
         order = check.order
         if check.status == CheckStatus.CANCELLED:
             raise Conflict("This check was cancelled with its order; record the count as an ad hoc result.")
     elif order_id is not None:
-        order = Order.objects.select_related("patient").get(pk=order_id)
+        # Locked so that the same ad hoc result posted twice at once is recognised, as a check's is (its lock).
+        order = Order.objects.select_for_update(of=("self",)).select_related("patient").get(pk=order_id)
     else:
         raise TypeError("record_platelet_result needs check_id or order_id")
     assessed = bleeding is not None or bleeding_who_grade is not None
@@ -339,6 +355,29 @@ def record_platelet_result(
         graded = next((r for r in reversed(earlier) if r.bleeding_assessed and r.collected_at == collected_at), None)
         if graded is not None:  # the lab cannot grade bleeding; what staff recorded for this sample stays
             assessed, bleeding, bleeding_who_grade = True, graded.bleeding, graded.bleeding_who_grade
+    if source == PlateletResult.Source.MANUAL:
+        # A form sent twice (a double click, a retried request) is the same result, not a correction of itself.
+        # HL7 results are recognised by their observation and sample instead (interop.hl7.services): two samples
+        # collected at the same minute with the same count are two results there.
+        same = (
+            PlateletResult.objects.filter(
+                CURRENT_RESULT,
+                order=order,
+                platelet_check=check,
+                source=source,
+                preliminary=preliminary,
+                platelet_count=platelet_count,
+                collected_at=collected_at,
+                bleeding=bleeding,
+                bleeding_assessed=assessed,
+                bleeding_who_grade=bleeding_who_grade,
+            )
+            .order_by("-pk")
+            .first()
+        )
+        if same is not None:
+            same.already_recorded = True
+            return same
     corrects = any(old.status != PlateletResult.Status.PRELIMINARY for old in earlier)
     lab_result = any(
         old.source == PlateletResult.Source.HL7 and old.status != PlateletResult.Status.PRELIMINARY for old in earlier

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -86,3 +87,26 @@ def test_secrets_can_come_from_a_file(tmp_path) -> None:
     assert Env({"SECRET_KEY_FILE": str(secret)}).str("SECRET_KEY") == "s3cret-from-file"
     with pytest.raises(SettingsError, match="cannot be read"):
         Env({"SECRET_KEY_FILE": str(tmp_path / "missing")}).str("SECRET_KEY")
+
+
+@pytest.mark.parametrize("url", ["https://hooks.example.org/ivig", "http://10.0.0.5:8080/hook"])
+def test_http_urls_with_a_scheme_and_host_are_taken_as_given(url: str) -> None:
+    assert Env({"HOOK": url}).http_url("HOOK", "") == url
+
+
+def test_an_unset_http_url_is_its_default() -> None:
+    assert Env({}).http_url("HOOK", "") == ""
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("hooks.example.org/ivig", "has no http:// or https:// scheme"),
+        ("ftp://hooks.example.org/ivig", "has no http:// or https:// scheme"),
+        ("https:///ivig", "names no host"),
+        ("https://hooks.example.org:port/ivig", "is not a URL"),
+    ],
+)
+def test_an_http_url_without_a_scheme_or_host_fails_loudly_naming_the_variable(url: str, problem: str) -> None:
+    with pytest.raises(SettingsError, match=f"^HOOK: '{re.escape(url)}' {problem}"):
+        Env({"HOOK": url}).http_url("HOOK", "")

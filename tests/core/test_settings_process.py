@@ -69,3 +69,11 @@ def test_a_hospital_sets_a_safety_stop_number_from_the_environment() -> None:
         timeout=120,
     )
     assert result.stdout.strip().splitlines()[-1] == "120", result.stderr  # shell may print its imports first
+
+
+def test_a_webhook_url_without_a_scheme_stops_start_up_with_its_name() -> None:
+    result = run_check(
+        {"DJANGO_DEBUG": "true", "IVIG_WEBHOOK_URL": "hooks.example.org/ivig", "IVIG_WEBHOOK_SECRET": "s3cret"}
+    )
+    assert result.returncode != 0
+    assert "IVIG_WEBHOOK_URL: 'hooks.example.org/ivig' has no http:// or https:// scheme" in result.stderr

@@ -33,6 +33,18 @@ class Command(BaseCommand):
             help="seconds before an idle connection is closed (IVIG_HL7_IDLE_TIMEOUT_SECONDS)",
         )
         parser.add_argument(
+            "--message-deadline",
+            type=float,
+            default=settings.IVIG_HL7_MESSAGE_DEADLINE_SECONDS,
+            help="seconds a message has to arrive whole from its first byte (IVIG_HL7_MESSAGE_DEADLINE_SECONDS)",
+        )
+        parser.add_argument(
+            "--max-waiting",
+            type=int,
+            default=settings.IVIG_HL7_MAX_WAITING_CONNECTIONS,
+            help="connections waiting for a free one; more are refused at once (IVIG_HL7_MAX_WAITING_CONNECTIONS)",
+        )
+        parser.add_argument(
             "--busy-wait",
             type=float,
             default=settings.IVIG_HL7_BUSY_WAIT_SECONDS,
@@ -40,8 +52,17 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["max_connections"] < 1 or options["idle_timeout"] <= 0 or options["busy_wait"] < 0:
-            self.stderr.write("--max-connections must be at least 1, --idle-timeout above 0, --busy-wait not negative")
+        if (
+            options["max_connections"] < 1
+            or options["idle_timeout"] <= 0
+            or options["message_deadline"] <= 0
+            or options["busy_wait"] < 0
+            or options["max_waiting"] < 0
+        ):
+            self.stderr.write(
+                "--max-connections must be at least 1, --idle-timeout and --message-deadline above 0, --busy-wait "
+                "and --max-waiting not negative"
+            )
             raise SystemExit(2)
         stop = threading.Event()
 
@@ -54,7 +75,9 @@ class Command(BaseCommand):
             options["port"],
             max_connections=options["max_connections"],
             idle_timeout=options["idle_timeout"],
+            message_deadline=options["message_deadline"],
             busy_wait=options["busy_wait"],
+            max_waiting=options["max_waiting"],
         ).start()
         host, port = listener.address
         self.stdout.write(
