@@ -11,7 +11,7 @@ PYTHON    ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 HOST      ?= 127.0.0.1
 PORT      ?= 8000
 
-.PHONY: help venv run test lint format lock vendor-js bench-vitals bench-sweep bench-dashboards bench-hl7 bench-bedside clean
+.PHONY: help venv run test lint format lock vendor-js bench-vitals bench-sweep bench-dashboards bench-hl7 bench-bedside bench-soak clean
 
 help:
 	@echo "make run    build the virtualenv, migrate, load demo data, start web + Celery worker + beat"
@@ -78,6 +78,10 @@ bench-dashboards: venv
 
 bench-hl7: venv
 	$(PY) benchmarks/hl7_mllp.py
+
+# Every process at once (gunicorn, two workers, beat, the HL7 listener) for 10 minutes at ten times a regional peak.
+bench-soak: venv
+	$(PY) benchmarks/soak.py --minutes 10
 
 bench-bedside: venv
 	$(PY) benchmarks/bedside_taps.py

@@ -402,3 +402,21 @@ def row(cells: Sequence[str], widths: Sequence[int]) -> str:
     first, *others = cells
     aligned = (f"{cell:>{width}}" for cell, width in zip(others, widths[1:], strict=True))
     return " ".join([f"{first:<{widths[0]}}", *aligned])
+
+
+# --- Seeding -------------------------------------------------------------------------------------------------
+
+
+def record_pre_course_labs(patient_id: int, user: object, collected_at: object) -> None:
+    """A creatinine and blood group O+ at ``collected_at``, through the service: what a patient sent for a 1 g/kg
+    course of IVIG has before its order is verified (docs/clinical-rules.md §A9 renal_labs_missing,
+    hemolysis_labs_missing; group O at 1 g/kg owes no pre-course hemoglobin). Take a time before the first
+    infusion the script records."""
+    from patients import services
+
+    services.record_lab_result(
+        patient_id=patient_id, user=user, test="creatinine", value="80", unit="umol/L", collected_at=collected_at
+    )
+    services.record_lab_result(
+        patient_id=patient_id, user=user, test="blood_group", value="O+", collected_at=collected_at
+    )

@@ -141,6 +141,7 @@ def seed(patients: int) -> Seeded:
             weight_kg=Decimal("82"),
             weight_measured_at=now - timedelta(days=1),
         )
+        harness.record_pre_course_labs(patient.pk, hematologist, now - timedelta(hours=COMPLETED_HOURS_AGO + 24))
         order = infusion_services.create_order(
             data={
                 "patient": patient,

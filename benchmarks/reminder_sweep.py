@@ -187,6 +187,7 @@ def seed(checks: int, nurses: int, extra_checks: int) -> Seeded:
             weight_kg=Decimal("82"),
             weight_measured_at=now - timedelta(days=1),
         )
+        harness.record_pre_course_labs(patient.pk, hematologist, now - timedelta(days=30))
         order = infusion_services.create_order(
             data={
                 "patient": patient,

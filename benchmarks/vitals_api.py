@@ -137,6 +137,7 @@ def seed(nurses: int, orders: int, history: int) -> None:
             weight_kg=Decimal("82"),
             weight_measured_at=now - timedelta(days=1),
         )
+        harness.record_pre_course_labs(patient.pk, hematologist, now - timedelta(days=30))
         order = services.create_order(
             data={
                 "patient": patient,

@@ -71,6 +71,8 @@ class RequestLogMiddleware:
         )
         response["X-Request-ID"] = request_id
         return response
+
+
 # What a reverse proxy says about the request it forwards. Django believes X-Forwarded-Proto (SECURE_PROXY_SSL_HEADER)
 # from whoever sends it; a client that reaches the application directly could claim HTTPS or another address.
 FORWARDED_HEADERS = (

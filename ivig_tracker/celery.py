@@ -57,6 +57,7 @@ before_task_publish.connect(carry_request_id)
 task_prerun.connect(begin_task)
 task_postrun.connect(end_task)
 
+
 def refuse_to_start_with_a_broken_configuration(**kwargs: Any) -> None:
     """The worker runs the configuration checks `manage.py check` runs (monitoring/checks.py): a webhook URL
     without a scheme stops it at start-up rather than failing every delivery. SystemExit, because Celery logs and
