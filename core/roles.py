@@ -13,6 +13,11 @@ class Role(StrEnum):
     PHARMACIST = "pharmacist"
 
 
+# Not a clinical role: the Django group of interface accounts (a laboratory engine, an EHR integration), created by a
+# data migration. IT adds such an account to it; its API tokens live IVIG_INTERFACE_TOKEN_HOURS instead of a shift.
+INTERFACE_ACCOUNT_GROUP = "interface"
+
+
 # Where each role lands after login: the page that answers its first question of the day.
 ROLE_HOME_URL_NAMES = {
     Role.NURSE: "nurse-home",

@@ -86,3 +86,22 @@ def test_secrets_can_come_from_a_file(tmp_path) -> None:
     assert Env({"SECRET_KEY_FILE": str(secret)}).str("SECRET_KEY") == "s3cret-from-file"
     with pytest.raises(SettingsError, match="cannot be read"):
         Env({"SECRET_KEY_FILE": str(tmp_path / "missing")}).str("SECRET_KEY")
+
+
+def test_without_a_cache_url_every_process_on_the_host_shares_a_file_cache(tmp_path) -> None:
+    assert Env({}).cache("CACHE_URL", tmp_path / "cache") == {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(tmp_path / "cache"),
+    }
+
+
+def test_a_redis_cache_url_configures_django_s_redis_cache(tmp_path) -> None:
+    assert Env({"CACHE_URL": "redis://redis:6379/1"}).cache("CACHE_URL", tmp_path) == {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": "redis://redis:6379/1",
+    }
+
+
+def test_a_cache_url_that_is_not_redis_fails_loudly_naming_the_variable(tmp_path) -> None:
+    with pytest.raises(SettingsError, match="CACHE_URL must be a redis:// or rediss:// URL"):
+        Env({"CACHE_URL": "memcached://cache:11211"}).cache("CACHE_URL", tmp_path)

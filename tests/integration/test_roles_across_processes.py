@@ -67,9 +67,9 @@ def two_web_processes(tmp_path: Path) -> Iterator[list[int]]:
 
 
 def test_a_role_removed_is_refused_by_every_web_process_on_its_next_request(two_web_processes, nurse) -> None:
-    from rest_framework.authtoken.models import Token
+    from core.tokens import issue_token
 
-    token = Token.objects.create(user=nurse).key
+    _, token = issue_token(nurse)
     first, second = two_web_processes
     # Both processes have served the nurse, so either could be holding her role.
     assert [_status(first, token), _status(second, token), _status(first, token)] == [200, 200, 200]
