@@ -30,6 +30,7 @@ ROLE_HOME_URL_NAMES = {
 class Access:
     roles: frozenset[Role]
     permissions: frozenset[str]  # "app_label.codename", from the user's groups and own permissions
+    interface_account: bool = False  # a member of INTERFACE_ACCOUNT_GROUP
 
 
 def access_of(user: Any) -> Access:
@@ -58,6 +59,7 @@ def _load_access(user: Any) -> Access:
     return Access(
         roles=frozenset(role for role in Role if role.value in group_names),
         permissions=frozenset(f"{app}.{codename}" for app, codename in rows),
+        interface_account=INTERFACE_ACCOUNT_GROUP in group_names,
     )
 
 

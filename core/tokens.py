@@ -16,11 +16,11 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from knox.models import AuthToken
 
-from core.roles import INTERFACE_ACCOUNT_GROUP
+from core.roles import access_of
 
 
 def is_interface_account(user: Any) -> bool:
-    return bool(user.groups.filter(name=INTERFACE_ACCOUNT_GROUP).exists())
+    return access_of(user).interface_account
 
 
 def token_lifetime(user: Any) -> timedelta:

@@ -470,8 +470,9 @@ LOGGING["loggers"]["axes"] = {"level": "WARNING"}  # type: ignore[index]
 # Redis when CACHE_URL is set (e.g. redis://redis:6379/1, a database apart from the broker's), else files in var/.
 CACHES = {"default": env.cache("CACHE_URL", VAR_DIR / "cache")}
 
-# Requests per user (signed in) and per source (anonymous); the token endpoint has its own, stricter, rate per
-# source, on top of the lockout. A number and a period: second, minute, hour or day, e.g. 600/minute.
+# Requests per user (signed in; an interface account has its own, higher, rate) and per source (anonymous); the
+# token endpoint has its own, stricter, rate per source, on top of the lockout. A number and a period: second,
+# minute, hour or day, e.g. 600/minute.
 REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
     "core.api.throttling.SourceAnonRateThrottle",
     "core.api.throttling.SourceUserRateThrottle",
@@ -479,8 +480,13 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
     "anon": env.str("IVIG_API_THROTTLE_ANON", "60/minute"),
     "user": env.str("IVIG_API_THROTTLE_USER", "600/minute"),
+    "interface": env.str("IVIG_API_THROTTLE_INTERFACE", "6000/minute"),
     "token": env.str("IVIG_API_THROTTLE_TOKEN", "10/minute"),
 }
+for _scope, _rate in REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].items():
+    _count, _, _period = _rate.partition("/")
+    if not (_count.isdigit() and int(_count) > 0 and _period in {"second", "minute", "hour", "day"}):
+        raise SettingsError(f"IVIG_API_THROTTLE_{_scope.upper()} must be like 600/minute (second, minute, hour or day)")
 
 # API tokens (django-rest-knox, stored hashed): they end after these many hours, and with a password change or a
 # deactivated account. Interface accounts (members of the "interface" group: a laboratory engine, an integration)

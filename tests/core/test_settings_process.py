@@ -69,3 +69,18 @@ def test_a_hospital_sets_a_safety_stop_number_from_the_environment() -> None:
         timeout=120,
     )
     assert result.stdout.strip().splitlines()[-1] == "120", result.stderr  # shell may print its imports first
+
+
+@pytest.mark.parametrize(
+    "variable, value, message",
+    [
+        ("IVIG_API_THROTTLE_USER", "600 per minute", "IVIG_API_THROTTLE_USER must be like 600/minute"),
+        ("IVIG_TRUSTED_PROXIES", "10.0.0.5,proxy.hospital", "IVIG_TRUSTED_PROXIES must list IP addresses or networks"),
+        ("IVIG_LOGIN_LOCKOUT_PARAMETERS", "user_agent", "IVIG_LOGIN_LOCKOUT_PARAMETERS must be username, ip_address"),
+        ("CACHE_URL", "memcached://cache:11211", "CACHE_URL must be a redis:// or rediss:// URL"),
+    ],
+)
+def test_a_malformed_sign_in_or_throttle_setting_stops_start_up_with_its_name(variable, value, message) -> None:
+    result = run_check({"DJANGO_DEBUG": "true", variable: value})
+    assert result.returncode != 0
+    assert message in result.stderr

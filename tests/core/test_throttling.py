@@ -5,8 +5,10 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
+from django.contrib.auth.models import Group
 
 from core import tokens
+from core.roles import INTERFACE_ACCOUNT_GROUP
 from tests.factories import TEST_PASSWORD
 
 pytestmark = pytest.mark.db
@@ -94,3 +96,14 @@ def test_a_user_s_rate_is_counted_across_all_their_tokens(rates, nurse):
         answers.append(api.get(PATIENTS).status_code)
 
     assert answers == [200, 200, 429]
+
+
+def test_an_interface_account_has_its_own_higher_rate(rates, client_for, role_user):
+    rates(user="2/minute", interface="4/minute")
+    engine = role_user("nurse", username="lab-interface")  # the role lets it read patients
+    engine.groups.add(Group.objects.get(name=INTERFACE_ACCOUNT_GROUP))
+    api = client_for(engine)
+
+    answers = [api.get(PATIENTS).status_code for _ in range(5)]
+
+    assert answers == [200, 200, 200, 200, 429]
