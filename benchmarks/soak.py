@@ -89,8 +89,8 @@ def seed(minutes: float, checks_per_minute: float) -> Seeded:
     from django.contrib.auth.models import Group
     from django.test import Client
     from django.utils import timezone
-    from rest_framework.authtoken.models import Token
 
+    from core.tokens import issue_token
     from infusions import services as infusion_services
     from tests.factories import FULL_CHECKLIST, NORMAL_VITALS, day_vials, given_order, verified_order
 
@@ -139,7 +139,7 @@ def seed(minutes: float, checks_per_minute: float) -> Seeded:
     patient = Patient.objects.order_by("pk").first()
     assert patient is not None
     return Seeded(
-        nurse_token=Token.objects.create(user=nurse).key,
+        nurse_token=issue_token(nurse)[1],
         running_infusions=running,
         sessions=sessions,
         patient_page=f"/hematology/patients/{patient.pk}/",

@@ -98,8 +98,8 @@ def seed(nurses: int, orders: int, history: int) -> None:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
     from django.utils import timezone
-    from rest_framework.authtoken.models import Token
 
+    from core.tokens import issue_token
     from infusions import services
     from infusions.models import Product, VitalSignsEntry
     from infusions.services.vials import planned_vials
@@ -116,7 +116,7 @@ def seed(nurses: int, orders: int, history: int) -> None:
     hematologist = staff("bench-haem", "hematologist")
     pharmacist = staff("bench-pharm", "pharmacist")
     nurse_users = [staff(f"bench-nurse{n}", "nurse") for n in range(nurses)]
-    tokens = [Token.objects.create(user=nurse).key for nurse in nurse_users]
+    tokens = [issue_token(nurse)[1] for nurse in nurse_users]
     product = Product.objects.get(name="Gamunex-C")
     now = timezone.now()
     first_vitals_at = now - timedelta(minutes=5 * history + 10)

@@ -1,6 +1,11 @@
 from __future__ import annotations
 
+from axes.admin import AccessFailureLogAdmin, AccessLogAdmin
+from axes.models import AccessFailureLog, AccessLog
 from django.contrib import admin
+from django.http import HttpRequest
+from django.utils import timezone
+from knox.models import AuthToken
 
 from core.models import Heartbeat
 
@@ -9,3 +14,46 @@ from core.models import Heartbeat
 class HeartbeatAdmin(admin.ModelAdmin[Heartbeat]):
     list_display = ["name", "last_seen_at"]
     readonly_fields = ["name", "last_seen_at"]
+
+
+# knox's own admin shows digests and lets anyone with the add right mint a token of any lifetime; IT lists and revokes
+# here, and issues interface tokens with `manage.py issue_api_token` (SECURITY.md "Sign-in and API tokens").
+admin.site.unregister(AuthToken)
+
+
+@admin.register(AuthToken)
+class APITokenAdmin(admin.ModelAdmin[AuthToken]):
+    list_display = ["token_key", "user", "created", "expiry", "is_live"]
+    list_filter = ["created", "expiry"]
+    search_fields = ["token_key", "user__username"]
+    fields = ["token_key", "user", "created", "expiry"]
+    readonly_fields = ["token_key", "user", "created", "expiry"]
+    ordering = ["-created"]
+    list_select_related = ["user"]
+    actions = ["delete_selected"]
+
+    @admin.display(boolean=True, description="still valid")
+    def is_live(self, token: AuthToken) -> bool:
+        return token.expiry is None or token.expiry > timezone.now()
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: AuthToken | None = None) -> bool:
+        return False
+
+
+# django-axes' audit of sign-ins (successful ones and failures) is evidence: IT reads it, nobody edits or deletes it
+# from the admin (`manage.py axes_reset_logs` prunes old rows on a retention schedule). Deleting an *access attempt*
+# stays allowed: that is how IT unlocks an account or a source.
+class ReadOnlyAuditAdmin:
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+for _model, _axes_admin in ((AccessLog, AccessLogAdmin), (AccessFailureLog, AccessFailureLogAdmin)):
+    admin.site.unregister(_model)
+    admin.site.register(_model, type(f"ReadOnly{_axes_admin.__name__}", (ReadOnlyAuditAdmin, _axes_admin), {}))

@@ -8,3 +8,8 @@ class CoreConfig(AppConfig):
 
     name = "core"
     verbose_name = "IVIG Tracker core"
+
+    def ready(self) -> None:
+        from core import receivers
+
+        receivers.connect()

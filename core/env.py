@@ -145,6 +145,20 @@ class Env:
             raise SettingsError(f"{name} must be a redis://, rediss:// or filesystem:// URL, got {url!r}")
         return url
 
+    def cache(self, name: builtins.str, file_cache_dir: Path) -> dict[builtins.str, Any]:
+        """Django's default cache: Redis (redis:// or rediss://) when set, else files under ``file_cache_dir``.
+
+        Files, not process memory, are the fallback because the throttles count requests across every web worker
+        and process on the host: a per-process cache would let each gunicorn worker allow the full rate.
+        """
+        url = self._raw(name)
+        if url is None:
+            return {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(file_cache_dir)}
+        scheme = url.split("://", 1)[0] if "://" in url else ""
+        if scheme not in {"redis", "rediss"}:
+            raise SettingsError(f"{name} must be a redis:// or rediss:// URL (unset: a file cache), got {url!r}")
+        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+
     def timezone(self, name: builtins.str, default: Any = _MISSING) -> Any:
         raw = self._raw(name)
         if raw is None:

@@ -13,6 +13,11 @@ class Role(StrEnum):
     PHARMACIST = "pharmacist"
 
 
+# Not a clinical role: the Django group of interface accounts (a laboratory engine, an EHR integration), created by a
+# data migration. IT adds such an account to it; its API tokens live IVIG_INTERFACE_TOKEN_HOURS instead of a shift.
+INTERFACE_ACCOUNT_GROUP = "interface"
+
+
 # Where each role lands after login: the page that answers its first question of the day.
 ROLE_HOME_URL_NAMES = {
     Role.NURSE: "nurse-home",
@@ -25,6 +30,7 @@ ROLE_HOME_URL_NAMES = {
 class Access:
     roles: frozenset[Role]
     permissions: frozenset[str]  # "app_label.codename", from the user's groups and own permissions
+    interface_account: bool = False  # a member of INTERFACE_ACCOUNT_GROUP
 
 
 def access_of(user: Any) -> Access:
@@ -53,6 +59,7 @@ def _load_access(user: Any) -> Access:
     return Access(
         roles=frozenset(role for role in Role if role.value in group_names),
         permissions=frozenset(f"{app}.{codename}" for app, codename in rows),
+        interface_account=INTERFACE_ACCOUNT_GROUP in group_names,
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from dataclasses import fields as dataclass_fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -63,7 +63,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "oauth2_provider",
     "django_filters",
     "drf_spectacular",
@@ -212,7 +211,7 @@ if EMAIL_USE_TLS and EMAIL_USE_SSL:
 REST_FRAMEWORK: dict[str, Any] = {
     # Token first: its WWW-Authenticate header is what turns an anonymous request into 401 rather than 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "core.api.authentication.ExpiringTokenAuthentication",
         # OAuth2 Bearer tokens (read-only here, core/oauth.py); the FHIR views put Bearer first (their challenge).
         "core.oauth.APIBearerAuthentication",
         "rest_framework.authentication.SessionAuthentication",
@@ -485,3 +484,83 @@ IVIG_HL7_PROCESSING_ID = env.str("IVIG_HL7_PROCESSING_ID", "P")
 # A result closes the open check whose due time is nearest its collection time within this many hours either
 # side; otherwise it is an ad hoc result of the patient's active order.
 IVIG_HL7_MATCH_WINDOW_HOURS = env.int("IVIG_HL7_MATCH_WINDOW_HOURS", 12, minimum=1)
+
+# --- Sign-in protection, API throttling and API token lifetimes (SECURITY.md "Sign-in and API tokens") -----
+# Before core, whose admin replaces knox's token admin.
+INSTALLED_APPS[INSTALLED_APPS.index("core") : INSTALLED_APPS.index("core")] = ["axes", "knox"]
+# django-axes wants its backend first: it refuses a locked-out account before any password is hashed.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+# Last, as its docs say: it turns a request that axes flagged as locked out into the lockout answer.
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")
+
+# The source address the lockout and the throttles count is the connecting one, or the one a proxy listed in
+# TRUSTED_PROXIES (above) appended to X-Forwarded-For (core/client_ip.py).
+
+# Wrong passwords on the sign-in page, the admin's and POST /api/v1/auth/token/ (django-axes, recorded in the
+# database): the IVIG_LOGIN_FAILURE_LIMIT-th failure for one account, or from one source, locks it for
+# IVIG_LOGIN_COOLOFF_MINUTES; hospital IT unlocks sooner in the admin ("Access attempts").
+IVIG_LOGIN_FAILURE_LIMIT = env.int("IVIG_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+IVIG_LOGIN_COOLOFF_MINUTES = env.int("IVIG_LOGIN_COOLOFF_MINUTES", 15, minimum=1)
+IVIG_LOGIN_LOCKOUT_PARAMETERS = env.list("IVIG_LOGIN_LOCKOUT_PARAMETERS", ["username", "ip_address"])
+if not IVIG_LOGIN_LOCKOUT_PARAMETERS or not set(IVIG_LOGIN_LOCKOUT_PARAMETERS) <= {"username", "ip_address"}:
+    raise SettingsError(
+        f"IVIG_LOGIN_LOCKOUT_PARAMETERS must be username, ip_address or both, got {IVIG_LOGIN_LOCKOUT_PARAMETERS!r}"
+    )
+AXES_ENABLED = env.bool("IVIG_LOGIN_PROTECTION", True)
+AXES_FAILURE_LIMIT = IVIG_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=IVIG_LOGIN_COOLOFF_MINUTES)
+# Each parameter counts on its own: too many failures for one account (from anywhere) or from one source (on any
+# account) lock it.
+AXES_LOCKOUT_PARAMETERS = IVIG_LOGIN_LOCKOUT_PARAMETERS
+AXES_RESET_ON_SUCCESS = True
+# The audit IT reads in the admin: every successful sign-in (access logs) and every failure (access failure logs,
+# the last 1000 per username), kept when a success or an unlock clears the counting attempts.
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+# Attempts made while locked are refused without extending the lock: the cool-off the user was told stays true.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_CLIENT_IP_CALLABLE = "core.client_ip.request_client_ip"
+AXES_LOCKOUT_CALLABLE = "core.lockout.lockout_response"
+AXES_VERBOSE = False
+# Failures and lockouts (WARNING) reach the log for the hospital's security monitoring; each success's INFO does not.
+LOGGING["loggers"]["axes"] = {"level": "WARNING"}  # type: ignore[index]
+
+# Every process shares one cache, so a throttle counts all of a client's requests whichever worker serves them:
+# Redis when CACHE_URL is set (e.g. redis://redis:6379/1, a database apart from the broker's), else files in var/.
+CACHES = {"default": env.cache("CACHE_URL", VAR_DIR / "cache")}
+
+# Requests per user (signed in; an interface account has its own, higher, rate) and per source (anonymous); the
+# token endpoint has its own, stricter, rate per source, on top of the lockout. A number and a period: second,
+# minute, hour or day, e.g. 600/minute.
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
+    "core.api.throttling.SourceAnonRateThrottle",
+    "core.api.throttling.SourceUserRateThrottle",
+]
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
+    "anon": env.str("IVIG_API_THROTTLE_ANON", "60/minute"),
+    "user": env.str("IVIG_API_THROTTLE_USER", "600/minute"),
+    "interface": env.str("IVIG_API_THROTTLE_INTERFACE", "6000/minute"),
+    "token": env.str("IVIG_API_THROTTLE_TOKEN", "10/minute"),
+}
+for _scope, _rate in REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].items():
+    _count, _, _period = _rate.partition("/")
+    if not (_count.isdigit() and int(_count) > 0 and _period in {"second", "minute", "hour", "day"}):
+        raise SettingsError(f"IVIG_API_THROTTLE_{_scope.upper()} must be like 600/minute (second, minute, hour or day)")
+
+# API tokens (django-rest-knox, stored hashed): they end after these many hours, and with a password change or a
+# deactivated account. Interface accounts (members of the "interface" group: a laboratory engine, an integration)
+# keep theirs longer, because nobody is there to sign in again at 3 a.m.
+IVIG_API_TOKEN_HOURS = env.int("IVIG_API_TOKEN_HOURS", 12, minimum=1)
+IVIG_INTERFACE_TOKEN_HOURS = env.int("IVIG_INTERFACE_TOKEN_HOURS", 30 * 24, minimum=1)
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(hours=IVIG_API_TOKEN_HOURS),
+    "AUTH_HEADER_PREFIX": "Token",  # docs/api.md fixes `Authorization: Token <token>`
+    "AUTO_REFRESH": False,
+}
+
+# Expired tokens are refused either way; they are kept a week (the admin shows who had one), then deleted.
+IVIG_EXPIRED_TOKENS_KEPT_DAYS = env.int("IVIG_EXPIRED_TOKENS_KEPT_DAYS", 7, minimum=0)
+CELERY_BEAT_SCHEDULE["expired-api-tokens"] = {
+    "task": "core.tasks.delete_expired_api_tokens",
+    "schedule": 3600.0,
+    "options": {"expires": 3000},
+}

@@ -26,6 +26,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("account/tokens/", views.account_tokens, name="account-tokens"),
     path("nurse/", dashboard_views.nurse_worklist, name="nurse-home"),
     path("hematology/", dashboard_views.hematologist_dashboard, name="hematologist-home"),
     path("hematology/patients/<int:patient_id>/", dashboard_views.patient_response, name="patient-response"),

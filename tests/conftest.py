@@ -144,13 +144,17 @@ def pharmacist(role_user: Callable[..., Any]) -> Any:
 @pytest.fixture
 def client_for(api_client: Any) -> Callable[[Any], Any]:
     """An API client authenticated with the user's token, as an integrator would call us."""
-    from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
 
+    from core.tokens import issue_token
+
+    issued: dict[int, str] = {}  # one token per user, as one integration holds one
+
     def make(user: Any) -> Any:
-        token, _ = Token.objects.get_or_create(user=user)
+        if user.pk not in issued:
+            issued[user.pk] = issue_token(user)[1]
         client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        client.credentials(HTTP_AUTHORIZATION=f"Token {issued[user.pk]}")
         return client
 
     return make

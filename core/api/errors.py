@@ -6,10 +6,11 @@ from collections.abc import Collection
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import status
+from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from core.api.authentication import TokenExpired
 from core.errors import Conflict, SafetyStopped
 
 
@@ -47,4 +48,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response({"detail": exc.detail}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, DjangoValidationError):
         return Response(validation_error_body(exc), status=status.HTTP_400_BAD_REQUEST)
-    return drf_exception_handler(exc, context)
+    response = drf_exception_handler(exc, context)
+    # A code a client can act on without parsing the message: wait (Retry-After), or sign in again.
+    if response is not None and isinstance(response.data, dict) and isinstance(exc, CODED_ERRORS):
+        response.data["code"] = exc.default_code
+    return response
+
+
+# docs/api.md "Errors": 429 {"detail", "code": "throttled"}; 401 {"detail", "code": "token_expired"}.
+CODED_ERRORS = (exceptions.Throttled, TokenExpired)

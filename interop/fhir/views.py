@@ -16,7 +16,7 @@ from typing import Any
 
 from django.urls import reverse
 from rest_framework import exceptions, status
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -24,6 +24,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.authentication import ExpiringTokenAuthentication
 from core.api.errors import exception_handler as api_exception_handler
 from core.oauth import BearerAuthentication
 from core.permissions import IsClinicalStaff
@@ -90,7 +91,7 @@ def fhir_exception_handler(exc: Exception, context: dict[str, Any]) -> Response 
 
 class FHIRView(APIView):
     # Bearer first: its challenge is the one a 401 carries.
-    authentication_classes = [BearerAuthentication, TokenAuthentication, SessionAuthentication]
+    authentication_classes = [BearerAuthentication, ExpiringTokenAuthentication, SessionAuthentication]
     permission_classes = [IsClinicalStaff, SMARTReadScope]
     renderer_classes = [FHIRJSONRenderer, JSONRenderer]
     content_negotiation_class = FHIRContentNegotiation

@@ -10,8 +10,10 @@ import re
 from pathlib import Path
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
+from core.tokens import issue_token
 from infusions import services
 from infusions.models import Infusion, Order, VialLot
 from ivig_tracker.demo import DEMO_USERS
@@ -76,6 +78,7 @@ def pages_by_role():
     verified = Order.objects.exclude(status="draft").order_by("pk").first()
     lot = VialLot.objects.order_by("pk").first()
     given = Patient.objects.filter(orders__status__in=["in_progress", "completed"]).order_by("pk").first()
+    issue_token(get_user_model().objects.get(username="nurse"))  # the API tokens page shows its table
     shared = [
         "/patients/",
         f"/patients/{patient.pk}/",
@@ -90,6 +93,7 @@ def pages_by_role():
             f"/orders/infusions/{scheduled.pk}/",
             f"/orders/infusions/{running.pk}/",
             f"/orders/infusions/{completed.pk}/",
+            "/account/tokens/",
             *shared,
         ],
         "hematologist": [

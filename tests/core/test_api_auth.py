@@ -74,11 +74,11 @@ def test_a_deactivated_account_is_refused_on_its_next_request(client_for, nurse)
 
 
 def test_a_deleted_token_is_refused_on_its_next_request(client_for, nurse) -> None:
-    from rest_framework.authtoken.models import Token
+    from knox.models import AuthToken
 
     api = client_for(nurse)
     assert api.get("/api/v1/patients/").status_code == 200
-    Token.objects.filter(user=nurse).delete()
+    AuthToken.objects.filter(user=nurse).delete()
     assert api.get("/api/v1/patients/").status_code == 401
 
 

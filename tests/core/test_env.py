@@ -110,3 +110,22 @@ def test_an_unset_http_url_is_its_default() -> None:
 def test_an_http_url_without_a_scheme_or_host_fails_loudly_naming_the_variable(url: str, problem: str) -> None:
     with pytest.raises(SettingsError, match=f"^HOOK: '{re.escape(url)}' {problem}"):
         Env({"HOOK": url}).http_url("HOOK", "")
+
+
+def test_without_a_cache_url_every_process_on_the_host_shares_a_file_cache(tmp_path) -> None:
+    assert Env({}).cache("CACHE_URL", tmp_path / "cache") == {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(tmp_path / "cache"),
+    }
+
+
+def test_a_redis_cache_url_configures_django_s_redis_cache(tmp_path) -> None:
+    assert Env({"CACHE_URL": "redis://redis:6379/1"}).cache("CACHE_URL", tmp_path) == {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": "redis://redis:6379/1",
+    }
+
+
+def test_a_cache_url_that_is_not_redis_fails_loudly_naming_the_variable(tmp_path) -> None:
+    with pytest.raises(SettingsError, match="CACHE_URL must be a redis:// or rediss:// URL"):
+        Env({"CACHE_URL": "memcached://cache:11211"}).cache("CACHE_URL", tmp_path)

@@ -77,3 +77,17 @@ def test_a_webhook_url_without_a_scheme_stops_start_up_with_its_name() -> None:
     )
     assert result.returncode != 0
     assert "IVIG_WEBHOOK_URL: 'hooks.example.org/ivig' has no http:// or https:// scheme" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "variable, value, message",
+    [
+        ("IVIG_API_THROTTLE_USER", "600 per minute", "IVIG_API_THROTTLE_USER must be like 600/minute"),
+        ("IVIG_LOGIN_LOCKOUT_PARAMETERS", "user_agent", "IVIG_LOGIN_LOCKOUT_PARAMETERS must be username, ip_address"),
+        ("CACHE_URL", "memcached://cache:11211", "CACHE_URL must be a redis:// or rediss:// URL"),
+    ],
+)
+def test_a_malformed_sign_in_or_throttle_setting_stops_start_up_with_its_name(variable, value, message) -> None:
+    result = run_check({"DJANGO_DEBUG": "true", variable: value})
+    assert result.returncode != 0
+    assert message in result.stderr

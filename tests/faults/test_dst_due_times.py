@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from core.tokens import issue_token
 from infusions import services as infusions
 from monitoring import services
 from monitoring.models import Notification, PlateletCheck
@@ -102,7 +102,7 @@ def completed_late(*, completed_at: datetime, nurse: Any, settings: Any) -> tupl
         infusion_id=infusion.pk, user=nurse, checklist=FULL_CHECKLIST, vials=day_vials(infusion), started_at=started_at
     )
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=nurse).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {issue_token(nurse)[1]}")
     response = client.post(
         f"/api/v1/infusions/{infusion.pk}/complete/",
         {"completed_at": timezone.localtime(completed_at).isoformat()},

@@ -8,8 +8,8 @@ import urllib.error
 import urllib.request
 
 import pytest
-from rest_framework.authtoken.models import Token
 
+from core.tokens import issue_token
 from infusions import services
 from infusions.models import Infusion, VitalSignsEntry
 from monitoring.models import PlateletCheck
@@ -57,7 +57,7 @@ def running_infusion(db):
 
 
 def nurse_tokens(count: int) -> list[str]:
-    return [Token.objects.create(user=UserFactory(role="nurse")).key for _ in range(count)]
+    return [issue_token(UserFactory(role="nurse"))[1] for _ in range(count)]
 
 
 def test_two_nurses_posting_vitals_at_the_same_moment_both_land(live_server, running_infusion):

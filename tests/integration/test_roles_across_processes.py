@@ -8,6 +8,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -33,8 +34,8 @@ def _status(port: int, token: str) -> int:
         return 0
 
 
-@pytest.fixture
-def two_web_processes(tmp_path: Path) -> Iterator[list[int]]:
+@contextmanager
+def _two_web_processes(tmp_path: Path, **extra_environment: str) -> Iterator[list[int]]:
     environment = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": os.environ.get("HOME", "/tmp"),
@@ -45,6 +46,7 @@ def two_web_processes(tmp_path: Path) -> Iterator[list[int]]:
         "ALLOWED_HOSTS": "127.0.0.1",
         "SECURE_SSL_REDIRECT": "false",
         "IVIG_VAR_DIR": "var/test-roles",
+        **extra_environment,
     }
     ports = [free_port(), free_port()]
     processes = [
@@ -66,10 +68,26 @@ def two_web_processes(tmp_path: Path) -> Iterator[list[int]]:
             process.wait(timeout=15)
 
 
-def test_a_role_removed_is_refused_by_every_web_process_on_its_next_request(two_web_processes, nurse) -> None:
-    from rest_framework.authtoken.models import Token
+@pytest.fixture
+def two_web_processes(tmp_path: Path) -> Iterator[list[int]]:
+    with _two_web_processes(tmp_path) as ports:
+        yield ports
 
-    token = Token.objects.create(user=nurse).key
+
+@pytest.fixture(params=["file cache", pytest.param("redis cache", marks=pytest.mark.redis)])
+def two_throttled_web_processes(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[list[int]]:
+    # The embedded default's file cache in a folder of their own, or Redis (CACHE_URL) as deployed.
+    cache = {"CACHE_URL": os.environ["CELERY_BROKER_URL"]} if request.param == "redis cache" else {}
+    with _two_web_processes(
+        tmp_path, IVIG_API_THROTTLE_USER="4/minute", IVIG_VAR_DIR=str(tmp_path / "var"), **cache
+    ) as ports:
+        yield ports
+
+
+def test_a_role_removed_is_refused_by_every_web_process_on_its_next_request(two_web_processes, nurse) -> None:
+    from core.tokens import issue_token
+
+    _, token = issue_token(nurse)
     first, second = two_web_processes
     # Both processes have served the nurse, so either could be holding her role.
     assert [_status(first, token), _status(second, token), _status(first, token)] == [200, 200, 200]
@@ -77,3 +95,14 @@ def test_a_role_removed_is_refused_by_every_web_process_on_its_next_request(two_
     nurse.groups.clear()  # the role is withdrawn (as the admin does), in a process of its own
 
     assert [_status(first, token), _status(second, token)] == [403, 403]
+
+
+def test_a_user_s_request_rate_is_counted_across_every_web_process(two_throttled_web_processes, nurse) -> None:
+    from core.tokens import issue_token
+
+    _, token = issue_token(nurse)
+    first, second = two_throttled_web_processes
+
+    statuses = [_status(port, token) for port in (first, second, first, second, first, second)]
+
+    assert statuses == [200, 200, 200, 200, 429, 429]
