@@ -55,7 +55,25 @@ REGIONAL_PEAK = {"vitals": 0.5, "pages": 2.0, "hl7": 0.5, "checks_per_minute": 1
 SWEEP_INTERVAL_S = 10
 
 
-def bench_env(var_dir: Path, broker: str, mail_dir: Path) -> dict[str, str]:
+class Outbox:
+    """An SMTP server on loopback (aiosmtpd) that keeps each message's recipients and subject."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[tuple[str, ...], str]] = []
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd's API)
+        subject = ""
+        for line in envelope.original_content.decode(errors="replace").splitlines():
+            if line.startswith("Subject:"):
+                subject = line
+                break
+        with self.lock:
+            self.messages.append((tuple(envelope.rcpt_tos), subject))
+        return "250 Message accepted for delivery"
+
+
+def bench_env(var_dir: Path, broker: str, smtp_port: int) -> dict[str, str]:
     return harness.django_env(
         database=BENCH_DB,
         broker_url=broker,
@@ -63,8 +81,8 @@ def bench_env(var_dir: Path, broker: str, mail_dir: Path) -> dict[str, str]:
         ALLOWED_HOSTS="127.0.0.1,localhost",
         IVIG_WEBHOOK_URL="",
         IVIG_SWEEP_INTERVAL_SECONDS=str(SWEEP_INTERVAL_S),
-        EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
-        EMAIL_FILE_PATH=str(mail_dir),
+        EMAIL_HOST=HOST,
+        EMAIL_PORT=str(smtp_port),
         PROMETHEUS_MULTIPROC_DIR=str(var_dir / "prometheus"),
         IVIG_METRICS_TOKEN="soak",
     )
@@ -317,7 +335,7 @@ def start_beat(log_path: Path, var_dir: Path) -> subprocess.Popen[bytes]:
 # --- Verification ------------------------------------------------------------------------------------------
 
 
-def reminders(seeded: Seeded, mail_dir: Path) -> dict[str, Any]:
+def reminders(seeded: Seeded, outbox: Outbox) -> dict[str, Any]:
     from django.db.models import Count
 
     from monitoring.models import Delivery, Notification, PlateletCheck
@@ -326,9 +344,8 @@ def reminders(seeded: Seeded, mail_dir: Path) -> dict[str, Any]:
     fell_due = checks.exclude(status="scheduled").count()
     notes = Notification.objects.filter(platelet_check__in=checks, kind="platelet_check_due")
     per_check_and_nurse = notes.values("platelet_check", "recipient").annotate(n=Count("pk"))
-    mails = []
-    for path in mail_dir.glob("*.log"):
-        mails += [part for part in path.read_text(errors="replace").split("-" * 79) if "Subject:" in part]
+    with outbox.lock:
+        mails = list(outbox.messages)
     sent = Delivery.objects.filter(notification__in=notes, channel="email", status="sent").count()
     return {
         "checks_due": len(seeded.due_orders),
@@ -337,7 +354,8 @@ def reminders(seeded: Seeded, mail_dir: Path) -> dict[str, Any]:
         "expected_reminders": fell_due * NURSES,
         "duplicates": sum(1 for row in per_check_and_nurse if row["n"] > 1),
         "emails_sent": sent,
-        "emails_in_outbox": len(mails),
+        "emails_received": len(mails),
+        "emails_received_twice": len(mails) - len(set(mails)),
         "deliveries_not_sent": Delivery.objects.filter(notification__in=notes).exclude(status="sent").count(),
     }
 
@@ -360,11 +378,14 @@ def main(argv: list[str] | None = None) -> int:
     harness.require_postgres()
     harness.require_redis()
     var_dir = harness.make_var_dir("ivig-soak-")
-    mail_dir = var_dir / "outbox"
-    mail_dir.mkdir()
+    from aiosmtpd.controller import Controller  # after ensure_venv: the virtualenv has it
+
     (var_dir / "prometheus").mkdir()
+    outbox = Outbox()
+    smtp = Controller(outbox, hostname=HOST, port=harness.free_port())
+    smtp.start()
     broker = harness.redis_url(12)
-    env = bench_env(var_dir, broker, mail_dir)
+    env = bench_env(var_dir, broker, smtp.port)
     os.environ.update(env)
     seconds = args.minutes * 60
     rates = {name: REGIONAL_PEAK[name] * args.scale for name in ("vitals", "pages", "hl7")}
@@ -399,13 +420,14 @@ def main(argv: list[str] | None = None) -> int:
         memory_end = {name: rss_mb(process.pid) for name, process in processes.items()}
         time.sleep(SWEEP_INTERVAL_S * 2)  # the last checks' reminders are mailed
         metrics = scrape_metrics(port)
-        remind = reminders(seeded, mail_dir)
+        remind = reminders(seeded, outbox)
         report(kinds, elapsed, memory_start, memory_end, remind, metrics, var_dir / "web.log")
         ok = (
             all(not kind.errors for kind in kinds.values())
             and remind["duplicates"] == 0
             and remind["reminders"] == remind["expected_reminders"]
-            and remind["emails_sent"] == remind["reminders"] == remind["emails_in_outbox"]
+            and remind["emails_sent"] == remind["reminders"] == remind["emails_received"]
+            and remind["emails_received_twice"] == 0
         )
         return 0 if ok else 1
     except BenchError as exc:
@@ -423,6 +445,7 @@ def main(argv: list[str] | None = None) -> int:
             connections.close_all()
             harness.drop_database(BENCH_DB)
         harness.flush_redis(broker)
+        smtp.stop()
 
 
 def report(

@@ -334,8 +334,9 @@ class Delivery(models.Model):
     channel = models.CharField(max_length=16)
     # Sent with every attempt (the webhook's X-IVIG-Delivery-Id), the same on each retry, so a receiver that saw an
     # attempt we timed out on recognises the retry. Random rather than the row's id: ids restart with a restored or
-    # rebuilt database, and a receiver would then drop a new delivery as a duplicate.
-    delivery_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # rebuilt database, and a receiver would then drop a new delivery as a duplicate. Nullable and not indexed only
+    # so that adding it took no long lock on a live table (monitoring 0010 filled the existing rows): every row has one.
+    delivery_id = models.UUIDField(default=uuid.uuid4, null=True, editable=False)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     enqueued_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)

@@ -470,7 +470,7 @@ def _finish(
         ack_code=ack_code, header=header, ack_control_id=ack_control_id, text=text, error=error, now=now
     )
     row.error = error.text if error else ""
-    row.processed_at = now
+    row.processed_at = timezone.now()  # received_at is when it arrived: the difference is its processing time
     attribute_change(row, _user_or_none(user))
     row.save()
     return Ack(code=ack_code, text=row.ack_text, message_id=row.pk)

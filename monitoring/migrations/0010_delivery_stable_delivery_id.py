@@ -1,7 +1,9 @@
 """Each delivery gets a stable random id, sent with every attempt so a receiver can recognise a retry.
 
 Three steps, because a column default is computed once for the rows already there: added nullable, filled with one
-uuid per existing row, then made unique and required."""
+uuid per existing row in batches, then given its default for new rows. The column stays nullable and without a unique
+index: SET NOT NULL and a unique index would each scan the whole table under a lock (core/migration_safety.py), and a
+random uuid4 needs neither to be unique in practice."""
 
 from __future__ import annotations
 
@@ -36,6 +38,6 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name="delivery",
             name="delivery_id",
-            field=models.UUIDField(default=uuid.uuid4, unique=True, editable=False),
+            field=models.UUIDField(default=uuid.uuid4, null=True, editable=False),
         ),
     ]
