@@ -68,9 +68,19 @@ def capability_statement(base_url: str) -> dict[str, Any]:
         if rtype.supported_profiles:
             entry["supportedProfile"] = list(rtype.supported_profiles)
         entry["interaction"] = [{"code": "read"}, {"code": "search-type"}]
-        # meta.versionId is served (versioned), but no vread or history: readHistory stays false.
         entry["versioning"] = "versioned"
         entry["readHistory"] = False
+        if rtype.name == "Observation":
+            # A platelet count's corrections are its versions (interop/fhir/platelet_versions.py); the other
+            # Observations answer their _history with 404, as the documentation says.
+            entry["interaction"] += [{"code": "vread"}, {"code": "history-instance"}]
+            entry["readHistory"] = True
+            entry["documentation"] = (
+                "A platelet count (plt-<id>) is one Observation whatever its corrections: its status goes "
+                "preliminary, final, corrected (or entered-in-error when withdrawn), its versions are at "
+                "_history and _history/<versionId>, and a later version's former id redirects (301) to it. "
+                "Other Observations have no history (404)."
+            )
         entry["updateCreate"] = False
         entry["conditionalRead"] = "full-support"  # If-None-Match and If-Modified-Since
         entry["searchParam"] = [
@@ -100,7 +110,8 @@ def capability_statement(base_url: str) -> dict[str, Any]:
             {
                 "mode": "server",
                 "documentation": (
-                    "Read by id and search (GET only). Searches return searchset Bundles paged with `_count` "
+                    "Read by id and search (GET only); a platelet count's Observation also has its history and "
+                    "versions. Searches return searchset Bundles paged with `_count` "
                     "(default 50, at most 200) and `page`. Handling is strict: an unsupported parameter, modifier "
                     "or chain is a 400 OperationOutcome naming it, unless the request sends "
                     "`Prefer: handling=lenient`, which ignores it (the self link shows only the parameters applied). "

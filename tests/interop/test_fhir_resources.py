@@ -130,28 +130,6 @@ def test_a_platelet_count_has_loinc_777_3_and_ucum_10_9_per_litre(api, order, nu
     assert body["interpretation"] == [{"text": "IWG response category: Response"}]
 
 
-def test_a_correction_is_corrected_and_the_value_it_replaces_entered_in_error(api, order, nurse) -> None:
-    wrong = result(order, "24h", 14, 24, nurse)
-    right = result(order, "24h", 41, 24, nurse)
-    old = get(api, f"Observation/plt-{wrong.pk}")
-    new = get(api, f"Observation/plt-{right.pk}")
-    assert (old["status"], new["status"]) == ("entered-in-error", "corrected")
-    assert f"Observation/plt-{right.pk}" in old["note"][0]["text"]
-    statuses = {
-        status: [o["id"] for o in resources(api, f"Observation?code=777-3&status={status}")]
-        for status in ("final", "corrected", "entered-in-error", "preliminary")
-    }
-    assert statuses == {
-        "final": [],
-        "corrected": [f"plt-{right.pk}"],
-        "entered-in-error": [f"plt-{wrong.pk}"],
-        "preliminary": [],
-    }
-    # The Task's output is the current result.
-    task = get(api, f"Task/{right.platelet_check_id}")
-    assert task["output"][0]["valueReference"] == {"reference": f"Observation/plt-{right.pk}"}
-
-
 def test_a_preliminary_laboratory_result_is_preliminary(api, order) -> None:
     stored = result(order, "48h", 60, 48, None, preliminary=True, source=PlateletResult.Source.HL7)
     body = get(api, f"Observation/plt-{stored.pk}")
