@@ -61,7 +61,9 @@ def history_bundle(found: list[Found], *, base_url: str, self_url: str) -> dict[
             {
                 "fullUrl": f"{base_url}{url}",
                 "resource": resource,
-                "request": {"method": "PUT", "url": url} if number else {"method": "POST", "url": resource["resourceType"]},
+                "request": {"method": "PUT", "url": url}
+                if number
+                else {"method": "POST", "url": resource["resourceType"]},
                 "response": {
                     "status": "200 OK" if number else "201 Created",
                     "etag": f'W/"{meta["versionId"]}"',

@@ -26,13 +26,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import models
-from django.db.models import CharField, Exists, F, OuterRef, Prefetch, Q, Subquery, Value
+from django.db.models import CharField, F, OuterRef, Prefetch, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from infusions.models import Order, RateSegment, SafetyRecord, VitalSignsEntry
-from interop.fhir import resources as fhir
 from interop.fhir import platelet_versions, versions
+from interop.fhir import resources as fhir
 from interop.models import HL7MessageResult
 from monitoring.models import (
     CURRENT_RESULT,
@@ -192,6 +192,14 @@ class Source:
     def rows(self) -> models.QuerySet:
         """The rows searched, each annotated with its last change (for ``_lastUpdated``)."""
         return versions.with_last_changed(self.base())
+
+    def compartment(self, patient_id: int) -> Q:
+        """The rows in a patient's compartment (FHIR R4 compartmentdefinition-patient): the patient itself, or the
+        rows whose subject is that patient."""
+        return Q(**{self.patient_field: patient_id}) if self.patient_field else Q(pk=patient_id)
+
+    def in_compartment(self, pk: int, patient_id: int | None) -> bool:
+        return patient_id is None or self.base().filter(Q(pk=pk) & self.compartment(patient_id)).exists()
 
     def resource(self, obj: Any) -> dict[str, Any]:
         """The rendered resource with its version; ``obj`` comes from ``load``, which annotates the last change."""
@@ -725,11 +733,15 @@ class Found:
     changed_at: datetime | None  # for ETag and Last-Modified
 
 
-def read(rtype: ResourceType, resource_id: str) -> Found | None:
+def read(rtype: ResourceType, resource_id: str, *, patient_id: int | None = None) -> Found | None:
+    """The resource, or None when it is unknown or, for a token of one patient (``patient_id``), outside that
+    patient's compartment: such a token cannot tell another patient's resource from none."""
     parsed = rtype.parse_id(resource_id)
     if parsed is None:
         return None
     source, pk = parsed
+    if not source.in_compartment(pk, patient_id):
+        return None
     obj = source.load([pk]).get(pk)  # each loader applies its source's restrictions (e.g. no pauses)
     if obj is None:
         return None
@@ -740,7 +752,7 @@ class HistoryNotKept(Exception):
     """The resource exists but its earlier versions are not served (only platelet counts keep theirs)."""
 
 
-def history(rtype: ResourceType, resource_id: str) -> list[Found] | None:
+def history(rtype: ResourceType, resource_id: str, *, patient_id: int | None = None) -> list[Found] | None:
     """Every version of a resource, oldest first, the last being what a read serves; None when it is unknown.
     Only a platelet count's Observation has versions to show (its corrections, interop/fhir/platelet_versions.py):
     the other resources are served from records whose earlier states are not rendered, so HistoryNotKept."""
@@ -748,6 +760,8 @@ def history(rtype: ResourceType, resource_id: str) -> list[Found] | None:
     if parsed is None:
         return None
     source, pk = parsed
+    if not source.in_compartment(pk, patient_id):
+        return None
     if source is not PLATELET_SOURCE:
         raise HistoryNotKept(f"{rtype.name}/{resource_id}")
     head = source.load([pk]).get(pk)
@@ -880,9 +894,14 @@ def _filters(
     return filters, applied
 
 
-def search(rtype: ResourceType, query: dict[str, list[str]], *, strict: bool = True) -> SearchResult:
+def search(
+    rtype: ResourceType, query: dict[str, list[str]], *, strict: bool = True, patient_id: int | None = None
+) -> SearchResult:
+    """``patient_id``: a token of one patient searches that patient's compartment only, whatever it asks for."""
     count, page = paging(query)
     filters, applied = _filters(rtype, query, strict)
+    if patient_id is not None:
+        filters = {source: q & source.compartment(patient_id) for source, q in filters.items()}
     offset = (page - 1) * count
     keys: list[tuple[Source, int]] = []
     total = 0
