@@ -10,6 +10,7 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.operationoutcome import OperationOutcome
+from fhirclient.models import fhirelementfactory as r4_resource
 
 from monitoring.models import PlateletCheck, PlateletResult
 from monitoring.services import correct_platelet_result, record_platelet_result, withdraw_platelet_result
@@ -52,6 +53,7 @@ def get(api, path: str, **headers) -> dict:
         Bundle.model_validate(body)
     else:
         Observation.model_validate(body)
+    r4_resource.FHIRElementFactory.instantiate(body["resourceType"], body)  # R4 4.0.1, strict
     return body
 
 

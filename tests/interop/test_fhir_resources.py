@@ -1,5 +1,6 @@
 """FHIR R4 mappings: codes, units, numbers and statuses of each resource type, each parsed with fhir.resources'
-R4B model (which reads R4 JSON)."""
+R4B model (pydantic: types, cardinalities, required elements and value sets it binds) and with fhirclient's model,
+generated from R4 4.0.1 itself (an element R4 does not have, or of another type, is refused)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient as FHIRPatient
 from fhir.resources.R4B.task import Task
+from fhirclient.models import fhirelementfactory as r4_resource
 
 from infusions import services as infusion_services
 from infusions.models import RateSegment
@@ -39,13 +41,14 @@ MODELS = {
 
 
 def get(api, path: str) -> dict:
-    """GET a resource or Bundle, assert 200 and parse it (and each entry) with its R4B model."""
+    """GET a resource or Bundle, assert 200 and parse it (and each entry) with its R4B model and as R4 4.0.1."""
     response = api.get(BASE + path)
     assert response.status_code == 200, response.content
     body = response.json()
     MODELS[body["resourceType"]].model_validate(body)
     for entry in body.get("entry", []):
         MODELS[entry["resource"]["resourceType"]].model_validate(entry["resource"])
+    r4_resource.FHIRElementFactory.instantiate(body["resourceType"], body)  # strict: raises FHIRValidationError
     return body
 
 
