@@ -377,6 +377,20 @@ def test_a_clinician_launches_an_app_for_the_patient_they_choose_and_the_token_n
     assert SMARTTokenPatient.objects.get(access_token__application=smart_app).patient == patient
 
 
+def test_hospital_it_sees_which_patient_a_launch_token_reads_in_the_admin(
+    client, hematologist, smart_app, two_patients, admin_client
+) -> None:
+    patient, _other = two_patients
+    client.force_login(hematologist)
+    launch_for(client, smart_app, patient)
+
+    listing = admin_client.get("/admin/interop/smarttokenpatient/")
+
+    assert listing.status_code == 200
+    assert patient.mrn in listing.content.decode()
+    assert admin_client.get("/admin/interop/smarttokenpatient/add/").status_code == 403
+
+
 def test_a_patient_token_reads_that_patients_record_and_nothing_of_another(
     client, hematologist, smart_app, two_patients_with_counts
 ) -> None:
