@@ -2,10 +2,11 @@
 points rather than a fork of it.
 
 1. An app asks ``/o/authorize/`` for ``launch/patient`` with ``patient/`` read scopes (authorization code, PKCE).
-   The consent page (PatientLaunchAuthorizationView) asks the signed-in clinician for the patient's MRN. A
-   ``patient=<id>`` parameter in the authorization URL only fills the MRN in: the clinician still sees and
-   confirms it. Nothing is authorised for an unknown MRN (the form says so beside the field, keeping what was
-   typed), nor for an account without a clinical role, which may see no patient's record.
+   The consent page (PatientLaunchAuthorizationView) asks the signed-in clinician for the patient's MRN, then
+   shows that patient's name and birth date to be confirmed by authorising again (a mistyped MRN can be another
+   patient's). A ``patient=<id>`` parameter in the authorization URL only fills the MRN in: the clinician still
+   sees and confirms it. Nothing is authorised for an unknown MRN (the form says so beside the field, keeping what
+   was typed), nor for an account without a clinical role, which may see no patient's record.
 2. The chosen patient travels with the authorization code (SMARTGrantPatient, beside DOT's Grant).
 3. Exchanging the code (PatientLaunchValidator) gives the access token the same patient (SMARTTokenPatient) and
    adds ``"patient": "<id>"`` to the token response, as SMART requires. A refreshed token keeps its patient.
@@ -51,6 +52,9 @@ class PatientLaunchForm(AllowForm):  # type: ignore[misc]  # DOT ships no type h
         max_length=64,
         help_text="The app will read this patient's record only.",
     )
+    # The MRN whose patient the clinician was shown: authorising names that patient only once they have seen who
+    # it is, and typing another MRN asks again.
+    confirmed_mrn = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput())
 
     def clean(self) -> dict[str, Any]:
         cleaned: dict[str, Any] = super().clean()
@@ -60,9 +64,17 @@ class PatientLaunchForm(AllowForm):  # type: ignore[misc]  # DOT ships no type h
         if not mrn:
             self.add_error("patient_mrn", "Give the MRN of the patient whose record the app may read.")
             return cleaned
-        patient = Patient.objects.filter(mrn__iexact=mrn).first()
+        patient = Patient.objects.filter(mrn=mrn).first()  # exactly: an MRN is never guessed at
         if patient is None:
             self.add_error("patient_mrn", f"No patient has the MRN {mrn}: check it against the wristband.")
+            return cleaned
+        if cleaned.get("confirmed_mrn") != patient.mrn:
+            self.data = self.data.copy()  # the page shown again carries the MRN now confirmed by the next click
+            self.data["confirmed_mrn"] = patient.mrn
+            self.add_error(
+                "patient_mrn",
+                f"Is this the patient? {patient}, born {patient.birth_date:%d %b %Y}. Authorise again to confirm.",
+            )
             return cleaned
         cleaned["patient"] = patient
         return cleaned
@@ -114,6 +126,8 @@ class PatientLaunchAuthorizationView(AuthorizationView):  # type: ignore[misc]  
         return super().create_authorization_response(request, scopes, credentials, allow)
 
     def form_valid(self, form: PatientLaunchForm) -> HttpResponse:
+        # DOT's form_valid builds the credentials itself and then calls create_authorization_response (above),
+        # which picks the patient up from the form kept here.
         if form.cleaned_data.get("patient") is not None and not is_clinical_staff(self.request.user):
             form.add_error("patient_mrn", "Your account has no clinical role: it may not open a patient's record.")
             return self.form_invalid(form)

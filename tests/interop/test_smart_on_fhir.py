@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 from datetime import timedelta
+from html import escape
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -337,10 +338,15 @@ PATIENT_LAUNCH = "launch/patient patient/*.read"
 
 
 def launch_for(client, app, patient, scope: str = PATIENT_LAUNCH) -> dict:
-    """A clinician launches the app for ``patient`` (by MRN on the consent page); the app exchanges its code."""
+    """A clinician launches the app for ``patient``: types the MRN on the consent page, is shown who it is and
+    authorises again to confirm; the app exchanges its code."""
     oauth = WebApplicationClient(app.client_id)
     verifier = oauth.create_code_verifier(64)
-    redirect = authorize(client, app, oauth, verifier, scope=scope, patient_mrn=patient.mrn)
+    shown = authorize(client, app, oauth, verifier, scope=scope, patient_mrn=patient.mrn)
+    assert shown.status_code == 200, shown.content
+    assert f"Is this the patient? {escape(str(patient))}" in shown.content.decode()
+    assert not Grant.objects.exists()
+    redirect = authorize(client, app, oauth, verifier, scope=scope, patient_mrn=patient.mrn, confirmed_mrn=patient.mrn)
     assert redirect.status_code == 302, redirect.content
     code = oauth.parse_request_uri_response(redirect["Location"], state="state-123")["code"]
     response = exchange(oauth, code, verifier)
@@ -441,6 +447,29 @@ def test_an_unknown_mrn_is_said_beside_the_field_keeping_what_was_typed_and_auth
     assert "No patient has the MRN NO-SUCH-MRN" in html
     assert 'value="NO-SUCH-MRN"' in html
     assert smart_app.name in html
+    assert not Grant.objects.exists()
+
+
+def test_an_mrn_changed_after_the_patient_was_shown_is_shown_again_before_anything_is_authorised(
+    client, hematologist, smart_app, two_patients
+) -> None:
+    patient, other = two_patients
+    client.force_login(hematologist)
+    oauth = WebApplicationClient(smart_app.client_id)
+    verifier = oauth.create_code_verifier(64)
+
+    page = authorize(
+        client,
+        smart_app,
+        oauth,
+        verifier,
+        scope=PATIENT_LAUNCH,
+        patient_mrn=other.mrn,
+        confirmed_mrn=patient.mrn,  # the clinician was shown the first patient, then typed another MRN
+    )
+
+    assert page.status_code == 200
+    assert f"Is this the patient? {escape(str(other))}" in page.content.decode()
     assert not Grant.objects.exists()
 
 
