@@ -11,7 +11,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from core.admin_base import ClinicalRecordAdmin
 from core.errors import Conflict
 from interop.hl7.services import reprocess_message
-from interop.models import HL7Message, HL7MessageResult, LocalObservationCode
+from interop.models import HL7Message, HL7MessageResult, LocalObservationCode, SMARTTokenPatient
 
 logger = logging.getLogger(__name__)
 
@@ -123,3 +123,20 @@ class LocalObservationCodeAdmin(SimpleHistoryAdmin):  # type: ignore[misc]  # si
     list_display = ["sending_facility", "code", "test", "description", "created_at"]
     list_filter = ["test", "sending_facility"]
     search_fields = ["sending_facility", "code", "description"]
+
+
+@admin.register(SMARTTokenPatient)
+class SMARTTokenPatientAdmin(admin.ModelAdmin):
+    """Which patient each SMART patient-launch token reads (read-only: made with the token, gone with it; revoke the
+    token itself under Django OAuth Toolkit → Access tokens)."""
+
+    list_display = ["access_token", "patient", "created_at"]
+    list_select_related = ["access_token__application", "patient"]
+    search_fields = ["patient__mrn", "access_token__application__name"]
+    readonly_fields = ["access_token", "patient", "created_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

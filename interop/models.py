@@ -151,3 +151,30 @@ class LocalObservationCode(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} from {self.sending_facility}: {self.get_test_display()}"
+
+
+class SMARTGrantPatient(models.Model):
+    """The patient a clinician chose when authorising a SMART app's standalone launch (scope ``launch/patient``),
+    held beside django-oauth-toolkit's authorization code until the app exchanges it: the token made from the
+    code gets the same patient (interop/fhir/launch.py). Goes with its code."""
+
+    grant = models.OneToOneField("oauth2_provider.Grant", on_delete=models.CASCADE, related_name="smart_patient")
+    patient = models.ForeignKey("patients.Patient", on_delete=models.CASCADE, related_name="+")
+
+    def __str__(self) -> str:
+        return f"Launch patient #{self.patient_id} of grant #{self.grant_id}"
+
+
+class SMARTTokenPatient(models.Model):
+    """An access token's patient context: with a ``patient/`` scope the token reads this patient's compartment
+    only. Made with the token, from its code or from the token its refresh token came with; goes with the token,
+    and a ``patient/`` token without one reads nothing."""
+
+    access_token = models.OneToOneField(
+        "oauth2_provider.AccessToken", on_delete=models.CASCADE, related_name="smart_patient"
+    )
+    patient = models.ForeignKey("patients.Patient", on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"Patient #{self.patient_id} of access token #{self.access_token_id}"

@@ -256,6 +256,7 @@ IVIG_OAUTH_ACCESS_TOKEN_SECONDS = env.int("IVIG_OAUTH_ACCESS_TOKEN_SECONDS", 360
 OAUTH2_PROVIDER: dict[str, Any] = {
     # The SMART v1 read scopes (per-type ones, e.g. system/Observation.read, follow from the served FHIR types).
     "SCOPES": {
+        "launch/patient": "Open one patient's record, the patient you choose",
         "patient/*.read": "Read the FHIR resources of one patient",
         "user/*.read": "Read the FHIR resources you may read",
         "system/*.read": "Read all FHIR resources (backend services)",
@@ -263,7 +264,8 @@ OAUTH2_PROVIDER: dict[str, Any] = {
     },
     "DEFAULT_SCOPES": [],
     "SCOPES_BACKEND_CLASS": "interop.fhir.smart.SMARTScopes",
-    "OAUTH2_VALIDATOR_CLASS": "core.oauth.ActingUserValidator",
+    # core.oauth.ActingUserValidator, carrying a SMART patient launch's patient to its token.
+    "OAUTH2_VALIDATOR_CLASS": "interop.fhir.launch.PatientLaunchValidator",
     "ACCESS_TOKEN_EXPIRE_SECONDS": IVIG_OAUTH_ACCESS_TOKEN_SECONDS,
     # An app's refresh token lasts one clinical shift, like a browser session; a replayed one revokes its family.
     "REFRESH_TOKEN_EXPIRE_SECONDS": SESSION_COOKIE_AGE,
@@ -289,6 +291,10 @@ OAUTH2_PROVIDER: dict[str, Any] = {
         )
     },
 }
+# django-oauth-toolkit's own models, named so that interop's SMART patient context (beside its grants and access
+# tokens) can refer to them; these are its defaults.
+OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "IVIG Tracker API",

@@ -7,16 +7,17 @@ from oauth2_provider import views as oauth_views
 
 from core import health
 from dashboards import views as dashboard_views
-from interop.fhir import smart
+from interop.fhir import launch, smart
 from ivig_tracker import metrics, views
 
 admin.site.site_header = "IVIG Tracker administration"
 admin.site.site_title = "IVIG Tracker admin"
 
 # django-oauth-toolkit's endpoints that SMART on FHIR uses, under its own namespace (no device flow, no client
-# self-registration or management pages: IT registers Applications in the admin).
+# self-registration or management pages: IT registers Applications in the admin). The consent page asks for the
+# patient of a SMART patient launch (interop/fhir/launch.py).
 oauth_urlpatterns = [
-    path("authorize/", oauth_views.AuthorizationView.as_view(), name="authorize"),
+    path("authorize/", launch.PatientLaunchAuthorizationView.as_view(), name="authorize"),
     path("token/", oauth_views.TokenView.as_view(), name="token"),
     path("revoke_token/", oauth_views.RevokeTokenView.as_view(), name="revoke-token"),
     path("introspect/", oauth_views.IntrospectTokenView.as_view(), name="introspect"),

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 from django.utils import timezone
 
 from interop.fhir.resources import instant
-from interop.fhir.search import SearchResult
+from interop.fhir.search import Found, SearchResult
 
 
 def searchset(result: SearchResult, *, base_url: str, resource_type: str) -> dict[str, Any]:
@@ -46,6 +46,40 @@ def searchset(result: SearchResult, *, base_url: str, resource_type: str) -> dic
     if not bundle["entry"]:
         del bundle["entry"]  # FHIR allows no empty arrays
     return bundle
+
+
+def history_bundle(found: list[Found], *, base_url: str, self_url: str) -> dict[str, Any]:
+    """A ``history`` Bundle (R4 http.html "history") of one resource's versions, given oldest first and listed
+    newest first. Each entry carries the request that made the version (the first a create, later ones updates:
+    a history Bundle requires request and response) and its response's ETag and time."""
+    entries = []
+    for number, version in enumerate(found):
+        resource = version.resource
+        url = f"{resource['resourceType']}/{resource['id']}"
+        meta = resource["meta"]
+        entries.append(
+            {
+                "fullUrl": f"{base_url}{url}",
+                "resource": resource,
+                "request": {"method": "PUT", "url": url}
+                if number
+                else {"method": "POST", "url": resource["resourceType"]},
+                "response": {
+                    "status": "200 OK" if number else "201 Created",
+                    "etag": f'W/"{meta["versionId"]}"',
+                    "lastModified": meta["lastUpdated"],
+                },
+            }
+        )
+    return {
+        "resourceType": "Bundle",
+        "meta": {"lastUpdated": instant(timezone.now())},
+        "type": "history",
+        "timestamp": instant(timezone.now()),
+        "total": len(entries),
+        "link": [{"relation": "self", "url": self_url}],
+        "entry": entries[::-1],
+    }
 
 
 def operation_outcome(diagnostics: str, code: str = "invalid", severity: str = "error") -> dict[str, Any]:

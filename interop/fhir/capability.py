@@ -17,11 +17,14 @@ SECURITY = (
     "SMART on FHIR (App Launch 2.x, v1 scopes): `Authorization: Bearer <access token>` from the token endpoint, "
     "with client credentials for backend services (scope system/*.read or system/<type>.read) or the "
     "authorization-code flow with PKCE S256 for apps (user/*.read or user/<type>.read); discovery at "
-    ".well-known/smart-configuration. patient/ scopes are refused (403): no patient launch context yet. The "
-    "project's `Authorization: Token <token>` (from POST /api/v1/auth/token/) and the browser session work too. "
-    "Anonymous requests and expired or revoked tokens get 401; accounts without a clinical role (nurse, "
-    "hematologist, pharmacist) and tokens without a read scope for the type get 403. Only this "
-    "CapabilityStatement and the SMART configuration are public."
+    ".well-known/smart-configuration. Standalone patient launch: an app asking for launch/patient with "
+    "patient/*.read or patient/<type>.read has the authorising clinician choose the patient (by MRN) on the "
+    "consent page; the token response carries `patient`, and the token reads that patient's compartment only "
+    "(the Patient and the resources whose subject it is: another patient's resource is 404, searches are "
+    "restricted to the patient). The project's `Authorization: Token <token>` (from POST /api/v1/auth/token/) "
+    "and the browser session work too. Anonymous requests and expired or revoked tokens get 401; accounts without a "
+    "clinical role (nurse, hematologist, pharmacist), tokens without a read scope for the type and patient/ tokens "
+    "without a patient get 403. Only this CapabilityStatement and the SMART configuration are public."
 )
 SECURITY_SERVICE_SYSTEM = "http://terminology.hl7.org/CodeSystem/restful-security-service"
 OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
@@ -68,9 +71,19 @@ def capability_statement(base_url: str) -> dict[str, Any]:
         if rtype.supported_profiles:
             entry["supportedProfile"] = list(rtype.supported_profiles)
         entry["interaction"] = [{"code": "read"}, {"code": "search-type"}]
-        # meta.versionId is served (versioned), but no vread or history: readHistory stays false.
         entry["versioning"] = "versioned"
         entry["readHistory"] = False
+        if rtype.name == "Observation":
+            # A platelet count's corrections are its versions (interop/fhir/platelet_versions.py); the other
+            # Observations answer their _history with 404, as the documentation says.
+            entry["interaction"] += [{"code": "vread"}, {"code": "history-instance"}]
+            entry["readHistory"] = True
+            entry["documentation"] = (
+                "A platelet count (plt-<id>) is one Observation whatever its corrections: its status goes "
+                "preliminary, final, corrected (or entered-in-error when withdrawn), its versions are at "
+                "_history and _history/<versionId>, and a later version's former id redirects (301) to it. "
+                "Other Observations have no history (404)."
+            )
         entry["updateCreate"] = False
         entry["conditionalRead"] = "full-support"  # If-None-Match and If-Modified-Since
         entry["searchParam"] = [
@@ -100,7 +113,8 @@ def capability_statement(base_url: str) -> dict[str, Any]:
             {
                 "mode": "server",
                 "documentation": (
-                    "Read by id and search (GET only). Searches return searchset Bundles paged with `_count` "
+                    "Read by id and search (GET only); a platelet count's Observation also has its history and "
+                    "versions. Searches return searchset Bundles paged with `_count` "
                     "(default 50, at most 200) and `page`. Handling is strict: an unsupported parameter, modifier "
                     "or chain is a 400 OperationOutcome naming it, unless the request sends "
                     "`Prefer: handling=lenient`, which ignores it (the self link shows only the parameters applied). "

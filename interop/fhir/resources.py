@@ -6,7 +6,7 @@ One function per resource type. Resource ids are stable strings derived from pri
 resource                          id
 ================================  =====================================================================
 Patient                           ``<patient id>``
-Observation, platelet count       ``plt-<platelet result id>``
+Observation, platelet count       ``plt-<platelet result id>``, the first version's: corrections are versions
 Observation, vital sign           ``vs-<vital signs entry id>-<component>``, component one of
                                   ``temperature``, ``heart-rate``, ``respiratory-rate``, ``spo2``, ``bp``
 Observation, body weight          ``bw-<weight measurement id>``
@@ -220,22 +220,22 @@ def patient_resource(patient: Patient) -> dict[str, Any]:
 # --- Observation -------------------------------------------------------------------------------------------
 
 
-def platelet_status(result: PlateletResult, *, supersedes_another: bool) -> str:
-    """FHIR ObservationStatus of a platelet result.
+# FHIR ObservationStatus of the row that stands for a platelet result (interop/fhir/platelet_versions.py): a
+# correction is a new row, so the row's own status is the Observation's. A superseded row is an earlier version of
+# the Observation, never served as the current one; "unknown" only keeps this total.
+PLATELET_STATUS = {
+    PlateletResult.Status.PRELIMINARY: "preliminary",
+    PlateletResult.Status.FINAL: "final",
+    # R4 "corrected": modified after being final to correct an error in the result (a count, a collection time or
+    # a bleeding grade); the correction's reason is in a note.
+    PlateletResult.Status.CORRECTED: "corrected",
+    # Withdrawn with its reason (docs/clinical-rules.md §A12): R4 "entered-in-error", withdrawn after release.
+    PlateletResult.Status.ENTERED_IN_ERROR: "entered-in-error",
+}
 
-    * ``preliminary``: the laboratory's preliminary result.
-    * ``entered-in-error``: a result superseded by a correction. A correction is a new PlateletResult (the old
-      row is kept, never overwritten), so the old row is a value "withdrawn following previous final release"
-      on which real-world decisions may have been based: FHIR's definition of entered-in-error.
-    * ``entered-in-error`` too: a result withdrawn as entered in error, with its reason (docs/clinical-rules.md §A12).
-    * ``corrected``: the result that replaced an earlier final result.
-    * ``final``: otherwise.
-    """
-    if result.preliminary:
-        return "preliminary"
-    if result.superseded_by_id is not None or result.status == PlateletResult.Status.ENTERED_IN_ERROR:
-        return "entered-in-error"
-    return "corrected" if supersedes_another else "final"
+
+def platelet_status(result: PlateletResult) -> str:
+    return PLATELET_STATUS.get(result.status, "unknown")
 
 
 # HL7 table 0078 (OBX-8) flags that have the same code in FHIR's v3 ObservationInterpretation.
@@ -291,13 +291,17 @@ def _laboratory_detail(source: Any) -> dict[str, Any]:
     return detail
 
 
-def platelet_observation(result: PlateletResult, *, supersedes_another: bool = False) -> dict[str, Any]:
-    """``result.order.patient`` should be select_related. ``supersedes_another``: some result names this one
-    in ``superseded_by`` (the search annotates it). A laboratory's result carries the laboratory's detail (its
-    accession, specimen, reference range and flag) and the laboratory as performer, whoever's account posted it."""
+def platelet_observation(result: PlateletResult, *, first_version_id: int | None = None) -> dict[str, Any]:
+    """One version of a platelet result's Observation: ``result`` is the row standing then (the current one, or a
+    historical instance), ``first_version_id`` the first row of its lineage, which names the Observation
+    (interop/fhir/platelet_versions.py; the row's own id when none is given). ``result.order.patient`` should be
+    select_related. A laboratory's result carries the laboratory's detail (its accession, specimen, reference range
+    and flag) and the laboratory as performer, whoever's account posted it."""
     notes = []
-    if result.superseded_by_id is not None:
-        notes.append({"text": f"Superseded by the correction Observation/plt-{result.superseded_by_id}."})
+    if result.change_reason and result.status == PlateletResult.Status.CORRECTED:
+        notes.append({"text": f"Corrected: {result.change_reason}"})
+    elif result.change_reason and result.status == PlateletResult.Status.ENTERED_IN_ERROR:
+        notes.append({"text": f"Entered in error: {result.change_reason}"})
     if result.bleeding:
         grade = f" (WHO grade {result.bleeding_who_grade})" if result.bleeding_who_grade is not None else ""
         notes.append({"text": f"New bleeding at this assessment{grade}."})
@@ -323,10 +327,10 @@ def platelet_observation(result: PlateletResult, *, supersedes_another: bool = F
     return _drop_empty(
         {
             "resourceType": "Observation",
-            "id": f"plt-{result.pk}",
+            "id": f"plt-{first_version_id or result.pk}",
             "contained": detail.get("contained"),
             "identifier": detail.get("identifier"),
-            "status": platelet_status(result, supersedes_another=supersedes_another),
+            "status": platelet_status(result),
             "category": category("laboratory", "Laboratory"),
             "code": loinc([(PLATELET_LOINC, PLATELET_DISPLAY)], "Platelet count"),
             "subject": patient_reference(result.order.patient),
@@ -663,8 +667,9 @@ def medication_administration(segment: RateSegment) -> dict[str, Any]:
 
 def platelet_task(check: PlateletCheck, current_result_id: int | None = None) -> dict[str, Any]:
     """One scheduled platelet count. The due time is ``restriction.period.start`` (when fulfilment is sought);
-    ``executionPeriod`` is when it was done (sample collected → result recorded). ``current_result_id``: the
-    check's current final result, the Task's output. ``order__patient`` should be select_related."""
+    ``executionPeriod`` is when it was done (sample collected → result recorded). ``current_result_id``: the id
+    naming the Observation of the check's current final result (its lineage's first row), the Task's output.
+    ``order__patient`` should be select_related."""
     status = TASK_STATUS[check.status]
     output = None
     if check.status == CheckStatus.RESULTED and current_result_id is not None:

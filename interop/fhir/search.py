@@ -26,13 +26,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import models
-from django.db.models import CharField, Exists, F, OuterRef, Prefetch, Q, Subquery, Value
+from django.db.models import CharField, F, OuterRef, Prefetch, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from infusions.models import Order, RateSegment, SafetyRecord, VitalSignsEntry
+from interop.fhir import platelet_versions, versions
 from interop.fhir import resources as fhir
-from interop.fhir import versions
 from interop.models import HL7MessageResult
 from monitoring.models import (
     CURRENT_RESULT,
@@ -193,6 +193,14 @@ class Source:
         """The rows searched, each annotated with its last change (for ``_lastUpdated``)."""
         return versions.with_last_changed(self.base())
 
+    def compartment(self, patient_id: int) -> Q:
+        """The rows in a patient's compartment (FHIR R4 compartmentdefinition-patient): the patient itself, or the
+        rows whose subject is that patient."""
+        return Q(**{self.patient_field: patient_id}) if self.patient_field else Q(pk=patient_id)
+
+    def in_compartment(self, pk: int, patient_id: int | None) -> bool:
+        return patient_id is None or self.base().filter(Q(pk=pk) & self.compartment(patient_id)).exists()
+
     def resource(self, obj: Any) -> dict[str, Any]:
         """The rendered resource with its version; ``obj`` comes from ``load``, which annotates the last change."""
         return versions.stamp(self.render(obj), getattr(obj, versions.CHANGED_AT, None))
@@ -337,9 +345,16 @@ PATIENT = ResourceType(
 )
 
 
+def _statuses_from(mapping: dict[str, str], field_name: str = "status") -> dict[str, Q]:
+    """Invert a model → FHIR status map into FHIR status → Q."""
+    inverted: dict[str, list[str]] = defaultdict(list)
+    for model_value, fhir_value in mapping.items():
+        inverted[fhir_value].append(str(model_value))
+    return {fhir_value: Q(**{f"{field_name}__in": values}) for fhir_value, values in inverted.items()}
+
+
 # Observation ---------------------------------------------------------------------------------------------
 
-_SUPERSEDES = Exists(PlateletResult.objects.filter(superseded_by=OuterRef("pk")))
 _CURRENT_FINAL = Q(preliminary=False) & CURRENT_RESULT
 
 
@@ -350,29 +365,38 @@ def _platelets() -> models.QuerySet:
         queryset=HL7MessageResult.objects.select_related("message").order_by("-pk"),
         to_attr="fhir_hl7_sources",
     )
-    return (
-        PlateletResult.objects.select_related("order__patient", "platelet_check", "entered_by")
-        .prefetch_related(hl7_sources)
-        .annotate(supersedes_another=_SUPERSEDES)
+    return PlateletResult.objects.select_related("order__patient", "platelet_check", "entered_by").prefetch_related(
+        hl7_sources
     )
 
 
+def _load_platelets(pks: Iterable[int]) -> dict[int, Any]:
+    """The page's standing rows, each with the first row of its lineage, which names its Observation."""
+    rows = {obj.pk: obj for obj in versions.with_last_changed(_platelets()).filter(pk__in=list(pks))}
+    for head, first in platelet_versions.first_versions(rows).items():
+        rows[head].fhir_first_version_id = first
+    return rows
+
+
+def _parse_platelet_id(pk: int) -> tuple[Source, int] | None:
+    """``plt-<id>`` of any row of a lineage (its first row, or a later one a client held before the lineage was
+    one Observation) → the row that stands for it; the read answers a later row's id with a redirect."""
+    head = platelet_versions.head_of(pk)
+    return (PLATELET_SOURCE, head) if head is not None else None
+
+
+# One Observation per platelet result, whatever its corrections: the row that stands is searched and served; the
+# rows it replaced are its earlier versions (interop/fhir/platelet_versions.py).
 PLATELET_SOURCE = Source(
     kind="plt",
     model=PlateletResult,
-    base=lambda: PlateletResult.objects.all(),
-    load=_load(_platelets),
-    render=lambda result: fhir.platelet_observation(result, supersedes_another=result.supersedes_another),
-    make_id=lambda pk: f"plt-{pk}",
+    base=lambda: PlateletResult.objects.filter(superseded_by__isnull=True),
+    load=_load_platelets,
+    render=lambda result: fhir.platelet_observation(result, first_version_id=result.fhir_first_version_id),
+    make_id=platelet_versions.observation_id,
     patient_field="order__patient",
     date_field="collected_at",
-    statuses={
-        "preliminary": Q(preliminary=True),
-        "entered-in-error": Q(preliminary=False, superseded_by__isnull=False)
-        | Q(status=PlateletResult.Status.ENTERED_IN_ERROR),
-        "corrected": _CURRENT_FINAL & Q(_SUPERSEDES),
-        "final": _CURRENT_FINAL & ~Q(_SUPERSEDES),
-    },
+    statuses=_statuses_from(fhir.PLATELET_STATUS),
     codes=frozenset({(fhir.LOINC, fhir.PLATELET_LOINC)}),
     category="laboratory",
 )
@@ -476,7 +500,7 @@ def _parse_observation_id(resource_id: str) -> tuple[Source, int] | None:
     if not match:
         return None
     if match["plt"]:
-        return PLATELET_SOURCE, int(match["plt"])
+        return _parse_platelet_id(int(match["plt"]))
     if match["bw"]:
         return WEIGHT_SOURCE, int(match["bw"])
     if match["lab"] == "egfr":
@@ -499,7 +523,9 @@ OBSERVATION = ResourceType(
         "patient": PATIENT_PARAM,
         "subject": SUBJECT_PARAM,
         "date": _date("Observation.effective (collection time, time taken, time weighed)."),
-        "status": _status("final | corrected | preliminary | entered-in-error (a result superseded by a correction)."),
+        "status": _status(
+            "final | corrected | preliminary | entered-in-error (a platelet count's current version: withdrawn)."
+        ),
         "code": Param(
             "token",
             "LOINC code, `code` or `http://loinc.org|code`: 777-3 platelets; 8310-5, 8867-4, 9279-1, 2708-6, "
@@ -526,14 +552,6 @@ def _exported_safety_records(lookup: str, *, order_level: bool = False) -> Prefe
     if order_level:
         records = records.filter(infusion__isnull=True)
     return Prefetch(lookup, queryset=records.order_by("at", "pk"), to_attr=fhir.EXPORTED_SAFETY_ATTR)
-
-
-def _statuses_from(mapping: dict[str, str], field_name: str = "status") -> dict[str, Q]:
-    """Invert a model → FHIR status map into FHIR status → Q."""
-    inverted: dict[str, list[str]] = defaultdict(list)
-    for model_value, fhir_value in mapping.items():
-        inverted[fhir_value].append(str(model_value))
-    return {fhir_value: Q(**{f"{field_name}__in": values}) for fhir_value, values in inverted.items()}
 
 
 ORDER_SOURCE = Source(
@@ -621,16 +639,25 @@ def _checks() -> models.QuerySet:
     )
 
 
+def _load_checks(pks: Iterable[int]) -> dict[int, Any]:
+    """The page's checks, each with the Observation id of its current result (its lineage's first row)."""
+    checks = {obj.pk: obj for obj in versions.with_last_changed(_checks()).filter(pk__in=list(pks))}
+    current = {check.pk: check.current_results[0].pk for check in checks.values() if check.current_results}
+    firsts = platelet_versions.first_versions(current.values())
+    for check in checks.values():
+        check.fhir_output_id = firsts[current[check.pk]] if check.pk in current else None
+    return checks
+
+
 def _render_task(check: PlateletCheck) -> dict[str, Any]:
-    results = getattr(check, "current_results", [])
-    return fhir.platelet_task(check, results[0].pk if results else None)
+    return fhir.platelet_task(check, check.fhir_output_id)  # type: ignore[attr-defined]  # set by _load_checks
 
 
 CHECK_SOURCE = Source(
     kind="check",
     model=PlateletCheck,
     base=lambda: PlateletCheck.objects.all(),
-    load=_load(_checks),
+    load=_load_checks,
     render=_render_task,
     make_id=str,
     patient_field="order__patient",
@@ -706,15 +733,48 @@ class Found:
     changed_at: datetime | None  # for ETag and Last-Modified
 
 
-def read(rtype: ResourceType, resource_id: str) -> Found | None:
+def read(rtype: ResourceType, resource_id: str, *, patient_id: int | None = None) -> Found | None:
+    """The resource, or None when it is unknown or, for a token of one patient (``patient_id``), outside that
+    patient's compartment: such a token cannot tell another patient's resource from none."""
     parsed = rtype.parse_id(resource_id)
     if parsed is None:
         return None
     source, pk = parsed
+    if not source.in_compartment(pk, patient_id):
+        return None
     obj = source.load([pk]).get(pk)  # each loader applies its source's restrictions (e.g. no pauses)
     if obj is None:
         return None
     return Found(source.resource(obj), getattr(obj, versions.CHANGED_AT, None))
+
+
+class HistoryNotKept(Exception):
+    """The resource exists but its earlier versions are not served (only platelet counts keep theirs)."""
+
+
+def history(rtype: ResourceType, resource_id: str, *, patient_id: int | None = None) -> list[Found] | None:
+    """Every version of a resource, oldest first, the last being what a read serves; None when it is unknown.
+    Only a platelet count's Observation has versions to show (its corrections, interop/fhir/platelet_versions.py):
+    the other resources are served from records whose earlier states are not rendered, so HistoryNotKept."""
+    parsed = rtype.parse_id(resource_id)
+    if parsed is None:
+        return None
+    source, pk = parsed
+    if not source.in_compartment(pk, patient_id):
+        return None
+    if source is not PLATELET_SOURCE:
+        raise HistoryNotKept(f"{rtype.name}/{resource_id}")
+    head = source.load([pk]).get(pk)
+    if head is None:
+        return None
+    lineage = platelet_versions.lineages([pk])[pk]
+    return [
+        Found(
+            versions.stamp(fhir.platelet_observation(version.result, first_version_id=lineage[0]), version.changed_at),
+            version.changed_at,
+        )
+        for version in platelet_versions.versions_of(head, lineage)
+    ]
 
 
 def _id_param(rtype: ResourceType) -> Param:
@@ -834,9 +894,14 @@ def _filters(
     return filters, applied
 
 
-def search(rtype: ResourceType, query: dict[str, list[str]], *, strict: bool = True) -> SearchResult:
+def search(
+    rtype: ResourceType, query: dict[str, list[str]], *, strict: bool = True, patient_id: int | None = None
+) -> SearchResult:
+    """``patient_id``: a token of one patient searches that patient's compartment only, whatever it asks for."""
     count, page = paging(query)
     filters, applied = _filters(rtype, query, strict)
+    if patient_id is not None:
+        filters = {source: q & source.compartment(patient_id) for source, q in filters.items()}
     offset = (page - 1) * count
     keys: list[tuple[Source, int]] = []
     total = 0

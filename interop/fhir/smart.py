@@ -5,11 +5,13 @@ through the authorization-code flow with PKCE, acting as the signed-in user) or 
 the served resource types. Which contexts exist is ``OAUTH2_PROVIDER["SCOPES"]`` (settings.py lists the ``*.read``
 scopes); the per-type scopes follow from the served types. A client-credentials Application may be granted
 ``system/`` scopes (and ``introspection``, for resource servers), any other Application ``user/`` and ``patient/``
-ones.
+ones and ``launch/patient``.
 
-``patient/`` scopes are refused on every FHIR read and search (403): this server offers no patient launch context
-yet, so it could not restrict such a token to its one patient, and it never serves a patient-scoped token other
-patients' data.
+A ``patient/`` scope reads one patient: the patient chosen at the standalone launch (interop/fhir/launch.py), the
+token's context. A token that reads a type only through a ``patient/`` scope reads only that patient's compartment
+(the Patient and the resources whose subject it is; views.py restricts reads and searches with
+``compartment_patient``); without a context it reads nothing (403). A ``user/`` or ``system/`` scope for the type
+reads as before, whatever else the token holds.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from oauth2_provider.settings import oauth2_settings
 from rest_framework.permissions import BasePermission
 
 from core.oauth import token_scopes
+from interop.fhir.launch import LAUNCH_PATIENT, token_patient_id
 from interop.fhir.search import RESOURCE_TYPES
 
 CONTEXTS = ("patient", "user", "system")
@@ -58,7 +61,7 @@ def scopes_for(application: Any) -> list[str]:
         return scopes
     if application.authorization_grant_type == AbstractApplication.GRANT_CLIENT_CREDENTIALS:
         return [s for s in scopes if s.startswith("system/") or s == INTROSPECTION]
-    return [s for s in scopes if s.startswith(("user/", "patient/"))]
+    return [s for s in scopes if s.startswith(("user/", "patient/")) or s == LAUNCH_PATIENT]
 
 
 class SMARTScopes(BaseScopes):
@@ -101,22 +104,35 @@ class SMARTReadScope(BasePermission):
         if reads(scopes, resource_type):
             return True
         if reads(scopes, resource_type, contexts=("patient",)):
+            if token_patient_id(request.auth) is not None:
+                return True  # the view restricts it to the patient's compartment
             self.message = (
-                "patient/ scopes are not served yet: this server has no patient launch context to restrict a token "
-                "to one patient. Ask for user/*.read (apps) or system/*.read (backend services)."
+                "This access token has a patient/ scope but no patient: authorise the app again with "
+                "launch/patient and choose the patient."
             )
         else:
             wanted = resource_type or "*"
             self.message = (
                 f"This access token has no scope to read {wanted}: it needs user/{wanted}.read or "
-                f"system/{wanted}.read (or user/*.read, system/*.read)."
+                f"system/{wanted}.read (or user/*.read, system/*.read), or patient/{wanted}.read with a patient."
             )
         return False
 
 
+def compartment_patient(request: Any, resource_type: str) -> int | None:
+    """The patient whose compartment the request may read, or None when it may read every patient's (the
+    account's roles decide): a token reading ``resource_type`` only through a ``patient/`` scope reads its launch
+    patient's. SMARTReadScope has already refused such a token without a patient."""
+    scopes = token_scopes(request.auth)
+    if scopes is None or reads(scopes, resource_type):
+        return None
+    return token_patient_id(request.auth)
+
+
 def supported_scopes() -> list[str]:
-    """The SMART scopes that work here (patient/ ones are refused, so not advertised)."""
-    return [s for s in all_scopes() if s.startswith(tuple(f"{c}/" for c in ANY_PATIENT_CONTEXTS))]
+    """The SMART scopes that work here."""
+    contexts = tuple(f"{c}/" for c in CONTEXTS)
+    return [s for s in all_scopes() if s.startswith(contexts) or s == LAUNCH_PATIENT]
 
 
 def configuration(request: HttpRequest) -> dict[str, Any]:
@@ -134,8 +150,10 @@ def configuration(request: HttpRequest) -> dict[str, Any]:
         "code_challenge_methods_supported": ["S256"],
         "capabilities": [
             "launch-standalone",
+            "context-standalone-patient",
             "client-public",
             "client-confidential-symmetric",
+            "permission-patient",
             "permission-user",
             "permission-v1",
         ],

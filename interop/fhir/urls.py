@@ -16,5 +16,15 @@ urlpatterns = [
         views.ReadView.as_view(),
         name="fhir-read",
     ),
+    re_path(
+        r"^(?P<resource_type>[A-Za-z]+)/(?P<resource_id>[A-Za-z0-9\-.]{1,64})/_history/?$",
+        views.HistoryView.as_view(),
+        name="fhir-history",
+    ),
+    re_path(
+        r"^(?P<resource_type>[A-Za-z]+)/(?P<resource_id>[A-Za-z0-9\-.]{1,64})/_history/(?P<version_id>[0-9]{1,20})/?$",
+        views.HistoryView.as_view(),
+        name="fhir-vread",
+    ),
     re_path(r"^(?P<rest>.*)$", views.NotServedView.as_view(), name="fhir-not-served"),
 ]

@@ -1,7 +1,10 @@
 """FHIR R4 read-only endpoints: ``metadata``, read ``<type>/<id>`` and search ``<type>?...``.
 
 A read carries ``ETag: W/"<versionId>"`` and ``Last-Modified``, and answers ``If-None-Match`` and
-``If-Modified-Since`` with 304 Not Modified. A search is strict unless ``Prefer: handling=lenient`` (search.py).
+``If-Modified-Since`` with 304 Not Modified. A platelet count's Observation also serves its history and each version
+(interop/fhir/platelet_versions.py); a later version's former id redirects to the Observation's. A search is strict
+unless ``Prefer: handling=lenient`` (search.py). A token of one patient (a SMART patient launch) reads and searches
+that patient's compartment only (smart.compartment_patient).
 
 Authentication is an OAuth2 Bearer token (SMART on FHIR, interop/fhir/smart.py), else the project's (API token,
 then session); anonymous gets 401 with a ``Bearer`` challenge. Permission is IsClinicalStaff for the token's
@@ -29,9 +32,9 @@ from core.api.errors import exception_handler as api_exception_handler
 from core.oauth import BearerAuthentication
 from core.permissions import IsClinicalStaff
 from interop.fhir import search, versions
-from interop.fhir.bundles import operation_outcome, searchset
+from interop.fhir.bundles import history_bundle, operation_outcome, searchset
 from interop.fhir.capability import capability_statement
-from interop.fhir.smart import SMARTReadScope
+from interop.fhir.smart import SMARTReadScope, compartment_patient
 
 
 class FHIRJSONRenderer(JSONRenderer):
@@ -130,28 +133,99 @@ class SearchView(FHIRView):
         query = {name: request.query_params.getlist(name) for name in request.query_params}
         strict = search.strict_handling(request.headers.get("Prefer"))
         try:
-            result = search.search(rtype, query, strict=strict)
+            result = search.search(rtype, query, strict=strict, patient_id=compartment_patient(request, rtype.name))
         except search.SearchError as error:
             return _bad_request(error)
         return Response(searchset(result, base_url=self.base_url(request), resource_type=rtype.name))
 
 
+def _unknown(type_name: str, resource_id: str, patient_id: int | None) -> str:
+    if patient_id is None:
+        return f"{type_name}/{resource_id} is not known."
+    # The same words whether or not it exists: a token of one patient learns nothing of the others.
+    return f"{type_name}/{resource_id} is not known in the record of Patient/{patient_id}, this token's patient."
+
+
+def _moved(request: Request, base_url: str, resource: dict[str, Any], requested_id: str, rest: str = "") -> Response:
+    """A resource asked for by another id than its own (a later version's ``plt-<id>`` a client held before a
+    result and its corrections were one Observation): 301 to the resource's own URL, which a FHIR client follows
+    and can store, rather than the same resource answered under two URLs."""
+    location = f"{base_url}{resource['resourceType']}/{resource['id']}{rest}"
+    if request.META.get("QUERY_STRING"):
+        location += "?" + request.META["QUERY_STRING"]
+    outcome = operation_outcome(
+        f"{resource['resourceType']}/{requested_id} is {resource['resourceType']}/{resource['id']}: a later version "
+        "of the same result.",
+        "informational",
+        severity="information",
+    )
+    return Response(outcome, status=status.HTTP_301_MOVED_PERMANENTLY, headers={"Location": location})
+
+
+def _versioned(request: Request, found: search.Found) -> Response:
+    """The resource with its ETag and Last-Modified, or 304 to a matching conditional read."""
+    if found.changed_at is None:
+        return Response(found.resource)
+    headers = {"ETag": versions.etag(found.changed_at), "Last-Modified": versions.last_modified(found.changed_at)}
+    if versions.not_modified(request.headers, found.changed_at):
+        return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(found.resource, headers=headers)
+
+
 class ReadView(FHIRView):
     def get(self, request: Request, resource_type: str, resource_id: str) -> Response:
         rtype = self.resource_type(resource_type)
-        found = search.read(rtype, resource_id)
+        patient_id = compartment_patient(request, rtype.name)
+        found = search.read(rtype, resource_id, patient_id=patient_id)
         if found is None:
-            raise exceptions.NotFound(f"{rtype.name}/{resource_id} is not known.")
-        if found.changed_at is None:
-            return Response(found.resource)
-        headers = {"ETag": versions.etag(found.changed_at), "Last-Modified": versions.last_modified(found.changed_at)}
-        if versions.not_modified(request.headers, found.changed_at):
-            return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
-        return Response(found.resource, headers=headers)
+            raise exceptions.NotFound(_unknown(rtype.name, resource_id, patient_id))
+        if found.resource["id"] != resource_id:
+            return _moved(request, self.base_url(request), found.resource, resource_id)
+        return _versioned(request, found)
+
+
+class HistoryView(FHIRView):
+    """``GET <type>/<id>/_history`` (R4 http.html "history"): a ``history`` Bundle of every version, newest first;
+    and ``GET <type>/<id>/_history/<versionId>`` (vread): one version. Served for platelet count Observations,
+    whose corrections are versions; other resources answer 404 (their earlier states are not kept as versions)."""
+
+    def versions(self, request: Request, resource_type: str, resource_id: str) -> list[search.Found]:
+        rtype = self.resource_type(resource_type)
+        patient_id = compartment_patient(request, rtype.name)
+        try:
+            found = search.history(rtype, resource_id, patient_id=patient_id)
+        except search.HistoryNotKept:
+            raise exceptions.NotFound(
+                f"{rtype.name}/{resource_id} has no version history here: only platelet count Observations "
+                "(plt-<id>) keep theirs. Read the resource for its current version."
+            ) from None
+        if not found:
+            raise exceptions.NotFound(_unknown(rtype.name, resource_id, patient_id))
+        return found
+
+    def get(self, request: Request, resource_type: str, resource_id: str, version_id: str | None = None) -> Response:
+        found = self.versions(request, resource_type, resource_id)
+        current = found[-1].resource
+        if current["id"] != resource_id:
+            rest = "/_history" + (f"/{version_id}" if version_id is not None else "")
+            return _moved(request, self.base_url(request), current, resource_id, rest)
+        if version_id is None:
+            return Response(
+                history_bundle(found, base_url=self.base_url(request), self_url=request.build_absolute_uri())
+            )
+        for version in found:
+            if version.resource["meta"]["versionId"] == version_id:
+                return _versioned(request, version)
+        raise exceptions.NotFound(
+            f"{current['resourceType']}/{resource_id} has no version {version_id} (see its _history)."
+        )
 
 
 class NotServedView(FHIRView):
     """Anything else under the FHIR base (history, operations, the base itself): 404 OperationOutcome."""
 
     def get(self, request: Request, rest: str = "") -> Response:
-        raise exceptions.NotFound(f"{request.path} is not served: only metadata, read and search-type are.")
+        raise exceptions.NotFound(
+            f"{request.path} is not served: only metadata, read, search-type, and a platelet count's history and "
+            "versions are."
+        )

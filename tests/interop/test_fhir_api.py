@@ -147,7 +147,9 @@ def test_metadata_is_a_public_capability_statement_listing_each_type_and_its_sea
     served = {resource["type"]: resource for resource in rest["resource"]}
     assert list(served) == SERVED_TYPES
     for name, resource in served.items():
-        assert [i["code"] for i in resource["interaction"]] == ["read", "search-type"]
+        # A platelet count's corrections are its versions: Observation alone has history and vread.
+        history = ["vread", "history-instance"] if name == "Observation" else []
+        assert [i["code"] for i in resource["interaction"]] == ["read", "search-type", *history]
         params = {p["name"] for p in resource["searchParam"]}
         assert {"_id", "_lastUpdated"} <= params
         if name != "Patient":
@@ -421,9 +423,10 @@ def test_a_search_costs_a_fixed_number_of_queries(api, course, hematologist, pha
         record(order, "24h", 50, 24, nurse)
     assert queries_per_search() == before
     # The token with its user, the user's groups and permissions, count, page keys, one load per model (+ one
-    # prefetch for lots or current results): Observation loads four (platelets with their laboratory detail,
-    # vitals, weights, laboratory values with one more query for the creatinines behind the eGFRs).
-    assert max(before) <= 11
+    # prefetch for lots or current results): Observation loads four (platelets with their laboratory detail and one
+    # query per level of their corrections for the first ids that name them, vitals, weights, laboratory values
+    # with one more query for the creatinines behind the eGFRs).
+    assert max(before) <= 12
 
 
 # --- Errors and formats ------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 from datetime import timedelta
+from html import escape
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -16,10 +17,13 @@ from django.utils import timezone
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.operationoutcome import OperationOutcome
-from oauth2_provider.models import AccessToken, Application
+from oauth2_provider.models import AccessToken, Application, Grant
 from oauthlib.oauth2 import BackendApplicationClient, WebApplicationClient
 from rest_framework.test import APIClient
 
+from interop.models import SMARTTokenPatient
+from monitoring.models import PlateletResult
+from monitoring.services import record_platelet_result
 from patients.models import Patient
 from tests.factories import PatientFactory
 
@@ -235,12 +239,13 @@ def test_writes_stay_impossible_with_a_bearer_token(backend) -> None:
 # --- Apps: authorization code with PKCE -------------------------------------------------------------------
 
 
-def authorize(client, app, oauth: WebApplicationClient, verifier: str, scope: str = "user/*.read"):
-    """The browser's part: the app sends the signed-in user to /o/authorize/, who approves on the consent page."""
+def authorize(client, app, oauth: WebApplicationClient, verifier: str, scope: str = "user/*.read", **choices: str):
+    """The browser's part: the app sends the signed-in user to /o/authorize/, who approves on the consent page
+    (choosing the patient there, ``patient_mrn``, for a patient launch)."""
     url = oauth.prepare_request_uri(
         SERVER + "/o/authorize/",
         redirect_uri=REDIRECT,
-        scope=[scope],
+        scope=scope.split(),
         state="state-123",
         code_challenge=oauth.create_code_challenge(verifier, "S256"),
         code_challenge_method="S256",
@@ -249,7 +254,7 @@ def authorize(client, app, oauth: WebApplicationClient, verifier: str, scope: st
     assert page.status_code == 200, page.content
     assert app.name in page.content.decode()
     query = parse_qs(urlsplit(url).query)
-    form = {name: values[0] for name, values in query.items()} | {"allow": "Authorize"}
+    form = {name: values[0] for name, values in query.items()} | {"allow": "Authorize"} | choices
     return client.post("/o/authorize/", form)
 
 
@@ -327,22 +332,245 @@ def test_an_app_may_not_ask_for_system_scopes(client, hematologist, smart_app) -
     assert parse_qs(urlsplit(response["Location"]).query)["error"] == ["invalid_scope"]
 
 
-def test_a_patient_scoped_token_is_refused_rather_than_shown_other_patients(
+# --- Standalone patient launch ------------------------------------------------------------------------------
+
+PATIENT_LAUNCH = "launch/patient patient/*.read"
+
+
+def launch_for(client, app, patient, scope: str = PATIENT_LAUNCH) -> dict:
+    """A clinician launches the app for ``patient``: types the MRN on the consent page, is shown who it is and
+    authorises again to confirm; the app exchanges its code."""
+    oauth = WebApplicationClient(app.client_id)
+    verifier = oauth.create_code_verifier(64)
+    shown = authorize(client, app, oauth, verifier, scope=scope, patient_mrn=patient.mrn)
+    assert shown.status_code == 200, shown.content
+    assert f"Is this the patient? {escape(str(patient))}" in shown.content.decode()
+    assert not Grant.objects.exists()
+    redirect = authorize(client, app, oauth, verifier, scope=scope, patient_mrn=patient.mrn, confirmed_mrn=patient.mrn)
+    assert redirect.status_code == 302, redirect.content
+    code = oauth.parse_request_uri_response(redirect["Location"], state="state-123")["code"]
+    response = exchange(oauth, code, verifier)
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+@pytest.fixture
+def two_patients_with_counts(two_patients, hematologist, pharmacist, nurse):
+    """Two patients, each with a course given and a platelet count after it (and a body weight)."""
+    from tests.factories import given_order
+
+    for patient in two_patients:
+        order = given_order(prescriber=hematologist, verifier=pharmacist, nurse=nurse, patient=patient)
+        record_platelet_result(
+            check_id=order.platelet_checks.get(label="24h").pk,
+            platelet_count=45,
+            collected_at=order.infusions.get(day_number=1).started_at + timedelta(hours=24),
+            user=nurse,
+        )
+    return two_patients
+
+
+def test_a_clinician_launches_an_app_for_the_patient_they_choose_and_the_token_names_that_patient(
+    client, hematologist, smart_app, two_patients
+) -> None:
+    patient, _other = two_patients
+    client.force_login(hematologist)
+
+    token = launch_for(client, smart_app, patient)
+
+    assert token["patient"] == str(patient.pk)
+    assert set(token["scope"].split()) == {"launch/patient", "patient/*.read"}
+    assert SMARTTokenPatient.objects.get(access_token__application=smart_app).patient == patient
+
+
+def test_hospital_it_sees_which_patient_a_launch_token_reads_in_the_admin(
+    client, hematologist, smart_app, two_patients, admin_client
+) -> None:
+    patient, _other = two_patients
+    client.force_login(hematologist)
+    launch_for(client, smart_app, patient)
+
+    listing = admin_client.get("/admin/interop/smarttokenpatient/")
+
+    assert listing.status_code == 200
+    assert patient.mrn in listing.content.decode()
+    assert admin_client.get("/admin/interop/smarttokenpatient/add/").status_code == 403
+
+
+def test_a_patient_token_reads_that_patients_record_and_nothing_of_another(
+    client, hematologist, smart_app, two_patients_with_counts
+) -> None:
+    patient, other = two_patients_with_counts
+    client.force_login(hematologist)
+    api = bearer(launch_for(client, smart_app, patient)["access_token"])
+
+    own = api.get(BASE + f"Observation?subject=Patient/{patient.pk}").json()
+    everything = api.get(BASE + "Observation").json()
+    patients = api.get(BASE + "Patient").json()
+    asked_for_other = api.get(BASE + f"Observation?subject=Patient/{other.pk}").json()
+    other_count = PlateletResult.objects.get(order__patient=other)
+
+    assert {e["resource"]["subject"]["reference"] for e in own["entry"]} == {f"Patient/{patient.pk}"}
+    assert {"777-3", "29463-7"} <= {e["resource"]["code"]["coding"][0]["code"] for e in own["entry"]}
+    assert [e["resource"]["id"] for e in everything["entry"]] == [e["resource"]["id"] for e in own["entry"]]
+    assert [e["resource"]["id"] for e in patients["entry"]] == [str(patient.pk)]
+    assert (asked_for_other["total"], "entry" in asked_for_other) == (0, False)
+    assert api.get(BASE + f"Patient/{patient.pk}").status_code == 200
+    for path in (
+        f"Patient/{other.pk}",
+        f"Observation/plt-{other_count.pk}",
+        f"Observation/plt-{other_count.pk}/_history",
+        f"Task/{other_count.platelet_check_id}",
+    ):
+        response = api.get(BASE + path)
+        assert response.status_code == 404, path
+        assert "this token's patient" in outcome(response)["diagnostics"]
+    assert {e["resource"]["for"]["reference"] for e in api.get(BASE + "Task").json()["entry"]} == {
+        f"Patient/{patient.pk}"
+    }
+    # The API has no per-patient filter: a patient's token does not read it.
+    assert api.get("/api/v1/patients/").status_code == 403
+
+
+def test_an_unknown_mrn_is_said_beside_the_field_keeping_what_was_typed_and_authorises_nothing(
+    client, hematologist, smart_app, two_patients
+) -> None:
+    client.force_login(hematologist)
+    oauth = WebApplicationClient(smart_app.client_id)
+
+    page = authorize(
+        client, smart_app, oauth, oauth.create_code_verifier(64), scope=PATIENT_LAUNCH, patient_mrn="NO-SUCH-MRN"
+    )
+
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "No patient has the MRN NO-SUCH-MRN" in html
+    assert 'value="NO-SUCH-MRN"' in html
+    assert smart_app.name in html
+    assert not Grant.objects.exists()
+
+
+def test_an_mrn_changed_after_the_patient_was_shown_is_shown_again_before_anything_is_authorised(
     client, hematologist, smart_app, two_patients
 ) -> None:
     patient, other = two_patients
     client.force_login(hematologist)
     oauth = WebApplicationClient(smart_app.client_id)
     verifier = oauth.create_code_verifier(64)
-    code = oauth.parse_request_uri_response(
-        authorize(client, smart_app, oauth, verifier, scope="patient/*.read")["Location"], state="state-123"
-    )["code"]
-    api = bearer(exchange(oauth, code, verifier).json()["access_token"])
-    for path in (f"Observation?subject=Patient/{patient.pk}", f"Patient/{other.pk}", "Patient"):
+
+    page = authorize(
+        client,
+        smart_app,
+        oauth,
+        verifier,
+        scope=PATIENT_LAUNCH,
+        patient_mrn=other.mrn,
+        confirmed_mrn=patient.mrn,  # the clinician was shown the first patient, then typed another MRN
+    )
+
+    assert page.status_code == 200
+    assert f"Is this the patient? {escape(str(other))}" in page.content.decode()
+    assert not Grant.objects.exists()
+
+
+def test_a_patient_launch_without_a_patient_is_not_authorised(client, hematologist, smart_app) -> None:
+    client.force_login(hematologist)
+    oauth = WebApplicationClient(smart_app.client_id)
+
+    page = authorize(client, smart_app, oauth, oauth.create_code_verifier(64), scope=PATIENT_LAUNCH, patient_mrn="")
+
+    assert page.status_code == 200
+    assert "Give the MRN of the patient" in page.content.decode()
+    assert not Grant.objects.exists()
+
+
+def test_the_patient_parameter_fills_in_the_mrn_for_the_clinician_to_confirm(
+    client, hematologist, smart_app, two_patients
+) -> None:
+    patient, _other = two_patients
+    client.force_login(hematologist)
+    oauth = WebApplicationClient(smart_app.client_id)
+    verifier = oauth.create_code_verifier(64)
+    url = oauth.prepare_request_uri(
+        SERVER + "/o/authorize/",
+        redirect_uri=REDIRECT,
+        scope=PATIENT_LAUNCH.split(),
+        state="s",
+        code_challenge=oauth.create_code_challenge(verifier, "S256"),
+        code_challenge_method="S256",
+        patient=str(patient.pk),
+    )
+
+    page = client.get(url).content.decode()
+
+    assert f'value="{patient.mrn}"' in page
+    assert "Patient&#x27;s MRN" in page or "Patient's MRN" in page
+
+
+def test_an_account_without_a_clinical_role_may_not_launch_an_app_for_a_patient(
+    client, django_user_model, smart_app, two_patients
+) -> None:
+    client.force_login(django_user_model.objects.create_user("visitor", password="x-unused-0123456789"))
+    oauth = WebApplicationClient(smart_app.client_id)
+    verifier = oauth.create_code_verifier(64)
+    url = oauth.prepare_request_uri(
+        SERVER + "/o/authorize/",
+        redirect_uri=REDIRECT,
+        scope=PATIENT_LAUNCH.split(),
+        state="s",
+        code_challenge=oauth.create_code_challenge(verifier, "S256"),
+        code_challenge_method="S256",
+    )
+
+    page = client.get(url)
+
+    assert "no clinical role" in page.content.decode()
+    assert not Grant.objects.exists()
+
+
+def test_a_refreshed_patient_token_keeps_its_patient(client, hematologist, smart_app, two_patients) -> None:
+    patient, other = two_patients
+    client.force_login(hematologist)
+    first = launch_for(client, smart_app, patient)
+
+    body = WebApplicationClient(smart_app.client_id).prepare_refresh_body(refresh_token=first["refresh_token"])
+    refreshed = APIClient().post("/o/token/", body + f"&client_id={smart_app.client_id}", content_type=FORM)
+
+    assert refreshed.status_code == 200, refreshed.content
+    assert refreshed.json()["patient"] == str(patient.pk)
+    api = bearer(refreshed.json()["access_token"])
+    assert api.get(BASE + f"Patient/{patient.pk}").status_code == 200
+    assert api.get(BASE + f"Patient/{other.pk}").status_code == 404
+
+
+def test_a_patient_scoped_token_without_a_patient_reads_nothing(smart_app, hematologist, two_patients) -> None:
+    patient, _other = two_patients
+    token = AccessToken.objects.create(
+        user=hematologist,
+        application=smart_app,
+        token="a-patient-token-with-no-patient-0123456789",
+        scope="patient/*.read",
+        expires=timezone.now() + timedelta(hours=1),
+    )
+    api = bearer("a-patient-token-with-no-patient-0123456789")
+
+    for path in (f"Patient/{patient.pk}", f"Observation?subject=Patient/{patient.pk}", "Patient"):
         response = api.get(BASE + path)
         assert response.status_code == 403, path
-        assert "patient/ scopes are not served" in outcome(response)["diagnostics"]
-    assert api.get("/api/v1/patients/").status_code == 403
+        assert "no patient" in outcome(response)["diagnostics"]
+    assert token.pk
+
+
+def test_a_user_scope_beside_a_patient_one_still_reads_every_patient(
+    client, hematologist, smart_app, two_patients
+) -> None:
+    patient, other = two_patients
+    client.force_login(hematologist)
+    api = bearer(
+        launch_for(client, smart_app, patient, scope="launch/patient patient/*.read user/*.read")["access_token"]
+    )
+
+    assert api.get(BASE + f"Patient/{other.pk}").status_code == 200
 
 
 # --- /api/v1/ ----------------------------------------------------------------------------------------------
@@ -387,9 +615,14 @@ def test_the_smart_configuration_is_public_and_says_what_is_served(api_client, d
     assert config["code_challenge_methods_supported"] == ["S256"]
     assert {"client_secret_basic", "client_secret_post"} == set(config["token_endpoint_auth_methods_supported"])
     assert {"system/*.read", "user/*.read", "system/Observation.read"} <= set(config["scopes_supported"])
-    assert not [scope for scope in config["scopes_supported"] if scope.startswith("patient/")]
-    assert {"client-confidential-symmetric", "permission-v1", "permission-user"} <= set(config["capabilities"])
-    assert "permission-patient" not in config["capabilities"]
+    assert {"launch/patient", "patient/*.read", "patient/Observation.read"} <= set(config["scopes_supported"])
+    assert {
+        "client-confidential-symmetric",
+        "permission-v1",
+        "permission-user",
+        "permission-patient",
+        "context-standalone-patient",
+    } <= set(config["capabilities"])
 
 
 def test_the_capability_statement_declares_smart_on_fhir_security(api_client, db) -> None:
@@ -407,3 +640,5 @@ def test_the_capability_statement_declares_smart_on_fhir_security(api_client, db
     uris = {ext["url"]: ext["valueUri"] for ext in oauth_uris["extension"]}
     assert uris["token"] == "http://testserver/o/token/"
     assert uris["authorize"] == "http://testserver/o/authorize/"
+    assert "launch/patient" in security["description"]
+    assert "compartment" in security["description"]
