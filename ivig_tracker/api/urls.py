@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from django.urls import include, path
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
+from django.urls import include, path, re_path
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
+from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.routers import DefaultRouter
+from rest_framework.settings import api_settings
 
 from infusions.api.views import InfusionViewSet, LotViewSet, OrderViewSet, ProductViewSet
 from monitoring.api.views import (
@@ -19,7 +24,30 @@ from monitoring.api.views import (
 )
 from patients.api.views import LabResultViewSet, PatientViewSet
 
-router = DefaultRouter()
+
+class TokenView(ObtainAuthToken):
+    """DRF's token view, anonymous, reading its body with the API's bounded parsers (DRF gives it its own list)."""
+
+    parser_classes = api_settings.DEFAULT_PARSER_CLASSES
+
+
+@csrf_exempt
+def not_an_api_path(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+    """Whatever no route matches under /api/v1/ (a non-numeric id included) is 404 in the API's shape, not
+    Django's HTML page, for every method and whoever asks."""
+    return JsonResponse({"detail": "Not found."}, status=404)
+
+
+class NumericIdRouter(DefaultRouter):
+    """Every id in a URL is ASCII digits: anything else is 404 before a view runs. (Python's int() and a regex's
+    \\d also read other scripts' digits, so /infusions/١/ would otherwise reach infusion 1.)"""
+
+    def get_lookup_regex(self, viewset: Any, lookup_prefix: str = "") -> str:
+        lookup_url_kwarg = getattr(viewset, "lookup_url_kwarg", None) or getattr(viewset, "lookup_field", "pk")
+        return f"(?P<{lookup_prefix}{lookup_url_kwarg}>[0-9]+)"
+
+
+router = NumericIdRouter()
 router.register("patients", PatientViewSet, basename="patient")
 # Monitoring's route under /patients/{id}/ (co-therapies): no list or detail route of its own.
 router.register("patients", PatientCoTherapyViewSet, basename="patient-co-therapies")
@@ -37,8 +65,10 @@ router.register("platelet-results", PlateletResultViewSet, basename="platelet-re
 router.register("notifications", NotificationViewSet, basename="notification")
 
 urlpatterns = [
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("auth/token/", TokenView.as_view(), name="api-token"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:api-schema"), name="api-docs"),
     path("", include(router.urls)),
+    # [\s\S], not ".": a path with an encoded newline (%0A) is answered in the same shape.
+    re_path(r"^[\s\S]*$", not_an_api_path, name="api-not-found"),
 ]
