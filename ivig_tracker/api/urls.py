@@ -9,9 +9,10 @@ from django.urls import include, path, re_path
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.routers import DefaultRouter
-from rest_framework.settings import api_settings
 
+from core.api.parsers import BoundedJSONParser
 from infusions.api.views import InfusionViewSet, LotViewSet, OrderViewSet, ProductViewSet
 from monitoring.api.views import (
     CoTherapyViewSet,
@@ -28,7 +29,7 @@ from patients.api.views import LabResultViewSet, PatientViewSet
 class TokenView(ObtainAuthToken):
     """DRF's token view, anonymous, reading its body with the API's bounded parsers (DRF gives it its own list)."""
 
-    parser_classes = api_settings.DEFAULT_PARSER_CLASSES
+    parser_classes = [BoundedJSONParser, FormParser, MultiPartParser]
 
 
 @csrf_exempt
