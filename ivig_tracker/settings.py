@@ -208,6 +208,12 @@ if EMAIL_USE_TLS and EMAIL_USE_SSL:
     raise SettingsError("EMAIL_USE_TLS and EMAIL_USE_SSL are mutually exclusive")
 
 # --- REST API --------------------------------------------------------------------------------------------
+# Request bodies (docs/api.md "Limits"): the largest body Django and the API read, in bytes (Django's default, 2.5 MB;
+# the API answers a larger one 413), and how deeply JSON arrays and objects may nest (deeper is 400: an order or a
+# set of vitals nests three or four levels, and Python's json parser recurses once per level).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440, minimum=1024)
+IVIG_API_MAX_JSON_DEPTH = env.int("IVIG_API_MAX_JSON_DEPTH", 32, minimum=4)
+
 REST_FRAMEWORK: dict[str, Any] = {
     # Token first: its WWW-Authenticate header is what turns an anonymous request into 401 rather than 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -222,6 +228,12 @@ REST_FRAMEWORK: dict[str, Any] = {
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
+    ],
+    # DRF's parsers, with JSON bounded in size, depth and numbers (core/api/parsers.py, docs/api.md "Limits").
+    "DEFAULT_PARSER_CLASSES": [
+        "core.api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.api.errors.exception_handler",
@@ -242,6 +254,9 @@ IVIG_HL7_IDLE_TIMEOUT_SECONDS = env.int("IVIG_HL7_IDLE_TIMEOUT_SECONDS", 300, mi
 IVIG_HL7_MESSAGE_DEADLINE_SECONDS = env.int("IVIG_HL7_MESSAGE_DEADLINE_SECONDS", 60, minimum=1)
 IVIG_HL7_BUSY_WAIT_SECONDS = env.int("IVIG_HL7_BUSY_WAIT_SECONDS", 30, minimum=0)
 IVIG_HL7_MAX_WAITING_CONNECTIONS = env.int("IVIG_HL7_MAX_WAITING_CONNECTIONS", 256, minimum=0)
+# The largest HL7 message or batch POST /api/v1/hl7/oru/ reads, in bytes: a larger one is answered 413 with an AR.
+# A platelet result is a few hundred bytes; a megabyte is the MLLP listener's limit too.
+IVIG_HL7_HTTP_MAX_BODY_BYTES = env.int("IVIG_HL7_HTTP_MAX_BODY_BYTES", 1_048_576, minimum=1024)
 
 # --- FHIR R4 out (interop/fhir) ----------------------------------------------------------------------------
 # The system of the hospital's MRNs (Patient.identifier.system): set it per hospital, e.g. its MRN OID as urn:oid:...;
@@ -310,7 +325,14 @@ SPECTACULAR_SETTINGS = {
         "CoTherapyKindEnum": "patients.models.CoTherapyKind",
         # Platelet checks and lab checks share their statuses.
         "CheckStatusEnum": "monitoring.models.CheckStatus",
+        # A course's IWG response category, a check's and a result's.
+        "CategoryEnum": "monitoring.models.ResponseCategory",
     },
+    # The refusals (400, 401, 403, 404, 409, 413, 415) and their bodies, which the views cannot show.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "core.api.schema.add_error_responses",
+    ],
 }
 
 # --- Celery (every setting CELERY_-namespaced; docs/architecture.md "The reminder pipeline") ---------------

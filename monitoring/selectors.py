@@ -2,14 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.shortcuts import get_object_or_404
-
 from infusions.models import Order
 from monitoring.models import Notification, OrderResponse
-
-
-def order_or_404(order_id: int) -> Order:
-    return get_object_or_404(Order.objects.select_related("patient"), pk=order_id)
 
 
 def response_body(order: Order) -> dict[str, Any]:

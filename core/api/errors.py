@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -46,9 +48,22 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return safety_stopped_response(exc, sent)
     if isinstance(exc, Conflict):
         return Response({"detail": exc.detail}, status=status.HTTP_409_CONFLICT)
+    # Django refuses an oversized body when DRF reads it (request.body): in the API's shape, not Django's HTML 400.
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return Response(
+            {"detail": f"The request body is larger than {limit} bytes, the most this server accepts."},
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+    if isinstance(exc, TooManyFieldsSent):
+        return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, DjangoValidationError):
         return Response(validation_error_body(exc), status=status.HTTP_400_BAD_REQUEST)
     response = drf_exception_handler(exc, context)
+    if response is not None and isinstance(response.data, list):
+        # DRF answers a ValidationError raised with a bare message (a search term with a NUL character) as a list:
+        # the API's shape is an object, whatever raised it.
+        response.data = {"non_field_errors": response.data}
     # A code a client can act on without parsing the message: wait (Retry-After), or sign in again.
     if response is not None and isinstance(response.data, dict) and isinstance(exc, CODED_ERRORS):
         response.data["code"] = exc.default_code

@@ -274,7 +274,6 @@ class InfusionViewSet(viewsets.ReadOnlyModelViewSet[Infusion]):
         "fluid_entries",
         "order__infusions",
     )
-    lookup_value_regex = r"\d+"
 
     def _respond(self, pk: int, status_code: int = status.HTTP_200_OK) -> Response:
         return Response(InfusionSerializer(self.get_queryset().get(pk=pk)).data, status=status_code)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
@@ -20,11 +21,24 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from core.api.parsers import RequestTooLarge
 from core.permissions import HasActionPermission
 from core.roles import has_permission
-from interop.hl7.mllp import declared_charset, decode
+from interop.hl7.mllp import control_id_of, declared_charset, decode, listener_refusal
 from interop.hl7.services import receive
 from interop.models import HL7Message
+
+
+class HL7BodyTooLarge(RequestTooLarge):
+    """A body over IVIG_HL7_HTTP_MAX_BODY_BYTES: answered 413 with an AR naming the message (MSH-10) when its
+    header could be read, so the interface engine logs why and does not resend it unchanged."""
+
+    def __init__(self, limit: int, head: bytes) -> None:
+        super().__init__(f"The HL7 body is larger than {limit} bytes, the most this endpoint accepts.")
+        self.ack = listener_refusal(
+            f"Message larger than {limit} bytes refused: send one result message (or a smaller batch) at a time.",
+            control_id_of(head[:4096].decode("latin-1")),
+        )
 
 
 class HL7TextParser(BaseParser):
@@ -33,7 +47,10 @@ class HL7TextParser(BaseParser):
     media_type = "text/plain"
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> str:
-        payload = stream.read()
+        limit = settings.IVIG_HL7_HTTP_MAX_BODY_BYTES
+        payload = stream.read(limit + 1) if stream is not None else b""
+        if len(payload) > limit:
+            raise HL7BodyTooLarge(limit, payload)
         if b"\x00" in payload:
             raise ParseError("The body is not text: send the HL7 message itself.")
         charset = ""
@@ -102,6 +119,13 @@ class OruView(APIView):
     parser_classes = [HL7TextParser, HL7V2Parser, HL7V2Er7Parser]
     renderer_classes = [JSONRenderer, PlainTextRenderer]
 
+    def handle_exception(self, exc: Exception) -> Any:
+        if isinstance(exc, HL7BodyTooLarge):
+            response = HttpResponse(exc.ack, status=exc.status_code, content_type="text/plain; charset=utf-8")
+            response["X-HL7-Ack-Code"] = "AR"
+            return response
+        return super().handle_exception(exc)
+
     @extend_schema(
         operation_id="hl7_oru_receive",
         summary="Receive an HL7 v2 result (ORU^R01 or OUL^R22), or a batch file of them",
@@ -112,7 +136,8 @@ class OruView(APIView):
             "MSA-1 is AA (accepted), AE (application error: unknown MRN, bad value, unmapped platelet code...; ERR "
             "says why) or AR (rejected: not HL7, another message type or processing ID, wrong segment order). "
             "MSA-2 echoes MSH-10; `X-HL7-Ack-Code` is MSA-1 (the worst of a batch's). Sending the same MSH-10 again "
-            "changes nothing and returns the same ACK. 400 only for an empty or non-text body."
+            "changes nothing and returns the same ACK. 400 only for an empty or non-text body; 413 with an AR for a "
+            "body over IVIG_HL7_HTTP_MAX_BODY_BYTES (1 MB by default)."
         ),
         request={"text/plain": OpenApiTypes.STR, "application/hl7-v2": OpenApiTypes.STR},
         responses={
@@ -121,10 +146,11 @@ class OruView(APIView):
                 description="The HL7 ACK (AA, AE or AR).",
                 examples=[OpenApiExample("accepted", value=ACK_EXAMPLE)],
             ),
-            400: OpenApiResponse(OpenApiTypes.OBJECT, description="Empty or non-text body."),
-            401: OpenApiResponse(OpenApiTypes.OBJECT, description="No or invalid token."),
-            403: OpenApiResponse(OpenApiTypes.OBJECT, description="The account may not record platelet results."),
-            415: OpenApiResponse(OpenApiTypes.OBJECT, description="The body is not declared as text."),
+            # 400 (an empty or non-text body), 401, 403 and 415, as JSON or as text: core/api/schema.py.
+            (413, "text/plain"): OpenApiResponse(
+                OpenApiTypes.STR,
+                description="The body is over IVIG_HL7_HTTP_MAX_BODY_BYTES: an AR ACK, MSA-2 naming the message.",
+            ),
         },
         tags=["hl7"],
     )

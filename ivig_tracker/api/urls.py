@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from django.urls import include, path
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
+from django.urls import include, path, re_path
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
@@ -19,7 +23,24 @@ from monitoring.api.views import (
 )
 from patients.api.views import LabResultViewSet, PatientViewSet
 
-router = DefaultRouter()
+
+@csrf_exempt
+def not_an_api_path(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+    """Whatever no route matches under /api/v1/ (a non-numeric id included) is 404 in the API's shape, not
+    Django's HTML page, for every method and whoever asks."""
+    return JsonResponse({"detail": "Not found."}, status=404)
+
+
+class NumericIdRouter(DefaultRouter):
+    """Every id in a URL is ASCII digits: anything else is 404 before a view runs. (Python's int() and a regex's
+    \\d also read other scripts' digits, so /infusions/١/ would otherwise reach infusion 1.)"""
+
+    def get_lookup_regex(self, viewset: Any, lookup_prefix: str = "") -> str:
+        lookup_url_kwarg = getattr(viewset, "lookup_url_kwarg", None) or getattr(viewset, "lookup_field", "pk")
+        return f"(?P<{lookup_prefix}{lookup_url_kwarg}>[0-9]+)"
+
+
+router = NumericIdRouter()
 router.register("patients", PatientViewSet, basename="patient")
 # Monitoring's route under /patients/{id}/ (co-therapies): no list or detail route of its own.
 router.register("patients", PatientCoTherapyViewSet, basename="patient-co-therapies")
@@ -43,4 +64,6 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:api-schema"), name="api-docs"),
     path("", include(router.urls)),
+    # [\s\S], not ".": a path with an encoded newline (%0A) is answered in the same shape.
+    re_path(r"^[\s\S]*$", not_an_api_path, name="api-not-found"),
 ]

@@ -5,7 +5,7 @@ from typing import Any
 from rest_framework import serializers
 
 from infusions.api.serializers import OrderSerializer
-from monitoring.models import CURRENT_RESULT, LabCheck, Notification, PlateletCheck, PlateletResult
+from monitoring.models import CURRENT_RESULT, LabCheck, Notification, PlateletCheck, PlateletResult, ResponseCategory
 from patients.models import CoTherapy, CoTherapyKind
 
 
@@ -58,6 +58,8 @@ class PlateletCheckSerializer(serializers.ModelSerializer[PlateletCheck]):
 
     bleeding_assessed = serializers.SerializerMethodField()
     bleeding_who_grade = serializers.SerializerMethodField()
+    # Blank until the check is resulted: the schema lists "" beside the IWG categories.
+    category = serializers.ChoiceField(choices=ResponseCategory.choices, allow_blank=True, read_only=True)
 
     def _current(self, check: PlateletCheck) -> PlateletResult | None:
         """The check's current final result: from ``current_results`` when the view prefetched it (a list costs
@@ -176,7 +178,7 @@ class PlateletResultSerializer(serializers.ModelSerializer[PlateletResult]):
 
 
 class ResponseSerializer(serializers.Serializer[Any]):
-    category = serializers.CharField()
+    category = serializers.ChoiceField(choices=ResponseCategory.choices)
     baseline_platelet_count = serializers.IntegerField()
     best_platelet_count = serializers.IntegerField(allow_null=True)
     latest_platelet_count = serializers.IntegerField(allow_null=True)

@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet
-from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
@@ -103,13 +102,17 @@ class PlateletResultViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewS
         payload.is_valid(raise_exception=True)
         data = dict(payload.validated_data)
         order_id, patient_id = data.pop("order", None), data.pop("patient", None)
+        # Ids in the body name inputs: an unknown one is a field error (400), as any other bad value is.
         if order_id is not None:
-            order = selectors.order_or_404(order_id)
+            order = Order.objects.filter(pk=order_id).first()
+            if order is None:
+                raise ValidationError({"order": [f"No order has the id {order_id}."]})
             if patient_id is not None and order.patient_id != patient_id:
                 raise ValidationError({"order": ["This order is another patient's."]})
         else:
-            patient = get_object_or_404(Patient, pk=patient_id)
-            order = services.course_for_sample(patient_id=patient.pk, collected_at=data["collected_at"])
+            if not Patient.objects.filter(pk=patient_id).exists():
+                raise ValidationError({"patient": [f"No patient has the id {patient_id}."]})
+            order = services.course_for_sample(patient_id=patient_id, collected_at=data["collected_at"])
         result = services.record_platelet_result(order_id=order.pk, user=request.user, **data)
         # The same result posted again (a retried request) is the one already recorded: 200, nothing created.
         created = status.HTTP_200_OK if result.already_recorded else status.HTTP_201_CREATED

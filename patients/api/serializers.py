@@ -67,7 +67,8 @@ class WeightSerializer(serializers.ModelSerializer[WeightMeasurement]):
         coerce_to_string=False,
     )
     measured_at = serializers.DateTimeField(required=False, allow_null=True)
-    recorded_by: serializers.StringRelatedField[Any] = serializers.StringRelatedField(read_only=True)
+    # Null for a weighing no user recorded (an interface, the demo data).
+    recorded_by: serializers.StringRelatedField[Any] = serializers.StringRelatedField(read_only=True, allow_null=True)
     overrides = overrides_field()
 
     class Meta:

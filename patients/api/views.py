@@ -81,7 +81,10 @@ class PatientViewSet(
         )
         return Response(self.get_serializer(self._reload(patient.pk)).data)
 
-    @action(detail=True, methods=["get", "post"], serializer_class=WeightSerializer)
+    # The weight and lab histories are whole lists, not pages (pagination_class=None tells the schema so).
+    @extend_schema(methods=["GET"], responses={200: WeightSerializer(many=True)})
+    @extend_schema(methods=["POST"], request=WeightSerializer, responses={201: WeightSerializer})
+    @action(detail=True, methods=["get", "post"], serializer_class=WeightSerializer, pagination_class=None)
     def weights(self, request: Request, pk: str | None = None) -> Response:
         """The weight history, newest first, each with its confirmation; POST records a new weighing (nurses and
         hematologists), refused by weight_change or implausible_body_size until ``overrides`` confirms it."""
@@ -103,10 +106,9 @@ class PatientViewSet(
         weights = patient.weights.select_related("recorded_by").order_by("-measured_at", "-pk")
         return Response(WeightSerializer(weights, many=True).data)
 
-    @extend_schema(
-        request=LabInputSerializer, responses={200: LabResultSerializer(many=True), 201: LabResultSerializer}
-    )
-    @action(detail=True, methods=["get", "post"])
+    @extend_schema(methods=["GET"], responses={200: LabResultSerializer(many=True)})
+    @extend_schema(methods=["POST"], request=LabInputSerializer, responses={201: LabResultSerializer})
+    @action(detail=True, methods=["get", "post"], pagination_class=None)
     def labs(self, request: Request, pk: str | None = None) -> Response:
         """The patient's creatinine, hemoglobin and blood group results, oldest first (corrections and withdrawn
         ones included); POST records one, converted by the unit sent (docs/clinical-rules.md §A13)."""
