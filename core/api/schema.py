@@ -46,6 +46,10 @@ ALWAYS = {
     "400": (FIELD_ERRORS, "The request is malformed or a value is refused; nothing was changed."),
     "401": (DETAIL_ERROR, "No or invalid credentials."),
     "403": (DETAIL_ERROR, "The account's role may not do this."),
+    "429": (
+        DETAIL_ERROR,
+        "Too many requests or sign-in attempts: wait for Retry-After (code throttled or locked_out).",
+    ),
 }
 WITH_ID_OR_PAGE = {"404": (DETAIL_ERROR, "No such object, or no such page of a list.")}
 WITH_BODY = {

@@ -21,8 +21,8 @@ import requests
 import schemathesis
 from django.contrib.auth.models import Group
 from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
 from hypothesis.stateful import run_state_machine_as_test
-from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import Failure, FailureGroup
 from schemathesis.generation import GenerationMode
@@ -33,6 +33,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from core.tokens import issue_token
 from tests.factories import UserFactory, given_order, verified_order
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -64,6 +65,9 @@ def derandomized(max_examples: int, **extra: Any) -> settings:
     )
 
 
+NOTHING_TO_MAKE_INVALID = {"GET /api/v1/auth/tokens/", "DELETE /api/v1/auth/tokens/{token_key}/"}
+
+
 class Findings:
     """The first failure of each (operation, check) pair, so one run shows every distinct finding."""
 
@@ -81,14 +85,19 @@ class Findings:
 
 
 @pytest.fixture
-def clinician_token(transactional_db: Any) -> str:
+def clinician_token(transactional_db: Any, settings: Any) -> str:
+    # Throttles answer 429 (documented on every operation), but a run of a thousand requests is not a client to slow.
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": dict.fromkeys(settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "100000/minute"),
+    }
     # A hematologist who is also a nurse and a pharmacist: every write the API offers is open to this account.
     user = UserFactory(username="fuzz-clinician", role="hematologist")
     user.groups.add(*Group.objects.filter(name__in=["nurse", "pharmacist"]))
     # Existing ids for the generated ones to hit: a verified course and one given and completed (its checks due).
     verified_order()
     given_order()
-    return str(Token.objects.create(user=user).key)
+    return issue_token(user)[1]
 
 
 @pytest.fixture
@@ -118,8 +127,12 @@ def test_no_generated_request_to_any_operation_gets_a_server_error_or_an_undocum
 
     operations = [result.ok() for result in schema.get_all_operations()]
     for operation in operations:
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            fuzz(operation, mode)()
+        fuzz(operation, GenerationMode.POSITIVE)()
+        try:
+            fuzz(operation, GenerationMode.NEGATIVE)()
+        except Unsatisfiable:
+            # Nothing to make invalid: no parameter and no body, or only a free-text key in the path.
+            assert operation.label in NOTHING_TO_MAKE_INVALID, operation.label
 
     assert len(operations) >= 60
     assert findings.cases >= MINIMUM_CASES
