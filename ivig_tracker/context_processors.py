@@ -16,4 +16,5 @@ def clinical_context(request: Any) -> dict[str, Any]:
         "hospital_time_zone": settings.TIME_ZONE,
         "current_role": primary_role(user) if user is not None else None,
         "unread_notifications": unread_count(user) if signed_in else 0,
+        "sso_enabled": settings.IVIG_SSO_ENABLED,
     }

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
+from core.api.auth_token import obtain_auth_token
 from infusions.api.views import InfusionViewSet, LotViewSet, OrderViewSet, ProductViewSet
 from monitoring.api.views import (
     CoTherapyViewSet,

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import CHROMIUM
-from tests.factories import TEST_PASSWORD
+from tests.factories import TEST_PASSWORD, authenticator_for, current_totp_code
 
 SCREENSHOT_DIR = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 
@@ -47,13 +47,26 @@ def tablet(chromium_browser: Any, live_server: Any) -> Iterator[Any]:
 
 @pytest.fixture
 def login(live_server: Any) -> Callable[[Any, str], None]:
+    """Signs in through the real pages: the password, then, for the roles that must use two-factor sign-in, the
+    code of the user's authenticator app (set up beforehand, as the user would have done on an earlier day)."""
+
     def sign_in(page: Any, username: str) -> None:
+        from django.contrib.auth import get_user_model
+
+        from core.two_factor import must_use_two_factor
+
+        user = get_user_model().objects.get(username=username)
+        device = authenticator_for(user) if must_use_two_factor(user) else None
         page.context.clear_cookies()
         page.goto("/login/")
         page.fill("#id_username", username)
         page.fill("#id_password", TEST_PASSWORD)
         page.click("button[type=submit]")
         page.wait_for_load_state("networkidle")
+        if device is not None:
+            page.fill("#id_code", current_totp_code(device))
+            page.click("button[type=submit]")
+            page.wait_for_load_state("networkidle")
 
     return sign_in
 
