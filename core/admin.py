@@ -38,7 +38,7 @@ def reset_two_factor_sign_in(modeladmin: Any, request: HttpRequest, queryset: Qu
 
 
 class UserAdminWithTwoFactorReset(UserAdmin):  # type: ignore[type-arg]
-    actions = [*(UserAdmin.actions or []), reset_two_factor_sign_in]
+    actions = [reset_two_factor_sign_in]  # beside the site-wide delete
 
 
 User = get_user_model()

@@ -174,9 +174,7 @@ class HospitalOIDCBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
         return True
 
     def filter_users_by_claims(self, claims: dict[str, Any]) -> Any:
-        return self.UserModel.objects.filter(
-            sso_identity__issuer=claims["iss"], sso_identity__subject=claims["sub"]
-        )
+        return self.UserModel.objects.filter(sso_identity__issuer=claims["iss"], sso_identity__subject=claims["sub"])
 
     def create_user(self, claims: dict[str, Any]) -> Any:
         username = self._username(claims)

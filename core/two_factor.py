@@ -53,7 +53,7 @@ def must_use_two_factor(user: Any) -> bool:
 
 
 def has_authenticator(user: Any) -> bool:
-    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    return bool(TOTPDevice.objects.filter(user=user, confirmed=True).exists())
 
 
 def second_factor_pending(request: HttpRequest) -> bool:
@@ -138,18 +138,18 @@ def replace_recovery_codes(user: Any) -> list[str]:
 
 
 def unused_recovery_code_count(user: Any) -> int:
-    return StaticToken.objects.filter(device__user=user, device__confirmed=True).count()
+    return int(StaticToken.objects.filter(device__user=user, device__confirmed=True).count())
 
 
 def reset_two_factor(user: Any, *, by: Any = None) -> int:
     """Removes the account's authenticator and recovery codes (a lost phone): it enrols again at its next sign-in.
     Returns how many devices were removed."""
     with transaction.atomic():
-        removed_totp, _ = TOTPDevice.objects.filter(user=user).delete()
-        removed_static = StaticDevice.objects.filter(user=user).count()
+        removed = int(TOTPDevice.objects.filter(user=user).count() + StaticDevice.objects.filter(user=user).count())
+        TOTPDevice.objects.filter(user=user).delete()
         StaticDevice.objects.filter(user=user).delete()
-    logger.warning("two-factor reset: user=%s by=%s", user.pk, getattr(by, "pk", None))
-    return int(removed_totp) + removed_static
+    logger.warning("two-factor reset: user=%s by=%s devices=%s", user.pk, getattr(by, "pk", None), removed)
+    return removed
 
 
 def mark_session_verified(request: HttpRequest, device: Device) -> None:

@@ -16,7 +16,7 @@ from rest_framework.authtoken.views import ObtainAuthToken
 from core import two_factor
 
 OTP_MISSING = (
-    "This account uses two-factor sign-in: send otp, the 6-digit code your authenticator app shows (or a recovery code)."
+    "This account uses two-factor sign-in: send otp, the 6-digit code from your authenticator app or a recovery code."
 )
 NOT_ENROLLED = (
     "This account must set up two-factor sign-in first: sign in once in the browser to set up an authenticator app, "
