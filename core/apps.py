@@ -8,3 +8,10 @@ class CoreConfig(AppConfig):
 
     name = "core"
     verbose_name = "IVIG Tracker core"
+
+    def ready(self) -> None:
+        from django.contrib.auth.signals import user_logged_in
+
+        from core.two_factor import forget_second_factor_at_sign_in
+
+        user_logged_in.connect(forget_second_factor_at_sign_in, dispatch_uid="ivig-forget-second-factor")

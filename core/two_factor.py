@@ -152,6 +152,14 @@ def reset_two_factor(user: Any, *, by: Any = None) -> int:
     return removed
 
 
+def forget_second_factor_at_sign_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+    """Each sign-in starts without a second factor, even when the same account signs in again in the same session
+    (Django keeps the session's data then): the password alone never inherits an earlier code or provider MFA."""
+    if request is not None and hasattr(request, "session"):
+        request.session.pop(django_otp.DEVICE_ID_SESSION_KEY, None)
+        request.session.pop(IDP_MFA_SESSION_KEY, None)
+
+
 def mark_session_verified(request: HttpRequest, device: Device) -> None:
     # A new session key once the second factor is given, so a key seen before it (e.g. fixed by an attacker)
     # never becomes a fully signed-in session.

@@ -215,3 +215,22 @@ def test_the_admin_never_shows_an_authenticators_secret(client, hematologist) ->
     client.force_login(admin)
     page = client.get(f"/admin/otp_totp/totpdevice/{device.pk}/change/").content.decode()
     assert device.key not in page
+
+
+def test_signing_in_again_with_the_password_alone_asks_for_the_code_again(client, hematologist) -> None:
+    device = authenticator_for(hematologist)
+    sign_in_with_password(client, "haem1")
+    client.post(VERIFY, {"code": current_totp_code(device)})
+    assert client.get("/hematology/").status_code == 200
+
+    client.login(username="haem1", password=TEST_PASSWORD)  # the same account, the same browser session
+
+    assert client.get("/hematology/")["Location"].startswith(VERIFY)
+
+
+def test_the_header_links_to_the_recovery_codes_for_accounts_that_use_two_factor(client, hematologist, nurse) -> None:
+    two_factor.replace_recovery_codes(hematologist)
+    client.force_login(hematologist)
+    assert b"/account/two-factor/recovery-codes/" in client.get("/hematology/").content
+    client.force_login(nurse)
+    assert b"/account/two-factor/recovery-codes/" not in client.get("/nurse/").content
