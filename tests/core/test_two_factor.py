@@ -209,12 +209,16 @@ def test_it_resets_a_lost_phone_in_the_admin_and_the_user_sets_up_again(client, 
     assert haem_client.get("/hematology/")["Location"].startswith(SETUP)
 
 
-def test_the_admin_never_shows_an_authenticators_secret(client, hematologist) -> None:
+def test_the_admin_never_shows_an_authenticators_secret_nor_the_recovery_codes(client, hematologist) -> None:
     device = authenticator_for(hematologist)
+    codes = two_factor.replace_recovery_codes(hematologist)
     admin = get_user_model().objects.create_superuser("it-admin", "it@hospital.example", TEST_PASSWORD)
     client.force_login(admin)
     page = client.get(f"/admin/otp_totp/totpdevice/{device.pk}/change/").content.decode()
-    assert device.key not in page
+    assert "Change TOTP device" in page and device.key not in page
+    recovery = StaticDevice.objects.get(user=hematologist)
+    page = client.get(f"/admin/otp_static/staticdevice/{recovery.pk}/change/").content.decode()
+    assert "Identity" in page and not any(code in page for code in codes)
 
 
 def test_signing_in_again_with_the_password_alone_asks_for_the_code_again(client, hematologist) -> None:
