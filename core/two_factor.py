@@ -113,20 +113,28 @@ WRONG_CODE_MESSAGE = (
 
 
 def verify_second_factor(user: Any, code: str) -> Device | None:
-    """The device that accepts this code (the authenticator app, or a recovery code, which is then used up).
+    """The device that accepts this code: six digits go to the authenticator app, anything else to the recovery codes
+    (a recovery code is then used up).
 
-    django-otp locks the account's devices while it checks, so one recovery code cannot be spent twice by two
-    requests at once, and throttles each device after wrong codes.
+    Each device is checked apart, so a wrong app code never throttles the recovery codes nor the other way round.
+    django-otp locks the device while it checks, so one code cannot be spent twice by two requests at once.
     """
-    code = code.strip()
-    if not code:
+    typed = _digits(code)
+    if not typed:
         return None
-    device = django_otp.match_token(user, _digits(code) if code.replace(" ", "").isdigit() else code.lower())
-    if device is not None:
-        logger.info("second factor verified: user=%s device=%s", user.pk, type(device).__name__)
-    else:
-        logger.warning("second factor refused: user=%s", user.pk)
-    return device
+    is_app_code = len(typed) == 6 and typed.isdigit()
+    candidates: Any = (
+        TOTPDevice.objects.filter(user=user, confirmed=True)
+        if is_app_code
+        else StaticDevice.objects.filter(user=user, confirmed=True)
+    )
+    for candidate in candidates.order_by("id"):
+        device = django_otp.verify_token(user, candidate.persistent_id, typed if is_app_code else typed.lower())
+        if device is not None:
+            logger.info("second factor verified: user=%s device=%s", user.pk, type(device).__name__)
+            return device
+    logger.warning("second factor refused: user=%s", user.pk)
+    return None
 
 
 def replace_recovery_codes(user: Any) -> list[str]:

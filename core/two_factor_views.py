@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import messages
@@ -49,7 +50,7 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
         return redirect(_next_url(request))
     if two_factor.has_authenticator(user):
         # Already set up: a lost phone is reset by IT in the admin, never replaced from a half-signed-in session.
-        return redirect(f"{resolve_url('two-factor-verify')}?next={_next_url(request)}")
+        return redirect(f"{resolve_url('two-factor-verify')}?{urlencode({'next': _next_url(request)})}")
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -76,7 +77,7 @@ def two_factor_verify(request: HttpRequest) -> HttpResponse:
     if not two_factor.second_factor_pending(request):
         return redirect(_next_url(request))
     if not two_factor.has_authenticator(user):
-        return redirect(f"{resolve_url('two-factor-setup')}?next={_next_url(request)}")
+        return redirect(f"{resolve_url('two-factor-setup')}?{urlencode({'next': _next_url(request)})}")
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         device = two_factor.verify_second_factor(user, form.cleaned_data["code"])

@@ -238,3 +238,14 @@ def test_the_header_links_to_the_recovery_codes_for_accounts_that_use_two_factor
     assert b"/account/two-factor/recovery-codes/" in client.get("/hematology/").content
     client.force_login(nurse)
     assert b"/account/two-factor/recovery-codes/" not in client.get("/nurse/").content
+
+
+def test_a_wrong_app_code_does_not_hold_back_a_recovery_code(client, hematologist) -> None:
+    device = authenticator_for(hematologist)
+    code = two_factor.replace_recovery_codes(hematologist)[0]
+    sign_in_with_password(client, "haem1")
+    assert client.post(VERIFY, {"code": wrong_code_for(device)}).status_code == 400
+
+    response = client.post(VERIFY, {"code": code, "next": "/hematology/"})
+
+    assert response["Location"] == "/hematology/"
