@@ -13,3 +13,8 @@ class CoreConfig(AppConfig):
         from core import receivers
 
         receivers.connect()
+        from django.contrib.auth.signals import user_logged_in
+
+        from core.two_factor import forget_second_factor_at_sign_in
+
+        user_logged_in.connect(forget_second_factor_at_sign_in, dispatch_uid="ivig-forget-second-factor")

@@ -18,6 +18,7 @@ from typing import Any
 import django_stubs_ext
 
 from core.env import Env, SettingsError
+from core.sign_in_rules import SignInConfigError, parse_group_roles, parse_two_factor_roles
 from infusions.safety_rules import SafetyConfig
 from patients.rules import BodySizeConfig
 
@@ -69,6 +70,10 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "simple_history",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "mozilla_django_oidc",
     "core",
     "ivig_tracker",
     "patients",
@@ -88,7 +93,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Adds request.user.is_verified(): whether this session has given its second factor.
+    "django_otp.middleware.OTPMiddleware",
     "core.middleware.PageLoginRequiredMiddleware",
+    "core.middleware.TwoFactorRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -143,6 +151,72 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", 12 * 60 * 60, minimum=60)  # one clinical shift
+
+# --- Two-factor authentication (core/two_factor.py; SECURITY.md "Two-factor authentication") ---------------
+# Accounts holding one of these roles give a code from an authenticator app (TOTP) or a one-time recovery code after
+# their password, on every page, the admin and the API token endpoint. "admin" means staff and superusers.
+IVIG_TWO_FACTOR_ROLES = env.list("IVIG_TWO_FACTOR_ROLES", ["hematologist", "pharmacist", "admin"])
+try:
+    IVIG_TWO_FACTOR_REQUIRED_ROLES = parse_two_factor_roles(IVIG_TWO_FACTOR_ROLES)
+except SignInConfigError as exc:
+    raise SettingsError(f"IVIG_TWO_FACTOR_ROLES: {exc}") from exc
+# "off" is for a laptop demo only: refused unless DJANGO_DEBUG is on, so production always requires it.
+IVIG_TWO_FACTOR = env.str("IVIG_TWO_FACTOR", "required")
+if IVIG_TWO_FACTOR not in {"required", "off"}:
+    raise SettingsError(f"IVIG_TWO_FACTOR={IVIG_TWO_FACTOR!r} must be required or off")
+if IVIG_TWO_FACTOR == "off" and not DEBUG:
+    raise SettingsError("IVIG_TWO_FACTOR=off is only allowed with DJANGO_DEBUG=true (a demo); production requires it")
+# The name authenticator apps show beside the account.
+OTP_TOTP_ISSUER = env.str("IVIG_TWO_FACTOR_ISSUER", "IVIG Tracker")
+IVIG_RECOVERY_CODE_COUNT = 10
+# IT resets devices in the admin; it never needs to see their secrets or QR codes.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+
+# --- Single sign-on through OpenID Connect (core/sso.py; README "Single sign-on") -----------------------------
+# On only when a client id is given. Endpoints come from the provider's discovery document or one by one.
+OIDC_RP_CLIENT_ID = env.str("OIDC_RP_CLIENT_ID", "")
+OIDC_RP_CLIENT_SECRET = env.str("OIDC_RP_CLIENT_SECRET", "")
+OIDC_OP_DISCOVERY_ENDPOINT = env.str("OIDC_OP_DISCOVERY_ENDPOINT", "")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env.str("OIDC_OP_AUTHORIZATION_ENDPOINT", "")
+OIDC_OP_TOKEN_ENDPOINT = env.str("OIDC_OP_TOKEN_ENDPOINT", "")
+OIDC_OP_USER_ENDPOINT = env.str("OIDC_OP_USER_ENDPOINT", "")
+OIDC_OP_JWKS_ENDPOINT = env.str("OIDC_OP_JWKS_ENDPOINT", "")
+# The ID tokens' iss; taken from discovery when not set. Set it when the endpoints are given one by one.
+OIDC_OP_ISSUER = env.str("OIDC_OP_ISSUER", "")
+OIDC_RP_SIGN_ALGO = env.str("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = env.str("OIDC_RP_SCOPES", "openid email profile")
+OIDC_USE_PKCE = True
+OIDC_TIMEOUT = env.int("OIDC_TIMEOUT_SECONDS", 10, minimum=1)
+OIDC_CALLBACK_CLASS = "core.sso.HospitalCallbackView"
+OIDC_AUTHENTICATE_CLASS = "core.sso.HospitalAuthenticationRequestView"
+LOGIN_REDIRECT_URL_FAILURE = "/sso/refused/"
+# The claim naming the hospital's groups, the claim that becomes the local username, and which group gives which role.
+IVIG_OIDC_GROUPS_CLAIM = env.str("IVIG_OIDC_GROUPS_CLAIM", "groups")
+IVIG_OIDC_USERNAME_CLAIM = env.str("IVIG_OIDC_USERNAME_CLAIM", "preferred_username")
+_oidc_group_roles = env.str("IVIG_OIDC_GROUP_ROLES", "")
+try:
+    IVIG_OIDC_GROUP_ROLES = parse_group_roles(_oidc_group_roles) if _oidc_group_roles else {}
+except SignInConfigError as exc:
+    raise SettingsError(f"IVIG_OIDC_GROUP_ROLES: {exc}") from exc
+# Off by default: our own TOTP is still asked after single sign-on. On, a sign-in whose amr claim holds one of
+# IVIG_OIDC_MFA_AMR_VALUES counts as the second factor (the hospital's sign-in service did MFA).
+IVIG_OIDC_TRUST_IDP_MFA = env.bool("IVIG_OIDC_TRUST_IDP_MFA", False)
+IVIG_OIDC_MFA_AMR_VALUES = env.list("IVIG_OIDC_MFA_AMR_VALUES", ["mfa"])
+IVIG_SSO_ENABLED = bool(OIDC_RP_CLIENT_ID)
+if IVIG_SSO_ENABLED:
+    if not OIDC_RP_CLIENT_SECRET:
+        raise SettingsError("OIDC_RP_CLIENT_SECRET is required when OIDC_RP_CLIENT_ID is set")
+    _endpoints = [OIDC_OP_AUTHORIZATION_ENDPOINT, OIDC_OP_TOKEN_ENDPOINT, OIDC_OP_USER_ENDPOINT, OIDC_OP_JWKS_ENDPOINT]
+    if not OIDC_OP_DISCOVERY_ENDPOINT and not all(_endpoints):
+        raise SettingsError(
+            "single sign-on needs OIDC_OP_DISCOVERY_ENDPOINT, or all of OIDC_OP_AUTHORIZATION_ENDPOINT, "
+            "OIDC_OP_TOKEN_ENDPOINT, OIDC_OP_USER_ENDPOINT and OIDC_OP_JWKS_ENDPOINT"
+        )
+    if not IVIG_OIDC_GROUP_ROLES:
+        raise SettingsError("IVIG_OIDC_GROUP_ROLES is required when OIDC_RP_CLIENT_ID is set (group=role pairs)")
+AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+if IVIG_SSO_ENABLED:
+    AUTHENTICATION_BACKENDS.insert(0, "core.sso.HospitalOIDCBackend")
 
 # --- Time: stored in UTC, shown in the hospital's zone ---------------------------------------------------
 USE_TZ = True
@@ -517,7 +591,7 @@ IVIG_HL7_MATCH_WINDOW_HOURS = env.int("IVIG_HL7_MATCH_WINDOW_HOURS", 12, minimum
 # Before core, whose admin replaces knox's token admin.
 INSTALLED_APPS[INSTALLED_APPS.index("core") : INSTALLED_APPS.index("core")] = ["axes", "knox"]
 # django-axes wants its backend first: it refuses a locked-out account before any password is hashed.
-AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AUTHENTICATION_BACKENDS.insert(0, "axes.backends.AxesStandaloneBackend")  # before single sign-on's, if any
 # Last, as its docs say: it turns a request that axes flagged as locked out into the lockout answer.
 MIDDLEWARE.append("axes.middleware.AxesMiddleware")
 

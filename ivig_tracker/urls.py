@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 from oauth2_provider import views as oauth_views
 
-from core import health
+from core import health, sso, two_factor, two_factor_views
 from dashboards import views as dashboard_views
 from interop.fhir import launch, smart
 from ivig_tracker import metrics, views
@@ -26,8 +27,24 @@ oauth_urlpatterns = [
 urlpatterns = [
     path("", views.home, name="home"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("account/tokens/", views.account_tokens, name="account-tokens"),
+    path("logout/", two_factor.two_factor_exempt(auth_views.LogoutView.as_view()), name="logout"),
+    path("account/two-factor/setup/", two_factor_views.two_factor_setup, name="two-factor-setup"),
+    path("account/two-factor/verify/", two_factor_views.two_factor_verify, name="two-factor-verify"),
+    path("account/two-factor/recovery-codes/", two_factor_views.recovery_codes, name="two-factor-recovery-codes"),
+    # Single sign-on (core/sso.py): the views answer 404 unless OIDC_RP_CLIENT_ID is set. The names are
+    # mozilla-django-oidc's own, which it reverses.
+    path(
+        "oidc/authenticate/",
+        login_not_required(two_factor.two_factor_exempt(sso.HospitalAuthenticationRequestView.as_view())),
+        name="oidc_authentication_init",
+    ),
+    path(
+        "oidc/callback/",
+        login_not_required(two_factor.two_factor_exempt(sso.HospitalCallbackView.as_view())),
+        name="oidc_authentication_callback",
+    ),
+    path("sso/refused/", sso.sso_refused, name="sso-refused"),
     path("nurse/", dashboard_views.nurse_worklist, name="nurse-home"),
     path("hematology/", dashboard_views.hematologist_dashboard, name="hematologist-home"),
     path("hematology/patients/<int:patient_id>/", dashboard_views.patient_response, name="patient-response"),

@@ -104,6 +104,37 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             reporter.write_line(f"IVIG_REQUIRE_SERVICES: {skipped} test(s) skipped; CI allows none.", red=True)
 
 
+def give_second_factor(client: Any, user: Any) -> None:
+    """Marks the client's signed-in session as having given its second factor, with a real confirmed device and
+    django-otp's own session key, exactly as the verify page does after a right code."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+
+    from core.two_factor import must_use_two_factor
+    from tests.factories import authenticator_for
+
+    if not must_use_two_factor(user):
+        return
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = authenticator_for(user).persistent_id
+    session.save()
+
+
+@pytest.fixture(autouse=True)
+def force_login_means_fully_signed_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    """client.force_login stands for a finished sign-in: password and, for the roles that must use two-factor
+    sign-in, the second factor (give_second_factor). The requirement itself stays on: client.login() and the login
+    page give the password only, and tests/core/test_two_factor.py walks the real steps."""
+    from django.test.client import ClientMixin
+
+    original = ClientMixin.force_login
+
+    def force_login(self: Any, user: Any, backend: str | None = None) -> None:
+        original(self, user, backend)
+        give_second_factor(self, user)
+
+    monkeypatch.setattr(ClientMixin, "force_login", force_login)
+
+
 @pytest.fixture
 def api_client() -> Any:
     from rest_framework.test import APIClient

@@ -240,3 +240,26 @@ def prehydrate(patient: Any, *, at: Any = None, until: Any = None, volume_ml: in
         given_until=until,
         recorded_by=user or UserFactory(role="nurse"),
     )
+
+
+def authenticator_for(user: Any) -> Any:
+    """The user's confirmed authenticator app (a TOTP device), created on first use, as after a real enrolment."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    return device or TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=True)
+
+
+def current_totp_code(device: Any) -> str:
+    """The code the user's phone would show now, or the next one when this one was already used: django-otp refuses
+    a code twice, and accepts the next period's (its tolerance), so two sign-ins within 30 s both work."""
+    import time
+
+    from django_otp.oath import TOTP
+
+    device.refresh_from_db()
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp.time = time.time()
+    if totp.t() <= device.last_t:
+        totp.time += device.step * (device.last_t + 1 - totp.t())
+    return f"{totp.token():0{device.digits}d}"

@@ -8,7 +8,6 @@ from django.contrib.auth.signals import user_logged_in
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
-from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
@@ -16,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import tokens
+from core.api.auth_token import TwoFactorAuthTokenSerializer
 from core.api.throttling import TokenEndpointThrottle
 
 
@@ -39,7 +39,7 @@ class ObtainTokenView(APIView):
     throttle_classes = [TokenEndpointThrottle]
 
     @extend_schema(
-        request=AuthTokenSerializer,
+        request=TwoFactorAuthTokenSerializer,
         responses={
             200: inline_serializer(
                 "AuthToken",
@@ -54,7 +54,7 @@ class ObtainTokenView(APIView):
         # django-axes counts the attempt on the Django request: its middleware, which answers the lockout, sees only
         # that one, not DRF's wrapper.
         django_request = request._request
-        serializer = AuthTokenSerializer(data=request.data, context={"request": django_request})
+        serializer = TwoFactorAuthTokenSerializer(data=request.data, context={"request": django_request})
         serializer.is_valid(raise_exception=True)
         user = serializer.validated_data["user"]
         instance, secret = tokens.issue_token(user)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import CHROMIUM
-from tests.factories import TEST_PASSWORD
+from tests.factories import TEST_PASSWORD, authenticator_for, current_totp_code
 
 SCREENSHOT_DIR = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 
@@ -45,15 +45,36 @@ def tablet(chromium_browser: Any, live_server: Any) -> Iterator[Any]:
     context.close()
 
 
+def authenticator_of(username: str) -> Any:
+    """The authenticator app of an account that must use two-factor sign-in, set up as the user would have done on
+    an earlier day; None for the others."""
+    from django.contrib.auth import get_user_model
+
+    from core.two_factor import must_use_two_factor
+
+    user = get_user_model().objects.get(username=username)
+    return authenticator_for(user) if must_use_two_factor(user) else None
+
+
+def sign_in_page(page: Any, username: str, password: str) -> None:
+    """Signs in through the real pages: the password, then the authenticator's code when the role must give one."""
+    device = authenticator_of(username)
+    page.context.clear_cookies()
+    page.goto("/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    if device is not None:
+        page.fill("#id_code", current_totp_code(device))
+        page.click("main button[type=submit]")  # the header's "Sign out" is a submit button too
+        page.wait_for_load_state("networkidle")
+
+
 @pytest.fixture
 def login(live_server: Any) -> Callable[[Any, str], None]:
     def sign_in(page: Any, username: str) -> None:
-        page.context.clear_cookies()
-        page.goto("/login/")
-        page.fill("#id_username", username)
-        page.fill("#id_password", TEST_PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_load_state("networkidle")
+        sign_in_page(page, username, TEST_PASSWORD)
 
     return sign_in
 

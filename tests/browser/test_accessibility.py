@@ -18,6 +18,7 @@ from infusions import services
 from infusions.models import Infusion, Order, VialLot
 from ivig_tracker.demo import DEMO_USERS
 from patients.models import Patient
+from tests.browser.conftest import sign_in_page
 from tests.factories import FULL_CHECKLIST, NORMAL_VITALS, UserFactory, day_vials, verified_order
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -61,12 +62,7 @@ def demo(db):
 
 
 def sign_in(page, username):
-    page.context.clear_cookies()
-    page.goto("/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORDS[username])
-    page.click("button[type=submit]")
-    page.wait_for_load_state("networkidle")
+    sign_in_page(page, username, PASSWORDS[username])
 
 
 def pages_by_role():

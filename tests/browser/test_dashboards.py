@@ -7,7 +7,7 @@ from django.core.management import call_command
 
 from ivig_tracker.demo import DEMO_USERS
 from patients.models import Patient
-from tests.browser.conftest import assert_no_horizontal_scroll
+from tests.browser.conftest import assert_no_horizontal_scroll, sign_in_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -20,12 +20,7 @@ def demo(db):
 
 
 def sign_in(page, username):
-    page.context.clear_cookies()
-    page.goto("/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORDS[username])
-    page.click("button[type=submit]")
-    page.wait_for_load_state("networkidle")
+    sign_in_page(page, username, PASSWORDS[username])
 
 
 def test_the_hematologist_reviews_responses_and_filters_the_list(tablet, screenshot, demo):

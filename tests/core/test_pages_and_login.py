@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.factories import TEST_PASSWORD
+from tests.factories import TEST_PASSWORD, authenticator_for, current_totp_code
 
 pytestmark = pytest.mark.db
 
@@ -20,16 +20,20 @@ def test_the_login_page_renders(client, db) -> None:
 
 
 @pytest.mark.parametrize(
-    "role, landing, heading",
+    "role, landing, heading, asks_code",
     [
-        ("nurse", "/nurse/", b"worklist"),
-        ("hematologist", "/hematology/", b"Response review"),
-        ("pharmacist", "/pharmacy/", b"Orders to verify"),
+        ("nurse", "/nurse/", b"worklist", False),
+        ("hematologist", "/hematology/", b"Response review", True),
+        ("pharmacist", "/pharmacy/", b"Orders to verify", True),
     ],
 )
-def test_each_role_lands_on_its_own_page_after_login(client, role_user, role, landing, heading) -> None:
-    role_user(role, username=f"{role}-x")
+def test_each_role_lands_on_its_own_page_after_login(client, role_user, role, landing, heading, asks_code) -> None:
+    user = role_user(role, username=f"{role}-x")
+    device = authenticator_for(user) if asks_code else None
     response = client.post("/login/", {"username": f"{role}-x", "password": TEST_PASSWORD}, follow=True)
+    if device is not None:
+        assert response.redirect_chain[-1][0] == "/account/two-factor/verify/?next=%2F"
+        response = client.post(response.redirect_chain[-1][0], {"code": current_totp_code(device)}, follow=True)
     assert response.redirect_chain[-1][0] == landing
     assert heading in response.content
 

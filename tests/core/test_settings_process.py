@@ -91,3 +91,57 @@ def test_a_malformed_sign_in_or_throttle_setting_stops_start_up_with_its_name(va
     result = run_check({"DJANGO_DEBUG": "true", variable: value})
     assert result.returncode != 0
     assert message in result.stderr
+
+
+PRODUCTION = {
+    "DJANGO_DEBUG": "false",
+    "SECRET_KEY": "x7$kq!prod-like-secret-key-with-enough-entropy-4f9a2c81d3e6b05a7f",
+    "ALLOWED_HOSTS": "ivig.hospital.example",
+}
+
+
+def test_production_refuses_to_start_with_two_factor_sign_in_off() -> None:
+    result = run_check({**PRODUCTION, "IVIG_TWO_FACTOR": "off"})
+    assert result.returncode != 0
+    assert "IVIG_TWO_FACTOR=off is only allowed with DJANGO_DEBUG=true" in result.stderr
+
+
+def test_an_unknown_two_factor_role_stops_start_up_with_its_name() -> None:
+    result = run_check({"DJANGO_DEBUG": "true", "IVIG_TWO_FACTOR_ROLES": "pharmacist,porter"})
+    assert result.returncode != 0
+    assert "IVIG_TWO_FACTOR_ROLES: unknown role(s) porter" in result.stderr
+
+
+def test_single_sign_on_without_a_group_mapping_stops_start_up() -> None:
+    result = run_check(
+        {
+            "DJANGO_DEBUG": "true",
+            "OIDC_RP_CLIENT_ID": "ivig",
+            "OIDC_RP_CLIENT_SECRET": "s3cret",
+            "OIDC_OP_DISCOVERY_ENDPOINT": "https://login.hospital.example/.well-known/openid-configuration",
+        }
+    )
+    assert result.returncode != 0
+    assert "IVIG_OIDC_GROUP_ROLES is required when OIDC_RP_CLIENT_ID is set" in result.stderr
+
+
+def test_a_malformed_group_mapping_stops_start_up_with_the_reason() -> None:
+    result = run_check({"DJANGO_DEBUG": "true", "IVIG_OIDC_GROUP_ROLES": "ivig-nurses=nurse,ivig-it=admin"})
+    assert result.returncode != 0
+    assert "IVIG_OIDC_GROUP_ROLES: 'ivig-it=admin' names no clinical role" in result.stderr
+
+
+def test_production_with_single_sign_on_configured_passes_check_deploy() -> None:
+    result = run_check(
+        {
+            **PRODUCTION,
+            "OIDC_RP_CLIENT_ID": "ivig",
+            "OIDC_RP_CLIENT_SECRET": "s3cret",
+            "OIDC_OP_DISCOVERY_ENDPOINT": "https://login.hospital.example/.well-known/openid-configuration",
+            "IVIG_OIDC_GROUP_ROLES": "ivig-nurses=nurse,ivig-haem=hematologist,ivig-pharm=pharmacist",
+        },
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
