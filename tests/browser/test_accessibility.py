@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.test import override_settings
 
 from infusions import services
 from infusions.models import Infusion, Order, VialLot
@@ -48,7 +49,8 @@ SMALL_TARGETS = """([selector, minimum]) => {
 
 @pytest.fixture
 def demo(db):
-    call_command("load_demo_data", stdout=io.StringIO())
+    with override_settings(DEBUG=True):  # the demo loads in development only
+        call_command("load_demo_data", stdout=io.StringIO())
     # And one infusion running now, with a STOP alert on its last set (the demo's courses are given or to come).
     order = verified_order(mrn="A11Y-0001")
     infusion = order.infusions.get()

@@ -4,6 +4,7 @@ import io
 
 import pytest
 from django.core.management import call_command
+from django.test import override_settings
 
 from ivig_tracker.demo import DEMO_USERS
 from patients.models import Patient
@@ -16,7 +17,8 @@ PASSWORDS = {user.username: user.password for user in DEMO_USERS}
 
 @pytest.fixture
 def demo(db):
-    call_command("load_demo_data", stdout=io.StringIO())
+    with override_settings(DEBUG=True):  # the demo loads in development only
+        call_command("load_demo_data", stdout=io.StringIO())
 
 
 def sign_in(page, username):
