@@ -72,7 +72,7 @@ def update_with_history(
         pks = list(locked.values_list("pk", flat=True))
         if not pks:
             return 0
-        count = model._default_manager.filter(pk__in=pks).update(**changes)
+        count: int = model._default_manager.filter(pk__in=pks).update(**changes)
         _write_history(model, model._default_manager.filter(pk__in=pks), update=True, user=user, reason=reason, at=at)
     return count
 
@@ -85,8 +85,7 @@ def record_creations(queryset: QuerySet[Any], *, reason: str, user: Any = None) 
     it inserted. The rows without a creation record are the ones it wrote; a second call finds none.
     """
     model = queryset.model
-    history = model.history  # type: ignore[attr-defined]  # called only on models with HistoricalRecords
-    new = queryset.exclude(pk__in=history.filter(history_type="+").values("id"))
+    new = queryset.exclude(pk__in=model.history.filter(history_type="+").values("id"))
     return len(_write_history(model, new, update=False, user=user, reason=reason, at=None))
 
 
