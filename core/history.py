@@ -85,8 +85,11 @@ def record_creations(queryset: QuerySet[Any], *, reason: str, user: Any = None) 
     it inserted. The rows without a creation record are the ones it wrote; a second call finds none.
     """
     model = queryset.model
-    new = queryset.exclude(pk__in=model.history.filter(history_type="+").values("id"))
-    return len(_write_history(model, new, update=False, user=user, reason=reason, at=None))
+    pks = set(queryset.values_list("pk", flat=True))
+    # Looked up among these rows only: the history table holds every row's every version.
+    recorded = set(model.history.filter(id__in=pks, history_type="+").values_list("id", flat=True))
+    new = model._default_manager.filter(pk__in=pks - recorded)
+    return len(_write_history(model, new, update=False, user=user, reason=reason, at=None)) if pks - recorded else 0
 
 
 def _write_history(
