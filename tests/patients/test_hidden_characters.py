@@ -85,3 +85,40 @@ def test_an_hl7_result_whose_mrn_holds_a_hidden_character_is_refused_with_why_an
     assert stored.outcome == "error"
     assert "U+202E RIGHT-TO-LEFT OVERRIDE" in stored.ack_text
     assert "MRN" in stored.ack_text
+
+
+def test_the_admin_refuses_a_bidi_override_in_a_family_name_on_its_field_and_keeps_the_old_name(client, db) -> None:
+    from decimal import Decimal
+
+    from django.contrib.auth import get_user_model
+
+    admin_user = get_user_model().objects.create_superuser("root", "root@example.org", "pw-for-tests-only")
+    patient = PatientFactory(family_name="Smith", height_cm=Decimal("178"), weight_kg=Decimal("70"))
+    client.force_login(admin_user)
+    page = client.get(f"/admin/patients/patient/{patient.pk}/change/")
+    form = {
+        key: value
+        for key, value in page.context["adminform"].form.initial.items()
+        if value is not None and not isinstance(value, list)
+    }
+    form.update(
+        {
+            "birth_date": patient.birth_date.isoformat(),
+            "iga_measured_on": patient.iga_measured_on.isoformat(),
+            "family_name": f"{RIGHT_TO_LEFT_OVERRIDE}htimS",
+            "weights-TOTAL_FORMS": "1",
+            "weights-INITIAL_FORMS": "1",
+            "weights-0-id": str(patient.weights.get().pk),
+            "weights-0-patient": str(patient.pk),
+        }
+    )
+
+    response = client.post(f"/admin/patients/patient/{patient.pk}/change/", form)
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["family_name"] == [
+        "This contains an invisible or text-direction character (U+202E RIGHT-TO-LEFT OVERRIDE) at character 1: "
+        "retype it without it."
+    ]
+    patient.refresh_from_db()
+    assert patient.family_name == "Smith"
