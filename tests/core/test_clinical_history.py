@@ -85,6 +85,20 @@ def test_every_record_a_course_writes_through_the_services_has_a_creation_record
         unit="umol/L",
         collected_at=timezone.now() - timedelta(hours=1),
     )
+    monitoring_services.record_co_therapy(
+        patient_id=order.patient_id,
+        user=nurse,
+        data={"kind": "platelet_transfusion", "units": 1, "given_from": timezone.now() - timedelta(hours=2)},
+    )
+    patient_services.record_reported_ivig_reaction(
+        patient_id=order.patient_id,
+        user=nurse,
+        occurred_on=timezone.localdate() - timedelta(days=400),
+        product="Privigen",
+        ctcae_grade=1,
+        anaphylaxis=False,
+        where="County Hospital",
+    )
     monitoring_services.run_sweep()
 
     written = {
@@ -105,6 +119,8 @@ def test_every_record_a_course_writes_through_the_services_has_a_creation_record
         "monitoring.PlateletResult",
         "monitoring.OrderResponse",
         "monitoring.LabCheck",
+        "patients.CoTherapy",
+        "patients.ReportedIvigReaction",
     } <= set(reached)
     for label in reached:
         model = apps.get_model(label)
