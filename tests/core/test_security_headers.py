@@ -93,3 +93,5 @@ def test_no_template_holds_an_inline_script_or_event_handler(template: Path) -> 
     assert not INLINE_SCRIPT.search(text), f"{template}: move the inline <script> to a file under static/js/"
     assert not EVENT_HANDLER.search(text), f"{template}: bind the handler from a file under static/js/"
     assert "hx-on" not in text and "js:" not in text, f"{template}: htmx may not evaluate code under the policy"
+    filters = [trigger for trigger in re.findall(r'hx-trigger="([^"]*)"', text) if "[" in trigger]
+    assert not filters, f"{template}: an htmx trigger filter is evaluated with eval: {filters}"
