@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import csv
 from datetime import date
 from typing import Any
 
@@ -13,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from core import csv_export
 from core.errors import Conflict
 from core.forms import typed_local_time
 from core.roles import Role, has_role
@@ -365,7 +365,7 @@ EXPORT_COLUMNS = [
 def orders_csv(request: HttpRequest) -> HttpResponse:
     if not has_role(request.user, Role.PHARMACIST, Role.HEMATOLOGIST):
         return _forbidden(request)
-    writer = csv.writer(_Echo())
+    writer = csv_export.writer(_Echo())
 
     def rows() -> Any:
         yield writer.writerow([name for name, _ in EXPORT_COLUMNS])

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from django.dispatch import Signal
 
-# Sent by bedside services when an infusion ends (completed, stopped, or withheld before it started), with infusion=
-# and first_of_order= (True when it is the order's first infusion to end having been started).
+# Sent by bedside services when an infusion ends (completed, stopped, or withheld before it started), with infusion=,
+# first_of_order= (True when it is the order's first infusion to end having been started) and user= (who ended it:
+# the history rows of the checks it writes name them; every signal here carries user= for the same reason).
 # Receiver: monitoring.receivers.on_infusion_ended writes the order's platelet checks (§A6, §A12) on the first, and
 # works the response out again on a later one (the course may have ended).
 infusion_ended = Signal()

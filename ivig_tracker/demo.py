@@ -1,7 +1,13 @@
-"""Demo data for ``make run``: one user per role and patients at different stages. Idempotent."""
+"""Demo data for ``make run``: one user per role and patients at different stages. Idempotent.
+
+The demo users' passwords are published (README, the command's output): they are given only where DEBUG is on.
+Loaded on purpose elsewhere (``load_demo_data --force``, a training server), each new user gets a random password,
+shown once by the command and stored nowhere else."""
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -153,26 +159,45 @@ DEMO_PATIENTS: list[dict[str, Any]] = [
 ]
 
 
-def ensure_demo_users() -> dict[str, Any]:
+ADMIN_USERNAME = "admin"
+ADMIN_PASSWORD = "ivig-demo-admin"
+
+
+def published_password(username: str) -> str:
+    """The demo password printed in the README: for a development machine only."""
+    return {demo.username: demo.password for demo in DEMO_USERS}.get(username, ADMIN_PASSWORD)
+
+
+def random_password(username: str) -> str:
+    return secrets.token_urlsafe(18)
+
+
+def ensure_demo_users(password_for: Callable[[str], str] = published_password) -> tuple[dict[str, Any], dict[str, str]]:
+    """The demo users, and the passwords given to those created now (an existing user's password is left as it
+    is: a second run changes no one's password)."""
     user_model = get_user_model()
     users = {}
+    given: dict[str, str] = {}
     for demo in DEMO_USERS:
         user, created = user_model.objects.get_or_create(
             username=demo.username, defaults={"first_name": demo.first_name, "last_name": demo.last_name}
         )
         if created:
-            user.set_password(demo.password)
+            given[demo.username] = password_for(demo.username)
+            user.set_password(given[demo.username])
             user.save()
         user.groups.add(Group.objects.get(name=demo.role))
         users[demo.username] = user
     admin, created = user_model.objects.get_or_create(
-        username="admin", defaults={"is_staff": True, "is_superuser": True, "first_name": "IT", "last_name": "Admin"}
+        username=ADMIN_USERNAME,
+        defaults={"is_staff": True, "is_superuser": True, "first_name": "IT", "last_name": "Admin"},
     )
     if created:
-        admin.set_password("ivig-demo-admin")
+        given[ADMIN_USERNAME] = password_for(ADMIN_USERNAME)
+        admin.set_password(given[ADMIN_USERNAME])
         admin.save()
-    users["admin"] = admin
-    return users
+    users[ADMIN_USERNAME] = admin
+    return users, given
 
 
 def ensure_demo_patients(user: Any) -> dict[str, Patient]:
@@ -503,8 +528,9 @@ def ensure_renal_follow_up(users: dict[str, Any], patients: dict[str, Patient]) 
     return True
 
 
-def load_demo_data() -> dict[str, int]:
-    users = ensure_demo_users()
+def load_demo_data(password_for: Callable[[str], str] = published_password) -> tuple[dict[str, int], dict[str, str]]:
+    """Load the demo; the counts, and the passwords given to the users created now."""
+    users, passwords = ensure_demo_users(password_for)
     ensure_demo_gtins(users)
     patients = ensure_demo_patients(users["nurse"])
     ensure_demo_orders(users, patients)
@@ -512,4 +538,4 @@ def load_demo_data() -> dict[str, int]:
     ensure_course_on_hold(users, patients)
     ensure_response_scenarios(users, patients)
     ensure_renal_follow_up(users, patients)
-    return {"users": len(users), "patients": len(patients)}
+    return {"users": len(users), "patients": len(patients)}, passwords

@@ -15,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import csp.constants
 import django_stubs_ext
 
 from core.env import Env, SettingsError
@@ -88,6 +89,7 @@ MIDDLEWARE = [
     # It times the whole request and gives every log line below it the request id.
     "core.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -95,6 +97,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Adds request.user.is_verified(): whether this session has given its second factor.
     "django_otp.middleware.OTPMiddleware",
+    "core.no_store.NoStoreMiddleware",
     "core.middleware.PageLoginRequiredMiddleware",
     "core.middleware.TwoFactorRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -264,6 +267,24 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy (django-csp; SECURITY.md "Browser protections"): scripts only from our own static files,
+# never inline and never eval, so a name or note that slipped past escaping cannot run. Styles allow 'unsafe-inline'
+# for the style="" attributes of the templates and Swagger UI's <style>: CSS cannot run script. Images allow data:
+# (Swagger UI's icons). No form-action: the OAuth authorisation form's redirect to a SMART app is legitimate.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp.constants.SELF],
+        "script-src": [csp.constants.SELF],
+        "style-src": [csp.constants.SELF, csp.constants.UNSAFE_INLINE],
+        "img-src": [csp.constants.SELF, "data:"],
+        "font-src": [csp.constants.SELF],
+        "connect-src": [csp.constants.SELF],
+        "object-src": [csp.constants.NONE],
+        "base-uri": [csp.constants.SELF],
+        "frame-ancestors": [csp.constants.NONE],
+    }
+}
 
 # --- Email -----------------------------------------------------------------------------------------------
 EMAIL_BACKEND = env.str(

@@ -11,37 +11,39 @@ from monitoring import services
 from monitoring.models import NotificationKind
 
 
-def on_infusion_ended(sender: Any, infusion: Any, first_of_order: bool, **kwargs: Any) -> None:
+def on_infusion_ended(sender: Any, infusion: Any, first_of_order: bool, user: Any = None, **kwargs: Any) -> None:
     # A6/A12: the checks exist from the moment the order's first infusion ends, written in the same transaction as
     # the completion. A later day's end may end the course: its results are worked out again (the window closes
     # and the non-response flag, which waits for the course's end, may now be due).
     if first_of_order:
-        services.create_platelet_checks(order=infusion.order, first_infusion_ended_at=infusion.ended_at)
+        services.create_platelet_checks(order=infusion.order, first_infusion_ended_at=infusion.ended_at, user=user)
     else:
         services.reassess_response(infusion.order)
     # A13: the creatinine and hemoglobin the course owes once it ended, or before day 3 once day 2 ended.
-    services.ensure_lab_checks(infusion.order)
+    services.ensure_lab_checks(infusion.order, user=user)
 
 
-def on_course_started(sender: Any, order: Any, started_at: Any, **kwargs: Any) -> None:
+def on_course_started(sender: Any, order: Any, started_at: Any, user: Any = None, **kwargs: Any) -> None:
     # A12: a new course's first start supersedes the earlier courses' open follow-up checks and closes their window.
-    services.supersede_follow_ups(patient_id=order.patient_id, new_order=order, started_at=started_at)
+    services.supersede_follow_ups(patient_id=order.patient_id, new_order=order, started_at=started_at, user=user)
 
 
-def on_order_verified(sender: Any, order: Any, **kwargs: Any) -> None:
+def on_order_verified(sender: Any, order: Any, user: Any = None, **kwargs: Any) -> None:
     # A course begun elsewhere: its time zero is the first outside dose, so the checks are due from its end (A6, §A9
     # "Courses that change"). Unique on order + label: a re-verification writes no second set.
     first = order.outside_doses.order_by("started_at", "pk").first()
     if first is not None:
-        services.create_platelet_checks(order=order, first_infusion_ended_at=first.ended_at)
+        services.create_platelet_checks(order=order, first_infusion_ended_at=first.ended_at, user=user)
         # A course begun elsewhere began with that dose: it supersedes the earlier courses as a start here would.
-        services.supersede_follow_ups(patient_id=order.patient_id, new_order=order, started_at=first.started_at)
+        services.supersede_follow_ups(
+            patient_id=order.patient_id, new_order=order, started_at=first.started_at, user=user
+        )
 
 
-def on_order_cancelled(sender: Any, order: Any, **kwargs: Any) -> None:
-    services.cancel_open_checks(order=order)
+def on_order_cancelled(sender: Any, order: Any, user: Any = None, **kwargs: Any) -> None:
+    services.cancel_open_checks(order=order, user=user)
     # A course cancelled after a day was given has ended: it owes its lab checks (A12, A13).
-    services.ensure_lab_checks(order)
+    services.ensure_lab_checks(order, user=user)
 
 
 def on_lab_results_changed(

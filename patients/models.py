@@ -15,6 +15,7 @@ from patients.validators import (
     validate_height_cm,
     validate_iga_mg_dl,
     validate_not_in_future,
+    validate_visible_characters,
     validate_weight_kg,
 )
 
@@ -31,9 +32,9 @@ class AntiIgaAntibodies(models.TextChoices):
 
 
 class Patient(models.Model):
-    mrn = models.CharField("MRN", max_length=32, unique=True)
-    given_name = models.CharField(max_length=100)
-    family_name = models.CharField(max_length=100)
+    mrn = models.CharField("MRN", max_length=32, unique=True, validators=[validate_visible_characters])
+    given_name = models.CharField(max_length=100, validators=[validate_visible_characters])
+    family_name = models.CharField(max_length=100, validators=[validate_visible_characters])
     birth_date = models.DateField(validators=[validate_birth_date])
     sex = models.CharField(max_length=6, choices=Sex.choices)
     height_cm = models.DecimalField(

@@ -3,11 +3,35 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from core.stops import Kind, Overrider, Stop
+
+# Characters a name or an MRN must not hold: Unicode format characters (Cf: zero-width spaces and joiners U+200B-
+# U+200D, the direction marks and embeddings U+200E-U+200F, U+202A-U+202E, U+2066-U+2069, U+FEFF, the soft hyphen),
+# controls (Cc: tab, newline, NUL), line and paragraph separators, surrogates and private-use code points. They print
+# nothing or reorder what prints, so "SMITH" and "SMITH" followed by a zero-width space, or an MRN that reads
+# backwards on screen, are different records that look the same: the wrong-patient error the MRN exists to prevent.
+# Joiners are refused too, although some scripts use them (a Persian name may carry U+200C): the name is then
+# written without them, as the hospital's other systems commonly store it.
+HIDDEN_CHARACTER_CATEGORIES = frozenset({"Cf", "Cc", "Zl", "Zp", "Cs", "Co"})
+
+
+def hidden_character_problem(text: str) -> str | None:
+    """Why ``text`` cannot be a patient's name or MRN because of an invisible or text-direction character, naming
+    the first one and where it is; None when it has none."""
+    for position, character in enumerate(text, start=1):
+        if unicodedata.category(character) in HIDDEN_CHARACTER_CATEGORIES:
+            name = unicodedata.name(character, "control character")
+            return (
+                f"This contains an invisible or text-direction character (U+{ord(character):04X} {name}) at "
+                f"character {position}: retype it without it."
+            )
+    return None
+
 
 # docs/clinical-rules.md §A4: serum IgA below 7 mg/dL (0.07 g/L) is IgA-deficient; the lab's own cut-off is a setting.
 DEFAULT_IGA_DEFICIENCY_CUTOFF_MG_DL = Decimal("7")

@@ -9,12 +9,18 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from patients.rules import birth_date_problem
+from patients.rules import birth_date_problem, hidden_character_problem
 
 MIN_WEIGHT_KG = Decimal("0.5")
 MAX_WEIGHT_KG = Decimal("350")
 MIN_HEIGHT_CM = Decimal("40")
 MAX_HEIGHT_CM = Decimal("250")
+
+
+def validate_visible_characters(value: str) -> None:
+    """A name or an MRN holds no invisible or text-direction character (patients.rules.hidden_character_problem)."""
+    if value and (problem := hidden_character_problem(value)):
+        raise ValidationError(problem, code="hidden_character")
 
 
 def validate_weight_kg(value: Decimal) -> None:

@@ -249,7 +249,7 @@ def start_infusion(
         order.save(update_fields=["status", "updated_at"])
     _move_later_days(infusion, started_at, user)
     if first_start and not order.outside_doses.exists():
-        course_started.send(sender=Infusion, order=order, started_at=started_at)
+        course_started.send(sender=Infusion, order=order, started_at=started_at, user=user)
     safety.record(outcome, order=order, infusion=infusion, user=user, stage=Stage.START, at=started_at)
     if given is None:  # lots only, taken under IVIG_V1_START_COMPAT (refused by vials_missing otherwise)
         vials_not_detailed.send(sender=Infusion, infusion=infusion, lot_numbers=lots)
@@ -610,7 +610,7 @@ def _end_infusion(infusion: Infusion, user: Any, status: str, at: Any, reason: s
     # A course begun elsewhere had its first infusion there: its checks were written at verification (A6, §A9).
     begun_elsewhere = order.outside_doses.exists()
     first_of_order = infusion.started_at is not None and not given.exists() and not begun_elsewhere
-    infusion_ended.send(sender=Infusion, infusion=infusion, first_of_order=first_of_order)
+    infusion_ended.send(sender=Infusion, infusion=infusion, first_of_order=first_of_order, user=user)
     _complete_order_when_no_day_is_left(order, user)
 
 
@@ -680,7 +680,7 @@ def withhold_infusion(*, infusion_id: int, user: Any, reason: str) -> Infusion:
     infusion.save()
     _complete_order_when_no_day_is_left(infusion.order, user)
     # The day ends without being given; the course may have ended with it (the response is worked out again).
-    infusion_ended.send(sender=Infusion, infusion=infusion, first_of_order=False)
+    infusion_ended.send(sender=Infusion, infusion=infusion, first_of_order=False, user=user)
     return infusion
 
 

@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.errors import Conflict, SafetyStopped
-from core.history import attribute_change
+from core.history import attribute_change, update_with_history
 from core.stops import Kind, Stage, Stop
 from infusions import dosing, safety_rules
 from infusions.models import Infusion, InfusionStatus, Order, OrderStatus, OutsideDose, Product
@@ -587,7 +587,7 @@ def verify_order(
     _schedule_days(order, user)
     safety.record(outcome, order=order, user=user, stage=Stage.VERIFY, at=order.verified_at)
     # Monitoring writes the platelet checks now when the course began elsewhere (A6, §A9 "Courses that change").
-    order_verified.send(sender=Order, order=order)
+    order_verified.send(sender=Order, order=order, user=user)
     return order
 
 
@@ -661,7 +661,7 @@ def _cancel(order: Order, user: Any, reason: str) -> None:
         infusion.stop_reason = f"Order cancelled: {reason}"
         attribute_change(infusion, user)
         infusion.save()
-    order_cancelled.send(sender=Order, order=order)
+    order_cancelled.send(sender=Order, order=order, user=user)
 
 
 def verification_dry_run(*, order_id: int, user: Any) -> dict[str, Any]:
@@ -756,7 +756,7 @@ def review_hold(*, order_id: int, user: Any, decision: str, reason: str) -> Orde
             attribute_change(order, user)
             order.save(update_fields=["status", "updated_at"])
         if withheld is not None:  # the course has ended: its response is worked out again (A12)
-            infusion_ended.send(sender=Infusion, infusion=withheld, first_of_order=False)
+            infusion_ended.send(sender=Infusion, infusion=withheld, first_of_order=False, user=user)
     return order
 
 
@@ -801,7 +801,12 @@ def change_product(
             raise ValidationError({"product": [f"The course is already on {product.name}."]})
         previous = order.product
         # Days already started keep the product they were given with (an order started before this existed).
-        order.infusions.filter(started_at__isnull=False, product__isnull=True).update(product=previous)
+        update_with_history(
+            order.infusions.filter(started_at__isnull=False, product__isnull=True),
+            user=user,
+            reason=f"Given with {previous.name}: the course changed product",
+            product=previous,
+        )
         data = {
             **order_inputs(order),
             "product": product,

@@ -1,13 +1,11 @@
 """Change tracking of served resources: ``meta.lastUpdated``, ``meta.versionId``, and conditional reads.
 
-A resource's last change is the latest django-simple-history row of the record it is served from. Some writes
-bypass simple-history (the platelet checks are created with ``bulk_create``, and the reminder sweep and
-cancellations change their status with ``QuerySet.update``, which sets ``updated_at`` but records no history row),
-so a model with ``updated_at`` counts that too, and a record with no history row at all falls back to its
-``created_at``. The time is worked out in SQL, as an annotation of the queryset that loads or filters the rows:
-a search page costs no query more. A write that does neither (a platelet result's IWG category is set with
-``QuerySet.update``, and that model has no ``updated_at``) leaves the version as it was, as does a change to
-another record that a resource shows (the patient's name in ``subject.display``).
+A resource's last change is the latest django-simple-history row of the record it is served from. Bulk writes
+record their history rows too (``core.history``), but a model with ``updated_at`` still counts it, in case a row
+was changed without one (data written before those history rows existed, or by hand), and a record with no
+history row at all falls back to its ``created_at``. The time is worked out in SQL, as an annotation of the queryset
+that loads or filters the rows: a search page costs no query more. A change to another record that a resource
+shows (the patient's name in ``subject.display``) leaves the version as it was.
 
 ``meta.versionId`` is that time in microseconds since 1970: it increases with every change that either a history
 row or ``updated_at`` records. A count of history rows, or the latest history id, would not: neither moves when

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import hl7
 
 from patients.lab_rules import BloodGroupError, blood_group
+from patients.rules import hidden_character_problem
 
 ACCEPT, ERROR, REJECT = "AA", "AE", "AR"
 
@@ -331,6 +332,12 @@ def read_patient_mrn(message: hl7.Message) -> str:
     mrn = _text(message, pid, 3, 1, chosen)
     if not mrn:
         raise HL7Error("PID-3 carries no patient identifier (MRN).", condition=101, location="PID^1^3")
+    # No MRN on record holds such a character (patients.validators): say why rather than "no patient with MRN ...",
+    # which would print the same as a real MRN. The message waits in the error queue for the sender's correction.
+    if problem := hidden_character_problem(mrn):
+        raise HL7Error(
+            f"The patient identifier (MRN) in PID-3 is refused. {problem}", condition=102, location="PID^1^3"
+        )
     return mrn
 
 

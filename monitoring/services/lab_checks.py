@@ -18,7 +18,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from core.history import attribute_change
+from core.history import attribute_change, record_creations, update_with_history
 from infusions import dosing
 from infusions import services as infusion_services
 from infusions.models import Order, OrderStatus
@@ -65,7 +65,7 @@ def hemoglobin_check_needed(order: Order) -> bool:
     )
 
 
-def ensure_lab_checks(order: Order) -> None:
+def ensure_lab_checks(order: Order, *, user: Any = None) -> None:
     """Write the checks the course owes by now (unique on order, test and label: a second call writes nothing),
     and answer them from the labs already recorded. Called when a day ends and when a course is cancelled."""
     times = course_times(order)
@@ -81,8 +81,13 @@ def ensure_lab_checks(order: Order) -> None:
         )
         # The course ended before its day 3: the check before it is no longer owed.
         if not order.infusions.filter(day_number=3, started_at__isnull=False).exists():
-            LabCheck.objects.filter(order=order, label=LabCheck.Label.BEFORE_DAY_3, status__in=OPEN_LAB_CHECK).update(
-                status=CheckStatus.CANCELLED, cancel_reason="The course ended before day 3", updated_at=timezone.now()
+            update_with_history(
+                LabCheck.objects.filter(order=order, label=LabCheck.Label.BEFORE_DAY_3, status__in=OPEN_LAB_CHECK),
+                user=user,
+                reason="The course ended before day 3",
+                status=CheckStatus.CANCELLED,
+                cancel_reason="The course ended before day 3",
+                updated_at=timezone.now(),
             )
     elif renal and order.days > 2:
         day_2 = order.infusions.filter(day_number=2, started_at__isnull=False).first()
@@ -108,6 +113,7 @@ def ensure_lab_checks(order: Order) -> None:
             ],
             ignore_conflicts=True,
         )
+        record_creations(LabCheck.objects.filter(order=order), user=user, reason="Owed by the course (§A13)")
         answer_lab_checks(patient_id=order.patient_id, user=None)
 
 

@@ -14,7 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core.errors import Conflict
-from core.history import attribute_change
+from core.history import attribute_change, record_creations, update_with_history
 from infusions import services as infusion_services
 from infusions.models import Infusion, InfusionStatus, Order, OrderStatus, OutsideDose
 from monitoring import response_rules
@@ -39,7 +39,7 @@ OPEN_CHECK_STATUSES = (CheckStatus.SCHEDULED, CheckStatus.DUE, CheckStatus.OVERD
 # --- Checks ------------------------------------------------------------------------------------------------
 
 
-def create_platelet_checks(*, order: Order, first_infusion_ended_at: datetime) -> list[PlateletCheck]:
+def create_platelet_checks(*, order: Order, first_infusion_ended_at: datetime, user: Any = None) -> list[PlateletCheck]:
     """The four checks of A6, due 24/48/72/168 elapsed hours after the first infusion ends, and the follow-up
     checks of A12 at 09:00 hospital time on the 14th and 28th day (unless ``IVIG_FOLLOW_UP_CHECKS`` is off). Aware
     datetimes are added in UTC, so 24 h is 24 elapsed hours across a DST change. Unique on order + label: a second
@@ -58,11 +58,14 @@ def create_platelet_checks(*, order: Order, first_infusion_ended_at: datetime) -
             for label, days in FOLLOW_UP_DAYS.items()
         ]
     PlateletCheck.objects.bulk_create(checks, ignore_conflicts=True)
+    record_creations(
+        PlateletCheck.objects.filter(order=order), user=user, reason="Scheduled: the course's first dose ended"
+    )
     OrderResponse.objects.get_or_create(order=order, defaults={"assessed_at": timezone.now()})
     return list(PlateletCheck.objects.filter(order=order))
 
 
-def supersede_follow_ups(*, patient_id: int, new_order: Order, started_at: datetime) -> int:
+def supersede_follow_ups(*, patient_id: int, new_order: Order, started_at: datetime, user: Any = None) -> int:
     """A new course's first start closes the patient's earlier courses' windows (A12): their open follow-up checks,
     and any of their checks due after the new start, are cancelled ("Superseded by order #n"), and their results
     are attributed again. A count drawn from now on belongs to the new course."""
@@ -70,22 +73,33 @@ def supersede_follow_ups(*, patient_id: int, new_order: Order, started_at: datet
     superseded = PlateletCheck.objects.filter(order__in=earlier, status__in=OPEN_CHECK_STATUSES).filter(
         Q(label__in=FOLLOW_UP_LABELS) | Q(due_at__gt=started_at)
     )
-    cancelled = superseded.update(
-        status=CheckStatus.CANCELLED, cancel_reason=f"Superseded by order #{new_order.pk}", updated_at=timezone.now()
+    reason = f"Superseded by order #{new_order.pk}"
+    cancelled = update_with_history(
+        superseded,
+        user=user,
+        reason=reason,
+        status=CheckStatus.CANCELLED,
+        cancel_reason=reason,
+        updated_at=timezone.now(),
     )
     for order in earlier.filter(response__isnull=False):
         reassess_response(order)
     return cancelled
 
 
-def cancel_open_checks(*, order: Order) -> int:
+def cancel_open_checks(*, order: Order, user: Any = None) -> int:
     """Cancelling an order before anything was given cancels its open checks; their reminders then stop. Once an
     infusion was given (here or elsewhere) the checks stay: the course was partly given and is followed (A12)."""
     if order.infusions.filter(started_at__isnull=False).exists() or order.outside_doses.exists():
         reassess_response(order)  # the course has ended: the non-response flag may now be due
         return 0
-    return PlateletCheck.objects.filter(order=order, status__in=OPEN_CHECK_STATUSES).update(
-        status=CheckStatus.CANCELLED, cancel_reason="Order cancelled", updated_at=timezone.now()
+    return update_with_history(
+        PlateletCheck.objects.filter(order=order, status__in=OPEN_CHECK_STATUSES),
+        user=user,
+        reason="Order cancelled",
+        status=CheckStatus.CANCELLED,
+        cancel_reason="Order cancelled",
+        updated_at=timezone.now(),
     )
 
 
@@ -199,7 +213,11 @@ def reassess_response(order: Order, *, now: datetime | None = None) -> OrderResp
         )
         if result.not_attributed_reason != reason:
             result.not_attributed_reason = reason
-            PlateletResult.objects.filter(pk=result.pk).update(not_attributed_reason=reason)
+            update_with_history(
+                PlateletResult.objects.filter(pk=result.pk),
+                reason="Attributed again to the course" if not reason else f"Not counted: {reason}",
+                not_attributed_reason=reason,
+            )
         if not reason:
             counted.append(result)
     first_started_at, first_ended_at = course_time_zero(order)
@@ -220,9 +238,12 @@ def reassess_response(order: Order, *, now: datetime | None = None) -> OrderResp
         # A result that counts toward nothing is not classified toward the course (shown with its reason).
         category = by_reading.get(id(readings.get(result.pk)), response_rules.IwgCategory.PENDING)
         if result.category != category:
-            PlateletResult.objects.filter(pk=result.pk).update(category=category)
+            why = f"Response reassessed: {category}"
+            update_with_history(PlateletResult.objects.filter(pk=result.pk), reason=why, category=category)
             if result.platelet_check_id:
-                PlateletCheck.objects.filter(pk=result.platelet_check_id).update(category=category)
+                update_with_history(
+                    PlateletCheck.objects.filter(pk=result.platelet_check_id), reason=why, category=category
+                )
     latest = max(counted, key=lambda r: (r.collected_at, r.pk), default=None)
     apply_assessment(record, assessment, latest_count=latest.platelet_count if latest else None)
     record.window_closes_at = response_rules.attribution_window_closes_at(course) if course is not None else None
@@ -615,8 +636,13 @@ def record_bleeding_grade(*, result_id: int, user: Any, who_grade: int) -> Plate
     attribute_change(result, user, reason=f"WHO bleeding grade {who_grade}")
     result.save(update_fields=["bleeding_who_grade", "bleeding", "bleeding_assessed", "category"])
     if result.platelet_check_id is not None:
-        PlateletCheck.objects.filter(pk=result.platelet_check_id).update(
-            bleeding=result.bleeding, category=result.category, updated_at=timezone.now()
+        update_with_history(
+            PlateletCheck.objects.filter(pk=result.platelet_check_id),
+            user=user,
+            reason=f"WHO bleeding grade {who_grade}",
+            bleeding=result.bleeding,
+            category=result.category,
+            updated_at=timezone.now(),
         )
     reassess_response(result.order)
     return result

@@ -15,6 +15,7 @@ from django.db.models import Exists, OuterRef, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from core.history import update_with_history
 from core.services import record_heartbeat
 from infusions.models import Order, OrderStatus
 from monitoring.models import FOLLOW_UP_LABELS, CheckStatus, LabCheck, Notification, NotificationKind, PlateletCheck
@@ -27,6 +28,8 @@ from monitoring.services.notifications import (
 from patients.models import WeightMeasurement
 
 SWEEP_HEARTBEAT = "reminder_sweep"
+# The history rows of the sweep's changes name no user: this reason says who made them.
+SWEEP_ACTOR = "system (sweep)"
 
 
 @dataclass
@@ -229,29 +232,36 @@ def weigh_patient_batch(now: datetime, nurses: list[Any]) -> tuple[int, int]:
     return len(created), 1
 
 
+def _move(checks: Any, status: str, now: datetime) -> int:
+    """Checks (platelet or lab) that time has made due or overdue, moved with a history row each. A row a nurse is
+    resulting at this moment is locked: it is skipped, not waited for, and the next tick moves it if still open."""
+    return update_with_history(
+        checks, reason=f"{SWEEP_ACTOR}: {status}", at=now, skip_locked=True, status=status, updated_at=now
+    )
+
+
 def run_sweep(*, now: datetime | None = None) -> SweepResult:
     """What Celery beat runs every minute and ``send_due_reminders`` runs by hand. Safe to run twice, and two
     at once: rows are claimed with SKIP LOCKED and every reminder has a unique key."""
     now = now or timezone.now()
     result = SweepResult()
-    result.due = PlateletCheck.objects.filter(status=CheckStatus.SCHEDULED, due_at__lte=now).update(
-        status=CheckStatus.DUE, updated_at=now
-    )
+    scheduled_due = PlateletCheck.objects.filter(status=CheckStatus.SCHEDULED, due_at__lte=now)
+    result.due = _move(scheduled_due, CheckStatus.DUE, now)
     overdue_before = now - timedelta(hours=settings.IVIG_CHECK_OVERDUE_AFTER_HOURS)
     follow_up_overdue_before = now - timedelta(hours=settings.IVIG_FOLLOW_UP_OVERDUE_AFTER_HOURS)
     late = Q(due_at__lte=overdue_before) & ~Q(label__in=FOLLOW_UP_LABELS)
     late |= Q(due_at__lte=follow_up_overdue_before, label__in=FOLLOW_UP_LABELS)
-    result.overdue = (
-        PlateletCheck.objects.filter(status__in=[CheckStatus.SCHEDULED, CheckStatus.DUE])
-        .filter(late)
-        .update(status=CheckStatus.OVERDUE, updated_at=now)
+    result.overdue = _move(
+        PlateletCheck.objects.filter(status__in=[CheckStatus.SCHEDULED, CheckStatus.DUE]).filter(late),
+        CheckStatus.OVERDUE,
+        now,
     )
-    result.lab_due = LabCheck.objects.filter(status=CheckStatus.SCHEDULED, due_at__lte=now).update(
-        status=CheckStatus.DUE, updated_at=now
+    result.lab_due = _move(LabCheck.objects.filter(status=CheckStatus.SCHEDULED, due_at__lte=now), CheckStatus.DUE, now)
+    result.lab_overdue = _move(
+        LabCheck.objects.filter(status__in=[CheckStatus.SCHEDULED, CheckStatus.DUE], overdue_at__lte=now),
+        CheckStatus.OVERDUE,
+        now,
     )
-    result.lab_overdue = LabCheck.objects.filter(
-        status__in=[CheckStatus.SCHEDULED, CheckStatus.DUE], overdue_at__lte=now
-    ).update(status=CheckStatus.OVERDUE, updated_at=now)
     nurses = users_with_role("nurse")
     follow_up = follow_up_group()
     while True:

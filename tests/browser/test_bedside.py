@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from infusions import services
 from infusions.models import Product
@@ -37,7 +38,7 @@ def type_the_day_vials(page, infusion):
         page.fill("[data-name=vial_lot]", vial["lot_number"])
         page.fill("[data-name=vial_expiry]", vial["expiry_date"])
         page.click("[data-vial-add]")
-        page.wait_for_function(f"document.querySelectorAll('[data-testid=vial-ok]').length === {number}")
+        expect(page.locator("[data-testid=vial-ok]")).to_have_count(number, timeout=10_000)
 
 
 def test_a_nurse_runs_a_whole_infusion_on_a_tablet(tablet, login, screenshot, nurse):
@@ -71,7 +72,7 @@ def test_a_nurse_runs_a_whole_infusion_on_a_tablet(tablet, login, screenshot, nu
     for field in tablet.locator("[data-testid^=override-]").all():
         field.fill("fever settled with paracetamol; the prescriber agreed")
     tablet.click("[data-testid=step-up]")
-    tablet.wait_for_function("document.querySelector('[data-testid=current-rate]').innerText.includes('92.1')")
+    expect(tablet.locator("[data-testid=current-rate]")).to_contain_text("92.1", timeout=10_000)
     assert_no_horizontal_scroll(tablet)
     tablet.fill("#volume", str(infusion.volume_ml))  # the pump's total
     tablet.click("[data-testid=complete]")
@@ -150,7 +151,7 @@ def test_step_up_cannot_be_tapped_during_a_stop_alert_without_a_reason(tablet, l
     for field in tablet.locator("[data-testid^=override-]").all():
         field.fill("manual BP 118/70 on repeat; the prescriber agreed")
     tablet.click("[data-testid=step-up]")
-    tablet.wait_for_function("document.querySelector('[data-testid=current-rate]').innerText.includes('92.1')")
+    expect(tablet.locator("[data-testid=current-rate]")).to_contain_text("92.1", timeout=10_000)
     infusion = order.infusions.get()
     assert infusion.safety_records.get(code="step_during_alert").reason == (
         "manual BP 118/70 on repeat; the prescriber agreed"
@@ -194,7 +195,7 @@ def test_a_nurse_scans_three_vials_one_of_another_product_and_starts_with_the_tw
     for n in (1, 2):
         scan.fill(f"]d2010761234500010717{expiry}10RIGHT{n}{GS}21S{n}")
         scan.press("Enter")
-        tablet.wait_for_function(f"document.querySelectorAll('[data-testid=vial-ok]').length === {n}")
+        expect(tablet.locator("[data-testid=vial-ok]")).to_have_count(n, timeout=10_000)
     screenshot(tablet, "bedside-vials-scanned")
     tablet.click("[data-testid=start-form] button[type=submit]")
     tablet.wait_for_selector("[data-testid=current-rate]")

@@ -4,6 +4,8 @@ import io
 
 import pytest
 from django.core.management import call_command
+from django.test import override_settings
+from playwright.sync_api import expect
 
 from ivig_tracker.demo import DEMO_USERS
 from patients.models import Patient
@@ -16,7 +18,8 @@ PASSWORDS = {user.username: user.password for user in DEMO_USERS}
 
 @pytest.fixture
 def demo(db):
-    call_command("load_demo_data", stdout=io.StringIO())
+    with override_settings(DEBUG=True):  # the demo loads in development only
+        call_command("load_demo_data", stdout=io.StringIO())
 
 
 def sign_in(page, username):
@@ -31,7 +34,7 @@ def test_the_hematologist_reviews_responses_and_filters_the_list(tablet, screens
     assert tablet.locator("[data-testid=awaiting-decision]").count() == 1
     screenshot(tablet, "dashboard-hematologist")
     tablet.select_option("select[name=category]", value="no_response")
-    tablet.wait_for_function("document.querySelectorAll('[data-testid=course-row]').length === 1")
+    expect(tablet.locator("[data-testid=course-row]")).to_have_count(1, timeout=10_000)
     assert "no_response" in tablet.get_attribute("[data-testid=course-row]", "data-category")
 
 

@@ -6,6 +6,7 @@ import io
 
 import pytest
 from django.core.management import call_command
+from django.test import override_settings
 
 from infusions.models import VialLot
 from tests.browser.test_accessibility import sign_in
@@ -14,7 +15,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_a_pharmacist_finds_the_patients_of_a_lot_from_the_pharmacy_page(tablet, screenshot, db):
-    call_command("load_demo_data", stdout=io.StringIO())
+    with override_settings(DEBUG=True):  # the demo loads in development only
+        call_command("load_demo_data", stdout=io.StringIO())
     lot = VialLot.objects.select_related("infusion__order__patient").order_by("pk").first()
     patients = set(
         VialLot.objects.filter(lot_number=lot.lot_number).values_list("infusion__order__patient__mrn", flat=True)

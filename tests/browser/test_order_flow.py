@@ -4,6 +4,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from playwright.sync_api import expect
 
 from infusions.models import Infusion, Order
 from tests.browser.conftest import assert_no_horizontal_scroll
@@ -32,7 +33,7 @@ def test_a_hematologist_orders_with_live_working_and_a_pharmacist_verifies(
     tablet.wait_for_selector("[data-testid=rounded-dose]")
     assert "75 g per day" in tablet.inner_text("[data-testid=rounded-dose]")
     tablet.select_option("#id_regimen", value="five_days_0_4g_per_kg")
-    tablet.wait_for_function("document.querySelector('[data-testid=rounded-dose]').innerText.includes('30 g per day')")
+    expect(tablet.locator("[data-testid=rounded-dose]")).to_contain_text("30 g per day", timeout=10_000)
     assert_no_horizontal_scroll(tablet)
     screenshot(tablet, "order-form-working")
     tablet.click("text=Draft order for verification")

@@ -1,13 +1,21 @@
 from __future__ import annotations
 
+import io
+
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from infusions.models import Infusion, Order, Reaction, SafetyRecord
 from patients.models import Patient, WeightMeasurement
 
 pytestmark = pytest.mark.db
+
+
+@pytest.fixture(autouse=True)
+def _development(settings, request):
+    # The demo is loaded where DEBUG is on (make run sets DJANGO_DEBUG=true); the tests of DEBUG off say so.
+    settings.DEBUG = "production" not in request.node.name
 
 
 def table_counts() -> tuple[int, ...]:
@@ -88,3 +96,34 @@ def test_the_demo_shows_a_renal_decline_and_a_creatinine_due_after_the_course(db
     check = LabCheck.objects.get(order=order)
     assert (check.test, check.label, check.status) == ("creatinine", "post_course", "scheduled")
     assert check.due_at <= timezone.now() < check.overdue_at  # the next sweep makes it due on the worklist
+
+
+def test_in_production_the_demo_loader_refuses_and_creates_nothing(db) -> None:
+    before = table_counts()
+    with pytest.raises(CommandError, match="Demo data is for development and DEBUG is off"):
+        call_command("load_demo_data")
+    assert table_counts() == before
+    assert not get_user_model().objects.filter(username="admin").exists()
+
+
+def test_in_production_a_forced_load_gives_random_passwords_printed_once_never_the_published_ones(db) -> None:
+    from ivig_tracker.demo import ADMIN_PASSWORD, DEMO_USERS
+
+    out = io.StringIO()
+    call_command("load_demo_data", "--force", stdout=out)
+    lines = [line.split(" / ") for line in out.getvalue().splitlines() if line.startswith("  ") and " / " in line]
+    printed = {username.strip(): password.strip() for username, password in lines}
+    users = get_user_model().objects
+    assert set(printed) == {user.username for user in DEMO_USERS} | {"admin"}
+    for username, password in printed.items():
+        user = users.get(username=username)
+        assert user.check_password(password)
+        assert len(password) >= 20
+    assert not users.get(username="admin").check_password(ADMIN_PASSWORD)
+    assert not any(users.get(username=demo.username).check_password(demo.password) for demo in DEMO_USERS)
+    assert ADMIN_PASSWORD not in out.getvalue()
+
+    again = io.StringIO()
+    call_command("load_demo_data", "--force", stdout=again)
+    assert "passwords are unchanged" in again.getvalue()
+    assert users.get(username="admin").check_password(printed["admin"])

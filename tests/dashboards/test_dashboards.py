@@ -132,6 +132,16 @@ def test_the_csv_export_has_one_row_per_order_with_its_working(client, pharmacis
     assert Decimal(rows[0]["total_dose_g"]) == Decimal("75")
 
 
+def test_the_csv_export_writes_an_mrn_that_looks_like_a_formula_as_text(client, pharmacist, hematologist):
+    # OWASP CSV injection: opened in a spreadsheet, this MRN would be a live link (or worse) in the pharmacist's sheet.
+    formula = '=HYPERLINK("http://ev.il","x")'
+    verified_order(prescriber=hematologist, mrn=formula)
+    client.force_login(pharmacist)
+    response = client.get("/pharmacy/orders.csv")
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert [row["mrn"] for row in rows] == ["'" + formula]
+
+
 @pytest.mark.parametrize("path", ["/hematology/", "/pharmacy/", "/nurse/"])
 def test_each_dashboard_belongs_to_its_role(client, role_user, path):
     client.force_login(role_user("pharmacist" if path != "/pharmacy/" else "nurse", username="other"))

@@ -149,3 +149,19 @@ def test_the_go_live_report_checks_a_running_courses_next_day_with_the_standing_
     # Gamunex-C has no sorbitol: fructose intolerance raises nothing; the moment-dependent stops are not checked.
     assert "fructose_intolerance" not in text and "before_scheduled_day" not in text
     assert text.rstrip().endswith("1 open order(s) would meet a stop; 1 stop(s).")
+
+
+def test_the_go_live_report_in_csv_writes_an_mrn_that_looks_like_a_formula_as_text(
+    settings, hematologist, pharmacist, nurse
+):
+    settings.IVIG_SAFETY_STOPS_SINCE = None
+    formula = "=1+1"
+    order = verified_order(regimen="two_days_1g_per_kg", prescriber=hematologist, verifier=pharmacist, mrn=formula)
+    day1 = order.infusions.get(day_number=1)
+    services.record_vitals(infusion_id=day1.pk, user=nurse, values=NORMAL_VITALS)
+    start(day1, nurse)
+    Order.objects.filter(pk=order.pk).update(hold_reason="Anaphylaxis on day 1")
+
+    rows = list(csv.DictReader(io.StringIO(report("--format", "csv"))))
+
+    assert [(row["patient_mrn"], row["code"]) for row in rows] == [("'=1+1", "course_on_hold")]

@@ -671,7 +671,7 @@ def test_each_change_to_a_record_gives_a_later_version(api, course) -> None:
 
 
 def test_a_check_changed_without_a_history_row_still_gets_a_later_version(api, course) -> None:
-    # The reminder sweep marks checks due and overdue with QuerySet.update, which records no history row.
+    # A row changed by hand (or before bulk writes recorded history) has no history row for its latest change.
     check = PlateletCheck.objects.get(order=course, label="7d")
     before = version_of(api, f"Task/{check.pk}")
     later = timezone.now() + timedelta(seconds=5)

@@ -101,7 +101,7 @@ def test_a_creatinine_in_the_window_answers_the_check_and_withdrawing_it_reopens
     patient_services.withdraw_lab_result(lab_id=answer.pk, user=nurse, reason="another patient's sample")
     check.refresh_from_db()
     assert (check.status, check.lab_result_id) == ("due", None)
-    assert [row.status for row in check.history.order_by("history_date")] == ["resulted", "due"]
+    assert [row.status for row in check.history.order_by("history_date")] == ["scheduled", "due", "resulted", "due"]
 
 
 def test_a_course_of_2_g_per_kg_owes_a_hemoglobin_even_for_group_o_and_a_fall_notifies_haemolysis(nurse, hematologist):

@@ -138,3 +138,22 @@ def test_the_sweep_runs_a_constant_number_of_queries_per_batch(nurses, hematolog
 
     small, large = queries_for_a_batch_of(3), queries_for_a_batch_of(12)
     assert small == large
+
+
+def test_moving_checks_due_with_their_history_takes_the_same_queries_for_3_or_12_courses(
+    nurses, hematologist, settings
+):
+    settings.IVIG_SWEEP_BATCH_SIZE = 100
+
+    # Each moved check gets its history row, in one bulk insert: the cost does not grow with the rows.
+    def queries_to_move(orders: int) -> int:
+        for _ in range(orders):
+            given_order(nurse=nurses[0], prescriber=hematologist, completed_hours_ago=25)
+        with CaptureQueriesContext(connection) as queries:
+            result = services.run_sweep()
+        assert result.due == orders
+        return sum(1 for query in queries.captured_queries if "platelet" in query["sql"].lower())
+
+    small, large = queries_to_move(3), queries_to_move(12)
+    assert small == large
+    assert PlateletCheck.history.filter(status="due", history_type="~").count() == 15

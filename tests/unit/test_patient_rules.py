@@ -10,6 +10,7 @@ import pytest
 from core.stops import Kind, Overrider
 from patients.rules import (
     birth_date_problem,
+    hidden_character_problem,
     implausible_body_size,
     is_iga_deficient,
     previous_within_window,
@@ -236,3 +237,20 @@ def test_a_birth_date_gives_an_age_of_0_to_120_years(birth_date: date, refused: 
 
 def test_a_birth_date_in_the_future_is_refused() -> None:
     assert birth_date_problem(date(2026, 12, 2), TODAY) == "This date is in the future."
+
+
+@pytest.mark.parametrize(
+    "code_point",
+    [0x200B, 0x200C, 0x200D, 0x200E, 0x200F, 0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2069, 0xFEFF, 0xAD]
+    + [0x00, 0x09, 0x0A, 0x2028, 0xE000],
+)
+def test_an_invisible_direction_or_control_character_in_a_name_is_named_with_its_position(code_point) -> None:
+    character = chr(code_point)
+    problem = hidden_character_problem(f"Ab{character}c")
+    assert problem is not None
+    assert f"U+{code_point:04X}" in problem and "at character 3" in problem
+
+
+@pytest.mark.parametrize("name", ["Zoë", "O'Brien-Núñez", "van der Berg", "Мария", "فاطمة", "美咲", "MRN-0042/7"])
+def test_names_in_any_script_with_accents_spaces_and_punctuation_pass(name) -> None:
+    assert hidden_character_problem(name) is None

@@ -4,12 +4,12 @@ stop code; it changes nothing and exits 0 whatever it finds."""
 
 from __future__ import annotations
 
-import csv
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
+from core import csv_export
 from infusions.services import safety
 
 CSV_COLUMNS = ["order", "status", "patient_mrn", "product", "checked_as", "code", "kind", "message"]
@@ -28,7 +28,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         rows = safety.open_order_stops(now=timezone.now())
         if options["format"] == "csv":
-            writer = csv.writer(self.stdout, lineterminator="\n")
+            writer = csv_export.writer(self.stdout, lineterminator="\n")
             writer.writerow(CSV_COLUMNS)
             for row in rows:
                 order = row.order
