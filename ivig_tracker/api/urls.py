@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
+from core.api.units import UnitViewSet
 from infusions.api.views import InfusionViewSet, LotViewSet, OrderViewSet, ProductViewSet
 from monitoring.api.views import (
     CoTherapyViewSet,
@@ -35,6 +36,7 @@ router.register("platelet-checks", PlateletCheckViewSet, basename="platelet-chec
 router.register("lab-checks", LabCheckViewSet, basename="lab-check")
 router.register("platelet-results", PlateletResultViewSet, basename="platelet-result")
 router.register("notifications", NotificationViewSet, basename="notification")
+router.register("units", UnitViewSet, basename="unit")
 
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),
