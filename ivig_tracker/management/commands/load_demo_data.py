@@ -13,7 +13,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         counts = demo.load_demo_data()
         self.stdout.write(
-            self.style.SUCCESS(f"Demo data present: {counts['users']} users, {counts['patients']} patients.")
+            self.style.SUCCESS(
+                f"Demo data present: {counts['users']} users, {counts['patients']} patients, {counts['units']} units."
+            )
         )
         self.stdout.write("Demo logins (username / password):")
         for user in demo.DEMO_USERS:
