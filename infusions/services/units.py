@@ -23,7 +23,7 @@ def move_infusion_to_unit(*, infusion_id: int, unit_id: int | None, user: Any, r
     unit = Unit.objects.filter(pk=unit_id, active=True).first() if unit_id is not None else None
     if unit is None:
         raise ValidationError({"unit": ["Choose an open unit to move this day to."]})
-    infusion = Infusion.objects.select_for_update().select_related("unit").get(pk=infusion_id)
+    infusion = Infusion.objects.select_for_update().get(pk=infusion_id)
     if infusion.status not in MOVABLE_STATUSES:
         raise Conflict(
             f"This infusion is {infusion.get_status_display().lower()}; a day already given stays in the unit where "
@@ -31,7 +31,7 @@ def move_infusion_to_unit(*, infusion_id: int, unit_id: int | None, user: Any, r
         )
     if infusion.unit_id == unit.pk:
         raise ValidationError({"unit": [f"This day is already in {unit.name}."]})
-    before = infusion.unit.name if infusion.unit is not None else "no unit"
+    before = Unit.objects.get(pk=infusion.unit_id).name if infusion.unit_id is not None else "no unit"
     infusion.unit = unit
     change = f"Moved from {before} to {unit.name}"
     reason = (reason or "").strip()
