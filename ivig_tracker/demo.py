@@ -50,7 +50,7 @@ DEMO_USERS = [
 ]
 
 # Where each demo patient is: the others are on Ward 7.
-DEMO_DAY_UNIT_PATIENTS = ("DEMO-0002", "DEMO-0004", "DEMO-0005", "DEMO-0008")
+DEMO_DAY_UNIT_PATIENTS = ("DEMO-0002", "DEMO-0003", "DEMO-0004", "DEMO-0008")
 
 DEMO_PATIENTS: list[dict[str, Any]] = [
     {
