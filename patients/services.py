@@ -27,6 +27,7 @@ PATIENT_FIELDS = (
     "family_name",
     "birth_date",
     "sex",
+    "unit",
     "height_cm",
     "serum_iga_mg_dl",
     "iga_measured_on",
@@ -38,7 +39,6 @@ PATIENT_FIELDS = (
     "pregnancy_ended_on",
     "thrombosis_risk",
     "thrombosis_risk_details",
-    "unit",
     # docs/clinical-rules.md §A13: the at-risk factors one by one, the acute ones with the date they were assessed.
     "diabetes",
     "volume_depletion",
