@@ -56,9 +56,10 @@ from infusions.services.orders import (
     working_fields,
 )
 from infusions.services.safety import renal_risk_factors
-from infusions.services.units import move_infusion_to_unit
+from infusions.services.units import MOVABLE_STATUSES, move_infusion_to_unit
 
 __all__ = [
+    "MOVABLE_STATUSES",
     "move_infusion_to_unit",
     "CHECKLIST_ITEMS",
     "GLUCOSE_METHOD_ITEM",

@@ -72,3 +72,44 @@ def test_a_day_is_not_moved_to_a_closed_unit_or_to_the_unit_it_is_already_in(war
     assert to_same.value.message_dict == {"unit": ["This day is already in Ward 7 — Haematology."]}
     day.refresh_from_db()
     assert day.unit == ward_7
+
+
+def test_a_nurse_moves_a_day_from_the_bedside_page_and_sees_where_it_is_now(client, ward_7, day_unit):
+    day = verified_order(patient=PatientFactory(unit=ward_7)).infusions.get()
+    nurse = UserFactory(role="nurse")
+    client.force_login(nurse)
+
+    page = client.get(f"/orders/infusions/{day.pk}/").content.decode()
+    moved = client.post(f"/orders/infusions/{day.pk}/move/", {"unit": day_unit.pk, "reason": "Transfer"}, follow=True)
+
+    assert 'data-testid="move-form"' in page and "Ward 7 — Haematology" in page
+    assert moved.status_code == 200
+    assert "This day is now given in Day Unit" in moved.content.decode()
+    day.refresh_from_db()
+    assert day.unit == day_unit
+
+
+def test_a_move_without_a_unit_is_refused_beside_the_field_keeping_the_reason(client, ward_7):
+    day = verified_order(patient=PatientFactory(unit=ward_7)).infusions.get()
+    UnitFactory(name="Day Unit")
+    client.force_login(UserFactory(role="nurse"))
+
+    refused = client.post(f"/orders/infusions/{day.pk}/move/", {"unit": "", "reason": "Bed moved"})
+
+    html = refused.content.decode()
+    assert refused.status_code == 400
+    assert 'id="move-unit-error"' in html and "Choose an open unit to move this day to." in html
+    assert 'value="Bed moved"' in html
+    day.refresh_from_db()
+    assert day.unit == ward_7
+
+
+def test_only_those_who_document_infusions_move_a_day_from_the_page(client, ward_7, day_unit):
+    day = verified_order(patient=PatientFactory(unit=ward_7)).infusions.get()
+    client.force_login(UserFactory(role="pharmacist"))
+
+    refused = client.post(f"/orders/infusions/{day.pk}/move/", {"unit": day_unit.pk})
+
+    assert refused.status_code == 403
+    day.refresh_from_db()
+    assert day.unit == ward_7
