@@ -4,6 +4,8 @@ once, existing ones are not scanned under a lock); 0019 validates them."""
 import django.db.models.deletion
 from django.db import migrations, models
 
+from core.migration_helpers import PostgresRunSQL
+
 
 class Migration(migrations.Migration):
     dependencies = [("infusions", "0017_order_and_infusion_unit_indexes")]
@@ -25,7 +27,7 @@ class Migration(migrations.Migration):
                 ),
             ],
             database_operations=[
-                migrations.RunSQL(
+                PostgresRunSQL(
                     "ALTER TABLE infusions_order ADD CONSTRAINT infusions_order_unit_id_fk_core_unit_id "
                     "FOREIGN KEY (unit_id) REFERENCES core_unit (id) DEFERRABLE INITIALLY DEFERRED NOT VALID",
                     reverse_sql="ALTER TABLE infusions_order DROP CONSTRAINT infusions_order_unit_id_fk_core_unit_id",
@@ -48,7 +50,7 @@ class Migration(migrations.Migration):
                 ),
             ],
             database_operations=[
-                migrations.RunSQL(
+                PostgresRunSQL(
                     "ALTER TABLE infusions_infusion ADD CONSTRAINT infusions_infusion_unit_id_fk_core_unit_id "
                     "FOREIGN KEY (unit_id) REFERENCES core_unit (id) DEFERRABLE INITIALLY DEFERRED NOT VALID",
                     reverse_sql="ALTER TABLE infusions_infusion DROP CONSTRAINT infusions_infusion_unit_id_fk_core_unit_id",

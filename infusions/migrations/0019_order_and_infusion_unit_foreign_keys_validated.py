@@ -2,16 +2,18 @@
 
 from django.db import migrations
 
+from core.migration_helpers import PostgresRunSQL
+
 
 class Migration(migrations.Migration):
     dependencies = [("infusions", "0018_order_and_infusion_unit_foreign_keys")]
 
     operations = [
-        migrations.RunSQL(
+        PostgresRunSQL(
             "ALTER TABLE infusions_order VALIDATE CONSTRAINT infusions_order_unit_id_fk_core_unit_id",
             reverse_sql=migrations.RunSQL.noop,
         ),
-        migrations.RunSQL(
+        PostgresRunSQL(
             "ALTER TABLE infusions_infusion VALIDATE CONSTRAINT infusions_infusion_unit_id_fk_core_unit_id",
             reverse_sql=migrations.RunSQL.noop,
         ),

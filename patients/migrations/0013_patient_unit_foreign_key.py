@@ -4,6 +4,8 @@ existing ones are not scanned under a lock); 0014 validates it."""
 import django.db.models.deletion
 from django.db import migrations, models
 
+from core.migration_helpers import PostgresRunSQL
+
 
 class Migration(migrations.Migration):
     dependencies = [("patients", "0012_patient_unit_index")]
@@ -26,7 +28,7 @@ class Migration(migrations.Migration):
                 ),
             ],
             database_operations=[
-                migrations.RunSQL(
+                PostgresRunSQL(
                     "ALTER TABLE patients_patient ADD CONSTRAINT patients_patient_unit_id_fk_core_unit_id "
                     "FOREIGN KEY (unit_id) REFERENCES core_unit (id) DEFERRABLE INITIALLY DEFERRED NOT VALID",
                     reverse_sql="ALTER TABLE patients_patient DROP CONSTRAINT patients_patient_unit_id_fk_core_unit_id",

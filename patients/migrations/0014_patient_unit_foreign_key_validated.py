@@ -2,12 +2,14 @@
 
 from django.db import migrations
 
+from core.migration_helpers import PostgresRunSQL
+
 
 class Migration(migrations.Migration):
     dependencies = [("patients", "0013_patient_unit_foreign_key")]
 
     operations = [
-        migrations.RunSQL(
+        PostgresRunSQL(
             "ALTER TABLE patients_patient VALIDATE CONSTRAINT patients_patient_unit_id_fk_core_unit_id",
             reverse_sql=migrations.RunSQL.noop,
         ),
