@@ -163,3 +163,18 @@ def test_the_admin_shows_a_units_history_and_never_deletes_it(admin_client, ward
 
     assert history.status_code == 200 and "Ward 7 — Haematology" in history.content.decode()
     assert delete.status_code == 403
+
+
+def test_it_sets_a_users_default_units_in_the_admin_and_keeps_the_change_in_history(admin_client, ward_7, day_unit):
+    nurse = UserFactory(role="nurse")
+
+    added = admin_client.post(
+        "/admin/core/staffunits/add/", {"user": nurse.pk, "default_units": [ward_7.pk, day_unit.pk]}
+    )
+    listed = admin_client.get("/admin/core/staffunits/").content.decode()
+
+    assert added.status_code == 302
+    staff_units = StaffUnits.objects.get(user=nurse)
+    assert set(staff_units.default_units.all()) == {ward_7, day_unit}
+    assert staff_units.history.count() >= 1
+    assert "Ward 7 — Haematology" in listed
