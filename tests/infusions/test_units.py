@@ -113,3 +113,15 @@ def test_only_those_who_document_infusions_move_a_day_from_the_page(client, ward
     assert refused.status_code == 403
     day.refresh_from_db()
     assert day.unit == ward_7
+
+
+def test_the_order_page_says_where_the_course_is_given(client, ward_7):
+    order = verified_order(patient=PatientFactory(unit=ward_7))
+    unplaced = verified_order(patient=PatientFactory(unit=None))
+    client.force_login(UserFactory(role="nurse"))
+
+    placed_page = client.get(f"/orders/{order.pk}/").content.decode()
+    unplaced_page = client.get(f"/orders/{unplaced.pk}/").content.decode()
+
+    assert 'data-testid="order-unit">Ward 7 — Haematology (City Hospital)<' in placed_page
+    assert "no unit (shown to every unit)" in unplaced_page
