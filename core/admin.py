@@ -11,9 +11,11 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from knox.models import AuthToken
+from simple_history.admin import SimpleHistoryAdmin
 
 from core import two_factor
-from core.models import Heartbeat, SingleSignOnIdentity
+from core.admin_base import ClinicalRecordAdmin
+from core.models import Heartbeat, SingleSignOnIdentity, StaffUnits, Unit
 
 
 @admin.register(Heartbeat)
@@ -89,3 +91,31 @@ User = get_user_model()
 if admin.site.is_registered(User):
     admin.site.unregister(User)
 admin.site.register(User, UserAdminWithTwoFactorReset)
+
+
+@admin.register(Unit)
+class UnitAdmin(ClinicalRecordAdmin):
+    """Wards, day units and clinics. Never deleted (records point at them): a unit that closes is made inactive."""
+
+    list_display = ["name", "kind", "site", "active"]
+    list_filter = ["active", "kind", "site"]
+    search_fields = ["name", "site"]
+    readonly_fields = ["created_at", "updated_at"]
+
+
+@admin.register(StaffUnits)
+class StaffUnitsAdmin(SimpleHistoryAdmin):  # type: ignore[misc]  # simple_history ships no type hints
+    """The units each member of staff works in: the worklist and the hematologist's review open on them."""
+
+    list_display = ["user", "units"]
+    search_fields = ["user__username", "user__first_name", "user__last_name"]
+    autocomplete_fields = ["user"]
+    filter_horizontal = ["default_units"]
+    readonly_fields = ["updated_at"]
+
+    def get_queryset(self, request: Any) -> Any:
+        return super().get_queryset(request).select_related("user").prefetch_related("default_units")
+
+    @admin.display(description="default units")
+    def units(self, obj: StaffUnits) -> str:
+        return ", ".join(unit.name for unit in obj.default_units.all()) or "none (sees every unit)"

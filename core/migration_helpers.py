@@ -1,4 +1,5 @@
-"""Helpers for data migrations that grant permissions to the role groups.
+"""Helpers for migrations: granting permissions to the role groups, and operations that run on PostgreSQL as the
+migration check asks and still run on SQLite for `make run`.
 
 Kept deliberately small and stable: applied migrations call it, so its behaviour must not change.
 """
@@ -6,6 +7,9 @@ Kept deliberately small and stable: applied migrations call it, so its behaviour
 from __future__ import annotations
 
 from typing import Any
+
+from django.contrib.postgres.operations import AddIndexConcurrently
+from django.db.migrations.operations import AddIndex, RunSQL
 
 
 def grant_permissions(apps: Any, grants: dict[str, list[str]]) -> None:
@@ -29,3 +33,34 @@ def grant_permissions(apps: Any, grants: dict[str, list[str]]) -> None:
 
 def noop(apps: Any, schema_editor: Any) -> None:
     """Reverse of a data migration that only adds: leave the rows (docs/architecture.md, habit 8)."""
+
+
+class AddIndexConcurrentlyOnPostgres(AddIndexConcurrently):
+    """``AddIndexConcurrently`` on PostgreSQL (every deployment, CI); a plain ``AddIndex`` on SQLite, which has no
+    CONCURRENTLY and serves only ``make run`` and quick local tests on small tables."""
+
+    def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        if schema_editor.connection.vendor == "postgresql":
+            super().database_forwards(app_label, schema_editor, from_state, to_state)
+        else:
+            AddIndex.database_forwards(self, app_label, schema_editor, from_state, to_state)
+
+    def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        if schema_editor.connection.vendor == "postgresql":
+            super().database_backwards(app_label, schema_editor, from_state, to_state)
+        else:
+            AddIndex.database_backwards(self, app_label, schema_editor, from_state, to_state)
+
+
+class PostgresRunSQL(RunSQL):
+    """Raw SQL written for PostgreSQL (CREATE INDEX CONCURRENTLY, a foreign key NOT VALID); nothing on SQLite, where
+    the migration's model state is enough for ``make run``. Still a ``RunSQL``: the migration check asks a reviewed
+    reason for it (core/migration_safety.py)."""
+
+    def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        if schema_editor.connection.vendor == "postgresql":
+            super().database_forwards(app_label, schema_editor, from_state, to_state)
+
+    def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        if schema_editor.connection.vendor == "postgresql":
+            super().database_backwards(app_label, schema_editor, from_state, to_state)

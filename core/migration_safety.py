@@ -69,7 +69,30 @@ SHIPPED_BEFORE_THIS_CHECK: dict[tuple[str, str], str] = {
 
 # (app label, migration name, operation description) -> why a reviewer accepted this unsafe operation in a new
 # migration (for example a RunSQL whose locks were checked by hand, or a table known to stay small).
-ALLOWED_OPERATIONS: dict[tuple[str, str, str], str] = {}
+_HISTORY_UNIT_INDEX = (
+    "CREATE INDEX CONCURRENTLY on the history's unit_id (the index simple_history declares for its foreign keys), "
+    "in a migration with atomic = False: builds without blocking writes"
+)
+_UNIT_FK_NOT_VALID = (
+    "ADD CONSTRAINT ... FOREIGN KEY (unit_id) ... NOT VALID on the column added without a constraint: a brief lock, "
+    "no scan; the state flips db_constraint back on"
+)
+_UNIT_FK_VALIDATE = (
+    "VALIDATE CONSTRAINT of the unit foreign key added NOT VALID: scans under SHARE UPDATE EXCLUSIVE, which blocks "
+    "neither reads nor writes"
+)
+ALLOWED_OPERATIONS: dict[tuple[str, str, str], str] = {
+    ("patients", "0012_patient_unit_index", "Raw SQL operation"): _HISTORY_UNIT_INDEX,
+    ("patients", "0013_patient_unit_foreign_key", "Custom state/database change combination"): _UNIT_FK_NOT_VALID,
+    ("patients", "0014_patient_unit_foreign_key_validated", "Raw SQL operation"): _UNIT_FK_VALIDATE,
+    ("infusions", "0017_order_and_infusion_unit_indexes", "Raw SQL operation"): _HISTORY_UNIT_INDEX,
+    (
+        "infusions",
+        "0018_order_and_infusion_unit_foreign_keys",
+        "Custom state/database change combination",
+    ): _UNIT_FK_NOT_VALID,
+    ("infusions", "0019_order_and_infusion_unit_foreign_keys_validated", "Raw SQL operation"): _UNIT_FK_VALIDATE,
+}
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from simple_history.models import HistoricalRecords
 
 
 class Heartbeat(models.Model):
@@ -44,3 +45,46 @@ class SingleSignOnIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} ← {self.subject} at {self.issuer}"
+
+
+class UnitKind(models.TextChoices):
+    WARD = "ward", "Ward"
+    DAY_UNIT = "day_unit", "Day unit"
+    CLINIC = "clinic", "Clinic"
+
+
+class Unit(models.Model):
+    """A ward, day unit or clinic where IVIG is given. One instance serves several hospitals, so the site is kept
+    beside the name. A unit is never deleted (patients, orders and infusions keep pointing at it): a unit that
+    closes is made inactive, which takes it off the choices while its records stay readable."""
+
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=10, choices=UnitKind.choices, default=UnitKind.WARD)
+    site = models.CharField("hospital or site", max_length=100, blank=True)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["site", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.site})" if self.site else self.name
+
+
+class StaffUnits(models.Model):
+    """The units a member of staff works in: the worklist and the hematologist's review open on them. Kept beside
+    the user (AUTH_USER_MODEL stays Django's own); a user with no row, or none chosen, sees every unit."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_units")
+    default_units = models.ManyToManyField(Unit, blank=True, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords(m2m_fields=[default_units])
+
+    class Meta:
+        verbose_name = "staff default units"
+        verbose_name_plural = "staff default units"
+
+    def __str__(self) -> str:
+        return f"Default units of {self.user}"

@@ -96,7 +96,11 @@ SORTS: dict[str, list[str | OrderBy]] = {
 }
 
 
-def active_courses(user: Any, filters: CourseFilters, today: date | None = None) -> CourseQuerySet:
+def active_courses(
+    user: Any, filters: CourseFilters, today: date | None = None, units: Q | None = None
+) -> CourseQuerySet:
+    """The active courses matching ``filters``, in the units ``units`` selects on the order's unit (all when None;
+    core.units.UnitChoice.q)."""
     today = today or timezone.localdate()
     open_checks = PlateletCheck.objects.filter(
         order=OuterRef("pk"), status__in=[CheckStatus.SCHEDULED, CheckStatus.DUE, CheckStatus.OVERDUE]
@@ -118,7 +122,7 @@ def active_courses(user: Any, filters: CourseFilters, today: date | None = None)
                 response__window_closes_at__gte=timezone.now(),
             )
         )
-        .select_related("patient", "product", "created_by")
+        .select_related("patient", "product", "created_by", "unit")
         .annotate(
             category=Coalesce(Subquery(response.values("category")[:1]), Value("pending")),
             latest_count=Subquery(response.values("latest_platelet_count")[:1]),
@@ -138,6 +142,8 @@ def active_courses(user: Any, filters: CourseFilters, today: date | None = None)
             bleeding_unassessed=Coalesce(Subquery(response.values("bleeding_unassessed")[:1]), Value(False)),
         )
     )
+    if units is not None:
+        orders = orders.filter(units)
     if filters.mine:
         orders = orders.filter(created_by=user)
     if filters.category in CATEGORIES:
@@ -170,14 +176,17 @@ def category_counts(courses: CourseQuerySet) -> dict[str, int]:
 # --- Nurse worklist ----------------------------------------------------------------------------------------
 
 
-def todays_infusions(today: date | None = None) -> QuerySet[Infusion]:
+def todays_infusions(today: date | None = None, units: Q | None = None) -> QuerySet[Infusion]:
+    """Today's days and those still running, in the units ``units`` selects on the day's own unit (all when None):
+    a day moved to another unit is on that unit's worklist."""
     today = today or timezone.localdate()
     return (
         Infusion.objects.filter(
             Q(scheduled_for=today) | Q(status__in=[InfusionStatus.IN_PROGRESS, InfusionStatus.PAUSED])
         )
+        .filter(units or Q())
         .exclude(order__status=OrderStatus.CANCELLED)
-        .select_related("order__patient", "order__product")
+        .select_related("order__patient", "order__product", "unit")
         .annotate(
             last_vitals_at=Subquery(
                 VitalSignsEntry.objects.filter(infusion=OuterRef("pk")).order_by("-taken_at").values("taken_at")[:1]
@@ -194,10 +203,12 @@ def todays_infusions(today: date | None = None) -> QuerySet[Infusion]:
     )
 
 
-def checks_needing_results(now: Any = None) -> QuerySet[PlateletCheck]:
+def checks_needing_results(now: Any = None, units: Q | None = None) -> QuerySet[PlateletCheck]:
+    """The platelet checks due now; ``units`` selects on the course's unit and the patient's current unit."""
     now = now or timezone.now()
     return (
         PlateletCheck.objects.filter(status__in=[CheckStatus.DUE, CheckStatus.OVERDUE])
+        .filter(units or Q())
         # The follow-up checks at 14 and 28 days are the hematologist's (A12), not the ward's.
         .exclude(label__in=FOLLOW_UP_LABELS)
         .select_related("order__patient")
@@ -205,10 +216,12 @@ def checks_needing_results(now: Any = None) -> QuerySet[PlateletCheck]:
     )
 
 
-def lab_checks_needing_results() -> QuerySet[LabCheck]:
-    """The creatinine and hemoglobin samples courses owe now (§A13 "After the course"), overdue first."""
+def lab_checks_needing_results(units: Q | None = None) -> QuerySet[LabCheck]:
+    """The creatinine and hemoglobin samples courses owe now (§A13 "After the course"), overdue first; ``units``
+    selects on the course's unit and the patient's current unit."""
     return (
         LabCheck.objects.filter(status__in=[CheckStatus.DUE, CheckStatus.OVERDUE])
+        .filter(units or Q())
         .select_related("order__patient")
         .order_by("-status", "due_at", "pk")
     )
@@ -228,14 +241,16 @@ def lab_safety_alerts(now: Any = None, days: int = 14) -> QuerySet[Notification]
     )
 
 
-def results_needing_bleeding_grade(now: Any = None, days: int = 7) -> QuerySet[PlateletResult]:
+def results_needing_bleeding_grade(now: Any = None, days: int = 7, units: Q | None = None) -> QuerySet[PlateletResult]:
     """Counts of the last week whose bleeding nobody has assessed (every lab result arrives so, A12): the
-    worklist asks the ward for the WHO grade."""
+    worklist asks the ward for the WHO grade. ``units`` selects on the course's unit and the patient's current
+    unit."""
     now = now or timezone.now()
     return (
         PlateletResult.objects.filter(
             CURRENT_RESULT, bleeding_assessed=False, preliminary=False, collected_at__gte=now - timedelta(days=days)
         )
+        .filter(units or Q())
         .select_related("order__patient", "platelet_check")
         .order_by("collected_at", "pk")
     )

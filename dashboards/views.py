@@ -16,6 +16,7 @@ from core import csv_export
 from core.errors import Conflict
 from core.forms import typed_local_time
 from core.roles import Role, has_role
+from core.units import choose_units
 from dashboards import charts, selectors
 from infusions import bedside
 from infusions import selectors as order_selectors
@@ -53,11 +54,15 @@ def hematologist_dashboard(request: HttpRequest) -> HttpResponse:
         sort=params.get("sort", "priority"),
         loss=params.get("loss") == "1",
     )
-    courses = selectors.active_courses(request.user, filters)
+    units = choose_units(request.user, params.get("unit"))
+    courses = selectors.active_courses(request.user, filters, units=units.q("unit"))
     page = Paginator(courses, 50).get_page(params.get("page"))
-    unfiltered = selectors.active_courses(request.user, selectors.CourseFilters(mine=filters.mine))
+    unfiltered = selectors.active_courses(
+        request.user, selectors.CourseFilters(mine=filters.mine), units=units.q("unit")
+    )
     context = {
         "page": page,
+        "units": units,
         "returned": [] if request.htmx else list(selectors.returned_to(request.user)[:50]),
         "lab_alerts": [] if request.htmx else list(selectors.lab_safety_alerts()[:50]),
         "filters": filters,
@@ -303,16 +308,21 @@ def nurse_worklist(request: HttpRequest) -> HttpResponse:
     if not has_role(request.user, Role.NURSE):
         return _forbidden(request)
     now = timezone.now()
-    infusions = list(selectors.todays_infusions())
+    units = choose_units(request.user, request.GET.get("unit"))
+    # A check is followed where the course was given and where the patient is now (docs/architecture.md "Wards
+    # and units"); the reminders themselves go to their recipients whatever unit is shown here.
+    follow_up = units.q("order__unit", "order__patient__unit")
+    infusions = list(selectors.todays_infusions(units=units.q("unit")))
     context = {
         "today": timezone.localdate(),
+        "units": units,
         "infusions": [
             {"infusion": infusion, "vitals_due": bedside.worklist_vitals_due(infusion, now)} for infusion in infusions
         ],
-        "checks": selectors.checks_needing_results(now)[:100],
-        "lab_checks": selectors.lab_checks_needing_results()[:100],
+        "checks": selectors.checks_needing_results(now, units=follow_up)[:100],
+        "lab_checks": selectors.lab_checks_needing_results(units=follow_up)[:100],
         "lab_units": LAB_UNITS,
-        "bleeding_to_grade": selectors.results_needing_bleeding_grade(now)[:100],
+        "bleeding_to_grade": selectors.results_needing_bleeding_grade(now, units=follow_up)[:100],
         "who_grades": WHO_BLEEDING_GRADES,
         "notifications": selectors.unread_notifications(request.user),
         "now": now,

@@ -80,7 +80,7 @@ class OrderAdmin(ClinicalRecordAdmin):
         "verified_by",
         "created_at",
     ]
-    list_filter = ["status", "regimen", "emergency", "product"]
+    list_filter = ["unit", "status", "regimen", "emergency", "product"]
     search_fields = ["patient__mrn", "patient__family_name"]
     date_hierarchy = "created_at"
     inlines = [InfusionInline]
@@ -104,7 +104,7 @@ class OrderAdmin(ClinicalRecordAdmin):
 @admin.register(Infusion)
 class InfusionAdmin(ClinicalRecordAdmin):
     list_display = ["pk", "order", "day_number", "scheduled_for", "status", "dose_g", "started_at", "completed_at"]
-    list_filter = ["status", "scheduled_for"]
+    list_filter = ["unit", "status", "scheduled_for"]
     search_fields = ["order__patient__mrn", "order__patient__family_name"]
 
     def get_readonly_fields(self, request: Any, obj: Any = None) -> list[str]:

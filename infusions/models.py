@@ -205,6 +205,11 @@ class Order(models.Model):
     record_flags = models.JSONField(default=dict, blank=True)
     calculated_at = models.DateTimeField()
 
+    # Where the course is given: the patient's unit when the order is written unless another is chosen. Empty for an
+    # order written before units existed (shown in every unit's review). Indexed by order_unit_idx.
+    unit = models.ForeignKey(
+        "core.Unit", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders_created")
     verified_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="orders_verified"
@@ -233,6 +238,7 @@ class Order(models.Model):
             models.Index(fields=["patient", "-created_at"], name="order_per_patient_idx"),
             # The hematologist dashboard's "active courses": by status, then first infusion date.
             models.Index(fields=["status", "first_infusion_on"], name="order_active_course_idx"),
+            models.Index(fields=["unit"], name="order_unit_idx"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -380,6 +386,12 @@ class Infusion(models.Model):
     # The product this day was given with, written at its start; null means the order's product (a day not yet
     # started, or one started before products could change mid-course).
     product = models.ForeignKey(Product, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    # Where this day is given: the order's unit when the days are scheduled; a nurse moves one day elsewhere (a
+    # transfer) with move_infusion_to_unit, which keeps the earlier unit in the history. Empty for a day scheduled
+    # before units existed (shown on every unit's worklist). Indexed by infusion_worklist_by_unit_idx.
+    unit = models.ForeignKey(
+        "core.Unit", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     current_rate_ml_per_h = models.DecimalField(max_digits=7, decimal_places=1, null=True, blank=True)
@@ -404,7 +416,11 @@ class Infusion(models.Model):
             models.UniqueConstraint(fields=["order", "day_number"], name="infusion_one_per_course_day"),
             models.CheckConstraint(condition=models.Q(day_number__gte=1), name="infusion_day_number_from_one"),
         ]
-        indexes = [models.Index(fields=["scheduled_for", "status"], name="infusion_worklist_by_day_idx")]
+        indexes = [
+            models.Index(fields=["scheduled_for", "status"], name="infusion_worklist_by_day_idx"),
+            # The worklist of one unit: its days by date.
+            models.Index(fields=["unit", "scheduled_for"], name="infusion_worklist_by_unit_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"Day {self.day_number} of order #{self.order_id} ({self.scheduled_for})"

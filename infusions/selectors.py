@@ -14,7 +14,7 @@ from infusions.models import Infusion, Order, OrderStatus, Product, SafetyRecord
 
 def orders_with_related() -> QuerySet[Order]:
     return Order.objects.select_related(
-        "patient", "product", "created_by", "verified_by", "weight_measurement", "previous_order", "response"
+        "patient", "product", "created_by", "verified_by", "weight_measurement", "previous_order", "response", "unit"
     ).prefetch_related(
         Prefetch("safety_records", queryset=SafetyRecord.objects.select_related("recorded_by", "infusion")),
         "outside_doses",

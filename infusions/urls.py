@@ -21,6 +21,7 @@ urlpatterns = [
     path("catalogue/<int:pk>/gtins/", views.catalogue_gtins, name="product-gtins"),
     path("for-patient/<int:patient_id>/", views.patient_orders, name="patient-orders"),
     path("infusions/<int:pk>/", views.infusion_bedside, name="infusion-bedside"),
+    path("infusions/<int:pk>/move/", views.infusion_move, name="infusion-move"),
     path(
         "infusions/<int:pk>/<str:action>/",
         views.bedside_action,

@@ -22,6 +22,7 @@ from core.forms import (
     overrides_from_post,
     typed_local_time,
 )
+from core.models import Unit
 from core.roles import Role, has_permission, has_role, is_clinical_staff
 from infusions import bedside, selectors, services
 from infusions.forms import OrderForm, SiteValuesForm
@@ -341,7 +342,9 @@ def order_working_fragment(request: HttpRequest, pk: int) -> HttpResponse:
 # --- Bedside --------------------------------------------------------------------------------------------
 
 
-def infusion_bedside(request: HttpRequest, pk: int) -> HttpResponse:
+def infusion_bedside(
+    request: HttpRequest, pk: int, move_form: dict[str, Any] | None = None, status: int = 200
+) -> HttpResponse:
     _require_staff(request)
     get_object_or_404(Infusion, pk=pk)
     context = bedside.bedside_context(pk)
@@ -349,7 +352,30 @@ def infusion_bedside(request: HttpRequest, pk: int) -> HttpResponse:
     context["vitals_inputs"] = _vitals_inputs({}, {})
     if context["can_administer"]:
         context.update(_before_the_tap(context, request.user))
-    return render(request, "infusions/bedside.html", context)
+        context["move_units"] = list(Unit.objects.filter(active=True).exclude(pk=context["infusion"].unit_id))
+        context["can_move"] = context["infusion"].status in services.MOVABLE_STATUSES
+    context["move_form"] = move_form
+    return render(request, "infusions/bedside.html", context, status=status)
+
+
+@require_POST
+def infusion_move(request: HttpRequest, pk: int) -> HttpResponse:
+    """Give this day in another unit (a transfer); a refusal comes back beside the unit field, the reason kept."""
+    if not request.user.has_perm("infusions.administer_infusion"):
+        raise PermissionDenied("Only nurses document infusions.")
+    get_object_or_404(Infusion, pk=pk)
+    chosen = request.POST.get("unit", "")
+    unit_id = int(chosen) if chosen.isascii() and chosen.isdigit() and len(chosen) < 12 else None
+    try:
+        infusion = services.move_infusion_to_unit(
+            infusion_id=pk, unit_id=unit_id, user=request.user, reason=request.POST.get("reason", "")
+        )
+    except ValidationError as exc:
+        return infusion_bedside(request, pk, {"posted": request.POST, "errors": exc.message_dict}, status=400)
+    except Conflict as exc:
+        return infusion_bedside(request, pk, {"posted": request.POST, "errors": {"unit": [exc.detail]}}, status=409)
+    messages.success(request, f"This day is now given in {infusion.unit}; the earlier unit is kept in its history.")
+    return redirect("infusion-bedside", pk=pk)
 
 
 def _before_the_tap(context: dict[str, Any], user: Any) -> dict[str, Any]:

@@ -18,6 +18,8 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
+from core.models import Unit, UnitKind
+from core.services import set_default_units
 from infusions import services as order_services
 from infusions.models import Product
 from infusions.services.vials import planned_vials
@@ -25,6 +27,14 @@ from monitoring import services as monitoring_services
 from monitoring.models import PlateletCheck, PlateletResult
 from patients import services as patient_services
 from patients.models import CoTherapy, Patient
+
+WARD_7 = "Ward 7 — Haematology"
+DAY_UNIT = "Day Unit"
+# The demo hospital's two units: the inpatient ward and the day unit where planned courses are given.
+DEMO_UNITS = [
+    (WARD_7, UnitKind.WARD, "City Hospital"),
+    (DAY_UNIT, UnitKind.DAY_UNIT, "City Hospital"),
+]
 
 
 @dataclass(frozen=True)
@@ -34,14 +44,19 @@ class DemoUser:
     role: str
     first_name: str
     last_name: str
+    units: tuple[str, ...] = ()  # the user's default units; none: sees every unit
 
 
 DEMO_USERS = [
-    DemoUser("nurse", "ivig-demo-nurse", "nurse", "Nora", "Nightingale"),
-    DemoUser("hematologist", "ivig-demo-hematologist", "hematologist", "Harriet", "Hale"),
+    DemoUser("nurse", "ivig-demo-nurse", "nurse", "Nora", "Nightingale", (WARD_7,)),
+    DemoUser("nurse2", "ivig-demo-nurse2", "nurse", "Dev", "Desai", (DAY_UNIT,)),
+    DemoUser("hematologist", "ivig-demo-hematologist", "hematologist", "Harriet", "Hale", (WARD_7, DAY_UNIT)),
     DemoUser("hematologist2", "ivig-demo-hematologist2", "hematologist", "Henry", "Hughes"),
     DemoUser("pharmacist", "ivig-demo-pharmacist", "pharmacist", "Priya", "Patel"),
 ]
+
+# Where each demo patient is: the others are on Ward 7.
+DEMO_DAY_UNIT_PATIENTS = ("DEMO-0002", "DEMO-0003", "DEMO-0004", "DEMO-0008")
 
 DEMO_PATIENTS: list[dict[str, Any]] = [
     {
@@ -172,7 +187,16 @@ def random_password(username: str) -> str:
     return secrets.token_urlsafe(18)
 
 
-def ensure_demo_users(password_for: Callable[[str], str] = published_password) -> tuple[dict[str, Any], dict[str, str]]:
+def ensure_demo_units() -> dict[str, Unit]:
+    units = {}
+    for name, kind, site in DEMO_UNITS:
+        units[name], _ = Unit.objects.get_or_create(name=name, defaults={"kind": kind, "site": site})
+    return units
+
+
+def ensure_demo_users(
+    units: dict[str, Unit], password_for: Callable[[str], str] = published_password
+) -> tuple[dict[str, Any], dict[str, str]]:
     """The demo users, and the passwords given to those created now (an existing user's password is left as it
     is: a second run changes no one's password)."""
     user_model = get_user_model()
@@ -187,6 +211,8 @@ def ensure_demo_users(password_for: Callable[[str], str] = published_password) -
             user.set_password(given[demo.username])
             user.save()
         user.groups.add(Group.objects.get(name=demo.role))
+        if created and demo.units:
+            set_default_units(user=user, units=[units[name] for name in demo.units])
         users[demo.username] = user
     admin, created = user_model.objects.get_or_create(
         username=ADMIN_USERNAME,
@@ -200,10 +226,11 @@ def ensure_demo_users(password_for: Callable[[str], str] = published_password) -
     return users, given
 
 
-def ensure_demo_patients(user: Any) -> dict[str, Patient]:
+def ensure_demo_patients(user: Any, units: dict[str, Unit]) -> dict[str, Patient]:
     patients = {}
     for spec in DEMO_PATIENTS:
         data = dict(spec)
+        data["unit"] = units[DAY_UNIT if spec["mrn"] in DEMO_DAY_UNIT_PATIENTS else WARD_7]
         weight = data.pop("weight_kg")
         labs_days_ago = data.pop("labs_days_ago", 2)
         if "expected_delivery_in_days" in data:
@@ -215,6 +242,9 @@ def ensure_demo_patients(user: Any) -> dict[str, Patient]:
             existing = patient_services.create_patient(
                 data=data, user=user, weight_kg=weight, weight_measured_at=timezone.now() - timedelta(days=6)
             )
+        elif existing.unit_id is None:
+            # Demo data loaded before units existed: the patient is placed, as IT would place them.
+            existing = patient_services.update_patient(patient_id=existing.pk, data={"unit": data["unit"]}, user=user)
         if not existing.lab_results.exists():
             # The pre-course labs a patient sent for IVIG has (docs/clinical-rules.md §A9, §A13), from two days ago
             # (or as the patient's record says).
@@ -530,12 +560,13 @@ def ensure_renal_follow_up(users: dict[str, Any], patients: dict[str, Patient]) 
 
 def load_demo_data(password_for: Callable[[str], str] = published_password) -> tuple[dict[str, int], dict[str, str]]:
     """Load the demo; the counts, and the passwords given to the users created now."""
-    users, passwords = ensure_demo_users(password_for)
+    units = ensure_demo_units()
+    users, passwords = ensure_demo_users(units, password_for)
     ensure_demo_gtins(users)
-    patients = ensure_demo_patients(users["nurse"])
+    patients = ensure_demo_patients(users["nurse"], units)
     ensure_demo_orders(users, patients)
     ensure_overridden_course(users, patients)
     ensure_course_on_hold(users, patients)
     ensure_response_scenarios(users, patients)
     ensure_renal_follow_up(users, patients)
-    return {"users": len(users), "patients": len(patients)}, passwords
+    return {"users": len(users), "patients": len(patients), "units": len(units)}, passwords

@@ -56,7 +56,7 @@ class PatientAdmin(ClinicalRecordAdmin):
         "updated_at",
     ]
     search_fields = ["mrn", "family_name", "given_name"]
-    list_filter = ["sex", "cardiac_dysfunction", "renal_impairment", "pregnant", "thrombosis_risk"]
+    list_filter = ["unit", "sex", "cardiac_dysfunction", "renal_impairment", "pregnant", "thrombosis_risk"]
     inlines = [WeightInline]
     readonly_fields = ["created_at", "updated_at", "height_confirmation_reason"]
 

@@ -94,13 +94,27 @@ class Patient(models.Model):
     previous_infusion_reactions = models.TextField(
         blank=True, help_text="Free text. Severe IVIG reactions belong in the structured IVIG reaction history."
     )
+    # Where the patient is now (docs/architecture.md "Wards and units"). Empty for a patient recorded before units
+    # existed: such a patient is shown in every unit's lists. Indexed by patient_unit_idx (added concurrently).
+    unit = models.ForeignKey(
+        "core.Unit",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        help_text="The ward, day unit or clinic the patient is in now.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     history = HistoricalRecords()
 
     class Meta:
         ordering = ["family_name", "given_name", "mrn"]
-        indexes = [models.Index(fields=["family_name", "given_name"], name="patient_name_search_idx")]
+        indexes = [
+            models.Index(fields=["family_name", "given_name"], name="patient_name_search_idx"),
+            models.Index(fields=["unit"], name="patient_unit_idx"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(iga_measured_on__isnull=True) | models.Q(serum_iga_mg_dl__isnull=False),

@@ -33,7 +33,9 @@ def patients_with_weights() -> QuerySet[Patient]:
         .order_by("-collected_at", "-pk")
         .values("blood_group")[:1]
     )
-    return Patient.objects.prefetch_related("weights").annotate(blood_group=Subquery(latest_group))
+    return (
+        Patient.objects.select_related("unit").prefetch_related("weights").annotate(blood_group=Subquery(latest_group))
+    )
 
 
 def search_patients(query: str) -> QuerySet[Patient]:

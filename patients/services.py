@@ -27,6 +27,7 @@ PATIENT_FIELDS = (
     "family_name",
     "birth_date",
     "sex",
+    "unit",
     "height_cm",
     "serum_iga_mg_dl",
     "iga_measured_on",

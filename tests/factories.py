@@ -31,6 +31,24 @@ class UserFactory(factory.django.DjangoModelFactory):
             self.groups.add(Group.objects.get(name=extracted))
         self.save()
 
+    @factory.post_generation
+    def units(self, create: bool, extracted: Any, **kwargs: Any) -> None:
+        """``units=[ward]``: the units the user works in (their worklist and review open on them)."""
+        if create and extracted:
+            from core.services import set_default_units
+
+            set_default_units(user=self, units=extracted)
+
+
+class UnitFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "core.Unit"
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"Ward {n}")
+    kind = "ward"
+    site = "City Hospital"
+
 
 class PatientFactory(factory.django.DjangoModelFactory):
     class Meta:

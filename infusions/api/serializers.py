@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.api.units import UnitField
 from core.stops import OVERRIDE_REASON_MAX_LENGTH
 from infusions import services
 from infusions.dosing import REGIMENS
@@ -190,6 +191,7 @@ class OrderInputSerializer(serializers.Serializer[Any]):
     doses_given_elsewhere = OutsideDoseSerializer(
         many=True, required=False, help_text="Doses of this course given at another hospital (a transfer)."
     )
+    unit = UnitField(help_text="Where the course is given: an open unit's id; defaults to the patient's unit.")
     overrides = overrides_field()
 
 
@@ -233,11 +235,14 @@ class OrderSerializer(serializers.ModelSerializer[Order]):
     def get_co_therapies(self, order: Order) -> list[dict[str, Any]]:
         return [dict(OrderCoTherapySerializer(t).data) for t in order.co_therapies_overlapping()]
 
+    unit = UnitField(read_only=True, help_text="Where the course is given; null for none (shown to every unit).")
+
     class Meta:
         model = Order
         fields = [
             "id",
             "patient",
+            "unit",
             "regimen",
             "product",
             "baseline_platelet_count",
@@ -359,6 +364,7 @@ class InfusionSerializer(serializers.ModelSerializer[Infusion]):
             "dose_g",
             "volume_ml",
             "product",
+            "unit",
             "started_at",
             "completed_at",
             "current_rate_ml_per_h",
@@ -372,6 +378,7 @@ class InfusionSerializer(serializers.ModelSerializer[Infusion]):
         ]
         read_only_fields = fields
 
+    unit = UnitField(read_only=True, help_text="Where the day is given; null for none (shown to every unit).")
     lot_numbers = serializers.SerializerMethodField()
     fluid_balance_ml = serializers.SerializerMethodField(
         help_text="The fluid balance from the infusion's start in whole mL, the IVIG volume included (docs/clinical-"
@@ -595,6 +602,11 @@ class StopSerializer(serializers.Serializer[Any]):
 
 class ReasonSerializer(serializers.Serializer[Any]):
     reason = serializers.CharField(allow_blank=False, trim_whitespace=True)
+
+
+class MoveToUnitSerializer(serializers.Serializer[Any]):
+    unit = UnitField(required=True, allow_null=False, help_text="The open unit the day is given in from now.")
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
 
 
 class HoldReviewSerializer(serializers.Serializer[Any]):

@@ -31,6 +31,7 @@ from infusions.api.serializers import (
     InfusionSerializer,
     LotAdministrationSerializer,
     LotQuerySerializer,
+    MoveToUnitSerializer,
     OrderInputSerializer,
     OrderSerializer,
     PauseSerializer,
@@ -124,7 +125,7 @@ class OrderViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Order]
         "hold_review": "infusions.review_hold",
         "change_product": "infusions.change_order_product",
     }
-    filterset_fields = ["patient", "status", "regimen", "product", "emergency"]
+    filterset_fields = ["patient", "status", "regimen", "product", "emergency", "unit"]
     ordering_fields = ["created_at", "first_infusion_on"]
 
     def get_queryset(self) -> QuerySet[Order]:
@@ -240,7 +241,7 @@ class InfusionFilter(filters.FilterSet):  # type: ignore[misc]  # django-filter 
 
     class Meta:
         model = Infusion
-        fields = ["order", "status", "date"]
+        fields = ["order", "status", "date", "unit"]
 
 
 class InfusionViewSet(viewsets.ReadOnlyModelViewSet[Infusion]):
@@ -261,13 +262,14 @@ class InfusionViewSet(viewsets.ReadOnlyModelViewSet[Infusion]):
             "stop",
             "safety",
             "withhold",
+            "move",
         )
     }
     filterset_class = InfusionFilter
     # The order's patient: each infusion's fluid_balance_ml asks whether a balance is kept for them (§A13), and
     # works it out from the segments, the entries and the course's days (when the balance closes): prefetched, so a
     # page costs the same number of queries however many balances it shows.
-    queryset = Infusion.objects.select_related("order__patient").prefetch_related(
+    queryset = Infusion.objects.select_related("order__patient", "unit").prefetch_related(
         "vial_lots",
         Prefetch("safety_records", queryset=SafetyRecord.objects.select_related("recorded_by")),
         "rate_segments",
@@ -398,6 +400,22 @@ class InfusionViewSet(viewsets.ReadOnlyModelViewSet[Infusion]):
         payload = ReasonSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         services.withhold_infusion(infusion_id=infusion.pk, user=request.user, reason=payload.validated_data["reason"])
+        return self._respond(infusion.pk)
+
+    @extend_schema(request=MoveToUnitSerializer, responses={200: InfusionSerializer})
+    @action(detail=True, methods=["post"])
+    def move(self, request: Request, pk: str | None = None) -> Response:
+        """Give this day in another unit (a transfer): the unit it was in stays in its history, with who moved it
+        and why; a day already given is refused (409)."""
+        infusion = self.get_object()
+        payload = MoveToUnitSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        services.move_infusion_to_unit(
+            infusion_id=infusion.pk,
+            unit_id=payload.validated_data["unit"].pk,
+            user=request.user,
+            reason=payload.validated_data["reason"],
+        )
         return self._respond(infusion.pk)
 
     @extend_schema(

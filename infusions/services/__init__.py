@@ -56,8 +56,11 @@ from infusions.services.orders import (
     working_fields,
 )
 from infusions.services.safety import renal_risk_factors
+from infusions.services.units import MOVABLE_STATUSES, move_infusion_to_unit
 
 __all__ = [
+    "MOVABLE_STATUSES",
+    "move_infusion_to_unit",
     "CHECKLIST_ITEMS",
     "GLUCOSE_METHOD_ITEM",
     "ORDER_INPUT_FIELDS",

@@ -393,6 +393,9 @@ def create_order(
         **{field: data[field] for field in ORDER_INPUT_FIELDS if field in data and data[field] is not None},
         status=OrderStatus.DRAFT,
         created_by=user,
+        # Where the course is given: the unit chosen, else where the patient is now (docs/architecture.md "Wards
+        # and units").
+        unit_id=data["unit"].pk if data.get("unit") is not None else data["patient"].unit_id,
         record_flags=record_flags(data["patient"], data["product"], data.get("first_infusion_on") or now.date()),
         **working_fields(calculation, weight, facts),
     )
@@ -615,7 +618,8 @@ def _schedule_days(order: Order, user: Any) -> None:
     existing = {infusion.day_number: infusion for infusion in order.infusions.select_for_update()}
     first_day = order.outside_doses.count() + 1
     for day in range(first_day, first_day + order.days):
-        infusion = existing.pop(day, None) or Infusion(order=order, day_number=day)
+        # A new day is given in the order's unit; a kept day stays where it is (it may have been moved, a transfer).
+        infusion = existing.pop(day, None) or Infusion(order=order, day_number=day, unit_id=order.unit_id)
         if infusion.pk is not None and infusion.status != InfusionStatus.SCHEDULED:
             continue  # a day already given keeps its dose (an emergency course's remaining days recalculated, §A9)
         infusion.scheduled_for = order.first_infusion_on + timedelta(days=day - first_day)

@@ -11,6 +11,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import DefaultRouter
 
 from core.api.tokens import ObtainTokenView, TokenDetailView, TokenListView
+from core.api.units import UnitViewSet
 from infusions.api.views import InfusionViewSet, LotViewSet, OrderViewSet, ProductViewSet
 from monitoring.api.views import (
     CoTherapyViewSet,
@@ -56,6 +57,7 @@ router.register("platelet-checks", PlateletCheckViewSet, basename="platelet-chec
 router.register("lab-checks", LabCheckViewSet, basename="lab-check")
 router.register("platelet-results", PlateletResultViewSet, basename="platelet-result")
 router.register("notifications", NotificationViewSet, basename="notification")
+router.register("units", UnitViewSet, basename="unit")
 
 urlpatterns = [
     path("auth/token/", ObtainTokenView.as_view(), name="api-token"),

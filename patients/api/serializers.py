@@ -5,6 +5,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.api.units import UnitField
 from core.stops import OVERRIDE_REASON_MAX_LENGTH
 from patients import selectors
 from patients.models import Patient, WeightMeasurement
@@ -122,6 +123,9 @@ class PatientSerializer(serializers.ModelSerializer[Patient]):
         help_text="Acute factors (volume depletion, sepsis, nephrotoxic drugs, immobilization) assessed more than 7 "
         "days ago: to reassess.",
     )
+    unit = UnitField(
+        help_text="The ward, day unit or clinic the patient is in now; null for none (shown to every unit)."
+    )
     reactions_by_patient: dict[int, list[selectors.IvigReaction]] | None = None
 
     class Meta:
@@ -170,6 +174,7 @@ class PatientSerializer(serializers.ModelSerializer[Patient]):
             "acute_factors_to_reassess",
             "allergies",
             "previous_infusion_reactions",
+            "unit",
             "ivig_reactions",
             "blood_group",
             "age_years",

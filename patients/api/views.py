@@ -48,7 +48,7 @@ class PatientViewSet(
     http_method_names = ["get", "post", "patch", "head", "options"]
     search_fields = ["mrn", "given_name", "family_name"]
     ordering_fields = ["family_name", "mrn", "created_at"]
-    filterset_fields = ["sex", "cardiac_dysfunction", "renal_impairment", "pregnant"]
+    filterset_fields = ["sex", "cardiac_dysfunction", "renal_impairment", "pregnant", "unit"]
 
     def get_queryset(self) -> QuerySet[Patient]:
         return selectors.patients_with_weights()

@@ -1,4 +1,4 @@
-"""Hospital IT provisions accounts: ``manage.py create_staff_user jdoe --role nurse --email j@x.org``."""
+"""Hospital IT provisions accounts: ``manage.py create_staff_user jdoe --role nurse --unit "Day Unit"``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
+from core.models import Unit
 from core.roles import Role
+from core.services import set_default_units
 
 
 class Command(BaseCommand):
@@ -23,6 +25,14 @@ class Command(BaseCommand):
         parser.add_argument("username")
         parser.add_argument("--role", required=True, choices=[role.value for role in Role])
         parser.add_argument("--email", default="")
+        parser.add_argument(
+            "--unit",
+            action="append",
+            default=[],
+            metavar="NAME",
+            help="A unit the user works in (its name as in the admin); repeat for several. Without it the user's "
+            "worklist and review show every unit.",
+        )
         parser.add_argument("--first-name", default="")
         parser.add_argument("--last-name", default="")
         parser.add_argument(
@@ -36,6 +46,7 @@ class Command(BaseCommand):
         username = options["username"]
         if user_model.objects.filter(username=username).exists():
             raise CommandError(f"User {username!r} already exists.")
+        units = self._units(options["unit"])
         password = self._read_password(options["password_stdin"])
         candidate = user_model(
             username=username,
@@ -52,7 +63,20 @@ class Command(BaseCommand):
             candidate.is_staff = False  # the admin is for IT; clinical staff use the pages and the API
             candidate.save()
             candidate.groups.add(Group.objects.get(name=options["role"]))
-        self.stdout.write(self.style.SUCCESS(f"Created {username} with role {options['role']}."))
+            if units:
+                set_default_units(user=candidate, units=units)
+        where = f" in {', '.join(unit.name for unit in units)}" if units else " (no default unit: sees every unit)"
+        self.stdout.write(self.style.SUCCESS(f"Created {username} with role {options['role']}{where}."))
+
+    def _units(self, names: list[str]) -> list[Unit]:
+        units = []
+        for name in names:
+            unit = Unit.objects.filter(name=name.strip(), active=True).first()
+            if unit is None:
+                known = ", ".join(Unit.objects.filter(active=True).values_list("name", flat=True)) or "none yet"
+                raise CommandError(f"No open unit is named {name!r}. Open units: {known}.")
+            units.append(unit)
+        return units
 
     def _read_password(self, from_stdin: bool) -> str:
         if from_stdin:

@@ -33,7 +33,9 @@ class Command(BaseCommand):
         published = settings.DEBUG
         counts, passwords = demo.load_demo_data(demo.published_password if published else demo.random_password)
         self.stdout.write(
-            self.style.SUCCESS(f"Demo data present: {counts['users']} users, {counts['patients']} patients.")
+            self.style.SUCCESS(
+                f"Demo data present: {counts['users']} users, {counts['patients']} patients, {counts['units']} units."
+            )
         )
         if settings.IVIG_TWO_FACTOR != "off":
             roles = ", ".join(sorted(settings.IVIG_TWO_FACTOR_REQUIRED_ROLES))
