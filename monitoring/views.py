@@ -10,14 +10,13 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_POST
 
-from core.errors import Conflict
+from core.errors import Conflict, SafetyStopped
 from core.forms import error_messages
 from core.roles import is_clinical_staff
 from infusions import services as infusion_services
 from infusions.models import Infusion, Order
-from monitoring import response_rules, selectors, services
+from monitoring import selectors, services
 from monitoring.models import (
-    CURRENT_RESULT,
     WHO_BLEEDING_GRADES,
     Notification,
     OrderResponse,
@@ -202,18 +201,8 @@ def day2_prompt(request: HttpRequest, infusion_id: int) -> HttpResponse:
     infusion = get_object_or_404(Infusion.objects.select_related("order"), pk=infusion_id)
     # A12: the latest result that counts toward the course, a check's or an ad hoc one (not one within 24 h of a
     # platelet transfusion, not a withdrawn or superseded one).
-    latest = (
-        PlateletResult.objects.filter(CURRENT_RESULT, order=infusion.order, preliminary=False, not_attributed_reason="")
-        .select_related("platelet_check")
-        .order_by("-collected_at", "-pk")
-        .first()
-    )
-    category = response_rules.IwgCategory(latest.category) if latest and latest.category else None
-    show = (
-        infusion.day_number == 2
-        and infusion.status == "scheduled"
-        and response_rules.day2_may_be_withheld(infusion.order.regimen, category)
-    )
+    latest = selectors.latest_counted_result(infusion.order)
+    show = infusion.status == "scheduled" and selectors.withhold_stop(infusion) is None
     can_withhold = request.user.has_perm("infusions.administer_infusion") or request.user.has_perm(
         "infusions.add_order"
     )
@@ -232,7 +221,7 @@ def withhold(request: HttpRequest, infusion_id: int) -> HttpResponse:
         infusion_services.withhold_infusion(
             infusion_id=infusion_id, user=request.user, reason=request.POST.get("reason", "")
         )
-    except (ValidationError, Conflict) as exc:
+    except (ValidationError, Conflict, SafetyStopped) as exc:
         for error in error_messages(exc):
             messages.error(request, error)
     else:

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from core.errors import Conflict
+from core.errors import Conflict, SafetyStopped
 from core.history import attribute_change
 from core.stops import Stage
 from infusions import vitals_rules
@@ -35,6 +35,7 @@ from infusions.signals import (
     infusion_ended,
     vials_not_detailed,
     vitals_alert_raised,
+    withhold_requested,
 )
 from patients.models import CoTherapy, CoTherapyKind
 
@@ -662,16 +663,22 @@ def stop_infusion(*, infusion_id: int, user: Any, reason: str, stopped_at: Any =
 
 @transaction.atomic
 def withhold_infusion(*, infusion_id: int, user: Any, reason: str) -> Infusion:
-    """Withhold a scheduled day (docs/clinical-rules.md §A1: the day-2 dose of two_days_1g_per_kg may be withheld when
-    the 24 h count shows response). The contract has no "withheld" status: it is stopped before starting."""
+    """Withhold a scheduled day (docs/clinical-rules.md §A1: only the day-2 dose of two_days_1g_per_kg, when the latest
+    counted platelet result shows a response; refused otherwise with the hard stop ``withhold_not_indicated``). The
+    contract has no "withheld" status: it is stopped before starting."""
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": ["Give the reason for withholding this dose."]})
     infusion = _locked_infusion(infusion_id)
     if infusion.status != InfusionStatus.SCHEDULED:
         raise Conflict(f"This infusion is {infusion.get_status_display().lower()}; only a scheduled dose is withheld.")
-    if infusion.day_number == 1:
-        raise Conflict("Day 1 is not withheld: cancel the order instead.")
+    # A1 (day 2+, a regimen that allows it, a counted response) is judged where the results live, in monitoring.
+    answers = [answer for _, answer in withhold_requested.send(sender=Infusion, infusion=infusion)]
+    if not answers:
+        raise Conflict("The platelet response cannot be checked, so no dose is withheld.")
+    refusals = [answer for answer in answers if answer is not None]
+    if refusals:
+        raise SafetyStopped(refusals)
     infusion.status = InfusionStatus.STOPPED
     infusion.stopped_at = timezone.now()
     infusion.stop_reason = f"Withheld: {reason}"
