@@ -7,11 +7,10 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_POST
 
 from core.errors import Conflict, SafetyStopped
-from core.forms import error_messages
+from core.forms import error_messages, typed_id, typed_local_time
 from core.roles import is_clinical_staff
 from infusions import services as infusion_services
 from infusions.models import Infusion, Order
@@ -66,13 +65,10 @@ def _panel_context(request: HttpRequest, order: Order, **extra: Any) -> dict[str
 
 
 def _aware(value: str | None) -> Any:
-    try:
-        parsed = parse_datetime(value or "")
-    except ValueError as exc:  # well formed but impossible, such as month 13
-        raise ValidationError({"collected_at": ["This date and time does not exist."]}) from exc
-    if parsed is None:
+    collected_at = typed_local_time(value, "collected_at")
+    if collected_at is None:
         raise ValidationError({"collected_at": ["Enter the collection date and time."]})
-    return timezone.make_aware(parsed) if timezone.is_naive(parsed) else parsed
+    return collected_at
 
 
 def _panel_response(request: HttpRequest, order: Order, errors: list[str], notice: str) -> HttpResponse:
@@ -100,8 +96,11 @@ def _record_result(request: HttpRequest, order: Order, check_id: str | None) -> 
     grade = request.POST.get("bleeding_who_grade", "").strip()
     if grade and not (grade.isascii() and grade.isdigit()):
         raise ValidationError({"bleeding_who_grade": ["The WHO bleeding grade is 0 to 4."]})
+    check = typed_id(check_id) if check_id else None
+    if check_id and (check is None or not PlateletCheck.objects.filter(pk=check).exists()):
+        raise ValidationError({"check": ["Choose the platelet check this result answers."]})
     return services.record_platelet_result(
-        check_id=int(check_id) if check_id else None,
+        check_id=check,
         order_id=None if check_id else order.pk,
         platelet_count=int(count_text),
         collected_at=_aware(request.POST.get("collected_at")),
@@ -217,6 +216,7 @@ def day2_prompt(request: HttpRequest, infusion_id: int) -> HttpResponse:
 def withhold(request: HttpRequest, infusion_id: int) -> HttpResponse:
     if not (request.user.has_perm("infusions.administer_infusion") or request.user.has_perm("infusions.add_order")):
         raise PermissionDenied("A nurse or the hematologist withholds a dose.")
+    get_object_or_404(Infusion, pk=infusion_id)
     try:
         infusion_services.withhold_infusion(
             infusion_id=infusion_id, user=request.user, reason=request.POST.get("reason", "")

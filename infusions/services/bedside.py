@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from core.errors import Conflict, SafetyStopped
 from core.history import attribute_change
-from core.stops import Stage
+from core.stops import Stage, Stop
 from infusions import vitals_rules
 from infusions.models import (
     Infusion,
@@ -306,6 +306,10 @@ def record_vitals(*, infusion_id: int, user: Any, values: dict[str, Any], taken_
             .get(pk=infusion_id)
         )
         age = _age_at(infusion.order.patient, taken_at)
+        if problem := vitals_rules.set_before_course_problem(
+            timezone.localdate(taken_at), infusion.order.first_infusion_on
+        ):
+            raise ValidationError({"taken_at": [problem]})
         started = infusion.started_at
         baseline = (
             infusion.vitals.filter(taken_at__lte=started).order_by("-taken_at", "-pk").first()
@@ -333,7 +337,7 @@ def _age_at(patient: Any, taken_at: Any) -> vitals_rules.AgeAtSet:
     """The patient's age on the hospital's date of the set: a birthday begins at local midnight, not UTC's."""
     try:
         return vitals_rules.AgeAtSet.on(patient.birth_date, timezone.localdate(taken_at))
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:  # OverflowError: year 1 has no local date west of UTC
         raise ValidationError({"taken_at": ["This time is before the patient's date of birth."]}) from exc
 
 
@@ -358,12 +362,19 @@ _BOUND_NAMES = {
 }
 
 
+# Infusion.volume_infused_ml holds 8 digits with 1 decimal.
+MAX_VOLUME_INFUSED_ML = Decimal("9999999.9")
+
+
 def typed_number(value: Any) -> Decimal | None:
-    """A number as typed on a tablet, a decimal comma accepted (36,8 is 36.8); None when it is not a finite number.
+    """A number as typed on a tablet, a decimal comma accepted (36,8 is 36.8); None when it is not a finite number
+    written with ASCII digits.
 
     A comma followed by exactly three digits (1,200) could be a thousands separator: it is refused rather than read
     as 1.2, and so is a space inside the number (12 5), which could be a missed key."""
     text = str(value).strip()
+    if not text.isascii():  # Decimal() reads "١٢" as 12: a reading is typed with the digits 0-9
+        return None
     if text.count(",") == 1 and "." not in text:
         if re.fullmatch(r"[+-]?\d*,\d{3}", text):
             return None
@@ -638,6 +649,11 @@ def complete_infusion(
     completed_at = _time_after_last_change(infusion, completed_at, "completed_at")
     if volume_infused_ml is not None and volume_infused_ml < 0:
         raise ValidationError({"volume_infused_ml": ["The volume cannot be negative."]})
+    if volume_infused_ml is not None and volume_infused_ml > MAX_VOLUME_INFUSED_ML:
+        # Not a clinical bound (§A10 volume_mismatch judges the volume against the plan): the most the record holds.
+        raise ValidationError(
+            {"volume_infused_ml": [f"The volume cannot be more than {MAX_VOLUME_INFUSED_ML} mL: check the number."]}
+        )
     volume = volume_infused_ml if volume_infused_ml is not None else _volume_from_segments(infusion, completed_at)
     stops = safety.completion_stops(infusion, volume_infused_ml=volume)
     outcome = safety.enforce(
@@ -673,10 +689,10 @@ def withhold_infusion(*, infusion_id: int, user: Any, reason: str) -> Infusion:
     if infusion.status != InfusionStatus.SCHEDULED:
         raise Conflict(f"This infusion is {infusion.get_status_display().lower()}; only a scheduled dose is withheld.")
     # A1 (day 2+, a regimen that allows it, a counted response) is judged where the results live, in monitoring.
-    answers = [answer for _, answer in withhold_requested.send(sender=Infusion, infusion=infusion)]
+    answers: list[Any] = [answer for _, answer in withhold_requested.send(sender=Infusion, infusion=infusion)]
     if not answers:
         raise Conflict("The platelet response cannot be checked, so no dose is withheld.")
-    refusals = [answer for answer in answers if answer is not None]
+    refusals = [answer for answer in answers if isinstance(answer, Stop)]
     if refusals:
         raise SafetyStopped(refusals)
     infusion.status = InfusionStatus.STOPPED
