@@ -38,7 +38,6 @@ __all__ = [
     "VitalsSchedule",
     "VitalsThresholds",
     "alert_records",
-    "set_before_course_problem",
     "child_band",
     "child_hypotension_limit_mmhg",
     "evaluate_vitals",
@@ -1120,17 +1119,3 @@ def halved_rate_ml_per_h(current: Decimal) -> Decimal:
 def restart_rate_ml_per_h(rate_at_reaction_ml_per_h: Decimal) -> Decimal:
     """A5: after a reaction settles, restart at half the rate at which it occurred (then re-titrate)."""
     return halved_rate_ml_per_h(rate_at_reaction_ml_per_h)
-
-
-def set_before_course_problem(taken_on: date, first_infusion_on: date) -> str | None:
-    """A set of an infusion's vital signs is taken for its course: from the day before the course's first day (a
-    baseline taken at the pre-assessment the evening before) onwards. Earlier than that, the date is a typing error
-    (clinical.md is silent; the safer reading keeps a set dated months or centuries early out of the baseline). The
-    message to show, or None."""
-    earliest = first_infusion_on - timedelta(days=1)
-    if taken_on < earliest:
-        return (
-            f"This time is before the course (its first day is {first_infusion_on:%Y-%m-%d}): a set is taken from "
-            f"{earliest:%Y-%m-%d} on. Check the date."
-        )
-    return None

@@ -306,10 +306,6 @@ def record_vitals(*, infusion_id: int, user: Any, values: dict[str, Any], taken_
             .get(pk=infusion_id)
         )
         age = _age_at(infusion.order.patient, taken_at)
-        if problem := vitals_rules.set_before_course_problem(
-            timezone.localdate(taken_at), infusion.order.first_infusion_on
-        ):
-            raise ValidationError({"taken_at": [problem]})
         started = infusion.started_at
         baseline = (
             infusion.vitals.filter(taken_at__lte=started).order_by("-taken_at", "-pk").first()

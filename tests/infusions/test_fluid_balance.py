@@ -19,13 +19,9 @@ pytestmark = pytest.mark.db
 
 
 def started(nurse, *, minutes_ago: int = 120, **patient_kwargs):
-    """A day started ``minutes_ago`` at the plan's first rate, still running; the course was ordered for that day."""
+    """A day started ``minutes_ago`` at the plan's first rate, still running."""
+    infusion = verified_order(**patient_kwargs).infusions.order_by("day_number").first()
     at = timezone.now() - timedelta(minutes=minutes_ago)
-    infusion = (
-        verified_order(first_infusion_on=timezone.localdate(at), **patient_kwargs)
-        .infusions.order_by("day_number")
-        .first()
-    )
     services.record_vitals(infusion_id=infusion.pk, user=nurse, values=NORMAL_VITALS, taken_at=at)
     services.start_infusion(
         infusion_id=infusion.pk, user=nurse, checklist=FULL_CHECKLIST, vials=day_vials(infusion), started_at=at

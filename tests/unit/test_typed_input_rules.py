@@ -1,5 +1,5 @@
-"""The pure bounds behind what a page accepts: nothing before the patient's birth, vital signs not before the
-course, ids in ASCII digits, years a record can hold."""
+"""The pure bounds behind what a page accepts: nothing before the patient's birth, ids in ASCII digits, years a
+record can hold."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from datetime import date, datetime
 import pytest
 
 from core.forms import TYPED_YEAR_MESSAGE, typed_id, year_problem
-from infusions.vitals_rules import set_before_course_problem
 from patients.rules import before_birth_problem
 
 pytestmark = pytest.mark.unit
@@ -19,17 +18,6 @@ def test_a_date_before_the_birth_is_a_slip_in_the_year_and_the_birthday_itself_i
         "This date is before the patient's birth (1980-01-01): check the year."
     )
     assert before_birth_problem(date(1980, 1, 1), date(1980, 1, 1)) is None
-
-
-@pytest.mark.parametrize(
-    ("taken_on", "refused"),
-    [(date(2026, 3, 9), True), (date(2026, 3, 10), False), (date(2026, 3, 11), False), (date(2026, 9, 1), False)],
-)
-def test_a_vitals_set_is_taken_from_the_day_before_the_first_infusion_day(taken_on, refused):
-    problem = set_before_course_problem(taken_on, date(2026, 3, 11))
-    assert (problem is not None) is refused
-    if refused:
-        assert "before the course (its first day is 2026-03-11)" in problem
 
 
 @pytest.mark.parametrize(
