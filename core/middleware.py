@@ -22,9 +22,9 @@ class RefuseNulCharactersMiddleware:
 
     No clinical text holds one (no keyboard types it), PostgreSQL cannot store it in a text column, and a view
     reading a field straight from the POST would otherwise fail with a 500 half-way through. The API and FHIR paths
-    are left to their parsers and serializers, which refuse it field by field."""
+    are left to their parsers and serializers, which refuse it field by field, and OAuth2 to its own."""
 
-    unchecked_prefixes = ("/api/", "/fhir/")
+    unchecked_prefixes = ("/api/", "/fhir/", "/o/")  # the OAuth2 endpoints read the raw body themselves
     message = "A field held a NUL character, which no clinical text contains: nothing was recorded. Type it again."
 
     def __init__(self, get_response: Any) -> None:
