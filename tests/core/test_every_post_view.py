@@ -223,10 +223,10 @@ POST_VIEWS: dict[str, PostView | dict[str, PostView]] = {
                     "diastolic_bp_mmhg": "75",
                     "respiratory_rate_per_min": "16",
                     "spo2_percent": "98",
-                    "taken_at": local_input(timezone.now() - timedelta(days=40)),
+                    "taken_at": local_input(timezone.now() + timedelta(hours=2)),
                 },
             ),
-            "before the course",
+            "This time is in the future.",
             htmx=True,
         ),
         "start": PostView(
