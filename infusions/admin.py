@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 
@@ -19,11 +20,56 @@ from infusions.models import (
     VialLot,
     VitalSignsEntry,
 )
+from infusions.services.catalogue import checked_value
+
+# The product's numbers the site-values page also records: the admin reads them with the same rules.
+CHECKED_NUMBERS = (
+    "vial_sizes_g",
+    "initial_rate_mg_per_kg_min",
+    "itp_max_rate_mg_per_kg_min",
+    "step_up_interval_min",
+    "itp_min_age_years",
+)
+
+
+class ProductAdminForm(forms.ModelForm):
+    """A vial size, a rate or an interval typed here is refused as the catalogue page refuses it (a negative vial
+    size, a rate of 0); an empty one stays unknown (docs/clinical-rules.md §A4: never guessed)."""
+
+    class Meta:
+        model = Product
+        # site_values and gtins are written only by their services, with the source.
+        fields = [
+            field.name
+            for field in Product._meta.fields
+            if field.editable and field.name not in {"id", "site_values", "gtins"}
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        for name in CHECKED_NUMBERS:
+            value = cleaned.get(name)
+            if value in (None, "", []):
+                continue
+            try:
+                cleaned[name] = checked_value(name, value)
+            except ValidationError as exc:
+                self.add_error(name, exc.error_dict[name])
+        for name in ("at_risk_max_rate_mg_per_kg_min", "concentration_percent", "initial_rate_duration_min"):
+            value = cleaned.get(name)
+            if value is not None and value <= 0:
+                self.add_error(name, "Enter a number above 0, or leave it empty while it is unknown.")
+        concentration = cleaned.get("concentration_percent")
+        if concentration is not None and concentration > 100:
+            self.add_error("concentration_percent", "A concentration is at most 100 %.")
+        return cleaned
 
 
 @admin.register(Product)
 class ProductAdmin(ClinicalRecordAdmin):
     """Pharmacy keeps the catalogue here; every edit is kept in the history."""
+
+    form = ProductAdminForm
 
     list_display = [
         "name",
@@ -39,7 +85,7 @@ class ProductAdmin(ClinicalRecordAdmin):
     search_fields = ["name", "manufacturer"]
     # Where each site-entered value came from: written only by services.record_site_values (the catalogue page and
     # the API), which also refuses to replace a label value.
-    readonly_fields = ["site_values"]
+    readonly_fields = ["site_values", "gtins"]  # GTINs: services.record_gtins, with their source
 
 
 class InfusionInline(admin.TabularInline):

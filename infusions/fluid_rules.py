@@ -190,8 +190,9 @@ def volume_problem(volume_ml: Decimal | int) -> str | None:
     if volume < MIN_ENTRY_ML:
         return f"The volume must be at least {MIN_ENTRY_ML} mL (nothing taken in or passed is not an entry)."
     if volume > MAX_ENTRY_ML:
+        shown = f"{whole_ml(volume)} mL" if volume < 10**9 else "This volume"  # 1e999 has no whole mL to show
         return (
-            f"{whole_ml(volume)} mL is more than {MAX_ENTRY_ML} mL in one entry: check the unit (litres typed as "
+            f"{shown} is more than {MAX_ENTRY_ML} mL in one entry: check the unit (litres typed as "
             "millilitres?) or record it as several entries."
         )
     return None

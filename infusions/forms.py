@@ -6,6 +6,7 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
+from core.forms import TypedInputForm, typed_id
 from infusions.dosing import REGIMENS
 from infusions.models import Order, Product
 from infusions.services.catalogue import SITE_FIELD_LABELS, SITE_FIELDS, label_gives
@@ -27,7 +28,7 @@ class ProductChoiceField(forms.ModelChoiceField):
         return f"{product.name} ({product.manufacturer}, {iga}{itp})"
 
 
-class OrderForm(forms.Form):
+class OrderForm(TypedInputForm, forms.Form):
     patient = forms.ModelChoiceField(queryset=Patient.objects.all())
     regimen = forms.ChoiceField(choices=[(code, regimen.label) for code, regimen in REGIMENS.items()])
     product = ProductChoiceField(queryset=Product.objects.filter(on_formulary=True, discontinued=False))
@@ -70,8 +71,8 @@ class OrderForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["first_infusion_on"].initial = timezone.localdate()
         self.fields["regimen"].initial = "one_dose_1g_per_kg"
-        patient_id = self.data.get("patient") or self.initial.get("patient")
-        if patient_id and str(patient_id).isdigit():
+        patient_id = typed_id(self.data.get("patient") or self.initial.get("patient"))
+        if patient_id is not None:
             self.fields["previous_order"].queryset = Order.objects.filter(patient_id=patient_id).exclude(
                 status="cancelled"
             )

@@ -52,3 +52,9 @@ vials_not_detailed = Signal()
 # monitoring.receivers.on_course_started cancels the patient's earlier courses' open follow-up checks (A12:
 # "superseded by order #n") and re-attributes their results (the new start closes their window).
 course_started = Signal()
+
+# Sent by bedside.withhold_infusion before a scheduled day is withheld, with infusion=. Each receiver answers None
+# when the withhold is allowed or a hard core.stops.Stop saying why not. Receiver:
+# monitoring.receivers.on_withhold_requested, which judges A1 on the latest result counted toward the course (the
+# result lives in monitoring). The service refuses when no receiver answers: a withhold nobody checked is no withhold.
+withhold_requested = Signal()

@@ -20,6 +20,7 @@ from core.forms import (
     error_messages,
     field_message,
     overrides_from_post,
+    typed_id,
     typed_local_time,
 )
 from core.models import Unit
@@ -91,10 +92,10 @@ def _patient_context(form: OrderForm) -> dict[str, Any]:
 
 
 def _patient_from(form: OrderForm) -> Patient | None:
-    patient_id = form.data.get("patient") or form.initial.get("patient")
-    if patient_id and str(patient_id).isdigit():
-        return Patient.objects.prefetch_related("weights").filter(pk=patient_id).first()
-    return None
+    patient_id = typed_id(form.data.get("patient") or form.initial.get("patient"))
+    if patient_id is None:
+        return None
+    return Patient.objects.prefetch_related("weights").filter(pk=patient_id).first()
 
 
 def _preview(form: OrderForm, user: Any) -> dict[str, Any]:
@@ -269,7 +270,7 @@ def order_recalculate(request: HttpRequest, pk: int) -> HttpResponse:
 def order_change_product(request: HttpRequest, pk: int) -> HttpResponse:
     if not request.user.has_perm("infusions.change_order_product"):
         raise PermissionDenied("Only a pharmacist or a hematologist changes the product of a course.")
-    product = Product.objects.filter(pk=request.POST.get("product") or 0).first()
+    product = Product.objects.filter(pk=typed_id(request.POST.get("product")) or 0).first()
     if product is None:
         messages.error(request, "Choose the new product.")
         return redirect("order-detail", pk=pk)
@@ -568,7 +569,7 @@ def _typed_vial(product: str, size: str, lot: str, expiry: str) -> dict[str, Any
     except ValueError as exc:
         raise ValidationError({"vials": [f"The expiry {expiry} is not a date."]}) from exc
     return {
-        "product": int(product) if product.isdigit() else -1,
+        "product": typed_id(product) or -1,
         "vial_size_g": size,
         "lot_number": lot,
         "expiry_date": expiry_date,
@@ -636,12 +637,13 @@ def bedside_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
             )
             notice = "Infusion resumed."
         elif action == "reaction":
-            grade = post.get("ctcae_grade", "")
+            grade = post.get("ctcae_grade", "").strip()
             services.record_reaction(
                 infusion_id=pk,
                 user=user,
                 reaction=post.get("reaction", ""),
-                ctcae_grade=int(grade) if grade.isdigit() else 0,
+                # "²" is a digit to str.isdigit() but not to int(): anything but 0-9 is no grade (refused beside it).
+                ctcae_grade=int(grade) if grade.isascii() and grade.isdigit() and len(grade) < 3 else 0,
                 action_taken=post.get("action_taken", ""),
             )
             notice = "Reaction recorded."

@@ -13,6 +13,9 @@ class MonitoringConfig(AppConfig):
         from patients import signals as lab_signals
 
         signals.infusion_ended.connect(receivers.on_infusion_ended, dispatch_uid="monitoring.infusion_ended")
+        signals.withhold_requested.connect(
+            receivers.on_withhold_requested, dispatch_uid="monitoring.withhold_requested"
+        )
         signals.course_started.connect(receivers.on_course_started, dispatch_uid="monitoring.course_started")
         signals.order_verified.connect(receivers.on_order_verified, dispatch_uid="monitoring.order_verified")
         signals.order_cancelled.connect(receivers.on_order_cancelled, dispatch_uid="monitoring.order_cancelled")

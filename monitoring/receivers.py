@@ -7,7 +7,8 @@ from typing import Any
 
 from django.utils import timezone
 
-from monitoring import services
+from core.stops import Stop
+from monitoring import selectors, services
 from monitoring.models import NotificationKind
 
 
@@ -21,6 +22,11 @@ def on_infusion_ended(sender: Any, infusion: Any, first_of_order: bool, user: An
         services.reassess_response(infusion.order)
     # A13: the creatinine and hemoglobin the course owes once it ended, or before day 3 once day 2 ended.
     services.ensure_lab_checks(infusion.order, user=user)
+
+
+def on_withhold_requested(sender: Any, infusion: Any, **kwargs: Any) -> Stop | None:
+    # A1: a dose is withheld only on day 2+ of a regimen that allows it, when the counted result shows a response.
+    return selectors.withhold_stop(infusion)
 
 
 def on_course_started(sender: Any, order: Any, started_at: Any, user: Any = None, **kwargs: Any) -> None:

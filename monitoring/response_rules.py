@@ -33,6 +33,8 @@ __all__ = [
     "attribution_window_closes_at",
     "classify",
     "day2_may_be_withheld",
+    "WITHHOLD_NOT_INDICATED",
+    "withhold_refusal",
     "follow_up_due_at",
     "implausible_count_message",
     "not_attributed_reason",
@@ -382,6 +384,34 @@ def day2_may_be_withheld(regimen_code: str, results_24h_category: IwgCategory | 
     if regimen_code != _TWO_DAY_REGIMEN or results_24h_category is None:
         return False
     return CATEGORY_RANK[results_24h_category] >= CATEGORY_RANK[IwgCategory.RESPONSE]
+
+
+# The refusal code of a withhold that A1 does not allow (docs/api.md "Safety stops and refusal codes").
+WITHHOLD_NOT_INDICATED = "withhold_not_indicated"
+
+
+def withhold_refusal(*, regimen_code: str, day_number: int, latest_counted_category: IwgCategory | None) -> str | None:
+    """Why a scheduled dose may not be withheld, in clinical words, or None when A1 allows it.
+
+    A1 allows exactly one withhold: a day-2+ dose of ``two_days_1g_per_kg`` when the latest result counted toward
+    the course (A12) shows a response (R or CR), the case the prompt before day 2 offers (``day2_may_be_withheld``).
+    Anything else would end a course with less IVIG than ordered and no clinical reason on record: day 1 is never
+    withheld (the order is cancelled instead), other regimens' days are stopped by cancelling the order or by the
+    review of a course on hold.
+    """
+    if day_number < 2:
+        return "Day 1 is never withheld: cancel the order instead."
+    if regimen_code != _TWO_DAY_REGIMEN:
+        return (
+            "Only the day-2 dose of the two-day 1 g/kg course may be withheld (A1); cancel the order to stop "
+            "this course."
+        )
+    if not day2_may_be_withheld(regimen_code, latest_counted_category):
+        return (
+            "The day-2 dose is withheld only when the latest counted platelet count shows a response (A1); "
+            "no counted result shows one, so day 2 is given as ordered."
+        )
+    return None
 
 
 def assess_response(

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from infusions.models import Order
-from monitoring.models import Notification, OrderResponse
+from core.stops import Kind, Stop
+from infusions.models import Infusion, Order
+from monitoring import response_rules
+from monitoring.models import CURRENT_RESULT, Notification, OrderResponse, PlateletResult
 
 
 def response_body(order: Order) -> dict[str, Any]:
@@ -28,3 +30,27 @@ def response_body(order: Order) -> dict[str, Any]:
 
 def unread_count(user: Any) -> int:
     return Notification.objects.filter(recipient=user, read_at__isnull=True).count()
+
+
+def latest_counted_result(order: Order) -> PlateletResult | None:
+    """The latest result that counts toward the course, a check's or an ad hoc one (A12): final, standing, and
+    attributed (not within 24 h of a platelet transfusion, not outside the course's window). The day-2 prompt and
+    the withhold rule read this one result, so what the page offers is what the service allows."""
+    return (
+        PlateletResult.objects.filter(CURRENT_RESULT, order=order, preliminary=False, not_attributed_reason="")
+        .select_related("platelet_check")
+        .order_by("-collected_at", "-pk")
+        .first()
+    )
+
+
+def withhold_stop(infusion: Infusion) -> Stop | None:
+    """A1's answer to withholding this scheduled dose: None when allowed, else a hard stop with its reason."""
+    latest = latest_counted_result(infusion.order)
+    category = response_rules.IwgCategory(latest.category) if latest is not None and latest.category else None
+    refusal = response_rules.withhold_refusal(
+        regimen_code=infusion.order.regimen, day_number=infusion.day_number, latest_counted_category=category
+    )
+    if refusal is None:
+        return None
+    return Stop(code=response_rules.WITHHOLD_NOT_INDICATED, kind=Kind.HARD, message=refusal)

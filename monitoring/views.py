@@ -7,17 +7,15 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_POST
 
-from core.errors import Conflict
-from core.forms import error_messages
+from core.errors import Conflict, SafetyStopped
+from core.forms import error_messages, typed_id, typed_local_time
 from core.roles import is_clinical_staff
 from infusions import services as infusion_services
 from infusions.models import Infusion, Order
-from monitoring import response_rules, selectors, services
+from monitoring import selectors, services
 from monitoring.models import (
-    CURRENT_RESULT,
     WHO_BLEEDING_GRADES,
     Notification,
     OrderResponse,
@@ -67,13 +65,10 @@ def _panel_context(request: HttpRequest, order: Order, **extra: Any) -> dict[str
 
 
 def _aware(value: str | None) -> Any:
-    try:
-        parsed = parse_datetime(value or "")
-    except ValueError as exc:  # well formed but impossible, such as month 13
-        raise ValidationError({"collected_at": ["This date and time does not exist."]}) from exc
-    if parsed is None:
+    collected_at = typed_local_time(value, "collected_at")
+    if collected_at is None:
         raise ValidationError({"collected_at": ["Enter the collection date and time."]})
-    return timezone.make_aware(parsed) if timezone.is_naive(parsed) else parsed
+    return collected_at
 
 
 def _panel_response(request: HttpRequest, order: Order, errors: list[str], notice: str) -> HttpResponse:
@@ -102,10 +97,11 @@ def _record_result(request: HttpRequest, order: Order, check_id: str | None) -> 
     grade = request.POST.get("bleeding_who_grade", "").strip()
     if grade and not (grade.isascii() and grade.isdigit()):
         raise ValidationError({"bleeding_who_grade": ["The WHO bleeding grade is 0 to 4."]})
-    if check_id and not (check_id.isascii() and check_id.isdigit()):
+    check = typed_id(check_id) if check_id else None
+    if check_id and check is None:
         raise ValidationError({"check": ["There is no such platelet check."]})
     return services.record_platelet_result(
-        check_id=int(check_id) if check_id else None,
+        check_id=check,
         # Always the page's order: a check posted beside it must be one of its own.
         order_id=order.pk,
         platelet_count=int(count_text),
@@ -208,18 +204,8 @@ def day2_prompt(request: HttpRequest, infusion_id: int) -> HttpResponse:
     infusion = get_object_or_404(Infusion.objects.select_related("order"), pk=infusion_id)
     # A12: the latest result that counts toward the course, a check's or an ad hoc one (not one within 24 h of a
     # platelet transfusion, not a withdrawn or superseded one).
-    latest = (
-        PlateletResult.objects.filter(CURRENT_RESULT, order=infusion.order, preliminary=False, not_attributed_reason="")
-        .select_related("platelet_check")
-        .order_by("-collected_at", "-pk")
-        .first()
-    )
-    category = response_rules.IwgCategory(latest.category) if latest and latest.category else None
-    show = (
-        infusion.day_number == 2
-        and infusion.status == "scheduled"
-        and response_rules.day2_may_be_withheld(infusion.order.regimen, category)
-    )
+    latest = selectors.latest_counted_result(infusion.order)
+    show = infusion.status == "scheduled" and selectors.withhold_stop(infusion) is None
     can_withhold = request.user.has_perm("infusions.administer_infusion") or request.user.has_perm(
         "infusions.add_order"
     )
@@ -234,11 +220,12 @@ def day2_prompt(request: HttpRequest, infusion_id: int) -> HttpResponse:
 def withhold(request: HttpRequest, infusion_id: int) -> HttpResponse:
     if not (request.user.has_perm("infusions.administer_infusion") or request.user.has_perm("infusions.add_order")):
         raise PermissionDenied("A nurse or the hematologist withholds a dose.")
+    get_object_or_404(Infusion, pk=infusion_id)
     try:
         infusion_services.withhold_infusion(
             infusion_id=infusion_id, user=request.user, reason=request.POST.get("reason", "")
         )
-    except (ValidationError, Conflict) as exc:
+    except (ValidationError, Conflict, SafetyStopped) as exc:
         for error in error_messages(exc):
             messages.error(request, error)
     else:

@@ -4,12 +4,13 @@ from typing import Any
 
 from django import forms
 
+from core.forms import TypedInputForm
 from patients.models import Patient
 from patients.services import PATIENT_FIELDS
 from patients.validators import validate_weight_kg
 
 
-class PatientForm(forms.ModelForm):
+class PatientForm(TypedInputForm, forms.ModelForm):
     weight_kg = forms.DecimalField(
         label="Weight (kg)",
         max_digits=5,
@@ -45,7 +46,7 @@ class PatientForm(forms.ModelForm):
         return self.cleaned_data.get("anti_iga_antibodies") or "unknown"
 
 
-class ReportedIvigReactionForm(forms.Form):
+class ReportedIvigReactionForm(TypedInputForm, forms.Form):
     """A reaction to IVIG given elsewhere: shape and types only; the service says what is clinically wrong (no
     grade and no anaphylaxis, a future date) in words, not as a violated constraint."""
 

@@ -79,6 +79,14 @@ def birth_date_problem(birth_date: date, today: date) -> str | None:
     return None
 
 
+def before_birth_problem(day: date, birth_date: date) -> str | None:
+    """Nothing in a patient's record happens before their birth (a sample, a test, a reaction, a pregnancy's end):
+    such a date is a typing error in the year. The message to show, or None."""
+    if day < birth_date:
+        return f"This date is before the patient's birth ({birth_date:%Y-%m-%d}): check the year."
+    return None
+
+
 @dataclass(frozen=True)
 class BodySizeConfig:
     """§A9 "Recording body size" **[D]**: each number a setting with this default."""

@@ -81,6 +81,21 @@ def _validate_pregnancy(patient: Patient, data: dict[str, Any]) -> None:
         raise ValidationError(errors)
 
 
+# The dates of the patient's record that describe something that happened to them (not a date expected ahead).
+RECORD_DATES = ("iga_measured_on", "anti_iga_antibodies_on", "acute_factors_assessed_on", "pregnancy_ended_on")
+
+
+def _validate_dates_after_birth(patient: Patient) -> None:
+    errors: dict[str, list[str]] = {}
+    for field in RECORD_DATES:
+        day = getattr(patient, field)
+        problem = rules.before_birth_problem(day, patient.birth_date) if day and patient.birth_date else None
+        if problem:
+            errors[field] = [problem]
+    if errors:
+        raise ValidationError(errors)
+
+
 def _validate_iga_pair(patient: Patient) -> None:
     if patient.iga_measured_on is not None and patient.serum_iga_mg_dl is None:
         raise ValidationError({"serum_iga_mg_dl": ["Enter the IgA result for the date given."]})
@@ -107,6 +122,7 @@ def create_patient(
     with SafetyStopped unless ``overrides`` carries a reason; nothing is saved on a refusal."""
     patient = Patient(**{field: data[field] for field in PATIENT_FIELDS if field in data})
     patient.full_clean()
+    _validate_dates_after_birth(patient)
     _validate_iga_pair(patient)
     _validate_pregnancy(patient, data)
     measured_at = _checked_measured_at(weight_measured_at) if weight_kg is not None else None
@@ -147,6 +163,7 @@ def update_patient(
         if field in data:
             setattr(patient, field, data[field])
     patient.full_clean()
+    _validate_dates_after_birth(patient)
     _validate_iga_pair(patient)
     _validate_pregnancy(patient, data)
     height_changed = patient.height_cm != height_before
@@ -340,9 +357,11 @@ def record_reported_ivig_reaction(
         errors["product"] = ["Name the IVIG product, as reported (or 'unknown')."]
     if not (where or "").strip():
         errors["where"] = ["Say where it was given (hospital, unit)."]
+    patient = Patient.objects.select_for_update().get(pk=patient_id)
+    if occurred_on is not None and (problem := rules.before_birth_problem(occurred_on, patient.birth_date)):
+        errors["occurred_on"] = [problem]
     if errors or occurred_on is None:
         raise ValidationError(errors)
-    patient = Patient.objects.select_for_update().get(pk=patient_id)
     report = ReportedIvigReaction(
         patient=patient,
         occurred_on=occurred_on,
@@ -368,7 +387,10 @@ def _lab_value(test: str, value: Any, unit: str) -> tuple[Decimal | None, str]:
         if test == LabResult.Test.BLOOD_GROUP:
             return None, lab_rules.blood_group(str(value or ""))
         try:
-            number = Decimal(str(value).strip().replace(",", "."))
+            text = str(value).strip().replace(",", ".")
+            if not text.isascii():  # Decimal() reads "١٢" as 12: a value is typed with the digits 0-9
+                raise ValueError(text)
+            number = Decimal(text)
         except (InvalidOperation, ValueError) as exc:
             raise lab_rules.LabValueError("value", f"The {test} value must be a number.") from exc
         return lab_rules.to_si(lab_rules.LabTest(test), number, unit or ""), ""
@@ -376,11 +398,22 @@ def _lab_value(test: str, value: Any, unit: str) -> tuple[Decimal | None, str]:
         raise ValidationError({exc.field: [exc.message]}) from exc
 
 
-def _lab_time(collected_at: datetime | None) -> datetime:
+def _day_of(moment: datetime) -> date:
+    """The hospital's date of a moment; its own date at the first or last day a datetime holds (year 1 in a zone
+    west of UTC has no local date)."""
+    try:
+        return timezone.localdate(moment)
+    except OverflowError:
+        return moment.date()
+
+
+def _lab_time(collected_at: datetime | None, patient: Patient) -> datetime:
     if collected_at is None:
         raise ValidationError({"collected_at": ["Say when the sample was collected."]})
     if collected_at > timezone.now() + timedelta(seconds=5):
         raise ValidationError({"collected_at": ["A sample cannot be collected in the future."]})
+    if problem := rules.before_birth_problem(_day_of(collected_at), patient.birth_date):
+        raise ValidationError({"collected_at": [problem]})
     return collected_at
 
 
@@ -436,7 +469,7 @@ def _new_lab_result(
         unit_sent="" if test == LabResult.Test.BLOOD_GROUP else (unit or "").strip()[:20],
         value_si=value_si,
         blood_group=group,
-        collected_at=_lab_time(collected_at),
+        collected_at=_lab_time(collected_at, patient),
         source=source,
         entered_by=user if getattr(user, "is_authenticated", False) else None,
     )

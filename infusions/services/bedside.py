@@ -13,9 +13,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from core.errors import Conflict
+from core.errors import Conflict, SafetyStopped
 from core.history import attribute_change
-from core.stops import Stage
+from core.stops import Stage, Stop
 from infusions import vitals_rules
 from infusions.models import (
     Infusion,
@@ -35,6 +35,7 @@ from infusions.signals import (
     infusion_ended,
     vials_not_detailed,
     vitals_alert_raised,
+    withhold_requested,
 )
 from patients.models import CoTherapy, CoTherapyKind
 
@@ -332,7 +333,7 @@ def _age_at(patient: Any, taken_at: Any) -> vitals_rules.AgeAtSet:
     """The patient's age on the hospital's date of the set: a birthday begins at local midnight, not UTC's."""
     try:
         return vitals_rules.AgeAtSet.on(patient.birth_date, timezone.localdate(taken_at))
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:  # OverflowError: year 1 has no local date west of UTC
         raise ValidationError({"taken_at": ["This time is before the patient's date of birth."]}) from exc
 
 
@@ -357,12 +358,19 @@ _BOUND_NAMES = {
 }
 
 
+# Infusion.volume_infused_ml holds 8 digits with 1 decimal.
+MAX_VOLUME_INFUSED_ML = Decimal("9999999.9")
+
+
 def typed_number(value: Any) -> Decimal | None:
-    """A number as typed on a tablet, a decimal comma accepted (36,8 is 36.8); None when it is not a finite number.
+    """A number as typed on a tablet, a decimal comma accepted (36,8 is 36.8); None when it is not a finite number
+    written with ASCII digits.
 
     A comma followed by exactly three digits (1,200) could be a thousands separator: it is refused rather than read
     as 1.2, and so is a space inside the number (12 5), which could be a missed key."""
     text = str(value).strip()
+    if not text.isascii():  # Decimal() reads "١٢" as 12: a reading is typed with the digits 0-9
+        return None
     if text.count(",") == 1 and "." not in text:
         if re.fullmatch(r"[+-]?\d*,\d{3}", text):
             return None
@@ -637,6 +645,11 @@ def complete_infusion(
     completed_at = _time_after_last_change(infusion, completed_at, "completed_at")
     if volume_infused_ml is not None and volume_infused_ml < 0:
         raise ValidationError({"volume_infused_ml": ["The volume cannot be negative."]})
+    if volume_infused_ml is not None and volume_infused_ml > MAX_VOLUME_INFUSED_ML:
+        # Not a clinical bound (§A10 volume_mismatch judges the volume against the plan): the most the record holds.
+        raise ValidationError(
+            {"volume_infused_ml": [f"The volume cannot be more than {MAX_VOLUME_INFUSED_ML} mL: check the number."]}
+        )
     volume = volume_infused_ml if volume_infused_ml is not None else _volume_from_segments(infusion, completed_at)
     stops = safety.completion_stops(infusion, volume_infused_ml=volume)
     outcome = safety.enforce(
@@ -662,16 +675,22 @@ def stop_infusion(*, infusion_id: int, user: Any, reason: str, stopped_at: Any =
 
 @transaction.atomic
 def withhold_infusion(*, infusion_id: int, user: Any, reason: str) -> Infusion:
-    """Withhold a scheduled day (docs/clinical-rules.md §A1: the day-2 dose of two_days_1g_per_kg may be withheld when
-    the 24 h count shows response). The contract has no "withheld" status: it is stopped before starting."""
+    """Withhold a scheduled day (docs/clinical-rules.md §A1: only the day-2 dose of two_days_1g_per_kg, when the latest
+    counted platelet result shows a response; refused otherwise with the hard stop ``withhold_not_indicated``). The
+    contract has no "withheld" status: it is stopped before starting."""
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": ["Give the reason for withholding this dose."]})
     infusion = _locked_infusion(infusion_id)
     if infusion.status != InfusionStatus.SCHEDULED:
         raise Conflict(f"This infusion is {infusion.get_status_display().lower()}; only a scheduled dose is withheld.")
-    if infusion.day_number == 1:
-        raise Conflict("Day 1 is not withheld: cancel the order instead.")
+    # A1 (day 2+, a regimen that allows it, a counted response) is judged where the results live, in monitoring.
+    answers: list[Any] = [answer for _, answer in withhold_requested.send(sender=Infusion, infusion=infusion)]
+    if not answers:
+        raise Conflict("The platelet response cannot be checked, so no dose is withheld.")
+    refusals = [answer for answer in answers if isinstance(answer, Stop)]
+    if refusals:
+        raise SafetyStopped(refusals)
     infusion.status = InfusionStatus.STOPPED
     infusion.stopped_at = timezone.now()
     infusion.stop_reason = f"Withheld: {reason}"

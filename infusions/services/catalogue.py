@@ -115,6 +115,17 @@ SITE_FIELDS: dict[str, Callable[[Any], Any]] = {
     "stabiliser": _text,
 }
 
+
+def checked_value(field: str, raw: Any) -> Any:
+    """One catalogue value read as the site-values page reads it (a vial size a positive number of grams, a rate
+    above 0 with at most 3 decimals...), for the admin's product form, so every way into the catalogue refuses
+    the same values; a ValidationError on ``field`` in clinical words otherwise."""
+    try:
+        return SITE_FIELDS[field](raw)
+    except _Invalid as exc:
+        raise ValidationError({field: [str(exc)]}) from exc
+
+
 SITE_FIELD_LABELS = {
     "initial_rate_mg_per_kg_min": "initial rate (mg/kg/min)",
     "step_up_interval_min": "step-up interval (min)",

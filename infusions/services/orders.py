@@ -20,6 +20,7 @@ from infusions import dosing, safety_rules
 from infusions.models import Infusion, InfusionStatus, Order, OrderStatus, OutsideDose, Product
 from infusions.services import safety
 from infusions.signals import infusion_ended, order_cancelled, order_returned, order_verified
+from patients import rules as patient_rules
 from patients.models import Patient, WeightMeasurement
 from patients.rules import RENAL_FACTORS, RISK_FACTORS, THROMBOSIS_FACTORS
 
@@ -133,6 +134,9 @@ def _check_order_inputs(data: dict[str, Any], *, new_order: bool) -> None:
         errors["dosing_weight_override_reason"] = ["Give the reason for overriding the dosing weight."]
     if data.get("estimated_weight_kg") is not None and not data.get("emergency"):
         errors["estimated_weight_kg"] = ["Only an emergency order is dosed on an estimated weight: weigh the patient."]
+    first_on = data.get("first_infusion_on")
+    if first_on is not None and (problem := patient_rules.before_birth_problem(first_on, patient.birth_date)):
+        errors["first_infusion_on"] = [problem]
     baseline = data.get("baseline_platelet_count")
     if baseline is None:
         errors["baseline_platelet_count"] = ["The baseline platelet count is required (IWG response baseline)."]

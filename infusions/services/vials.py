@@ -43,8 +43,23 @@ def gtin_index() -> dict[str, tuple[Product, Decimal]]:
     return index
 
 
+def _typed_size_g(vial_size_g: Any) -> Decimal | None:
+    """A vial's size as typed: None when not given; a field error when it is not a finite positive number written
+    with ASCII digits (the product's sizes are then judged by §A10 vial_mismatch)."""
+    if vial_size_g is None or str(vial_size_g).strip() == "":
+        return None
+    text = str(vial_size_g).strip()
+    try:
+        size = Decimal(text) if text.isascii() else None
+    except ArithmeticError:
+        size = None
+    if size is None or not size.is_finite() or size <= 0:
+        raise ValidationError({"vials": [f"The vial size {text[:20]} is not a number of grams, such as 5 or 2.5."]})
+    return size
+
+
 def typed_vial(product: Product, *, lot_number: str, expiry_date: date | None, vial_size_g: Any) -> Vial:
-    size = Decimal(str(vial_size_g)) if vial_size_g not in (None, "") else None
+    size = _typed_size_g(vial_size_g)
     if isinstance(expiry_date, str):  # a service caller's ISO date; the API and the page give dates
         expiry_date = date.fromisoformat(expiry_date) if expiry_date else None
     given = VialGiven(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import Permission
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from core import two_factor
 from tests.factories import TEST_PASSWORD, authenticator_for, current_totp_code
@@ -20,7 +20,7 @@ def test_a_pharmacist_without_otp_gets_400_naming_otp_and_no_token(api_client, p
     assert response.status_code == 400
     assert list(response.json()) == ["otp"]
     assert "send otp" in response.json()["otp"][0]
-    assert not Token.objects.filter(user=pharmacist).exists()
+    assert not AuthToken.objects.filter(user=pharmacist).exists()
 
 
 def test_a_pharmacist_with_a_wrong_otp_gets_400_and_no_token(api_client, pharmacist) -> None:
@@ -29,7 +29,7 @@ def test_a_pharmacist_with_a_wrong_otp_gets_400_and_no_token(api_client, pharmac
     response = api_client.post(TOKEN, {"username": "pharm1", "password": TEST_PASSWORD, "otp": wrong})
     assert response.status_code == 400
     assert response.json()["otp"] == [two_factor.WRONG_CODE_MESSAGE]
-    assert not Token.objects.filter(user=pharmacist).exists()
+    assert not AuthToken.objects.filter(user=pharmacist).exists()
 
 
 def test_a_pharmacist_with_the_right_otp_gets_a_token_that_works(api_client, pharmacist) -> None:
@@ -38,7 +38,7 @@ def test_a_pharmacist_with_the_right_otp_gets_a_token_that_works(api_client, pha
         TOKEN, {"username": "pharm1", "password": TEST_PASSWORD, "otp": current_totp_code(device)}
     )
     assert response.status_code == 200
-    assert set(response.json()) == {"token"}
+    assert set(response.json()) == {"token", "expiry"}
     api_client.credentials(HTTP_AUTHORIZATION=f"Token {response.json()['token']}")
     assert api_client.get("/api/v1/patients/").status_code == 200
 
@@ -49,7 +49,7 @@ def test_a_hematologist_who_never_set_up_an_authenticator_is_told_to_do_so_in_th
     response = api_client.post(TOKEN, {"username": "haem1", "password": TEST_PASSWORD, "otp": "123456"})
     assert response.status_code == 400
     assert "sign in once in the browser" in response.json()["otp"][0]
-    assert not Token.objects.filter(user=hematologist).exists()
+    assert not AuthToken.objects.filter(user=hematologist).exists()
 
 
 def test_a_recovery_code_gets_one_token_and_is_then_used_up(api_client, hematologist) -> None:

@@ -451,15 +451,15 @@ def test_a_verified_order_recalculated_before_its_start_goes_back_to_draft_and_k
     assert Infusion.objects.get(pk=infusion.pk).status == "scheduled"
 
 
-def test_day_two_is_withheld_through_the_api_with_its_reason_and_day_one_never_is(client_for, nurse):
+def test_neither_day_is_withheld_through_the_api_before_a_counted_response(client_for, nurse):
     order = verified_order(regimen="two_days_1g_per_kg")
     day1, day2 = order.infusions.order_by("day_number")
     api = client_for(nurse)
-    assert api.post(f"/api/v1/infusions/{day1.pk}/withhold/", {"reason": "x"}).status_code == 409
-    withheld = api.post(f"/api/v1/infusions/{day2.pk}/withhold/", {"reason": "24 h count 95: responded"})
-    assert withheld.status_code == 200
-    assert withheld.json()["stop_reason"] == "Withheld: 24 h count 95: responded"
-    assert Infusion.objects.get(pk=day1.pk).status == "scheduled"
+    for day in (day1, day2):
+        refused = api.post(f"/api/v1/infusions/{day.pk}/withhold/", {"reason": "24 h count 95: responded"})
+        assert refused.status_code == 409
+        assert refused.json()["stops"][0]["code"] == "withhold_not_indicated"
+    assert list(order.infusions.values_list("status", flat=True)) == ["scheduled", "scheduled"]
 
 
 def test_a_day_started_a_day_late_moves_the_later_days_by_a_day(client_for, nurse):

@@ -24,6 +24,7 @@ pytestmark = pytest.mark.unit
         (signals.order_returned, receivers.on_order_returned),
         (signals.vials_not_detailed, receivers.on_vials_not_detailed),
         (signals.course_started, receivers.on_course_started),
+        (signals.withhold_requested, receivers.on_withhold_requested),
         (patient_signals.lab_results_changed, receivers.on_lab_results_changed),
     ],
 )

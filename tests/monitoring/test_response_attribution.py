@@ -226,18 +226,26 @@ def test_an_unconfirmed_loss_with_bleeding_is_told_at_once(client_for, nurse, he
     assert Notification.objects.filter(kind="loss_of_response", recipient=hematologist).count() == 1
 
 
-def test_the_non_response_flag_waits_for_day_2_to_be_given_or_withheld(client_for, nurse, hematologist):
+def test_the_non_response_flag_waits_for_day_2_to_be_given(client_for, nurse, hematologist):
     order = given_order(regimen="two_days_1g_per_kg", prescriber=hematologist, nurse=nurse, completed_hours_ago=80)
     order.baseline_platelet_count = 5
     order.save(update_fields=["baseline_platelet_count"])
     check_result(order, "72h", 9, 76)
     assert response(client_for(hematologist), order)["repeat_dose_recommended"] is False
 
+    # No response: A1 does not let day 2 be withheld, so the course ends when day 2 has been given.
     day2 = order.infusions.get(day_number=2)
-    withheld = client_for(nurse).post(
-        f"/api/v1/infusions/{day2.pk}/withhold/", {"reason": "platelets after day 1 low, hematologist asked"}
+    day2_started = order.infusions.get(day_number=1).ended_at + timedelta(hours=22)
+    infusion_services.record_vitals(infusion_id=day2.pk, user=nurse, values=NORMAL_VITALS, taken_at=day2_started)
+    infusion_services.start_infusion(
+        infusion_id=day2.pk, user=nurse, checklist=FULL_CHECKLIST, vials=day_vials(day2), started_at=day2_started
     )
-    assert withheld.status_code == 200, withheld.json()
+    infusion_services.complete_infusion(
+        infusion_id=day2.pk,
+        user=nurse,
+        completed_at=day2_started + timedelta(hours=2),
+        volume_infused_ml=day2.volume_ml,
+    )
     assert response(client_for(hematologist), order)["repeat_dose_recommended"] is True
 
 
