@@ -10,11 +10,10 @@ class CoreConfig(AppConfig):
     verbose_name = "IVIG Tracker core"
 
     def ready(self) -> None:
-        from core import receivers
-
-        receivers.connect()
         from django.contrib.auth.signals import user_logged_in
 
+        from core import receivers
         from core.two_factor import forget_second_factor_at_sign_in
 
+        receivers.connect()
         user_logged_in.connect(forget_second_factor_at_sign_in, dispatch_uid="ivig-forget-second-factor")

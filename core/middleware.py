@@ -40,17 +40,6 @@ class RequestLogMiddleware:
     The line names the URL pattern, not the path: a query string may hold an MRN typed into a search box.
     """
 
-
-class RefuseNulCharactersMiddleware:
-    """A page's form posted with a NUL character is refused with 400 before any view reads it.
-
-    No clinical text holds one (no keyboard types it), PostgreSQL cannot store it in a text column, and a view
-    reading a field straight from the POST would otherwise fail with a 500 half-way through. The API and FHIR paths
-    are left to their parsers and serializers, which refuse it field by field, and OAuth2 to its own."""
-
-    unchecked_prefixes = ("/api/", "/fhir/", "/o/")  # the OAuth2 endpoints read the raw body themselves
-    message = "A field held a NUL character, which no clinical text contains: nothing was recorded. Type it again."
-
     def __init__(self, get_response: Any) -> None:
         self.get_response = get_response
 
@@ -86,6 +75,28 @@ class RefuseNulCharactersMiddleware:
         )
         response["X-Request-ID"] = request_id
         return response
+
+
+class RefuseNulCharactersMiddleware:
+    """A page's form posted with a NUL character is refused with 400 before any view reads it.
+
+    No clinical text holds one (no keyboard types it), PostgreSQL cannot store it in a text column, and a view
+    reading a field straight from the POST would otherwise fail with a 500 half-way through. The API and FHIR paths
+    are left to their parsers and serializers, which refuse it field by field, and OAuth2 to its own."""
+
+    unchecked_prefixes = ("/api/", "/fhir/", "/o/")  # the OAuth2 endpoints read the raw body themselves
+    message = "A field held a NUL character, which no clinical text contains: nothing was recorded. Type it again."
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: Any) -> Any:
+        if request.method == "POST" and not request.path.startswith(self.unchecked_prefixes):
+            values = [value for _, values in request.POST.lists() for value in values]
+            values += [key for key in request.POST]
+            if any("\x00" in value for value in values):
+                return HttpResponseBadRequest(self.message, content_type="text/plain; charset=utf-8")
+        return self.get_response(request)
 
 
 # What a reverse proxy says about the request it forwards. Django believes X-Forwarded-Proto (SECURE_PROXY_SSL_HEADER)
@@ -150,9 +161,3 @@ class TwoFactorRequiredMiddleware:
             )
         step = "two-factor-verify" if has_authenticator(request.user) else "two-factor-setup"
         return redirect(f"{reverse(step)}?{urlencode({'next': request.get_full_path()})}")
-        if request.method == "POST" and not request.path.startswith(self.unchecked_prefixes):
-            values = [value for _, values in request.POST.lists() for value in values]
-            values += [key for key in request.POST]
-            if any("\x00" in value for value in values):
-                return HttpResponseBadRequest(self.message, content_type="text/plain; charset=utf-8")
-        return self.get_response(request)
