@@ -44,6 +44,12 @@ class APITokenAdmin(admin.ModelAdmin[AuthToken]):
     def is_live(self, token: AuthToken) -> bool:
         return token.expiry is None or token.expiry > timezone.now()
 
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: AuthToken | None = None) -> bool:
+        return False
+
 
 @admin.register(SingleSignOnIdentity)
 class SingleSignOnIdentityAdmin(admin.ModelAdmin[SingleSignOnIdentity]):
@@ -56,7 +62,7 @@ class SingleSignOnIdentityAdmin(admin.ModelAdmin[SingleSignOnIdentity]):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: AuthToken | None = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: SingleSignOnIdentity | None = None) -> bool:
         return False
 
 

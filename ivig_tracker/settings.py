@@ -257,9 +257,6 @@ try:
     TRUSTED_PROXY_NETWORKS = [ipaddress.ip_network(address, strict=False) for address in TRUSTED_PROXIES]
 except ValueError as exc:
     raise SettingsError(f"TRUSTED_PROXIES: {exc} (give IP addresses or networks such as 10.0.0.0/24)") from exc
-# The largest request body the application reads (Django's default, stated because nginx's client_max_body_size in
-# deploy/nginx/nginx.conf matches it): an HL7 batch over HTTP is the largest thing posted, far below it.
-DATA_UPLOAD_MAX_MEMORY_SIZE = 2560 * 1024
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", not DEBUG)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)
@@ -306,7 +303,8 @@ if EMAIL_USE_TLS and EMAIL_USE_SSL:
 # --- REST API --------------------------------------------------------------------------------------------
 # Request bodies (docs/api.md "Limits"): the largest body Django and the API read, in bytes (Django's default, 2.5 MB;
 # the API answers a larger one 413), and how deeply JSON arrays and objects may nest (deeper is 400: an order or a
-# set of vitals nests three or four levels, and Python's json parser recurses once per level).
+# set of vitals nests three or four levels, and Python's json parser recurses once per level). nginx's
+# client_max_body_size (deploy/nginx/nginx.conf, 2560k) matches the default: change the two together.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440, minimum=1024)
 IVIG_API_MAX_JSON_DEPTH = env.int("IVIG_API_MAX_JSON_DEPTH", 32, minimum=4)
 

@@ -24,8 +24,10 @@ def sign_in(page, username):
     page.wait_for_load_state("networkidle")
 
 
-def test_the_ward_7_nurse_opens_on_her_unit_and_picks_every_unit(tablet, screenshot, db):
+def test_the_ward_7_nurse_opens_on_her_unit_and_picks_every_unit(tablet, screenshot, db, settings):
+    settings.DEBUG = True  # the demo loads on a development machine only (make run sets DJANGO_DEBUG=true)
     call_command("load_demo_data", stdout=io.StringIO())
+    settings.DEBUG = False
     sign_in(tablet, "nurse")
     selector = tablet.locator("[data-testid=unit-select]")
     assert selector.is_visible()

@@ -21,8 +21,19 @@ BASE_DIR = Path(settings.BASE_DIR)
 K8S = BASE_DIR / "deploy" / "k8s"
 # The oldest Kubernetes release a hospital's managed cluster is still likely to run, and the newest schemas shipped.
 KUBERNETES_VERSIONS = ["1.29.0", kubernetes_validate.latest_version()]
-SECRET_SETTINGS = {"SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL", "EMAIL_HOST_PASSWORD", "IVIG_WEBHOOK_SECRET"}
-REQUIRED_SECRETS = {"SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL"}
+SECRET_SETTINGS = {
+    "SECRET_KEY",
+    "DATABASE_URL",
+    "CELERY_BROKER_URL",
+    "CACHE_URL",
+    "EMAIL_HOST_PASSWORD",
+    "IVIG_WEBHOOK_SECRET",
+    "IVIG_METRICS_TOKEN",
+    "OIDC_RP_CLIENT_SECRET",
+    "SENTRY_DSN",
+}
+# CACHE_URL too: the pods' root is read-only, so the file cache the embedded default uses cannot be written.
+REQUIRED_SECRETS = {"SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL"}
 
 
 def kustomization() -> dict[str, Any]:
