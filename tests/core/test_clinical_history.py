@@ -29,6 +29,10 @@ NOT_CLINICAL = {
     "monitoring.Delivery": "one sending of a notification through one channel: itself the log of what was sent when",
     "interop.HL7MessageResult": "write-once provenance (which OBX of which message made which platelet result), "
     "never changed by any service; the message and the result it links keep history",
+    "interop.SMARTGrantPatient": "the patient an OAuth2 authorization code was issued for: lives and dies with the "
+    "code (minutes), holds no clinical fact",
+    "interop.SMARTTokenPatient": "the patient a SMART access token may read: an access-control record beside the "
+    "token, deleted with it; the patient's record keeps its own history",
 }
 
 

@@ -35,6 +35,10 @@ EXCLUDED_PREFIXES = {
     "o/": "django-oauth-toolkit's OAuth2 endpoints",
     "login/": "Django's login form: no clinical record",
     "logout/": "Django's logout: no clinical record",
+    "account/": "the account's own sign-in settings (API tokens, two-factor): tests/core/test_api_tokens.py, "
+    "tests/core/test_two_factor.py",
+    "oidc/": "single sign-on (mozilla-django-oidc): tests/core/test_sso.py",
+    "sso/": "the single sign-on refusal page: tests/core/test_sso.py",
 }
 
 
@@ -344,6 +348,12 @@ POST_VIEWS: dict[str, PostView | dict[str, PostView]] = {
         "hematologist",
         lambda ward: (f"/monitoring/orders/{ward.given.pk}/repeat-decision/", {"decision": "accept"}),
         "No repeat dose is recommended",
+    ),
+    "infusion-move": PostView(
+        "infusions.services.move_infusion_to_unit",
+        "nurse",
+        lambda ward: (f"/orders/infusions/{ward.running.pk}/move/", {"unit": "", "reason": "transfer"}),
+        "Choose an open unit to move this day to.",
     ),
     "infusion-withhold": PostView(
         "infusions.services.withhold_infusion",

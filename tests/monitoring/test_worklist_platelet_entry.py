@@ -72,7 +72,8 @@ def test_a_recorded_count_is_confirmed_in_its_row_with_its_classification(client
 def test_the_worklist_refresh_is_skipped_while_a_count_is_being_typed(client, check):
     # The refresh is driven from a static file (the Content-Security-Policy forbids htmx's eval of a filter).
     page = client.get("/nurse/").content.decode()
-    assert 'id="worklist" hx-get="/nurse/" hx-trigger="worklist-refresh"' in page
+    # The refresh keeps the unit shown (a nurse with no default units sees every unit: ?unit=all).
+    assert 'id="worklist" hx-get="/nurse/?unit=all" hx-trigger="worklist-refresh"' in page
     assert 'src="/static/js/worklist.js"' in page
     script = (Path(settings.BASE_DIR) / "static" / "js" / "worklist.js").read_text(encoding="utf-8")
     assert "function worklistBusy()" in script

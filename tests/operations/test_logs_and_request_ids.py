@@ -27,11 +27,16 @@ def json_lines() -> Iterator[io.StringIO]:
     handler.setFormatter(JsonLineFormatter())
     handler.addFilter(RequestIdFilter())
     root = logging.getLogger()
+    # At INFO, as the settings configure it: a Celery worker started earlier in the session sets the root logger's
+    # level to its own (ERROR in celery.contrib.testing).
+    level = root.level
+    root.setLevel(logging.INFO)
     root.addHandler(handler)
     try:
         yield stream
     finally:
         root.removeHandler(handler)
+        root.setLevel(level)
 
 
 @pytest.fixture
