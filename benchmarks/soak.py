@@ -59,17 +59,17 @@ class Outbox:
     """An SMTP server on loopback (aiosmtpd) that keeps each message's recipients and subject."""
 
     def __init__(self) -> None:
-        self.messages: list[tuple[tuple[str, ...], str]] = []
+        self.messages: list[tuple[tuple[str, ...], str, int]] = []
         self.lock = threading.Lock()
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd's API)
-        subject = ""
-        for line in envelope.original_content.decode(errors="replace").splitlines():
-            if line.startswith("Subject:"):
-                subject = line
-                break
+        text = envelope.original_content.decode(errors="replace")
+        subject = next((line for line in text.splitlines() if line.startswith("Subject:")), "")
+        # A message is its recipient, subject and body (the body names the patient's course); headers such as the
+        # Message-ID differ on every sending, so they would hide a duplicate.
+        body = text.split("\n\n", 1)[1] if "\n\n" in text else text
         with self.lock:
-            self.messages.append((tuple(envelope.rcpt_tos), subject))
+            self.messages.append((tuple(envelope.rcpt_tos), subject, hash(body.strip())))
         return "250 Message accepted for delivery"
 
 
@@ -110,6 +110,7 @@ def seed(minutes: float, checks_per_minute: float) -> Seeded:
 
     from core.tokens import issue_token
     from infusions import services as infusion_services
+    from tests.conftest import give_second_factor
     from tests.factories import FULL_CHECKLIST, NORMAL_VITALS, day_vials, given_order, verified_order
 
     hl7_seeded = hl7_mllp.seed(HL7_PATIENTS)  # bench-haem, bench-pharm, bench-nurse and the HL7 patients
@@ -150,7 +151,11 @@ def seed(minutes: float, checks_per_minute: float) -> Seeded:
     sessions = {}
     for role, username in (("nurse", "bench-nurse"), ("hematologist", "bench-haem"), ("pharmacist", "bench-pharm")):
         client = Client()
-        client.force_login(user_model.objects.get(username=username))
+        user = user_model.objects.get(username=username)
+        client.force_login(user)
+        # A finished sign-in: the roles that must use two-factor sign-in have given their code (an authenticator
+        # app confirmed for them, django-otp's session key set, as the code page does).
+        give_second_factor(client, user)
         sessions[role] = client.cookies["sessionid"].value
     from patients.models import Patient
 
@@ -354,6 +359,8 @@ def reminders(seeded: Seeded, outbox: Outbox) -> dict[str, Any]:
         "expected_reminders": fell_due * NURSES,
         "duplicates": sum(1 for row in per_check_and_nurse if row["n"] > 1),
         "emails_sent": sent,
+        # Every email the run sent (the reminders and the other notifications: results, alerts).
+        "emails_sent_all": Delivery.objects.filter(channel="email", status="sent").count(),
         "emails_received": len(mails),
         "emails_received_twice": len(mails) - len(set(mails)),
         "deliveries_not_sent": Delivery.objects.filter(notification__in=notes).exclude(status="sent").count(),
@@ -411,12 +418,20 @@ def main(argv: list[str] | None = None) -> int:
         processes["beat"] = start_beat(var_dir / "beat.log", var_dir)
         processes["hl7"], hl7_port = hl7_mllp.start_listener(var_dir / "hl7.log")
         time.sleep(3)
-        memory_start = {name: rss_mb(process.pid) for name, process in processes.items()}
+        # Memory is compared from the end of the first minute of load (every worker has imported, compiled its
+        # templates and filled its connection) to the end of the run: growth after warm-up is what leaks.
+        memory_start: dict[str, float] = {}
+        warm = threading.Timer(
+            min(60.0, seconds / 2),
+            lambda: memory_start.update({name: rss_mb(process.pid) for name, process in processes.items()}),
+        )
+        warm.start()
 
         print(f"driving for {seconds:.0f} s: " + ", ".join(f"{k} {v:g}/s" for k, v in rates.items()), flush=True)
         started = time.monotonic()
         drive(port, hl7_port, seeded, kinds, seconds)
         elapsed = time.monotonic() - started
+        warm.join()
         memory_end = {name: rss_mb(process.pid) for name, process in processes.items()}
         time.sleep(SWEEP_INTERVAL_S * 2)  # the last checks' reminders are mailed
         metrics = scrape_metrics(port)
@@ -426,7 +441,8 @@ def main(argv: list[str] | None = None) -> int:
             all(not kind.errors for kind in kinds.values())
             and remind["duplicates"] == 0
             and remind["reminders"] == remind["expected_reminders"]
-            and remind["emails_sent"] == remind["reminders"] == remind["emails_received"]
+            and remind["emails_sent"] == remind["reminders"]
+            and remind["emails_sent_all"] == remind["emails_received"]
             and remind["emails_received_twice"] == 0
         )
         return 0 if ok else 1
