@@ -25,6 +25,12 @@ def _trusted(address: ipaddress.IPv4Address | ipaddress.IPv6Address, proxies: Se
     return any(address.version == network.version and address in network for network in proxies)
 
 
+def address_in(remote_addr: str, networks: Sequence[IPNetwork]) -> bool:
+    """Whether ``remote_addr`` (text, as in REMOTE_ADDR) lies in one of ``networks``; a malformed one does not."""
+    address = _address(remote_addr)
+    return address is not None and _trusted(address, networks)
+
+
 def client_address(remote_addr: str, forwarded_for: str | None, trusted_proxies: Sequence[IPNetwork]) -> str:
     """Walk back from the connecting address through X-Forwarded-For while each hop is a trusted proxy.
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import ipaddress
 import logging
 import time
 from collections.abc import Callable
@@ -14,6 +13,7 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
 from django.urls import reverse
 
+from core.client_ip import address_in
 from core.metrics import REQUEST_LATENCY, status_class
 from core.request_context import accepted_request_id, request_id_var
 from core.two_factor import has_authenticator, second_factor_pending
@@ -126,11 +126,8 @@ class ForwardedHeadersFromTrustedProxies:
 
 
 def from_trusted_proxy(remote_addr: str) -> bool:
-    try:
-        address = ipaddress.ip_address(remote_addr)
-    except ValueError:
-        return False  # a Unix socket or no address at all: nothing vouches for the headers
-    return any(address in network for network in settings.TRUSTED_PROXY_NETWORKS)
+    # A Unix socket or no address at all is not in any network: nothing vouches for the headers.
+    return address_in(remote_addr, settings.TRUSTED_PROXY_NETWORKS)
 
 
 class TwoFactorRequiredMiddleware:

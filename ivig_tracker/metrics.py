@@ -28,6 +28,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from core.client_ip import address_in
 from core.models import Heartbeat
 from interop.models import HL7Message
 from ivig_tracker.celery import app as celery_app
@@ -140,11 +141,8 @@ def _may_scrape(request: HttpRequest) -> bool:
     offered = request.headers.get("Authorization", "")
     if token and hmac.compare_digest(offered.encode(), f"Bearer {token}".encode()):
         return True
-    try:
-        client = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
-    except ValueError:
-        return False
-    return any(client in ipaddress.ip_network(net, strict=False) for net in settings.IVIG_METRICS_ALLOWED_NETWORKS)
+    networks = [ipaddress.ip_network(net, strict=False) for net in settings.IVIG_METRICS_ALLOWED_NETWORKS]
+    return address_in(request.META.get("REMOTE_ADDR", ""), networks)
 
 
 def _process_figures() -> bytes:
